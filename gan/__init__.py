@@ -1,0 +1,1 @@
+"""A faithful TensorFlow 2 / Keras 3 port of the BSN paper's GAN code (fjxmlzn/BSN)."""

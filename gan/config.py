@@ -1,0 +1,271 @@
+"""The run-config schema: every key a run may have, its type, default and meaning.
+
+A task's ``config.py`` keeps the original grammar (``scheduler_config``, ``global_config``,
+``test_config``); each expanded run config (global keys updated by one test combination) is
+checked here, so a misspelt key or a wrong value fails before anything trains, with a message
+naming the key, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
+DEFAULT_RESULTS_ROOT = os.path.join(REPO_ROOT, "results")
+
+DATASETS = ("cifar10", "stl10", "celeba", "imagenet", "shapes")
+SN_MODES = ("none", "SN", "BSN")
+LOSSES = ("hinge", "wgan_gp")
+GAMMAS = ("none", "same", "diff")
+NETWORKS = ("cnn", "resnet")
+MISSING_INCEPTION = ("error", "skip")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the file, key and value."""
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    """One known run-config key: accepted types, default and an extra check."""
+
+    types: tuple[type, ...]
+    default: Any
+    doc: str
+    check: Callable[[Any], str | None] | None = None
+
+
+def _positive(v: Any) -> str | None:
+    return None if v > 0 else "a positive number"
+
+
+def _non_negative(v: Any) -> str | None:
+    return None if v >= 0 else "a number >= 0"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if v in choices else "one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+def _optional_positive(v: Any) -> str | None:
+    return None if v is None or v > 0 else "a positive integer or None (never)"
+
+
+def _metric_list(v: Any) -> str | None:
+    if all(isinstance(m, str) for m in v):
+        return None
+    return "a list of metric names (strings)"
+
+
+_INT = (int,)
+_NUM = (int, float)
+_STR = (str,)
+_BOOL = (bool,)
+
+RUN_KEYS: dict[str, Key] = {
+    # what is trained
+    "dataset": Key(_STR, _REQUIRED, "training data", _one_of(DATASETS)),
+    "network": Key(_STR, "cnn", "generator/discriminator architecture", _one_of(NETWORKS)),
+    "loss": Key(_STR, "hinge", "GAN loss", _one_of(LOSSES)),
+    "gamma": Key(_STR, "none", "learnable D scaling: none, one shared (same) or per layer (diff)",
+                 _one_of(GAMMAS)),
+    "sn_mode": Key(_STR, "SN", "spectral normalization of D: none, SN or BSN", _one_of(SN_MODES)),
+    "scale": Key(_NUM, 1.0, "constant factor on every normalized D kernel (SSN/BSSN when != 1)",
+                 _positive),
+    "d_gp_coe": Key(_NUM, None, "gradient-penalty coefficient (WGAN-GP only)"),
+    "mg": Key(_INT, None, "CNN generator's first feature-map size (4/6/8 for 32/48/64 px)",
+              _positive),
+    "latent_dim": Key(_INT, 128, "size of z", _positive),
+    # schedule
+    "iteration": Key(_INT, _REQUIRED, "number of training iterations", _positive),
+    "run": Key(_INT, 0, "repetition index (a label; also the default seed offset)", _non_negative),
+    "seed": Key(_INT + (type(None),), None, "seed for weights and sampling; None draws one"),
+    "batch_size": Key(_INT, 64, "batch size of every D and G step (CNN)", _positive),
+    "d_batch_size": Key(_INT, None, "D batch size (ResNet)", _positive),
+    "g_batch_size": Key(_INT, None, "G batch size (ResNet)", _positive),
+    "n_dis": Key(_INT, 1, "D steps per iteration", _positive),
+    "g_lr": Key(_NUM, 1e-4, "G Adam learning rate", _positive),
+    "g_beta1": Key(_NUM, 0.5, "G Adam beta1", _non_negative),
+    "g_beta2": Key(_NUM, 0.999, "G Adam beta2", _non_negative),
+    "d_lr": Key(_NUM, 1e-4, "D Adam learning rate", _positive),
+    "d_beta1": Key(_NUM, 0.5, "D Adam beta1", _non_negative),
+    "d_beta2": Key(_NUM, 0.999, "D Adam beta2", _non_negative),
+    "num_gpus": Key(_INT, 1, "devices one run splits each batch over", _positive),
+    # outputs
+    "summary_freq": Key(_INT, 1, "TensorBoard diagnostics every N iterations", _positive),
+    "vis_freq": Key(_INT, 200, "sample grid every N iterations", _positive),
+    "vis_num_h": Key(_INT, 10, "sample grid rows", _positive),
+    "vis_num_w": Key(_INT, 10, "sample grid columns", _positive),
+    "metric_freq": Key(_INT, 10000, "metrics every N iterations", _positive),
+    "save_checkpoint_freq": Key(_INT, 10000, "checkpoint every N iterations", _positive),
+    "extra_checkpoint_freq": Key(_INT + (type(None),), None,
+                                 "kept checkpoint every N iterations (None: never)",
+                                 _optional_positive),
+    "time_freq": Key(_INT, 1000, "time.txt line every N iterations", _positive),
+    "restore": Key(_BOOL, False, "accepted for the original configs; runs always resume"),
+    # metrics
+    "metrics": Key((list, tuple), ("inception_score", "fid"), "metric callbacks, in CSV order",
+                   _metric_list),
+    "metric_batch_size": Key(_INT, 64, "batch size of the metric networks", _positive),
+    "is_num_samples": Key(_INT, 50000, "generated samples for the Inception Score", _positive),
+    "is_num_splits": Key(_INT, 10, "splits for the Inception Score", _positive),
+    "fid_num_samples": Key(_INT, 10000, "generated samples for FID", _positive),
+    "fid_num_real": Key(_INT, 5000, "real images for FID (a subset fixed per run)", _positive),
+    "inception_graph": Key(_STR + (type(None),), None,
+                           "path of inceptionv1_for_inception_score.pb (None: cache/download)"),
+    "on_missing_inception": Key(_STR, "error",
+                                "what to do when the Inception graph cannot be had",
+                                _one_of(MISSING_INCEPTION)),
+    # data and speed
+    "data_root": Key(_STR, DEFAULT_DATA_ROOT, "folder holding CIFAR10/, STL10/, CelebA/, ..."),
+    "jit_compile": Key(_BOOL, False, "compile the training step with XLA"),
+    "diagnostics": Key(_BOOL, True, "log sigmas and gradient norms every summary_freq"),
+}
+
+SCHEDULER_KEYS: dict[str, Key] = {
+    "gpu": Key((list,), _REQUIRED, "one entry per worker: an id string or a list of ids"),
+    "force_rerun": Key(_BOOL, False, "rerun runs that already completed"),
+    "result_root_folder": Key(_STR + (type(None),), None,
+                              "where run folders go (default results/<task>)"),
+    "log_file": Key(_STR + (type(None),), "worker.log", "per-run stdout+stderr file"),
+    "scheduler_log_file_path": Key(_STR + (type(None),), "scheduler.log", "scheduler log"),
+    "temp_folder": Key(_STR, "temp", "accepted for the original configs; unused"),
+    "config_string_value_maxlen": Key(_INT, 30, "folder names cut each value to this", _positive),
+    "ignored_keys_for_folder_name": Key((list,), [], "test keys left out of folder names"),
+    "ignored_characters_for_folder_name": Key((list,), [" ", "[", "]"],
+                                              "characters removed from folder names"),
+    "test_config_string_indicator": Key(_STR, "-", "between key and value in folder names"),
+    "test_config_string_separator": Key(_STR, ",", "after each value in folder names"),
+    "test_config_string_inst_separator": Key(_STR, "+", "accepted for the original configs"),
+}
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "True/False",
+             list: "a list", tuple: "a list", type(None): "None"}
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
+
+
+def unknown_key_message(key: str, known: dict[str, Key], where: str) -> str:
+    """The error text for a key not in ``known``, with the closest known names."""
+    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    return f"{where}: unknown key {key!r}{hint}; known keys: {', '.join(sorted(known))}"
+
+
+def check_value(key: str, value: Any, spec: Key, where: str) -> None:
+    """Raise ConfigError unless ``value`` has the type and range ``spec`` asks for."""
+    ok_type = isinstance(value, spec.types) and not (
+        isinstance(value, bool) and bool not in spec.types)
+    if isinstance(value, float) and not math.isfinite(value):
+        ok_type = False
+    if not ok_type:
+        raise ConfigError(f"{where}: {key} = {value!r}, expected {_type_name(spec.types)}")
+    if spec.check is not None and value is not None:
+        problem = spec.check(value)
+        if problem:
+            raise ConfigError(f"{where}: {key} = {value!r}, expected {problem}")
+
+
+def fill_and_check(cfg: dict[str, Any], known: dict[str, Key], where: str) -> dict[str, Any]:
+    """Return ``cfg`` with defaults filled in, after checking every key and value."""
+    for key in cfg:
+        if key not in known:
+            raise ConfigError(unknown_key_message(key, known, where))
+    out: dict[str, Any] = {}
+    for key, spec in known.items():
+        if key in cfg:
+            value = cfg[key]
+        elif spec.default is _REQUIRED:
+            raise ConfigError(f"{where}: missing required key {key!r} ({spec.doc})")
+        else:
+            value = spec.default
+        check_value(key, value, spec, where)
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def validate_run_config(cfg: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """Check one expanded run config and return it with every default filled in.
+
+    Beyond per-key checks this enforces the combinations the code supports, e.g. WGAN-GP needs
+    ``d_gp_coe`` and the CNN needs ``mg``.
+    """
+    out = fill_and_check(cfg, RUN_KEYS, where)
+    if out["loss"] == "wgan_gp":
+        coe = out["d_gp_coe"]
+        if coe is None:
+            raise ConfigError(f"{where}: loss 'wgan_gp' needs d_gp_coe (the penalty "
+                              "coefficient, 10 in the paper)")
+        if not isinstance(coe, (int, float)) or isinstance(coe, bool) or coe < 0:
+            raise ConfigError(f"{where}: d_gp_coe = {coe!r}, expected a number >= 0")
+    if out["network"] == "cnn":
+        if out["mg"] is None:
+            raise ConfigError(f"{where}: the CNN needs mg (4, 6 or 8 for 32, 48 or 64 px)")
+        if out["dataset"] == "imagenet":
+            raise ConfigError(f"{where}: dataset 'imagenet' needs network 'resnet'")
+    if out["network"] == "resnet":
+        for key in ("d_batch_size", "g_batch_size"):
+            if out[key] is None:
+                raise ConfigError(f"{where}: network 'resnet' needs {key}")
+    if out["gamma"] != "none" and out["scale"] != 1.0:
+        raise ConfigError(f"{where}: gamma {out['gamma']!r} learns the scale; leave scale at "
+                          f"1.0 (got {out['scale']!r})")
+    if out["sn_mode"] == "none" and out["gamma"] != "none":
+        raise ConfigError(f"{where}: gamma {out['gamma']!r} scales normalized layers; it needs "
+                          "sn_mode 'SN' or 'BSN'")
+    return out
+
+
+def parse_assignments(text: str, where: str) -> dict[str, Any]:
+    """Parse ``k=v,k2=v2`` (values as Python literals, else strings) from a command-line flag."""
+    import ast
+
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    for item in _split_top_level(text):
+        if "=" not in item:
+            raise ConfigError(f"{where}: {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        key, raw = key.strip(), raw.strip()
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key] = value
+    return out
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets or quotes."""
+    parts, depth, quote, cur = [], 0, "", []
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    if cur:
+        parts.append("".join(cur))
+    return [p for p in (p.strip() for p in parts) if p]

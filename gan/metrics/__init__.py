@@ -1,0 +1,1 @@
+"""Metrics computed during training (Inception Score, FID and download-free extras)."""

@@ -1,0 +1,104 @@
+"""The metric-callback interface the trainer drives, and the CSV/TensorBoard writer.
+
+A metric callback is built once per run, may keep state across a resume (e.g. the fixed FID
+real subset) through ``state_arrays``/``load_state_arrays``, and returns named float values at
+each metric step. The trainer writes them as one ``metrics.csv`` row (12 decimals, as the
+original) and as ``metric/<name>`` TensorBoard scalars.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class MetricContext:
+    """What a metric may use: the generator in inference mode and the run's data.
+
+    ``sample(n)`` returns ``n`` generated images, float32 NHWC in [-1, 1] (inference-mode G,
+    latents drawn from the run's own generator). ``real_images`` is the in-memory training
+    array (uint8 NHWC) or None for streamed data, where ``sample_real(n)`` draws ``n`` real
+    images as uint8 NHWC. ``rng`` is a NumPy generator seeded from the run's seed.
+    """
+
+    sample: Callable[[int], np.ndarray]
+    sample_real: Callable[[int], np.ndarray]
+    real_images: np.ndarray | None
+    rng: np.random.Generator
+    config: dict
+    run_dir: str
+
+
+class MetricCallback(abc.ABC):
+    """One metric (or a family sharing work, like IS and FID on one Inception graph)."""
+
+    @abc.abstractmethod
+    def columns(self) -> list[str]:
+        """The CSV column names this callback fills, in order."""
+
+    def setup(self, context: MetricContext) -> None:
+        """Prepare once per run (load networks, draw fixed real subsets)."""
+
+    @abc.abstractmethod
+    def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
+        """Compute the values named by ``columns()`` at iteration ``global_id``."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays to keep across a resume (saved beside the checkpoints)."""
+        return {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what ``state_arrays`` returned in an earlier process."""
+
+
+class MetricsCsv:
+    """Appends one row per metric step to ``metrics.csv`` with a fixed header."""
+
+    def __init__(self, path: str, columns: list[str]):
+        self.path = path
+        self.fieldnames = ["global_id"] + list(columns)
+        if os.path.isfile(path) and os.path.getsize(path) > 0:
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), None)
+            if header != self.fieldnames:
+                raise ValueError(
+                    f"{path}: existing header {header} differs from this run's metrics "
+                    f"{self.fieldnames}; move the file away or restore the run's metric list")
+
+    def append(self, global_id: int, values: dict[str, float]) -> None:
+        """Write one row; floats with 12 decimals as the original did."""
+        new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
+        row = {"global_id": global_id}
+        for k in self.fieldnames[1:]:
+            v = values.get(k)
+            if isinstance(v, (float, np.floating)):
+                v = f"{float(v):.12f}"
+            row[k] = v
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.fieldnames)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def truncate_after(self, global_id: int) -> None:
+        """Drop rows past ``global_id`` (rows written after the checkpoint a resume starts from)."""
+        if not os.path.isfile(self.path):
+            return
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= global_id]
+        if len(kept) != len(rows):
+            tmp = self.path + ".tmp"
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(kept)
+            os.replace(tmp, self.path)

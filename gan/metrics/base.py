@@ -11,8 +11,8 @@ from __future__ import annotations
 import abc
 import csv
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class MetricCallback(abc.ABC):
 
     def setup(self, context: MetricContext) -> None:
         """Prepare once per run (load networks, draw fixed real subsets)."""
+        del context
 
     @abc.abstractmethod
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
@@ -55,6 +56,7 @@ class MetricCallback(abc.ABC):
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what ``state_arrays`` returned in an earlier process."""
+        del arrays
 
 
 class MetricsCsv:

@@ -1,0 +1,114 @@
+"""In-memory training data (SPEC section 2): CIFAR10's python tarball, stl10.npy, celeba.npy.
+
+Images are kept as uint8 NHWC (a quarter of float32, an eighth of the original's float64) and
+mapped to [-1, 1] per batch on the device (``to_unit_range``). Float arrays already in [-1, 1]
+are accepted too and kept as float32.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tarfile
+
+import numpy as np
+
+CIFAR10_ARCHIVE = os.path.join("CIFAR10", "cifar-10-python.tar.gz")
+STL10_FILE = os.path.join("STL10", "stl10.npy")
+CELEBA_FILE = os.path.join("CelebA", "celeba.npy")
+
+IMAGE_SIZE = {"cifar10": 32, "stl10": 48, "celeba": 64, "imagenet": 128}
+
+
+class DataError(ValueError):
+    """Training data that is missing or not in the expected format; names the file."""
+
+
+def dataset_path(dataset: str, data_root: str) -> str:
+    """Where a dataset's file is expected under ``data_root``."""
+    rel = {"cifar10": CIFAR10_ARCHIVE, "stl10": STL10_FILE, "celeba": CELEBA_FILE}.get(dataset)
+    if rel is None:
+        raise DataError(f"dataset {dataset!r} is not an in-memory dataset")
+    return os.path.join(data_root, rel)
+
+
+def load_cifar10(path: str) -> np.ndarray:
+    """The 50,000 training images of ``cifar-10-python.tar.gz`` as uint8 [50000, 32, 32, 3]."""
+    _require_file(path, "cifar10", "datasets/cifar10.py")
+    batches = []
+    try:
+        with tarfile.open(path) as tar:
+            for i in range(1, 6):
+                member = f"cifar-10-batches-py/data_batch_{i}"
+                try:
+                    f = tar.extractfile(member)
+                except KeyError:
+                    raise DataError(f"{path}: member {member} is missing; is this the CIFAR-10 "
+                                    "python tarball (cifar-10-python.tar.gz)?") from None
+                batch = pickle.load(f, encoding="bytes")
+                rows = batch.get(b"data") if isinstance(batch, dict) else None
+                if (not isinstance(rows, np.ndarray) or rows.dtype != np.uint8
+                        or rows.shape != (10000, 3072)):
+                    got = (f"{rows.dtype} {rows.shape}" if isinstance(rows, np.ndarray)
+                           else type(rows).__name__)
+                    raise DataError(f"{path}: {member} holds {got}, expected uint8 (10000, 3072)")
+                batches.append(rows)
+    except (tarfile.TarError, EOFError, pickle.UnpicklingError, OSError) as e:
+        raise DataError(f"{path}: cannot read the CIFAR-10 tarball ({e}); it may be truncated, "
+                        "download it again") from None
+    data = np.concatenate(batches).reshape(50000, 3, 32, 32)
+    return np.ascontiguousarray(data.transpose(0, 2, 3, 1))
+
+
+def load_npy(path: str, dataset: str, size: int) -> np.ndarray:
+    """An image array ``[N, size, size, 3]`` from ``path`` (uint8, or float in [-1, 1])."""
+    _require_file(path, dataset, f"datasets/{dataset}.py")
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable .npy array ({e}); preprocess it again with "
+                        f"datasets/{dataset}.py") from None
+    return check_images(data, path, size)
+
+
+def check_images(data: np.ndarray, path: str, size: int) -> np.ndarray:
+    """Check shape ``[N, size, size, 3]``, dtype and range; returns uint8 or float32 data."""
+    if data.ndim != 4 or data.shape[1:] != (size, size, 3) or data.shape[0] == 0:
+        raise DataError(f"{path}: array of shape {data.shape}, expected [N, {size}, {size}, 3] "
+                        "with N > 0")
+    if data.dtype == np.uint8:
+        return np.ascontiguousarray(data)
+    if np.issubdtype(data.dtype, np.floating):
+        lo, hi = float(np.min(data)), float(np.max(data))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.0 or hi > 1.0:
+            raise DataError(f"{path}: float images must lie in [-1, 1], found [{lo}, {hi}]")
+        return np.asarray(data, dtype=np.float32)
+    raise DataError(f"{path}: dtype {data.dtype}, expected uint8 (or float in [-1, 1])")
+
+
+def load_images(dataset: str, data_root: str) -> np.ndarray:
+    """Training images of ``dataset`` (uint8 or float32 NHWC) from ``data_root``."""
+    if dataset == "cifar10":
+        return load_cifar10(dataset_path(dataset, data_root))
+    if dataset in ("stl10", "celeba"):
+        return load_npy(dataset_path(dataset, data_root), dataset, IMAGE_SIZE[dataset])
+    if dataset == "shapes":
+        from gan.shapes import shapes_images
+
+        return shapes_images(data_root)
+    raise DataError(f"dataset {dataset!r} is streamed, not loaded in memory")
+
+
+def to_unit_range(images):
+    """uint8 [0, 255] -> float32 [-1, 1] as ``x / 255 * 2 - 1`` (TF or NumPy input)."""
+    import tensorflow as tf
+
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0 * 2.0 - 1.0
+    return tf.cast(images, tf.float32)
+
+
+def _require_file(path: str, dataset: str, script: str) -> None:
+    if not os.path.isfile(path):
+        raise DataError(f"{dataset}: {path} not found; see README 'Datasets' "
+                        f"(python {script}) for how to make it, or set data_root")

@@ -1,0 +1,182 @@
+"""Keras layers of the paper: spectrally normalized conv/dense and the original's batch norm.
+
+``SNConv2D`` and ``SNDense`` keep the raw kernel ``W``, a bias and the power-iteration vector
+``u`` (non-trainable). Their forward uses ``scale * W / sigma`` (SPEC section 4), with
+``sigma = sigma(W)`` for SN and ``(sigma(W) + sigma(W^T)) / 2`` for BSN convs, where ``W^T``
+swaps the conv kernel's in/out axes and has its own vector ``u_t``. The forward never moves
+``u``: the trainer calls ``update_u()`` after each discriminator optimizer step.
+
+A learnable gamma (the same_gamma / diff_gamma families) is owned by the network and passed to
+``call(..., gain=gamma)``; it multiplies both the normalized kernel and the bias, as the
+original's learnable scale did.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from gan import sn
+
+SN_MODES = ("none", "SN", "BSN")
+
+# TF1's fused batch norm (what the original's tf.contrib batch_norm ran) raised any epsilon
+# below this to it, and updated the moving variance with the Bessel-corrected batch variance.
+FUSED_BN_MIN_EPSILON = 1.001e-5
+
+
+class _SpectralNormalized(keras.layers.Layer):
+    """Shared machinery of the normalized layers: u vectors, sigma, the u update."""
+
+    _supports_bsn = False
+
+    def __init__(self, units: int, sn_mode: str = "SN", scale: float = 1.0,
+                 kernel_initializer: keras.initializers.Initializer | str = "glorot_uniform",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if sn_mode not in SN_MODES:
+            raise ValueError(f"unknown sn_mode {sn_mode!r}; expected one of {SN_MODES}")
+        self.units = units
+        self.sn_mode = sn_mode
+        self.scale = float(scale)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        # BSN applies to convs only; dense layers fall back to plain SN as in the original.
+        self.bsn = sn_mode == "BSN" and self._supports_bsn
+
+    def _build_sn(self, kernel_shape: tuple[int, ...]) -> None:
+        self.kernel = self.add_weight(name="kernel", shape=kernel_shape,
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        u_init = keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
+        self.u = None
+        self.u_t = None
+        if self.sn_mode != "none":
+            self.u = self.add_weight(name="u", shape=(1, kernel_shape[-1]), initializer=u_init,
+                                     trainable=False)
+        if self.bsn:
+            self.u_t = self.add_weight(name="u_t", shape=(1, kernel_shape[-2]),
+                                       initializer=u_init, trainable=False)
+
+    def _power_iterations(self) -> list[tuple[tf.Tensor, tf.Tensor]]:
+        """(sigma, u') for each normalized view of W: [W] for SN, [W, W^T] for BSN."""
+        out = []
+        if self.u is not None:
+            out.append(sn.sigma_and_u(self.kernel, self.u))
+        if self.u_t is not None:
+            out.append(sn.sigma_and_u(self.kernel, self.u_t, transpose=True))
+        return out
+
+    def sigmas(self) -> list[tf.Tensor]:
+        """The logged sigmas: [] (none), [sigma] (SN) or [mean, sigma1, sigma2] (BSN)."""
+        found = [s for s, _ in self._power_iterations()]
+        if len(found) == 2:
+            return [(found[0] + found[1]) / 2.0, found[0], found[1]]
+        return found
+
+    def normalized_kernel(self, gain: tf.Tensor | None = None) -> tf.Tensor:
+        """``scale * gain * W / sigma``: the kernel the forward pass uses."""
+        sigmas = self.sigmas()
+        w = self.kernel if not sigmas else self.kernel / sigmas[0]
+        if self.scale != 1.0:
+            w = w * self.scale
+        if gain is not None:
+            w = w * gain
+        return w
+
+    def effective_bias(self, gain: tf.Tensor | None = None) -> tf.Tensor:
+        """The bias, times the learnable gamma when there is one."""
+        return self.bias if gain is None else self.bias * gain
+
+    def update_u(self) -> None:
+        """One power iteration from the current W: ``u <- u'`` (and ``u_t`` for BSN)."""
+        new = self._power_iterations()
+        targets = [v for v in (self.u, self.u_t) if v is not None]
+        for var, (_, u_new) in zip(targets, new, strict=True):
+            var.assign(u_new)
+
+    def u_variables(self) -> list[keras.Variable]:
+        """The power-iteration vectors of this layer."""
+        return [v for v in (self.u, self.u_t) if v is not None]
+
+
+class SNConv2D(_SpectralNormalized):
+    """2-D convolution (SAME padding) with a spectrally normalized kernel (SN or BSN)."""
+
+    _supports_bsn = True
+
+    def __init__(self, filters: int, kernel_size: int, strides: int = 1, **kwargs):
+        super().__init__(units=filters, **kwargs)
+        self.kernel_size = int(kernel_size)
+        self.strides = int(strides)
+
+    def build(self, input_shape):
+        k = self.kernel_size
+        self._build_sn((k, k, int(input_shape[-1]), self.units))
+
+    def call(self, x, gain=None):
+        w = self.normalized_kernel(gain)
+        y = tf.nn.conv2d(x, w, strides=self.strides, padding="SAME")
+        return tf.nn.bias_add(y, self.effective_bias(gain))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        s = self.strides
+        return (b, None if h is None else -(-h // s), None if w is None else -(-w // s),
+                self.units)
+
+
+class SNDense(_SpectralNormalized):
+    """Fully connected layer with a spectrally normalized matrix (BSN falls back to SN)."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(units=units, **kwargs)
+
+    def build(self, input_shape):
+        self._build_sn((int(input_shape[-1]), self.units))
+
+    def call(self, x, gain=None):
+        return tf.matmul(x, self.normalized_kernel(gain)) + self.effective_bias(gain)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+
+class BatchNorm(keras.layers.Layer):
+    """Batch normalization as the original ran it (TF1 fused batch norm, updates in place).
+
+    Training mode normalizes with the biased batch variance; the moving averages
+    (``m <- momentum * m + (1 - momentum) * batch``) use the Bessel-corrected variance and are
+    updated on every training call unless ``update_stats=False``. Inference uses the moving
+    averages. ``epsilon`` is raised to TF1's fused minimum 1.001e-5.
+    """
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = float(momentum)
+        self.epsilon = max(float(epsilon), FUSED_BN_MIN_EPSILON)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
+                                           trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,),
+                                               initializer="ones", trainable=False)
+
+    def call(self, x, training=False, update_stats=True):
+        if not training:
+            return tf.nn.batch_normalization(x, self.moving_mean, self.moving_variance,
+                                             self.beta, self.gamma, self.epsilon)
+        axes = list(range(len(x.shape) - 1))
+        mean, variance = tf.nn.moments(x, axes)
+        if update_stats:
+            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+            unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
+            decay = 1.0 - self.momentum
+            self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
+            self.moving_variance.assign_sub((self.moving_variance - unbiased) * decay)
+        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -1,0 +1,1 @@
+"""Generator and discriminator architectures (SPEC section 3)."""

@@ -1,0 +1,135 @@
+"""The CNN generator and discriminator of the paper's CIFAR10/STL10/CelebA experiments."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from gan.layers import BatchNorm, SNConv2D, SNDense
+
+# (filters, kernel size, stride) of the seven discriminator convolutions.
+D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2),
+           (512, 3, 1))
+LEAK = 0.1
+
+
+def _normal(stddev: float = 0.02) -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)
+
+
+class CNNGenerator(keras.Model):
+    """z -> dense(mg*mg*512) -> 3 x [deconv 4x4/2, BN, ReLU] -> deconv 3x3/1 -> tanh.
+
+    Output is ``[B, 8*mg, 8*mg, channels]`` in [-1, 1]. ``update_stats`` lets a caller run
+    training-mode batch norm without moving its averages (the ResNet schedule needs it).
+    """
+
+    def __init__(self, mg: int, channels: int = 3, latent_dim: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.mg = int(mg)
+        self.channels = int(channels)
+        self.latent_dim = int(latent_dim)
+        self.dense = keras.layers.Dense(self.mg * self.mg * 512, kernel_initializer=_normal(),
+                                        name="layer0_dense")
+        self.bns = [BatchNorm(name=f"layer{i}_bn") for i in range(4)]
+        self.deconvs = [
+            keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same",
+                                         kernel_initializer=_normal(), name=f"layer{i + 1}_deconv")
+            for i, f in enumerate((256, 128, 64))
+        ]
+        self.out_conv = keras.layers.Conv2DTranspose(self.channels, 3, strides=1, padding="same",
+                                                     kernel_initializer=_normal(),
+                                                     name="layer4_deconv")
+        self.build((None, self.latent_dim))
+
+    @property
+    def image_size(self) -> int:
+        """Side of the generated images in pixels."""
+        return 8 * self.mg
+
+    def build(self, input_shape):
+        z = keras.KerasTensor(input_shape)
+        h = self.dense.compute_output_shape(z.shape)
+        self.dense.build(z.shape)
+        self.bns[0].build(h)
+        shape = (None, self.mg, self.mg, 512)
+        for bn, deconv in zip(self.bns[1:], self.deconvs, strict=True):
+            deconv.build(shape)
+            shape = deconv.compute_output_shape(shape)
+            bn.build(shape)
+        self.out_conv.build(shape)
+        self.built = True
+
+    def call(self, z, training=False, update_stats=True):
+        h = self.dense(z)
+        h = tf.nn.relu(self.bns[0](h, training=training, update_stats=update_stats))
+        h = tf.reshape(h, [-1, self.mg, self.mg, 512])
+        for bn, deconv in zip(self.bns[1:], self.deconvs, strict=True):
+            h = tf.nn.relu(bn(deconv(h), training=training, update_stats=update_stats))
+        return tf.tanh(self.out_conv(h))
+
+
+class CNNDiscriminator(keras.Model):
+    """Seven normalized convs (LeakyReLU 0.1) and a normalized dense to one logit.
+
+    ``gamma``: "none" (constant ``scale`` on every kernel), "same" (one learnable scalar on
+    every layer's kernel and bias) or "diff" (one learnable scalar per layer).
+    """
+
+    def __init__(self, sn_mode: str = "SN", scale: float = 1.0, gamma: str = "none",
+                 image_shape: tuple[int, int, int] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.sn_mode = sn_mode
+        self.gamma_mode = gamma
+        self.convs = [
+            SNConv2D(f, k, strides=s, sn_mode=sn_mode, scale=scale,
+                     kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                     name=f"layer{i}_conv")
+            for i, (f, k, s) in enumerate(D_CONVS)
+        ]
+        self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_normal(),
+                             name="layer7_dense")
+        n_gammas = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
+        self.gammas = [self.add_weight(name=f"scale{i}", shape=(), initializer="ones")
+                       for i in range(n_gammas)]
+        if image_shape is not None:
+            self.build((None,) + tuple(image_shape))
+
+    @property
+    def normalized_layers(self) -> list:
+        """Every spectrally normalized layer, input to output."""
+        return self.convs + [self.dense]
+
+    def _gain(self, i: int):
+        if not self.gammas:
+            return None
+        return self.gammas[0] if len(self.gammas) == 1 else self.gammas[i]
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.dense.build((None, shape[1] * shape[2] * shape[3]))
+        self.built = True
+
+    def call(self, x):
+        h = x
+        for i, conv in enumerate(self.convs):
+            h = conv(h, gain=self._gain(i))
+            h = tf.maximum(h, LEAK * h)
+        h = tf.reshape(h, [tf.shape(h)[0], -1])
+        return self.dense(h, gain=self._gain(len(self.convs)))
+
+    def sigmas(self) -> list[list[tf.Tensor]]:
+        """Per normalized layer, its logged sigmas (see ``SNConv2D.sigmas``)."""
+        return [layer.sigmas() for layer in self.normalized_layers]
+
+    def update_u(self) -> None:
+        """One power-iteration step of every layer's u from the current weights."""
+        for layer in self.normalized_layers:
+            layer.update_u()
+
+    def u_variables(self) -> list:
+        """All power-iteration vectors."""
+        return [v for layer in self.normalized_layers for v in layer.u_variables()]

@@ -1,0 +1,105 @@
+"""Runs one training run from its folder: ``python -m gan.run --run_dir DIR``.
+
+The scheduler writes ``DIR/config.json`` and launches this module with stdout and stderr going
+to ``worker.log``. Exit status: 0 when the run finished (``DIR/COMPLETED`` is written), 75 when
+SIGTERM/SIGINT stopped it after a checkpoint (run it again to resume), 2 for bad input (the
+message names the file, key or value), anything else for a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sys
+from typing import Any
+
+from absl import app, flags, logging
+
+from gan.config import ConfigError, validate_run_config
+
+EXIT_INTERRUPTED = 75
+EXIT_BAD_INPUT = 2
+COMPLETED_FILE = "COMPLETED"
+SEED_FILE = "seed.json"
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
+
+
+def read_run_config(run_dir: str) -> dict[str, Any]:
+    """The validated config of the run in ``run_dir``."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path} not found: a run folder needs the config.json the "
+                          "scheduler writes")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    return validate_run_config(raw, where=path)
+
+
+def run_seed(config: dict[str, Any], run_dir: str) -> int:
+    """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
+    if config["seed"] is not None:
+        return int(config["seed"])
+    path = os.path.join(run_dir, SEED_FILE)
+    if os.path.isfile(path):
+        with open(path) as f:
+            return int(json.load(f)["seed"])
+    seed = secrets.randbelow(2**31)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"seed": seed}, f)
+    os.replace(tmp, path)
+    return seed
+
+
+def train_run(run_dir: str) -> int:
+    """Train the run in ``run_dir`` to completion or interruption; returns the exit status."""
+    from gan.data import load_images
+    from gan.metrics.registry import build_metrics
+    from gan.trainer import Trainer
+
+    config = read_run_config(run_dir)
+    seed = run_seed(config, run_dir)
+    logging.info("run %s, seed %d", run_dir, seed)
+    images = load_images(config["dataset"], config["data_root"])
+    logging.info("%s: %s %s", config["dataset"], images.shape, images.dtype)
+    metrics = build_metrics(config)
+    trainer = Trainer(config, run_dir, images, metric_callbacks=metrics, seed=seed)
+
+    def request_stop(signum, _frame):
+        logging.warning("signal %d: stopping after this iteration", signum)
+        trainer.stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    if not trainer.train():
+        return EXIT_INTERRUPTED
+    with open(os.path.join(run_dir, COMPLETED_FILE), "w") as f:
+        f.write("completed\n")
+    logging.info("run completed: %s", run_dir)
+    return 0
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    from gan.data import DataError
+
+    if not FLAGS.run_dir:
+        print("error: --run_dir is required", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        status = train_run(FLAGS.run_dir)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        status = EXIT_BAD_INPUT
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,414 @@
+"""Training of one run: the schedule, diagnostics, samples, metrics, checkpoints and resume.
+
+The CNN schedule (SPEC section 6), per iteration ``N``:
+
+* ``n_dis`` times: draw a real batch and ``z``; one D step (G in training mode, its batch-norm
+  averages moving); ``u <- u'`` for every normalized layer;
+* one G step on the ``z`` of the last D step.
+
+Every ``summary_freq`` iterations the last D step also returns the diagnostics (losses, mean D
+outputs, each layer's sigmas, the gammas, and the input-gradient norms on the real and the fake
+batch), computed before its optimizer update as in the original, and they are written as
+TensorBoard scalars with the original's names.
+
+Everything random (batch indices, ``z``, WGAN-GP's alpha) comes from one ``tf.random.Generator``
+that is checkpointed with the weights, ``u`` vectors, batch-norm statistics and optimizer
+slots, so a resumed run continues exactly where the uninterrupted one would have been.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from PIL import Image
+
+from gan import losses
+from gan.data import to_unit_range
+from gan.metrics.base import MetricContext, MetricsCsv
+from gan.networks.cnn import CNNDiscriminator, CNNGenerator
+
+MODEL_NAME = "model"
+ADAM_EPSILON = 1e-8
+GRID_EPS = 1e-8
+
+
+def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
+                   ) -> tuple[keras.Model, keras.Model]:
+    """The generator and discriminator a run config asks for, built for ``image_shape``."""
+    h, w, c = image_shape
+    if config["network"] != "cnn":
+        raise ValueError(f"network {config['network']!r} is not available in this build")
+    mg = config["mg"]
+    if 8 * mg != h or h != w:
+        raise ValueError(f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
+                         f"{config['dataset']!r} has {h}x{w}; use mg = {h // 8}")
+    g = CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"], name="generator")
+    d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
+                         image_shape=image_shape, name="discriminator")
+    return g, d
+
+
+def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
+    """Every variable of ``model`` (weights, u vectors, BN statistics, gammas) by its path.
+
+    Keras 3 layers do not expose their variables to ``tf.train.Checkpoint`` as trackable
+    children, so checkpoints name them explicitly; paths are stable because every layer is
+    named.
+    """
+    out = {v.path: v for v in model.variables}
+    if len(out) != len(model.variables):
+        raise ValueError(f"{model.name}: variable paths are not unique")
+    return out
+
+
+def sigma_scalars(sigmas: list[list[tf.Tensor]]) -> dict[str, tf.Tensor]:
+    """``d/sigma{i}`` for one-sigma layers, ``d/sigma{i}_{j}`` for BSN's [mean, s1, s2]."""
+    out = {}
+    for i, layer in enumerate(sigmas):
+        if len(layer) == 1:
+            out[f"d/sigma{i}"] = layer[0]
+        else:
+            for j, s in enumerate(layer):
+                out[f"d/sigma{i}_{j}"] = s
+    return out
+
+
+def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Tile ``rows * cols`` images and min-max scale the whole grid to uint8."""
+    n, h, w, c = images.shape
+    if n != rows * cols:
+        raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
+    grid = images.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(
+        rows * h, cols * w, c).astype(np.float64)
+    lo, hi = grid.min() - GRID_EPS, grid.max() + GRID_EPS
+    return ((grid - lo) / (hi - lo) * 255.0).astype(np.uint8)
+
+
+class Trainer:
+    """Trains one run in ``run_dir`` and writes every output the original wrote.
+
+    ``images`` is the in-memory training set (uint8 or float32 NHWC). ``metric_callbacks``
+    are evaluated every ``metric_freq`` iterations into ``metrics.csv``.
+    """
+
+    def __init__(self, config: dict[str, Any], run_dir: str, images: np.ndarray,
+                 metric_callbacks: list | None = None, seed: int = 0):
+        self.config = config
+        self.run_dir = run_dir
+        self.seed = int(seed)
+        self.checkpoint_dir = os.path.join(run_dir, "checkpoint")
+        self.sample_dir = os.path.join(run_dir, "sample")
+        self.time_path = os.path.join(run_dir, "time.txt")
+        self.metric_path = os.path.join(run_dir, "metrics.csv")
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        os.makedirs(self.sample_dir, exist_ok=True)
+
+        self.iteration = config["iteration"]
+        self.batch_size = config["batch_size"]
+        self.n_dis = config["n_dis"]
+        self.latent_dim = config["latent_dim"]
+        self.images_np = images
+        self.image_shape = tuple(int(s) for s in images.shape[1:])
+        self.stop_requested = False
+
+        keras.utils.set_random_seed(self.seed)
+        self.generator, self.discriminator = build_networks(config, self.image_shape)
+        self.g_opt = keras.optimizers.Adam(config["g_lr"], beta_1=config["g_beta1"],
+                                           beta_2=config["g_beta2"], epsilon=ADAM_EPSILON)
+        self.d_opt = keras.optimizers.Adam(config["d_lr"], beta_1=config["d_beta1"],
+                                           beta_2=config["d_beta2"], epsilon=ADAM_EPSILON)
+        self.g_opt.build(self.generator.trainable_variables)
+        self.d_opt.build(self.discriminator.trainable_variables)
+
+        with tf.device("/cpu:0"):
+            self.images = tf.Variable(images, trainable=False, name="images")
+        self.num_images = int(images.shape[0])
+        self.rng = tf.random.Generator.from_seed(self.seed)
+        vis_n = config["vis_num_h"] * config["vis_num_w"]
+        self.vis_latents = tf.Variable(self.rng.normal([vis_n, self.latent_dim]),
+                                       trainable=False, name="vis_latents")
+        self.global_id = tf.Variable(-1, dtype=tf.int64, trainable=False, name="global_id")
+
+        self.checkpoint = tf.train.Checkpoint(
+            generator=variables_by_path(self.generator),
+            discriminator=variables_by_path(self.discriminator),
+            g_optimizer=list(self.g_opt.variables), d_optimizer=list(self.d_opt.variables),
+            rng=self.rng, vis_latents=self.vis_latents, global_id=self.global_id)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.checkpoint_dir, max_to_keep=5, checkpoint_name=MODEL_NAME)
+        self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
+
+        self.metric_callbacks = list(metric_callbacks or [])
+        self.metrics_csv = None
+        if self.metric_callbacks:
+            columns = [c for m in self.metric_callbacks for c in m.columns()]
+            self.metrics_csv = MetricsCsv(self.metric_path, columns)
+
+        jit = bool(config.get("jit_compile", False))
+        self._iteration_fn = tf.function(self._train_iteration, jit_compile=jit)
+        self._generate_fn = tf.function(
+            lambda z: self.generator(z, training=False),
+            input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
+
+    # ----------------------------------------------------------------- sampling
+    def sample_real(self, n: int) -> tf.Tensor:
+        """``n`` training images drawn uniformly with replacement, in [-1, 1]."""
+        idx = self.rng.uniform([n], 0, self.num_images, dtype=tf.int64)
+        return to_unit_range(tf.gather(self.images, idx))
+
+    def sample_z(self, n: int) -> tf.Tensor:
+        """``n`` latents from N(0, I)."""
+        return self.rng.normal([n, self.latent_dim])
+
+    # ------------------------------------------------------------------- steps
+    def _d_losses(self, real: tf.Tensor, fake: tf.Tensor) -> dict[str, tf.Tensor]:
+        d = self.discriminator
+        d_real, d_fake = d(real), d(fake)
+        if self.config["loss"] == "hinge":
+            out = losses.hinge_d(d_real, d_fake)
+        else:
+            out = losses.wasserstein_d(d_real, d_fake)
+            alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
+            gp = losses.gradient_penalty(d, real, fake, alpha)
+            out["loss/d/gp"] = gp
+            out["loss/d"] = out["loss/d"] + self.config["d_gp_coe"] * gp
+        out["d/real"] = tf.reduce_mean(d_real)
+        out["d/fake"] = tf.reduce_mean(d_fake)
+        return out
+
+    def d_step(self, real: tf.Tensor, z: tf.Tensor, diagnostics: bool) -> dict[str, tf.Tensor]:
+        """One D update on ``real`` and ``G(z)``; diagnostics use the pre-update weights."""
+        fake = self.generator(z, training=True)
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            stats = self._d_losses(real, fake)
+        grads = tape.gradient(stats["loss/d"], d_vars)
+        if diagnostics:
+            stats.update(self.diagnostics(real, fake))
+        self.d_opt.apply_gradients(zip(grads, d_vars, strict=True))
+        return stats
+
+    def diagnostics(self, real: tf.Tensor, fake: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Sigmas, gammas and D's input-gradient norms on ``real`` and ``fake``."""
+        out = sigma_scalars(self.discriminator.sigmas())
+        for i, g in enumerate(self.discriminator.gammas):
+            out[f"d/scale{i}"] = tf.identity(g)
+        if self.config.get("diagnostics", True):
+            for name, x in (("real", real), ("fake", fake)):
+                slopes = losses.input_slopes(self.discriminator, x)
+                out[f"d/mean_{name}_slopes"] = tf.reduce_mean(slopes)
+                out[f"d/min_{name}_slopes"] = tf.reduce_min(slopes)
+                out[f"d/max_{name}_slopes"] = tf.reduce_max(slopes)
+        return out
+
+    def g_step(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One G update on ``z`` (training-mode batch norm, its averages moving)."""
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            stats = losses.generator_loss(self.discriminator(fake))
+        grads = tape.gradient(stats["loss/g"], g_vars)
+        self.g_opt.apply_gradients(zip(grads, g_vars, strict=True))
+        return stats
+
+    def _train_iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:
+        stats: dict[str, tf.Tensor] = {}
+        z = None
+        for i in range(self.n_dis):
+            real = self.sample_real(self.batch_size)
+            z = self.sample_z(self.batch_size)
+            stats = self.d_step(real, z, diagnostics=with_summary and i == self.n_dis - 1)
+            self.discriminator.update_u()
+        stats.update(self.g_step(z))
+        return stats
+
+    def train_iteration(self, with_summary: bool = True) -> dict[str, tf.Tensor]:
+        """Run one full iteration (n_dis D steps with u updates, then a G step)."""
+        return self._iteration_fn(bool(with_summary))
+
+    # ----------------------------------------------------------------- outputs
+    def generate(self, z: np.ndarray | tf.Tensor, batch_size: int | None = None) -> np.ndarray:
+        """Inference-mode G on ``z`` in batches; float32 NHWC in [-1, 1]."""
+        bs = batch_size or self.batch_size
+        z = tf.convert_to_tensor(z, tf.float32)
+        parts = [self._generate_fn(z[i:i + bs]).numpy() for i in range(0, int(z.shape[0]), bs)]
+        return np.concatenate(parts) if parts else np.zeros((0,) + self.image_shape, np.float32)
+
+    def visualize(self, global_id: int) -> str:
+        """Write ``sample/global_id-N.png`` from the fixed latents; returns its path."""
+        grid = image_grid(self.generate(self.vis_latents), self.config["vis_num_h"],
+                          self.config["vis_num_w"])
+        if grid.shape[-1] == 1:
+            grid = grid[..., 0]
+        path = os.path.join(self.sample_dir, f"global_id-{global_id}.png")
+        _atomic_png(grid, path)
+        return path
+
+    def metric_context(self) -> MetricContext:
+        """What the metric callbacks see of this run."""
+        rng = np.random.default_rng([self.seed, 2])
+        bs = self.config["metric_batch_size"]
+        self._sample_rng = np.random.default_rng([self.seed, 3])
+
+        def sample(n: int) -> np.ndarray:
+            z = self._sample_rng.standard_normal((n, self.latent_dim)).astype(np.float32)
+            return self.generate(z, batch_size=bs)
+
+        def sample_real(n: int) -> np.ndarray:
+            idx = rng.integers(0, self.num_images, size=n)
+            return np.asarray(self.images_np[np.sort(idx)])
+
+        return MetricContext(sample=sample, sample_real=sample_real, real_images=self.images_np,
+                             rng=rng, config=self.config, run_dir=self.run_dir)
+
+    def setup_metrics(self) -> None:
+        """Set the callbacks up and keep their state (e.g. the FID real subset) across resumes."""
+        if not self.metric_callbacks:
+            return
+        self._metric_context = self.metric_context()
+        state_path = os.path.join(self.checkpoint_dir, "metric_state.npz")
+        saved = dict(np.load(state_path)) if os.path.isfile(state_path) else None
+        state: dict[str, np.ndarray] = {}
+        for i, cb in enumerate(self.metric_callbacks):
+            cb.setup(self._metric_context)
+            prefix = f"{i}/"
+            if saved is not None:
+                cb.load_state_arrays({k[len(prefix):]: v for k, v in saved.items()
+                                      if k.startswith(prefix)})
+            state.update({prefix + k: v for k, v in cb.state_arrays().items()})
+        if saved is None and state:
+            tmp = state_path + ".tmp.npz"
+            np.savez(tmp, **state)
+            os.replace(tmp, state_path)
+
+    def log_metrics(self, global_id: int) -> dict[str, float]:
+        """Evaluate every callback, append a ``metrics.csv`` row and ``metric/*`` scalars."""
+        if not self.metric_callbacks:
+            return {}
+        values: dict[str, float] = {}
+        # Latents depend on (seed, N) only, so a resumed run evaluates the same samples.
+        self._sample_rng = np.random.default_rng([self.seed, 3, global_id])
+        for cb in self.metric_callbacks:
+            values.update(cb.evaluate(self._metric_context, global_id))
+        self.metrics_csv.append(global_id, values)
+        with self.writer.as_default(step=global_id):
+            for k, v in values.items():
+                if isinstance(v, (int, float, np.floating, np.integer)):
+                    tf.summary.scalar("metric/" + k, float(v))
+        self.writer.flush()
+        logging.info("metrics at %d: %s", global_id, values)
+        return values
+
+    def _time_line(self, global_id: int, what: str) -> None:
+        now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
+        with open(self.time_path, "a") as f:
+            f.write(f"iter {global_id} {what}: {now}\n")
+
+    def _timed(self, global_id: int) -> bool:
+        return (global_id == 0 or (global_id + 1) % self.config["time_freq"] == 0
+                or global_id == self.iteration - 1)
+
+    def save(self, global_id: int) -> str:
+        """Write ``checkpoint/model-N`` (the manager keeps the latest five)."""
+        self.global_id.assign(global_id)
+        return self.manager.save(checkpoint_number=global_id)
+
+    def save_extra(self, global_id: int) -> str:
+        """Write a kept copy ``checkpoint/global_id-N/model-N`` that rotation never deletes."""
+        self.global_id.assign(global_id)
+        folder = os.path.join(self.checkpoint_dir, f"global_id-{global_id}")
+        return self.checkpoint.write(os.path.join(folder, f"{MODEL_NAME}-{global_id}"))
+
+    def restore(self) -> int:
+        """Load the latest checkpoint if there is one; returns its N, or -1."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return -1
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        global_id = int(self.global_id.numpy())
+        logging.info("restored %s (iteration %d)", latest, global_id)
+        if self.metrics_csv is not None:
+            self.metrics_csv.truncate_after(global_id)
+        return global_id
+
+    def write_scalars(self, stats: dict[str, tf.Tensor], global_id: int) -> None:
+        """TensorBoard scalars for one iteration's diagnostics."""
+        with self.writer.as_default(step=global_id):
+            for name, value in stats.items():
+                tf.summary.scalar(name, value)
+
+    # -------------------------------------------------------------------- loop
+    def train(self) -> bool:
+        """Train from the latest checkpoint (or scratch) to ``iteration``.
+
+        Returns True when all iterations ran, False when a stop was requested (SIGTERM/SIGINT
+        via ``stop_requested``); a checkpoint of the last finished iteration is saved first.
+        """
+        cfg = self.config
+        start = self.restore() + 1
+        self.setup_metrics()
+        extra = cfg["extra_checkpoint_freq"]
+        progress = _Progress(start, self.iteration)
+        global_id = start - 1
+        for global_id in range(start, self.iteration):
+            if self._timed(global_id):
+                self._time_line(global_id, "starts")
+            with_summary = (global_id + 1) % cfg["summary_freq"] == 0
+            stats = self.train_iteration(with_summary)
+            if with_summary:
+                self.write_scalars(stats, global_id)
+            if (global_id + 1) % cfg["vis_freq"] == 0:
+                self.visualize(global_id)
+            if (global_id + 1) % cfg["metric_freq"] == 0:
+                self.log_metrics(global_id)
+            if extra is not None and (global_id + 1) % extra == 0:
+                self.visualize(global_id)
+                self.log_metrics(global_id)
+                self.save_extra(global_id)
+            if ((global_id + 1) % cfg["save_checkpoint_freq"] == 0
+                    or global_id == self.iteration - 1):
+                self.save(global_id)
+            if self._timed(global_id):
+                self._time_line(global_id, "ends")
+            progress.update(global_id, stats)
+            if self.stop_requested and global_id < self.iteration - 1:
+                self.save(global_id)
+                self.writer.flush()
+                logging.warning("stop requested: saved checkpoint at iteration %d", global_id)
+                return False
+        self.writer.flush()
+        return True
+
+
+class _Progress:
+    """Logs iteration, speed, ETA and the last losses at most every 30 seconds."""
+
+    def __init__(self, start: int, total: int, every_s: float = 30.0):
+        self.start, self.total, self.every_s = start, total, every_s
+        self.t0 = self.last = time.time()
+
+    def update(self, global_id: int, stats: dict[str, tf.Tensor]) -> None:
+        now = time.time()
+        done = global_id + 1 - self.start
+        if now - self.last < self.every_s and global_id != self.total - 1 and done != 1:
+            return
+        self.last = now
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (self.total - global_id - 1) / max(rate, 1e-9)
+        shown = {k: float(stats[k]) for k in ("loss/d", "loss/g") if k in stats}
+        logging.info("iter %d/%d  %.2f it/s  ETA %s  %s", global_id + 1, self.total, rate,
+                     datetime.timedelta(seconds=int(eta)),
+                     "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+def _atomic_png(array: np.ndarray, path: str) -> None:
+    tmp = path + ".tmp"
+    Image.fromarray(array).save(tmp, format="PNG")
+    os.replace(tmp, path)

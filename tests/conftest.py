@@ -1,0 +1,18 @@
+"""Shared test set-up: quiet TensorFlow, CPU only, small helpers for fake datasets."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory):
+    """A data root holding a CIFAR-format tarball (written once per test session)."""
+    from tests.helpers import write_cifar_tarball
+
+    root = tmp_path_factory.mktemp("data")
+    images = write_cifar_tarball(str(root / "CIFAR10" / "cifar-10-python.tar.gz"))
+    return root, images

@@ -1,0 +1,63 @@
+"""In-memory data loading: real formats in, uint8 NHWC out, clear errors for bad files."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gan.data import DataError, check_images, load_images, to_unit_range
+from tests.helpers import write_cifar_tarball
+
+
+def test_cifar10_tarball_loads_as_nhwc_uint8_with_channels_in_order(cifar_root):
+    root, expected = cifar_root
+    data = load_images("cifar10", str(root))
+    assert data.shape == (50000, 32, 32, 3) and data.dtype == np.uint8
+    np.testing.assert_array_equal(data, expected)
+
+
+def test_missing_dataset_file_names_the_path_and_the_script(tmp_path):
+    with pytest.raises(DataError, match=r"cifar-10-python.tar.gz not found.*datasets/cifar10.py"):
+        load_images("cifar10", str(tmp_path))
+    with pytest.raises(DataError, match=r"stl10.npy not found"):
+        load_images("stl10", str(tmp_path))
+
+
+def test_truncated_tarball_is_a_clear_error(tmp_path):
+    path = tmp_path / "CIFAR10" / "cifar-10-python.tar.gz"
+    write_cifar_tarball(str(path), per_batch=10000)
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataError, match="truncated"):
+        load_images("cifar10", str(tmp_path))
+
+
+@pytest.mark.parametrize("name,size", [("stl10", 48), ("celeba", 64)])
+def test_npy_datasets_load_with_shape_and_dtype(tmp_path, name, size):
+    folder = {"stl10": "STL10", "celeba": "CelebA"}[name]
+    os.makedirs(tmp_path / folder)
+    arr = np.random.default_rng(0).integers(0, 256, (7, size, size, 3), dtype=np.uint8)
+    np.save(tmp_path / folder / f"{name}.npy", arr)
+    np.testing.assert_array_equal(load_images(name, str(tmp_path)), arr)
+
+
+def test_wrong_shape_dtype_or_range_is_rejected_with_the_file_name(tmp_path):
+    os.makedirs(tmp_path / "STL10")
+    path = tmp_path / "STL10" / "stl10.npy"
+    np.save(path, np.zeros((3, 96, 96, 3), np.uint8))
+    with pytest.raises(DataError, match=r"stl10.npy: array of shape \(3, 96, 96, 3\)"):
+        load_images("stl10", str(tmp_path))
+    np.save(path, np.zeros((3, 48, 48, 3), np.int32))
+    with pytest.raises(DataError, match="dtype int32"):
+        load_images("stl10", str(tmp_path))
+    with pytest.raises(DataError, match=r"must lie in \[-1, 1\]"):
+        check_images(np.full((2, 48, 48, 3), 2.0, np.float32), "x.npy", 48)
+    path.write_bytes(b"not an npy file")
+    with pytest.raises(DataError, match="not a readable .npy"):
+        load_images("stl10", str(tmp_path))
+
+
+def test_unit_range_mapping_is_x_over_255_times_2_minus_1():
+    x = np.array([[0, 51, 255]], np.uint8)
+    np.testing.assert_allclose(to_unit_range(x).numpy(), [[-1.0, 51 / 255 * 2 - 1, 1.0]],
+                               rtol=1e-6)

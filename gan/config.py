@@ -166,6 +166,8 @@ def unknown_key_message(key: str, known: dict[str, Key], where: str) -> str:
 
 def check_value(key: str, value: Any, spec: Key, where: str) -> None:
     """Raise ConfigError unless ``value`` has the type and range ``spec`` asks for."""
+    if value is None and spec.default is None:
+        return
     ok_type = isinstance(value, spec.types) and not (
         isinstance(value, bool) and bool not in spec.types)
     if isinstance(value, float) and not math.isfinite(value):

@@ -63,7 +63,7 @@ def _dry_run(task: Task, force_rerun: bool) -> None:
             state += ", rerun"
         print(f"{run.name}  {run.run_dir}  ({state})")
     shared = len(task.runs) - len(runs)
-    note = (f" ({shared} runs share a folder with an identical earlier run)" if shared else "")
+    note = (f" ({shared} of them repeat an earlier run's folder and config)" if shared else "")
     print(f"{task.name}: {len(task.runs)} runs in {len(runs)} folders{note} under "
           f"{task.results_root}")
 

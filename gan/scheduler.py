@@ -287,7 +287,11 @@ def filter_runs(runs: Sequence[Run], only: str | Mapping[str, Any] | None,
             if all(_same_value(run.config[k], v) for k, v in wanted.items())]
     if not kept:
         text = ",".join(f"{k}={v}" for k, v in wanted.items())
-        raise ConfigError(f"{where} {text}: no run of the task matches this filter")
+        present = "; ".join(
+            f"{k} in {{{', '.join(dict.fromkeys(str(r.config[k]) for r in runs))}}}"
+            for k in wanted)
+        raise ConfigError(f"{where} {text}: no run of the task matches this filter (the task "
+                          f"has {present})")
     return kept
 
 
@@ -346,9 +350,9 @@ def write_json_atomic(path: str, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def _clear_folder(path: str) -> None:
+def _clear_folder(path: str, keep: Sequence[str] = ()) -> None:
     for name in os.listdir(path):
-        if name == LOCK_FILE:
+        if name == LOCK_FILE or os.path.join(path, name) in keep:
             continue
         full = os.path.join(path, name)
         if os.path.isdir(full) and not os.path.islink(full):
@@ -498,7 +502,8 @@ class Scheduler:
                     self.counts["pending"] += 1
                 return
             if self.force_rerun:
-                _clear_folder(run.run_dir)
+                # A task without test_config has one run in the results root itself.
+                _clear_folder(run.run_dir, keep=[self.task.scheduler_log_path or ""])
             resumed = any(n != LOCK_FILE for n in os.listdir(run.run_dir))
             self._write_config(name, run)
             self._launch(name, gpu, run, fd, resumed)
@@ -532,7 +537,8 @@ class Scheduler:
                     return
                 if log is not None:
                     what = "resumes" if resumed else "starts"
-                    log.write(f"\n===== {_now()} scheduler {what} this run on "
+                    gap = "\n" if log.seek(0, os.SEEK_END) else ""
+                    log.write(f"{gap}===== {_now()} scheduler {what} this run on "
                               f"CUDA_VISIBLE_DEVICES={gpu!r} (host {socket.gethostname()}, "
                               f"scheduler pid {os.getpid()}) =====\n".encode())
                     log.flush()

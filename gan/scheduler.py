@@ -1,0 +1,615 @@
+"""Expand a task folder's ``config.py`` into runs and run them, one worker per GPU entry.
+
+A task folder holds ``config.py`` with a dict ``config`` in the original GPUTaskScheduler grammar
+(``scheduler_config``, ``global_config``, ``test_config``). ``load_task`` expands it into
+:class:`Run` objects (validated full configs and result folders); :class:`Scheduler` runs them,
+each in its own ``python -m gan.run --run_dir <folder>`` process that reads
+``<folder>/config.json``. A folder holding ``COMPLETED`` is done; any other folder is resumed by
+launching its run again (the run process restores its own checkpoint).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import errno
+import fcntl
+import importlib.util
+import itertools
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TextIO
+
+from gan.config import (
+    DEFAULT_RESULTS_ROOT,
+    REPO_ROOT,
+    RUN_KEYS,
+    SCHEDULER_KEYS,
+    ConfigError,
+    check_value,
+    fill_and_check,
+    parse_assignments,
+    unknown_key_message,
+    validate_run_config,
+)
+
+COMPLETED_FILE = "COMPLETED"
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
+EXIT_INTERRUPTED = 75
+EXIT_CRASHED = 1
+DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "gan.run")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One expanded run: its folder name and path, where it came from and its full config."""
+
+    name: str
+    run_dir: str
+    block: int
+    combo: dict[str, Any]
+    config: dict[str, Any]
+
+
+@dataclass
+class Task:
+    """A loaded task folder: scheduler settings, worker GPU entries and the expanded runs."""
+
+    name: str
+    task_dir: str
+    config_path: str
+    scheduler_config: dict[str, Any]
+    gpus: list[str]
+    results_root: str
+    runs: list[Run] = field(default_factory=list)
+
+    def distinct_runs(self) -> list[Run]:
+        """The runs with one entry per result folder (first occurrence kept, order kept)."""
+        return distinct_runs(self.runs)
+
+    @property
+    def force_rerun(self) -> bool:
+        """The ``force_rerun`` setting of the task's scheduler_config."""
+        return bool(self.scheduler_config["force_rerun"])
+
+    @property
+    def scheduler_log_path(self) -> str | None:
+        """Absolute path of the scheduler log, or None when it is switched off."""
+        path = self.scheduler_config["scheduler_log_file_path"]
+        return None if path is None else os.path.join(self.results_root, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and expanding
+
+
+def load_task(task_dir: str, results_dir: str | None = None) -> Task:
+    """Load ``<task_dir>/config.py`` and expand it into validated runs.
+
+    ``results_dir`` (the ``--results_dir`` flag) replaces the results root; otherwise it is
+    ``scheduler_config["result_root_folder"]`` (relative to the task folder) or
+    ``results/<task name>`` in the repository.
+    """
+    task_dir = os.path.abspath(task_dir)
+    config_path = os.path.join(task_dir, "config.py")
+    raw = _import_config(config_path)
+    name = os.path.basename(os.path.normpath(task_dir))
+
+    where = f"{config_path}: scheduler_config"
+    if "scheduler_config" not in raw:
+        raise ConfigError(f"{config_path}: config has no 'scheduler_config' (it needs at least "
+                          "'gpu', e.g. {'gpu': ['0']})")
+    if not isinstance(raw["scheduler_config"], dict):
+        raise ConfigError(f"{where} must be a dict, got {type(raw['scheduler_config']).__name__}")
+    sched = fill_and_check(raw["scheduler_config"], SCHEDULER_KEYS, where)
+    gpus = _gpu_entries(sched["gpu"], where)
+    for key in ("ignored_keys_for_folder_name", "ignored_characters_for_folder_name"):
+        if not all(isinstance(item, str) for item in sched[key]):
+            raise ConfigError(f"{where}: {key} = {sched[key]!r}, expected a list of strings")
+
+    if results_dir is not None:
+        results_root = os.path.abspath(results_dir)
+    elif sched["result_root_folder"] is not None:
+        results_root = os.path.normpath(os.path.join(task_dir, sched["result_root_folder"]))
+    else:
+        results_root = os.path.join(DEFAULT_RESULTS_ROOT, name)
+
+    global_config = raw.get("global_config", {})
+    if not isinstance(global_config, dict):
+        raise ConfigError(f"{config_path}: global_config must be a dict, got "
+                          f"{type(global_config).__name__}")
+    for key in global_config:
+        if key not in RUN_KEYS:
+            raise ConfigError(unknown_key_message(key, RUN_KEYS, f"{config_path}: global_config"))
+
+    runs = []
+    for block, combo in expand_test_config(raw.get("test_config", [{}]), config_path):
+        cfg = copy.deepcopy(global_config)
+        cfg.update(combo)
+        combo_text = ", ".join(f"{k}={v!r}" for k, v in combo.items())
+        cfg = validate_run_config(cfg, where=f"{config_path}: test_config[{block}] run "
+                                             f"{{{combo_text}}}")
+        folder = folder_name(combo, sched)
+        runs.append(Run(folder, os.path.join(results_root, folder), block, combo, cfg))
+    _check_shared_folders(runs, config_path)
+    return Task(name, task_dir, config_path, sched, gpus, results_root, runs)
+
+
+def _import_config(config_path: str) -> dict[str, Any]:
+    if not os.path.isfile(config_path):
+        raise ConfigError(f"{config_path}: no such file (a task folder needs a config.py)")
+    module_name = "_bsn_task_config_" + str(abs(hash(config_path)))
+    spec = importlib.util.spec_from_file_location(module_name, config_path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"{config_path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # any error inside the user's file is a config error
+        raise ConfigError(f"{config_path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    raw = getattr(module, "config", None)
+    if raw is None:
+        raise ConfigError(f"{config_path}: defines no dict named 'config'")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_path}: 'config' must be a dict, got {type(raw).__name__}")
+    for key in raw:
+        if key not in ("scheduler_config", "global_config", "test_config"):
+            raise ConfigError(f"{config_path}: unknown top-level key {key!r}; expected "
+                              "'scheduler_config', 'global_config', 'test_config'")
+    return raw
+
+
+def _gpu_entries(entries: list[Any], where: str) -> list[str]:
+    if not entries:
+        raise ConfigError(f"{where}: gpu is empty; give at least one entry, e.g. ['0']")
+    out = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            out.append(entry)
+        elif isinstance(entry, list) and all(isinstance(e, str) for e in entry):
+            out.append(",".join(entry))
+        else:
+            raise ConfigError(f"{where}: gpu[{i}] = {entry!r}, expected a GPU id string such "
+                              "as '0' or a list of them such as ['0', '1']")
+    return out
+
+
+def expand_test_config(test_config: Any, config_path: str) -> list[tuple[int, dict[str, Any]]]:
+    """Expand ``test_config`` (a list of dicts of value lists) into ``(block, combo)`` pairs.
+
+    Each dict gives the cross product of its value lists, keys in the order written; the result
+    is the union over the list, in order.
+    """
+    if not isinstance(test_config, (list, tuple)):
+        raise ConfigError(f"{config_path}: test_config must be a list of dicts, got "
+                          f"{type(test_config).__name__}")
+    out = []
+    for block, inst in enumerate(test_config):
+        where = f"{config_path}: test_config[{block}]"
+        if not isinstance(inst, dict):
+            raise ConfigError(f"{where} must be a dict of value lists, got {type(inst).__name__}")
+        values = []
+        for key, vals in inst.items():
+            if key not in RUN_KEYS:
+                raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
+            if isinstance(vals, (str, bytes, dict)) or not isinstance(vals, Iterable):
+                raise ConfigError(f"{where}: {key} = {vals!r}, expected a list of values "
+                                  f"(e.g. [{vals!r}])")
+            values.append(list(vals))
+        keys = list(inst)
+        out.extend((block, dict(zip(keys, combo, strict=True)))
+                   for combo in itertools.product(*values))
+    return out
+
+
+def folder_name(combo: Mapping[str, Any], scheduler_config: Mapping[str, Any]) -> str:
+    """The result folder name of a test combo, as the original scheduler builds it."""
+    maxlen = scheduler_config.get("config_string_value_maxlen", 30)
+    indicator = scheduler_config.get("test_config_string_indicator", "-")
+    separator = scheduler_config.get("test_config_string_separator", ",")
+    ignored = scheduler_config.get("ignored_keys_for_folder_name", [])
+    text = "".join(f"{key}{indicator}{str(combo[key])[:maxlen]}{separator}"
+                   for key in sorted(combo) if key not in ignored)
+    for char in scheduler_config.get("ignored_characters_for_folder_name", [" ", "[", "]"]):
+        text = text.replace(char, "")
+    return text
+
+
+def _check_shared_folders(runs: list[Run], config_path: str) -> None:
+    first: dict[str, Run] = {}
+    for run in runs:
+        other = first.setdefault(run.run_dir, run)
+        if other is not run and other.config != run.config:
+            diff = sorted(k for k in run.config if run.config[k] != other.config[k])
+            raise ConfigError(
+                f"{config_path}: test_config[{other.block}] and test_config[{run.block}] both "
+                f"give folder {run.name!r} but differ in {', '.join(diff)}; folder names must "
+                "tell runs apart (check ignored_keys_for_folder_name and "
+                "config_string_value_maxlen)")
+
+
+def distinct_runs(runs: Iterable[Run]) -> list[Run]:
+    """``runs`` with one entry per result folder (first occurrence kept, order kept)."""
+    seen: set[str] = set()
+    out = []
+    for run in runs:
+        if run.run_dir not in seen:
+            seen.add(run.run_dir)
+            out.append(run)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# --only and --set
+
+
+def _as_assignments(value: str | Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return parse_assignments(value, where)
+    return dict(value)
+
+
+def _same_value(actual: Any, wanted: Any) -> bool:
+    if str(actual) == str(wanted):
+        return True
+    numbers = (int, float)
+    return (isinstance(actual, numbers) and isinstance(wanted, numbers)
+            and not isinstance(actual, bool) and not isinstance(wanted, bool)
+            and actual == wanted)
+
+
+def filter_runs(runs: Sequence[Run], only: str | Mapping[str, Any] | None,
+                where: str = "--only") -> list[Run]:
+    """Keep the runs whose config matches every ``key=value`` of ``only``.
+
+    Values match when their ``str`` forms are equal (or they are equal numbers, so ``scale=1``
+    matches 1.0). Filters see the task's own values, before any ``--set`` override.
+    """
+    wanted = _as_assignments(only, where)
+    for key in wanted:
+        if key not in RUN_KEYS:
+            raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
+    if not wanted:
+        return list(runs)
+    kept = [run for run in runs
+            if all(_same_value(run.config[k], v) for k, v in wanted.items())]
+    if not kept:
+        text = ",".join(f"{k}={v}" for k, v in wanted.items())
+        present = "; ".join(
+            f"{k} in {{{', '.join(dict.fromkeys(str(r.config[k]) for r in runs))}}}"
+            for k in wanted)
+        raise ConfigError(f"{where} {text}: no run of the task matches this filter (the task "
+                          f"has {present})")
+    return kept
+
+
+def apply_overrides(runs: Sequence[Run], overrides: str | Mapping[str, Any] | None,
+                    where: str = "--set") -> list[Run]:
+    """Return ``runs`` with ``overrides`` written into every config (folder names unchanged)."""
+    values = _as_assignments(overrides, where)
+    for key, value in values.items():
+        if key not in RUN_KEYS:
+            raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
+        check_value(key, value, RUN_KEYS[key], where)
+    if not values:
+        return list(runs)
+    text = ",".join(f"{k}={v!r}" for k, v in values.items())
+    out = []
+    for run in runs:
+        cfg = dict(run.config)
+        cfg.update(copy.deepcopy(values))
+        cfg = validate_run_config(cfg, where=f"{where} {text}: run {run.name}")
+        out.append(replace(run, config=cfg))
+    return out
+
+
+def select_runs(task: Task, only: str | Mapping[str, Any] | None = None,
+                overrides: str | Mapping[str, Any] | None = None) -> Task:
+    """A copy of ``task`` whose runs are filtered by ``only`` then changed by ``overrides``."""
+    runs = apply_overrides(filter_runs(task.runs, only), overrides)
+    return replace(task, runs=runs)
+
+
+def run_state(run: Run) -> str:
+    """``completed``, ``partial`` (folder exists without COMPLETED) or ``new``; reads only."""
+    if os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE)):
+        return "completed"
+    if os.path.isdir(run.run_dir) and any(n != LOCK_FILE for n in os.listdir(run.run_dir)):
+        return "partial"
+    return "new"
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def _now() -> str:
+    return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON (sorted keys) to ``path`` through a temporary file and rename."""
+    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, sort_keys=True, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _clear_folder(path: str, keep: Sequence[str] = ()) -> None:
+    for name in os.listdir(path):
+        if name == LOCK_FILE or os.path.join(path, name) in keep:
+            continue
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            os.remove(full)
+
+
+class Scheduler:
+    """Run a task's runs: one worker thread per ``gpu`` entry pulling from a shared queue.
+
+    Each run is launched as ``command + ["--run_dir", run_dir]`` (default
+    ``python -m gan.run``) with the repository root as working directory and
+    ``CUDA_VISIBLE_DEVICES`` set to the worker's entry. Runs whose folder holds ``COMPLETED``
+    are skipped unless ``force_rerun``; other existing folders are resumed. A run folder is
+    claimed with an exclusive ``flock`` on ``<run_dir>/.lock``, so concurrent schedulers on the
+    same task never run one run twice. SIGINT/SIGTERM are forwarded to the running processes,
+    which checkpoint and exit; no new run is started after that.
+    """
+
+    def __init__(self, task: Task, runs: Sequence[Run] | None = None, *,
+                 force_rerun: bool | None = None, command: Sequence[str] | None = None,
+                 handle_signals: bool = True, console: TextIO | None = None) -> None:
+        self.task = task
+        self.runs = distinct_runs(task.runs if runs is None else runs)
+        self.force_rerun = task.force_rerun if force_rerun is None else bool(force_rerun)
+        self.command = list(DEFAULT_COMMAND if command is None else command)
+        self.handle_signals = handle_signals
+        self.console = sys.stdout if console is None else console
+        self.counts = {"done": 0, "running": 0, "pending": 0, "failed": 0,
+                       "interrupted": 0, "elsewhere": 0}
+        self._lock = threading.Lock()
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._stop = threading.Event()
+        self._signals: list[int] = []
+        self._forwarded = 0
+        self._log_file: TextIO | None = None
+
+    # logging -------------------------------------------------------------------------------
+
+    def _log(self, message: str, level: str = "INFO") -> None:
+        line = f"{_now()} {level} {message}\n"
+        with self._lock:
+            if self._log_file is not None:
+                self._log_file.write(line)
+                self._log_file.flush()
+            self.console.write(line)
+            self.console.flush()
+
+    def _event(self, message: str, level: str = "INFO", **changes: int) -> None:
+        with self._lock:
+            for key, delta in changes.items():
+                self.counts[key] += delta
+        self._log(message, level)
+        self._progress()
+
+    def _progress(self) -> None:
+        with self._lock:
+            c = dict(self.counts)
+        extra = "".join(f", {k} {c[k]}" for k in ("interrupted", "elsewhere") if c[k])
+        line = (f"[{self.task.name}] progress: done {c['done']}, running {c['running']}, "
+                f"pending {c['pending']}, failed {c['failed']}{extra} (of {len(self.runs)})\n")
+        with self._lock:
+            self.console.write(line)
+            self.console.flush()
+
+    # main loop -----------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Run every run; return 0 when all finished (or ran elsewhere), 1 when any crashed,
+        75 when some were interrupted (none crashed), 128+signal when stopped by a signal."""
+        os.makedirs(self.task.results_root, exist_ok=True)
+        log_path = self.task.scheduler_log_path
+        if log_path is not None:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            self._log_file = open(log_path, "a")
+        jobs: queue.Queue[Run] = queue.Queue()
+        for run in self.runs:
+            jobs.put(run)
+        self.counts["pending"] = len(self.runs)
+        old_handlers = self._install_signal_handlers()
+        try:
+            self._log(f"scheduler starts task {self.task.name}: {len(self.runs)} runs, "
+                      f"{len(self.task.gpus)} workers {self.task.gpus}, results in "
+                      f"{self.task.results_root}" + (", force_rerun" if self.force_rerun else ""))
+            workers = [threading.Thread(target=self._worker, args=(gpu, jobs),
+                                        name=f"gpu{gpu}", daemon=True)
+                       for gpu in self.task.gpus]
+            for worker in workers:
+                worker.start()
+            while any(w.is_alive() for w in workers):
+                self._forward_signals()
+                for worker in workers:
+                    worker.join(timeout=0.05)
+            self._forward_signals()
+        finally:
+            self._restore_signal_handlers(old_handlers)
+            c = self.counts
+            self._log(f"scheduler ends task {self.task.name}: done {c['done']}, failed "
+                      f"{c['failed']}, interrupted {c['interrupted']}, running elsewhere "
+                      f"{c['elsewhere']}, not started {c['pending']}")
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+        if self.counts["failed"]:
+            return EXIT_CRASHED
+        if self._signals:
+            return 128 + self._signals[0]
+        if self.counts["interrupted"]:
+            return EXIT_INTERRUPTED
+        return 0
+
+    def _worker(self, gpu: str, jobs: queue.Queue[Run]) -> None:
+        name = f"gpu{gpu}"
+        while not self._stop.is_set():
+            try:
+                run = jobs.get_nowait()
+            except queue.Empty:
+                break
+            with self._lock:
+                self.counts["pending"] -= 1
+            self._log(f"{name} receives {run.name}")
+            try:
+                self._process(name, gpu, run)
+            except Exception as exc:  # keep the other runs going; report this one as failed
+                self._event(f"{name} crashed on {run.name} in the scheduler: "
+                            f"{type(exc).__name__}: {exc}", "ERROR", failed=1)
+        self._log(f"{name} finished")
+
+    def _process(self, name: str, gpu: str, run: Run) -> None:
+        os.makedirs(run.run_dir, exist_ok=True)
+        fd = os.open(os.path.join(run.run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                self._event(f"{name} finds {run.name} running elsewhere, skipped", elsewhere=1)
+                return
+            completed = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
+            if completed and not self.force_rerun:
+                self._event(f"{name} skips {run.name} (completed)", done=1)
+                return
+            if self._stop.is_set():
+                with self._lock:
+                    self.counts["pending"] += 1
+                return
+            if self.force_rerun:
+                # A task without test_config has one run in the results root itself.
+                _clear_folder(run.run_dir, keep=[self.task.scheduler_log_path or ""])
+            resumed = any(n != LOCK_FILE for n in os.listdir(run.run_dir))
+            self._write_config(name, run)
+            self._launch(name, gpu, run, fd, resumed)
+        finally:
+            os.close(fd)
+
+    def _write_config(self, name: str, run: Run) -> None:
+        path = os.path.join(run.run_dir, CONFIG_FILE)
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    old = json.load(f)
+            except (OSError, ValueError):
+                old = None
+            new = json.loads(json.dumps(run.config))
+            if isinstance(old, dict) and old != new:
+                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                self._log(f"{name}: config of {run.name} changed since its last start "
+                          f"({', '.join(changed)}); it resumes with the new config", "WARNING")
+        write_json_atomic(path, run.config)
+
+    def _launch(self, name: str, gpu: str, run: Run, lock_fd: int, resumed: bool) -> None:
+        cmd = self.command + ["--run_dir", run.run_dir]
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=gpu, PYTHONUNBUFFERED="1")
+        log_name = self.task.scheduler_config["log_file"]
+        log = open(os.path.join(run.run_dir, log_name), "ab") if log_name is not None else None
+        try:
+            with self._lock:
+                if self._stop.is_set():
+                    self.counts["pending"] += 1
+                    return
+                if log is not None:
+                    what = "resumes" if resumed else "starts"
+                    gap = "\n" if log.seek(0, os.SEEK_END) else ""
+                    log.write(f"{gap}===== {_now()} scheduler {what} this run on "
+                              f"CUDA_VISIBLE_DEVICES={gpu!r} (host {socket.gethostname()}, "
+                              f"scheduler pid {os.getpid()}) =====\n".encode())
+                    log.flush()
+                # A new session: a terminal's Ctrl-C reaches only the scheduler, which forwards
+                # it once. The run inherits the lock fd, so the claim outlives a killed scheduler.
+                proc = subprocess.Popen(
+                    cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                    stdout=log if log is not None else subprocess.DEVNULL,
+                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(lock_fd,))
+                self._procs[run.run_dir] = proc
+            self._event(f"{name} {'resumes' if resumed else 'starts'} {run.name} "
+                        f"(pid {proc.pid})", running=1)
+            code = proc.wait()
+            with self._lock:
+                del self._procs[run.run_dir]
+        finally:
+            if log is not None:
+                log.close()
+        done = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
+        if code == 0 and done:
+            self._event(f"{name} finishes {run.name}", running=-1, done=1)
+        elif code == EXIT_INTERRUPTED or (code < 0 and self._stop.is_set()):
+            how = "" if code == EXIT_INTERRUPTED else f" (killed by signal {-code})"
+            self._event(f"{name} interrupted {run.name}{how}; it resumes on the next start",
+                        "WARNING", running=-1, interrupted=1)
+        else:
+            why = (f"exit code {code}" if code >= 0 else f"killed by signal {-code}")
+            if code == 0:
+                why += f" without writing {COMPLETED_FILE}"
+            self._event(f"{name} crashed on {run.name} with {why}; see "
+                        f"{os.path.join(run.run_dir, log_name or '')}", "ERROR",
+                        running=-1, failed=1)
+
+    # signals -------------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, self._on_signal)
+        return old
+
+    @staticmethod
+    def _restore_signal_handlers(old: dict[int, Any]) -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        # Runs in the main thread between bytecodes: only record; the main loop forwards.
+        self._signals.append(signum)
+        self._stop.set()
+
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """Ask the scheduler to stop as if it had received ``signum`` (usable from any thread)."""
+        self._on_signal(signum, None)
+
+    def _forward_signals(self) -> None:
+        while self._forwarded < len(self._signals):
+            signum = self._signals[self._forwarded]
+            self._forwarded += 1
+            # The first two signals go to the runs as they are; a third kills them.
+            sig = signum if self._forwarded <= 2 else signal.SIGKILL
+            with self._lock:
+                procs = list(self._procs.values())
+            self._log(f"scheduler got {signal.Signals(signum).name}: "
+                      + (f"sending {signal.Signals(sig).name} to {len(procs)} running runs, "
+                         if procs else "")
+                      + "starting no new runs", "WARNING")
+            for proc in procs:
+                try:
+                    proc.send_signal(sig)
+                except ProcessLookupError:
+                    pass

@@ -1,0 +1,112 @@
+"""The learnable-gamma families and WGAN-GP (SPEC sections 4-5)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan import losses
+from gan.config import ConfigError, validate_run_config
+from gan.networks.cnn import CNNDiscriminator
+from gan.scheduler import load_task
+from gan.trainer import Trainer
+
+IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+
+
+def _config(**over):
+    cfg = dict(dataset="cifar10", iteration=2, mg=4, batch_size=4, vis_freq=1000,
+               metric_freq=1000, save_checkpoint_freq=1000, metrics=[], loss="wgan_gp",
+               d_gp_coe=10.0, gamma="diff")
+    cfg.update(over)
+    return validate_run_config(cfg)
+
+
+def test_gradient_penalty_of_a_linear_discriminator_has_the_closed_form():
+    rng = np.random.default_rng(1)
+    w = tf.constant(rng.standard_normal((1, 4, 4, 3)) * 0.3, tf.float32)
+
+    def linear_d(x):
+        return tf.reduce_sum(x * w, axis=[1, 2, 3])[:, None] + 0.7
+
+    real = tf.constant(rng.standard_normal((5, 4, 4, 3)), tf.float32)
+    fake = tf.constant(rng.standard_normal((5, 4, 4, 3)), tf.float32)
+    alpha = tf.constant(rng.uniform(size=(5, 1, 1, 1)), tf.float32)
+    gp = losses.gradient_penalty(linear_d, real, fake, alpha)
+    norm = np.sqrt(np.sum(w.numpy() ** 2) + 1e-8)
+    assert float(gp) == pytest.approx((norm - 1.0) ** 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("gamma,count", [("none", 0), ("same", 1), ("diff", 8)])
+def test_gamma_variable_counts(gamma, count):
+    d = CNNDiscriminator("SN", 1.0, gamma, image_shape=(32, 32, 3))
+    assert len(d.gammas) == count
+    assert all(g.trainable for g in d.gammas)
+    assert all(float(g) == 1.0 for g in d.gammas)
+
+
+@pytest.mark.parametrize("gamma", ["same", "diff"])
+def test_gamma_of_one_gives_the_no_gamma_outputs(gamma):
+    plain = CNNDiscriminator("BSN", 1.0, "none", image_shape=(32, 32, 3))
+    learn = CNNDiscriminator("BSN", 1.0, gamma, image_shape=(32, 32, 3))
+    for a, b in zip(plain.normalized_layers, learn.normalized_layers, strict=True):
+        b.set_weights(a.get_weights())
+        b.bias.assign(tf.random.normal(b.bias.shape))
+        a.bias.assign(b.bias)
+    x = tf.random.normal([3, 32, 32, 3])
+    np.testing.assert_allclose(learn(x).numpy(), plain(x).numpy(), rtol=1e-6)
+    learn.gammas[0].assign(2.0)
+    assert not np.allclose(learn(x).numpy(), plain(x).numpy())
+
+
+def test_gammas_move_under_d_steps_only_and_are_logged(tmp_path):
+    t = Trainer(_config(), str(tmp_path), IMAGES, seed=0)
+    gammas = lambda: np.array([float(g) for g in t.discriminator.gammas])  # noqa: E731
+    g0 = gammas()
+    z = t.sample_z(4)
+    t.g_step(z)
+    np.testing.assert_array_equal(g0, gammas())
+    stats = t.d_step(t.sample_real(4), z, diagnostics=True)
+    assert not np.allclose(g0, gammas())
+    assert {f"d/scale{i}" for i in range(8)} <= set(stats)
+    assert "loss/d/gp" in stats and float(stats["loss/d/gp"]) >= 0.0
+    d_ids = {id(v) for v in t.discriminator.trainable_variables}
+    g_ids = {id(v) for v in t.generator.trainable_variables}
+    assert all(id(g) in d_ids and id(g) not in g_ids for g in t.discriminator.gammas)
+
+
+def test_restore_keeps_the_learned_gammas(tmp_path):
+    t = Trainer(_config(gamma="same"), str(tmp_path), IMAGES, seed=0)
+    assert t.train()
+    learned = float(t.discriminator.gammas[0])
+    assert learned != 1.0
+    again = Trainer(_config(gamma="same", iteration=3), str(tmp_path), IMAGES, seed=0)
+    assert again.restore() == 1
+    assert float(again.discriminator.gammas[0]) == learned
+
+
+@pytest.mark.parametrize("task", ["same_gamma-CNN", "diff_gamma-CNN"])
+def test_gamma_tasks_have_the_original_75_runs(task):
+    t = load_task(f"tasks/{task}")
+    assert len(t.runs) == 75 and len(t.distinct_runs()) == 75
+    cfg = t.runs[0].config
+    assert (cfg["loss"], cfg["gamma"], cfg["d_gp_coe"], cfg["sn_mode"]) == (
+        "wgan_gp", task.split("_")[0], 10.0, "SN")
+    assert t.runs[0].name == ("d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,"
+                              "g_beta2-0.999,g_lr-0.0001,iteration-400000,mg-4,n_dis-1,run-0,"
+                              "sn_mode-SN,")
+
+
+@pytest.mark.parametrize("over,message", [
+    (dict(d_gp_coe=None), "needs d_gp_coe"),
+    (dict(d_gp_coe=-1.0), "d_gp_coe = -1.0, expected a number >= 0"),
+    (dict(loss="wgan"), "loss = 'wgan', expected one of 'hinge', 'wgan_gp'"),
+    (dict(gamma="per_layer"), "gamma = 'per_layer', expected one of 'none', 'same', 'diff'"),
+    (dict(gamma="same", scale=2.0), "leave scale at 1.0"),
+])
+def test_bad_gamma_family_configs_are_clear_errors(over, message):
+    cfg = dict(dataset="cifar10", iteration=2, mg=4, loss="wgan_gp", d_gp_coe=10.0)
+    cfg.update(over)
+    if cfg["d_gp_coe"] is None:
+        del cfg["d_gp_coe"]
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate_run_config(cfg)

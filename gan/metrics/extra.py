@@ -172,8 +172,7 @@ class SlicedWassersteinDistance(MetricCallback):
             if self.num_samples > total:
                 raise ValueError(f"swd_num_samples = {self.num_samples} exceeds the {total} "
                                  "training images")
-            self.real_indices = np.sort(context.rng.choice(total, self.num_samples,
-                                                           replace=False))
+            self.real_indices = context.rng.choice(total, self.num_samples, replace=False)
         else:
             # Streamed data: a fresh real set in each process (not kept across a resume).
             self.real = np.asarray(context.sample_real(self.num_samples))

@@ -11,7 +11,9 @@ Where the graph comes from (``find_inception_graph``): the run config's ``incept
 else ``$BSN_INCEPTION_GRAPH``, else ``<cache>/inceptionv1_for_inception_score.pb`` with
 ``<cache>`` = ``$BSN_CACHE_DIR`` or ``~/.cache/bsn_tf2``, else one download of
 ``INCEPTION_URL`` (or ``$BSN_INCEPTION_URL``) into that cache. ``python -m
-gan.metrics.inception`` fetches it ahead of time.
+gan.metrics.inception`` fetches it ahead of time. When none works, setting up the callbacks
+raises ``InceptionUnavailable`` naming the file and where to put it; with
+``on_missing_inception = "skip"`` they log that instead and report NaN (the CSV columns stay).
 
 The callbacks of one run share one ``InceptionRunner``: the graph, the fixed FID real subset and,
 per metric step, one pass of generated samples (``max(is_num_samples, fid_num_samples)`` images;
@@ -301,10 +303,11 @@ class InceptionRunner:
             if self.num_real > total:
                 raise ValueError(f"fid_num_real = {self.num_real} exceeds the {total} "
                                  "training images")
-            self.real_indices = np.sort(context.rng.choice(total, self.num_real, replace=False))
+            # Random order, not sorted: KID's block estimator needs shuffled samples.
+            self.real_indices = context.rng.choice(total, self.num_real, replace=False)
         elif self.graph is not None:
-            real = context.sample_real(self.num_real)
-            self.real_activations = self.graph.run(real)[1]
+            real = np.asarray(context.sample_real(self.num_real))
+            self.real_activations = self.graph.run(real[context.rng.permutation(len(real))])[1]
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The real subset: its indices (in-memory data) or its pool_3 features (streamed)."""
@@ -449,8 +452,11 @@ def stub_inception_graph_def(depth: int = 16, seed: int = 0) -> tf.compat.v1.Gra
 
 def main() -> None:
     """``python -m gan.metrics.inception``: find or download the graph and print its path."""
-    path = find_inception_graph(None)
-    load_inception_graph_def(path)
+    try:
+        path = find_inception_graph(None)
+        load_inception_graph_def(path)
+    except InceptionUnavailable as e:
+        raise SystemExit(f"error: {e}") from None
     print(path)
 
 

@@ -128,6 +128,9 @@ RUN_KEYS: dict[str, Key] = {
     "on_missing_inception": Key(_STR, "error",
                                 "what to do when the Inception graph cannot be had",
                                 _one_of(MISSING_INCEPTION)),
+    "swd_num_samples": Key(_INT, 2048, "generated (and real) images for SWD", _positive),
+    "swd_patches_per_image": Key(_INT, 64, "SWD patches per image and pyramid level",
+                                 _positive),
     # data and speed
     "data_root": Key(_STR, DEFAULT_DATA_ROOT, "folder holding CIFAR10/, STL10/, CelebA/, ..."),
     "jit_compile": Key(_BOOL, False, "compile the training step with XLA"),

@@ -1,0 +1,464 @@
+"""Inception Score and FID on the classic frozen TF Inception graph, run under TensorFlow 2.
+
+The graph is ``inceptionv1_for_inception_score.pb`` from
+``frozen_inception_v1_2015_12_05.tar.gz`` (input ``Mul:0``, outputs ``logits:0`` [N, 1008] and
+``pool_3:0`` [N, 1, 1, 2048]). It is imported into a ``tf.compat.v1.wrap_function`` with the
+TF1 bilinear resize in front, as the original's ``tfgan.eval.run_inception`` pipeline did:
+images in [-1, 1] -> [0, 255] -> /255*2-1 -> ``resize_bilinear`` to 299x299 (no half-pixel
+centers) -> the graph, in batches of ``metric_batch_size``.
+
+Where the graph comes from (``find_inception_graph``): the run config's ``inception_graph``,
+else ``$BSN_INCEPTION_GRAPH``, else ``<cache>/inceptionv1_for_inception_score.pb`` with
+``<cache>`` = ``$BSN_CACHE_DIR`` or ``~/.cache/bsn_tf2``, else one download of
+``INCEPTION_URL`` (or ``$BSN_INCEPTION_URL``) into that cache. ``python -m
+gan.metrics.inception`` fetches it ahead of time. When none works, setting up the callbacks
+raises ``InceptionUnavailable`` naming the file and where to put it; with
+``on_missing_inception = "skip"`` they log that instead and report NaN (the CSV columns stay).
+
+The callbacks of one run share one ``InceptionRunner``: the graph, the fixed FID real subset and,
+per metric step, one pass of generated samples (``max(is_num_samples, fid_num_samples)`` images;
+IS reads the first ``is_num_samples`` logits, FID/KID the first ``fid_num_samples`` pool_3
+features). The original drew separate samples for IS and FID; each metric still sees i.i.d.
+samples of G, so its value has the same distribution, at 5/6 of the Inception work.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from gan.metrics.base import MetricCallback, MetricContext
+from gan.tfgan import tfgan_eval
+
+INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
+INCEPTION_PB = "inceptionv1_for_inception_score.pb"
+INCEPTION_INPUT = "Mul:0"
+INCEPTION_LOGITS = "logits:0"
+INCEPTION_POOL = "pool_3:0"
+INCEPTION_SIZE = 299
+IS_NUM_CLASSES = 1000
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class InceptionUnavailable(RuntimeError):
+    """The Inception graph is neither configured, cached nor downloadable (or is not valid)."""
+
+
+def cache_dir() -> str:
+    """The folder holding downloaded files: ``$BSN_CACHE_DIR`` or ``~/.cache/bsn_tf2``."""
+    return os.environ.get("BSN_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "bsn_tf2")
+
+
+def _where_to_put_it(cache_path: str) -> str:
+    return (f"get {INCEPTION_PB} (inside {INCEPTION_URL}) on a machine with internet access "
+            f"(`python -m gan.metrics.inception` caches it) and put it at {cache_path}, or "
+            "point the run config's inception_graph or the environment variable "
+            "BSN_INCEPTION_GRAPH at it")
+
+
+def load_inception_graph_def(path: str) -> tf.compat.v1.GraphDef:
+    """Parse a frozen GraphDef and check it holds ``Mul``, ``logits`` and ``pool_3``."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise InceptionUnavailable(f"cannot read the Inception graph {path}: {e}") from e
+    return _parse_graph_def(data, path)
+
+
+def _parse_graph_def(data: bytes, where: str) -> tf.compat.v1.GraphDef:
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(data)
+    except Exception as e:  # protobuf raises its own DecodeError
+        raise InceptionUnavailable(f"{where} is not a frozen TF GraphDef: {e}") from e
+    names = {node.name for node in graph_def.node}
+    missing = [t for t in (INCEPTION_INPUT, INCEPTION_LOGITS, INCEPTION_POOL)
+               if t.split(":")[0] not in names]
+    if missing:
+        raise InceptionUnavailable(f"{where} is not the Inception graph: no tensor "
+                                   f"{', '.join(missing)}")
+    return graph_def
+
+
+def download_inception_graph(dest: str, url: str | None = None) -> str:
+    """Download the tarball, extract ``INCEPTION_PB``, check it and write it to ``dest``."""
+    url = url or os.environ.get("BSN_INCEPTION_URL") or INCEPTION_URL
+    folder = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    logging.info("downloading the Inception graph from %s", url)
+    with tempfile.TemporaryFile() as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                shutil.copyfileobj(response, tmp)
+            tmp.seek(0)
+            with tarfile.open(fileobj=tmp, mode="r:*") as tar:
+                member = tar.extractfile(INCEPTION_PB)
+                if member is None:
+                    raise KeyError(INCEPTION_PB)
+                data = member.read()
+        except (OSError, tarfile.TarError, KeyError, ValueError) as e:
+            raise InceptionUnavailable(
+                f"could not download the Inception graph from {url} ({type(e).__name__}: {e}); "
+                + _where_to_put_it(dest)) from e
+    _parse_graph_def(data, f"{INCEPTION_PB} from {url}")
+    fd, part = tempfile.mkstemp(dir=folder, prefix=INCEPTION_PB + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(part, dest)
+    finally:
+        if os.path.exists(part):
+            os.remove(part)
+    logging.info("cached the Inception graph at %s", dest)
+    return dest
+
+
+def find_inception_graph(configured: str | None = None, download: bool = True) -> str:
+    """Path of the Inception graph: config key, env var, cache, else download into the cache.
+
+    A path given by the config or ``$BSN_INCEPTION_GRAPH`` must exist (no fallback). Raises
+    ``InceptionUnavailable`` naming the file and where to put it when nothing works (or when
+    the graph is not cached and ``download`` is False).
+    """
+    for path, origin in ((configured, "inception_graph"),
+                         (os.environ.get("BSN_INCEPTION_GRAPH"), "BSN_INCEPTION_GRAPH")):
+        if path:
+            path = os.path.expanduser(path)
+            if not os.path.isfile(path):
+                raise InceptionUnavailable(f"{origin} = {path!r}: no such file; "
+                                           + _where_to_put_it(path))
+            return path
+    cached = os.path.join(cache_dir(), INCEPTION_PB)
+    if os.path.isfile(cached):
+        return cached
+    if not download:
+        raise InceptionUnavailable(f"{cached} is not cached; " + _where_to_put_it(cached))
+    return download_inception_graph(cached)
+
+
+def resize_tf1(images: tf.Tensor, size: int = INCEPTION_SIZE) -> tf.Tensor:
+    """TF1 ``resize_bilinear`` (align_corners=False, half_pixel_centers=False) to size x size."""
+    return tf.compat.v1.image.resize_bilinear(images, [size, size], align_corners=False,
+                                              half_pixel_centers=False)
+
+
+def to_inception_input(images: np.ndarray) -> np.ndarray:
+    """The original's pixel path to the graph's input range, as float32 NHWC.
+
+    Generated float images in [-1, 1] go -> [0, 255] -> /255*2-1 in float32 (a ValueError names
+    min and max when outside [-1, 1]); real uint8 images go through the original's float64
+    loader (/255*2-1) and then the same round trip.
+    """
+    if images.dtype == np.uint8:
+        x = images.astype(np.float64) / 255.0 * 2.0 - 1.0
+    else:
+        x = np.asarray(images, dtype=np.float32)
+        check_range(x)
+    x = (x + 1) / 2 * 255.0
+    return (x / 255.0 * 2 - 1).astype(np.float32)
+
+
+def check_range(images: np.ndarray) -> None:
+    """Raise ValueError unless every value is in [-1, 1] (NaN fails too), naming min and max."""
+    lo, hi = float(np.min(images)), float(np.max(images))
+    if not (lo >= -1.0 and hi <= 1.0):
+        raise ValueError(f"generated images must lie in [-1, 1]; got min {lo}, max {hi}")
+
+
+class InceptionGraph:
+    """The frozen graph behind a TF1 resize, run batch by batch: images -> (logits, pool_3)."""
+
+    def __init__(self, graph_def: tf.compat.v1.GraphDef, batch_size: int = 64):
+        self.batch_size = batch_size
+
+        def forward(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            logits, pool = tf.compat.v1.import_graph_def(
+                graph_def, input_map={INCEPTION_INPUT: resize_tf1(images)},
+                return_elements=[INCEPTION_LOGITS, INCEPTION_POOL], name="inception")
+            return logits, tf.reshape(pool, [tf.shape(pool)[0], -1])
+
+        wrapped = tf.compat.v1.wrap_function(
+            forward, [tf.TensorSpec([None, None, None, 3], tf.float32)])
+        # Keep only what feeds the outputs (the graph also holds its own JPEG-decoding input).
+        self._fn = wrapped.prune(feeds=wrapped.inputs, fetches=wrapped.outputs)
+
+    @classmethod
+    def from_file(cls, path: str, batch_size: int = 64) -> InceptionGraph:
+        """Load ``path`` (checked by ``load_inception_graph_def``)."""
+        return cls(load_inception_graph_def(path), batch_size)
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits [N, 1008] and flattened pool_3 [N, 2048] of images in [-1, 1] or uint8."""
+        logits, pools = [], []
+        for start in range(0, len(images), self.batch_size):
+            x = to_inception_input(images[start:start + self.batch_size])
+            lg, pool = self._fn(tf.constant(x))
+            logits.append(lg.numpy())
+            pools.append(pool.numpy())
+        if not logits:
+            raise ValueError("no images to run through the Inception graph")
+        return np.concatenate(logits), np.concatenate(pools)
+
+
+def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
+    """Mean and (population) std over splits of exp(E KL(p(y|x) || p(y))), p = softmax(logits).
+
+    Split i is ``logits[i*N//num_splits : (i+1)*N//num_splits]``, as the original; each score
+    is tensorflow-gan's ``classifier_score_from_logits``. Pass ``logits[:, :1000]`` for IS.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    n = len(logits)
+    if n < num_splits:
+        raise ValueError(f"{n} samples cannot make {num_splits} splits")
+    score = tfgan_eval().classifier_score_from_logits
+    scores = [float(score(logits[i * n // num_splits:(i + 1) * n // num_splits]))
+              for i in range(num_splits)]
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def frechet_distance(activations1: np.ndarray, activations2: np.ndarray) -> float:
+    """tensorflow-gan's ``frechet_classifier_distance_from_activations``, in float64."""
+    fcd = tfgan_eval().frechet_classifier_distance_from_activations
+    return float(fcd(tf.constant(activations1, tf.float64), tf.constant(activations2, tf.float64)))
+
+
+class InceptionRunner:
+    """What the Inception-based callbacks of one run share: graph, real subset, sample pass.
+
+    ``setup`` resolves the graph once (``on_missing_inception``: "error" raises
+    ``InceptionUnavailable``, "skip" logs a warning and leaves ``available`` False) and draws
+    the fixed FID real subset: ``fid_num_real`` indices into ``context.real_images`` drawn with
+    ``context.rng`` (kept as ``fid_real_indices``), or, for streamed data, that many images from
+    ``context.sample_real`` whose pool_3 features are kept (``fid_real_activations``).
+    """
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.batch_size = int(config.get("metric_batch_size", 64))
+        self.on_missing = config.get("on_missing_inception", "error")
+        self.graph: InceptionGraph | None = None
+        self.is_samples = 0
+        self.fid_samples = 0
+        self.num_real = int(config.get("fid_num_real", 5000))
+        self.real_indices: np.ndarray | None = None
+        self.real_activations: np.ndarray | None = None
+        self._ready = False
+        self._consumers: list[MetricCallback] = []
+        self._pending: set[int] = set()
+        self._cached_id: int | None = None
+        self._cache: dict[str, np.ndarray] = {}
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def register(self, callback: MetricCallback, is_samples: int = 0,
+                 fid_samples: int = 0) -> None:
+        """Declare a callback and the samples it reads (IS logits / FID pool_3 features)."""
+        self._consumers.append(callback)
+        self.is_samples = max(self.is_samples, is_samples)
+        self.fid_samples = max(self.fid_samples, fid_samples)
+
+    def owns_state(self, callback: MetricCallback) -> bool:
+        """Whether ``callback`` saves the shared real subset (the first one that reads it)."""
+        readers = [c for c in self._consumers if getattr(c, "uses_real", False)]
+        return bool(readers) and readers[0] is callback
+
+    @property
+    def needs_real(self) -> bool:
+        return self.fid_samples > 0
+
+    @property
+    def available(self) -> bool:
+        return self.graph is not None
+
+    # -- per run -----------------------------------------------------------------------------
+
+    def setup(self, context: MetricContext) -> None:
+        """Load the graph and draw the real subset, once per run."""
+        if self._ready:
+            return
+        try:
+            path = find_inception_graph(self.config.get("inception_graph"))
+            self.graph = InceptionGraph.from_file(path, self.batch_size)
+            logging.info("Inception graph: %s", path)
+        except InceptionUnavailable as e:
+            if self.on_missing != "skip":
+                raise
+            logging.warning("on_missing_inception='skip': Inception metrics are written as NaN "
+                            "in this run. %s", e)
+        self._ready = True
+        if not self.needs_real:
+            return
+        if context.real_images is not None:
+            total = len(context.real_images)
+            if self.num_real > total:
+                raise ValueError(f"fid_num_real = {self.num_real} exceeds the {total} "
+                                 "training images")
+            # Random order, not sorted: KID's block estimator needs shuffled samples.
+            self.real_indices = context.rng.choice(total, self.num_real, replace=False)
+        elif self.graph is not None:
+            real = np.asarray(context.sample_real(self.num_real))
+            self.real_activations = self.graph.run(real[context.rng.permutation(len(real))])[1]
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The real subset: its indices (in-memory data) or its pool_3 features (streamed)."""
+        if self.real_indices is not None:
+            return {"fid_real_indices": self.real_indices}
+        if self.real_activations is not None:
+            return {"fid_real_activations": self.real_activations}
+        return {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore the real subset saved by ``state_arrays``."""
+        if "fid_real_indices" in arrays:
+            self.real_indices = np.asarray(arrays["fid_real_indices"], dtype=np.int64)
+            self.real_activations = None
+        elif "fid_real_activations" in arrays:
+            self.real_indices = None
+            self.real_activations = np.asarray(arrays["fid_real_activations"])
+
+    def real_pool(self, context: MetricContext) -> np.ndarray:
+        """pool_3 features of the fixed real subset (computed once per process)."""
+        if self.real_activations is None:
+            if self.real_indices is None or context.real_images is None:
+                raise RuntimeError("the FID real subset was not drawn (setup not called?)")
+            if self.real_indices.size and self.real_indices.max() >= len(context.real_images):
+                raise ValueError("saved FID real indices exceed the training set size")
+            self.real_activations = self.graph.run(context.real_images[self.real_indices])[1]
+        return self.real_activations
+
+    def generated(self, context: MetricContext, global_id: int,
+                  callback: MetricCallback) -> dict[str, np.ndarray]:
+        """``is_logits`` [is_samples, 1000] and ``fid_pool`` of one pass of G's samples.
+
+        The pass runs once per ``global_id``; it is dropped when every registered callback read it.
+        """
+        if self._cached_id != global_id:
+            self._cache = self._run_generated(context)
+            self._cached_id = global_id
+            self._pending = {id(c) for c in self._consumers}
+        out = self._cache
+        self._pending.discard(id(callback))
+        if not self._pending:
+            self._cache, self._cached_id = {}, None
+        return out
+
+    def _run_generated(self, context: MetricContext) -> dict[str, np.ndarray]:
+        n = max(self.is_samples, self.fid_samples)
+        logits, pools, done = [], [], 0
+        for images in sample_in_chunks(context, n, self.batch_size):
+            lg, pool = self.graph.run(images)
+            logits.append(lg[:max(0, self.is_samples - done), :IS_NUM_CLASSES])
+            pools.append(pool[:max(0, self.fid_samples - done)])
+            done += len(images)
+        return {"is_logits": np.concatenate(logits), "fid_pool": np.concatenate(pools)}
+
+
+def sample_in_chunks(context: MetricContext, n: int, batch_size: int,
+                     chunk_images: int = 1024) -> Iterator[np.ndarray]:
+    """``n`` generated images from ``context.sample``, a chunk at a time, range-checked."""
+    chunk = batch_size * max(1, -(-chunk_images // batch_size))
+    done = 0
+    while done < n:
+        images = np.asarray(context.sample(min(chunk, n - done)))
+        check_range(images)
+        done += len(images)
+        yield images
+
+
+class InceptionScore(MetricCallback):
+    """IS of ``is_num_samples`` generated images in ``is_num_splits`` splits (logits[:, :1000])."""
+
+    def __init__(self, runner: InceptionRunner, num_samples: int = 50000, num_splits: int = 10):
+        self.runner = runner
+        self.num_samples = num_samples
+        self.num_splits = num_splits
+        runner.register(self, is_samples=num_samples)
+
+    def columns(self) -> list[str]:
+        return ["inception_score_mean", "inception_score_std"]
+
+    def setup(self, context: MetricContext) -> None:
+        self.runner.setup(context)
+
+    def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
+        if not self.runner.available:
+            return dict.fromkeys(self.columns(), float("nan"))
+        logits = self.runner.generated(context, global_id, self)["is_logits"]
+        mean, std = inception_score(logits, self.num_splits)
+        return {"inception_score_mean": mean, "inception_score_std": std}
+
+
+class FrechetInceptionDistance(MetricCallback):
+    """FID: pool_3 of ``fid_num_samples`` generated vs the fixed ``fid_num_real`` real images."""
+
+    uses_real = True
+
+    def __init__(self, runner: InceptionRunner, num_samples: int = 10000):
+        self.runner = runner
+        self.num_samples = num_samples
+        runner.register(self, fid_samples=num_samples)
+
+    def columns(self) -> list[str]:
+        return ["fid"]
+
+    def setup(self, context: MetricContext) -> None:
+        self.runner.setup(context)
+
+    def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
+        if not self.runner.available:
+            return {"fid": float("nan")}
+        fake = self.runner.generated(context, global_id, self)["fid_pool"]
+        return {"fid": frechet_distance(self.runner.real_pool(context), fake)}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return self.runner.state_arrays() if self.runner.owns_state(self) else {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.runner.load_state_arrays(arrays)
+
+
+def stub_inception_graph_def(depth: int = 16, seed: int = 0) -> tf.compat.v1.GraphDef:
+    """A small frozen graph with the Inception tensor names, for tests and benchmarks only.
+
+    ``pool_3`` [N, 1, 1, depth]: the first 3 entries are the per-channel means of ``Mul``'s
+    input (so the pixel path can be checked exactly), the rest means of ReLU(1x1 conv);
+    ``logits`` [N, 1008] = pool_3 @ W + b. Values mean nothing about image quality.
+    """
+    rng = np.random.default_rng(seed)
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, INCEPTION_SIZE, INCEPTION_SIZE, 3],
+                                     name="input")
+        mul = tf.multiply(x, tf.constant(1.0), name="Mul")
+        kernel = tf.constant(rng.normal(size=(1, 1, 3, depth - 3)).astype(np.float32))
+        feat = tf.nn.relu(tf.nn.conv2d(mul, kernel, 1, "VALID"))
+        pool = tf.identity(tf.reduce_mean(tf.concat([mul, feat], -1), [1, 2], keepdims=True),
+                           name="pool_3")
+        w = tf.constant(rng.normal(size=(depth, 1008)).astype(np.float32))
+        b = tf.constant(rng.normal(size=(1008,)).astype(np.float32))
+        tf.identity(tf.matmul(tf.reshape(pool, [-1, depth]), w) + b, name="logits")
+    return graph.as_graph_def()
+
+
+def main() -> None:
+    """``python -m gan.metrics.inception``: find or download the graph and print its path."""
+    try:
+        path = find_inception_graph(None)
+        load_inception_graph_def(path)
+    except InceptionUnavailable as e:
+        raise SystemExit(f"error: {e}") from None
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -62,27 +62,33 @@ def _process_item(item: tuple[str, bytes]) -> np.ndarray:
 
 
 def read_zip(path: str, num_images: int = NUM_IMAGES) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, JPEG bytes) of the images 000001.jpg.. in order; a DataError if any lacks."""
+    """Check that the zip holds the images 000001.jpg.. (a DataError if not), then return an
+    iterator of their (name, JPEG bytes), in order."""
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
     except (zipfile.BadZipFile, OSError) as e:
         raise DataError(f"{path}: truncated or not a zip archive ({e})") from None
-    with archive:
-        names = member_names(num_images)
-        present = set(archive.namelist())
-        missing = [name for name in names if name not in present]
-        if missing:
-            raise DataError(f"{path} lacks {len(missing)} of the {num_images} images "
-                            f"img_align_celeba/000001.jpg..{num_images:06d}.jpg "
-                            f"(first: {missing[0]})")
-        for name in names:
-            try:
-                data = archive.read(name)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
-                raise DataError(f"{path}: {name} cannot be read ({e})") from None
-            yield f"{path}: {name}", data
+    names = member_names(num_images)
+    present = set(archive.namelist())
+    missing = [name for name in names if name not in present]
+    if missing:
+        archive.close()
+        raise DataError(f"{path} lacks {len(missing)} of the {num_images} images "
+                        f"img_align_celeba/000001.jpg..{num_images:06d}.jpg "
+                        f"(first: {missing[0]})")
+
+    def items() -> Iterator[tuple[str, bytes]]:
+        with archive:
+            for name in names:
+                try:
+                    data = archive.read(name)
+                except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
+                    raise DataError(f"{path}: {name} cannot be read ({e})") from None
+                yield f"{path}: {name}", data
+
+    return items()
 
 
 def _write(output: str, items: Iterator[tuple[str, bytes]], num_images: int, num_workers: int,

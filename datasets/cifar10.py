@@ -77,8 +77,9 @@ def read_train(path: str, images_per_batch: int = IMAGES_PER_BATCH
                 if member.name not in wanted:
                     continue
                 where = f"{path}: {member.name}"
+                data = tar.extractfile(member).read()
                 try:
-                    batch = _ArrayUnpickler(tar.extractfile(member), encoding="bytes").load()
+                    batch = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
                 except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
                     raise DataError(f"{where} is not a readable batch pickle ({e})") from None
                 batches[wanted[member.name]] = _check_batch(batch, where, images_per_batch)
@@ -112,7 +113,8 @@ def prepare_from_archive(source: str, output: str, overwrite: bool = False,
     """Check the downloaded tarball and copy it (atomically) to output."""
     if _already_there(output, overwrite, images_per_batch):
         return
-    common.require_archive(source, URL, "Or use --source_kind=tfds on a machine with internet.")
+    common.require_archive(source, URL, f"It may also go straight to {output}. Or use "
+                           "--source_kind=tfds on a machine with internet.")
     read_train(source, images_per_batch)
     if os.path.exists(output) and os.path.samefile(source, output):
         return

@@ -68,6 +68,16 @@ class Summary:
     failed: list[str] = field(default_factory=list)
 
 
+def _check_end(path: str, offset: int) -> None:
+    """tarfile stops quietly at a cut header: require the zero block that ends a tar there."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        end = f.read(tarfile.BLOCKSIZE)
+    if len(end) < tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE:
+        raise DataError(f"{path} stops at byte {offset} without the end-of-archive marker: "
+                        "truncated archive")
+
+
 def _items(path: str, output_dir: str, overwrite: bool, summary: Summary,
            bar: tqdm) -> Iterator[tuple[str, bytes, str]]:
     """Yield (name, bytes, output path) of every image still to convert, class by class."""
@@ -75,6 +85,7 @@ def _items(path: str, output_dir: str, overwrite: bool, summary: Summary,
     try:
         with tarfile.open(path, "r:") as outer:
             members = [m for m in outer.getmembers() if m.isfile()]
+            _check_end(path, outer.offset)
             bar.reset(total=len(members))
             size = os.path.getsize(path)
             for member in members:
@@ -122,6 +133,11 @@ def prepare(source: str, output_dir: str, num_workers: int = 1,
                             skipped=len(summary.failed), refresh=False)
     logging.info("%s: %d classes; %d images written, %d already there, %d skipped", output_dir,
                  summary.classes, summary.written, summary.existing, len(summary.failed))
+    total = summary.written + summary.existing + len(summary.failed)
+    if (summary.classes, total) != (NUM_CLASSES, NUM_IMAGES):
+        logging.warning("%s holds %d classes and %d images; ILSVRC2012 train has %d and %d "
+                        "(the loader needs allow_subset=True for a subset)", source,
+                        summary.classes, total, NUM_CLASSES, NUM_IMAGES)
     if summary.failed:
         logging.warning("%d images could not be decoded and were skipped (the loader then needs "
                         "allow_subset=True): %s", len(summary.failed),

@@ -47,27 +47,38 @@ def to_hwc(raw: np.ndarray) -> np.ndarray:
 
 def read_unlabeled(path: str, num_images: int = NUM_IMAGES, chunk: int = 500
                    ) -> Iterator[np.ndarray]:
-    """Yield the unlabelled images of stl10_binary.tar.gz ([n, 96, 96, 3] uint8 chunks)."""
+    """Find unlabeled_X.bin in stl10_binary.tar.gz and check its size (a DataError if wrong),
+    then return an iterator of its images in [n, 96, 96, 3] uint8 chunks."""
+    errors = (tarfile.TarError, EOFError, OSError, zlib.error)
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            member = next((m for m in tar if m.name == MEMBER), None)
-            if member is None:
-                raise DataError(f"{path} lacks {MEMBER}: expected the binary STL10 ({URL})")
-            expected = num_images * IMAGE_BYTES
-            if member.size != expected:
-                raise DataError(f"{path}: {MEMBER} is {member.size} bytes, expected {expected} "
-                                f"({num_images} images of 3x96x96 uint8)")
-            f = tar.extractfile(member)
-            for start in range(0, num_images, chunk):
-                n = min(chunk, num_images - start)
-                data = f.read(n * IMAGE_BYTES)
-                if len(data) != n * IMAGE_BYTES:
-                    raise DataError(f"{path}: {MEMBER} ends early: truncated archive")
-                yield to_hwc(np.frombuffer(data, np.uint8))
+        tar = tarfile.open(path, "r:gz")
+        member = next((m for m in tar if m.name == MEMBER), None)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+    except errors as e:
         raise DataError(f"{path}: truncated or not a .tar.gz archive ({e})") from None
+    expected = num_images * IMAGE_BYTES
+    if member is None or member.size != expected:
+        tar.close()
+        if member is None:
+            raise DataError(f"{path} lacks {MEMBER}: expected the binary STL10 ({URL})")
+        raise DataError(f"{path}: {MEMBER} is {member.size} bytes, expected {expected} "
+                        f"({num_images} images of 3x96x96 uint8)")
+
+    def chunks() -> Iterator[np.ndarray]:
+        with tar:
+            try:
+                f = tar.extractfile(member)
+                for start in range(0, num_images, chunk):
+                    n = min(chunk, num_images - start)
+                    data = f.read(n * IMAGE_BYTES)
+                    if len(data) != n * IMAGE_BYTES:
+                        raise DataError(f"{path}: {MEMBER} ends early: truncated archive")
+                    yield to_hwc(np.frombuffer(data, np.uint8))
+            except errors as e:
+                raise DataError(f"{path}: truncated or not a .tar.gz archive ({e})") from None
+
+    return chunks()
 
 
 def prepare_from_archive(source: str, output: str, num_images: int = NUM_IMAGES,

@@ -72,14 +72,14 @@ def require_archive(path: str, url: str, alternative: str = "") -> None:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """Run an absl main; a DataError ends it with ``error: ...`` on stderr and exit status 1."""
+    """Run an absl main; a DataError or OSError ends it with ``error: ...`` and exit status 1."""
 
     def wrapped(argv: list[str]) -> None:
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
         try:
             main(argv)
-        except DataError as e:
+        except (DataError, OSError) as e:  # OSError: e.g. a full disk, no permission
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:

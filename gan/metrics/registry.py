@@ -6,6 +6,7 @@ Known names and their ``metrics.csv`` columns:
 - ``fid``: fid
 - ``kid``: kid
 - ``swd``: swd
+- ``shapes``: shapes_fid, shapes_kid (quickstart only: features of a classifier of the shapes)
 
 The header depends on ``config["metrics"]`` only (the default gives
 ``global_id,inception_score_mean,inception_score_std,fid``): where the Inception graph is
@@ -20,6 +21,7 @@ from gan.config import RUN_KEYS, ConfigError
 from gan.metrics.base import MetricCallback
 from gan.metrics.extra import KernelInceptionDistance, SlicedWassersteinDistance
 from gan.metrics.inception import FrechetInceptionDistance, InceptionRunner, InceptionScore
+from gan.metrics.shapes_features import ShapesFeatureDistance
 
 # Keys this module reads beyond gan.config's schema, with their defaults.
 EXTRA_DEFAULTS = {"swd_num_samples": 2048, "swd_patches_per_image": 64}
@@ -29,6 +31,7 @@ COLUMNS: dict[str, list[str]] = {
     "fid": ["fid"],
     "kid": ["kid"],
     "swd": ["swd"],
+    "shapes": ["shapes_fid", "shapes_kid"],
 }
 
 
@@ -51,6 +54,8 @@ def _builders(config: dict) -> dict[str, Callable[[InceptionRunner], MetricCallb
         "swd": lambda runner: SlicedWassersteinDistance(
             int(_get(config, "swd_num_samples")), int(_get(config, "swd_patches_per_image")),
             int(_get(config, "metric_batch_size"))),
+        "shapes": lambda runner: ShapesFeatureDistance(
+            int(_get(config, "fid_num_samples")), int(_get(config, "fid_num_real"))),
     }
 
 

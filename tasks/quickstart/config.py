@@ -26,7 +26,11 @@ config = {
         "summary_freq": 5,
         "metric_freq": 100,
         "save_checkpoint_freq": 100,
-        "metrics": ["swd"],
+        # Download-free metrics: SWD on pixels, FID/KID on a classifier of the shapes.
+        "metrics": ["swd", "shapes"],
+        "swd_num_samples": 1000,
+        "fid_num_samples": 2000,
+        "fid_num_real": 2000,
         "seed": 0,
     },
 

@@ -146,8 +146,9 @@ class BatchNorm(keras.layers.Layer):
 
     Training mode normalizes with the biased batch variance; the moving averages
     (``m <- momentum * m + (1 - momentum) * batch``) use the Bessel-corrected variance and are
-    updated on every training call unless ``update_stats=False``. Inference uses the moving
-    averages. ``epsilon`` is raised to TF1's fused minimum 1.001e-5.
+    updated on every training call unless ``update_stats=False`` (an integer k applies the
+    update k times, as k calls on the same batch would). Inference uses the moving averages.
+    ``epsilon`` is raised to TF1's fused minimum 1.001e-5.
     """
 
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
@@ -174,8 +175,10 @@ class BatchNorm(keras.layers.Layer):
             n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
             unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
             decay = 1.0 - self.momentum
-            self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
-            self.moving_variance.assign_sub((self.moving_variance - unbiased) * decay)
+            # update_stats=k applies the update k times: what k calls on this batch would do.
+            for _ in range(int(update_stats)):
+                self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
+                self.moving_variance.assign_sub((self.moving_variance - unbiased) * decay)
         return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self.epsilon)
 
     def compute_output_shape(self, input_shape):

@@ -29,14 +29,18 @@ def generator_loss(d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
     return {"loss/g": fake, "loss/g/fake": fake}
 
 
+def slope_norms(grad: tf.Tensor) -> tf.Tensor:
+    """Per-sample ``sqrt(||grad||^2 + 1e-8)`` of input gradients ``[B, ...]``."""
+    axes = list(range(1, len(grad.shape)))
+    return tf.sqrt(tf.reduce_sum(tf.square(grad), axis=axes) + SLOPE_EPS)
+
+
 def input_slopes(discriminator: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
     """Per-sample ``sqrt(||d D(x) / d x||^2 + 1e-8)`` (D has no cross-sample terms)."""
     with tf.GradientTape() as tape:
         tape.watch(x)
         out = discriminator(x)
-    grad = tape.gradient(out, x)
-    axes = list(range(1, len(x.shape)))
-    return tf.sqrt(tf.reduce_sum(tf.square(grad), axis=axes) + SLOPE_EPS)
+    return slope_norms(tape.gradient(out, x))
 
 
 def gradient_penalty(discriminator: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor,

@@ -80,6 +80,12 @@ def sigma_scalars(sigmas: list[list[tf.Tensor]]) -> dict[str, tf.Tensor]:
     return out
 
 
+def _slope_stats(name: str, slopes: tf.Tensor) -> dict[str, tf.Tensor]:
+    return {f"d/mean_{name}_slopes": tf.reduce_mean(slopes),
+            f"d/min_{name}_slopes": tf.reduce_min(slopes),
+            f"d/max_{name}_slopes": tf.reduce_max(slopes)}
+
+
 def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Tile ``rows * cols`` images and min-max scale the whole grid to uint8."""
     n, h, w, c = images.shape
@@ -168,65 +174,90 @@ class Trainer:
         return self.rng.normal([n, self.latent_dim])
 
     # ------------------------------------------------------------------- steps
-    def _d_losses(self, real: tf.Tensor, fake: tf.Tensor) -> dict[str, tf.Tensor]:
-        d = self.discriminator
-        d_real, d_fake = d(real), d(fake)
+    def _d_losses(self, real: tf.Tensor, fake: tf.Tensor, d_real: tf.Tensor,
+                  d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
         if self.config["loss"] == "hinge":
             out = losses.hinge_d(d_real, d_fake)
         else:
             out = losses.wasserstein_d(d_real, d_fake)
             alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
-            gp = losses.gradient_penalty(d, real, fake, alpha)
+            gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
             out["loss/d/gp"] = gp
             out["loss/d"] = out["loss/d"] + self.config["d_gp_coe"] * gp
         out["d/real"] = tf.reduce_mean(d_real)
         out["d/fake"] = tf.reduce_mean(d_fake)
         return out
 
-    def d_step(self, real: tf.Tensor, z: tf.Tensor, diagnostics: bool) -> dict[str, tf.Tensor]:
-        """One D update on ``real`` and ``G(z)``; diagnostics use the pre-update weights."""
-        fake = self.generator(z, training=True)
-        d_vars = self.discriminator.trainable_variables
+    def d_step(self, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool
+               ) -> dict[str, tf.Tensor]:
+        """One D update on ``real`` and the generated ``fake``.
+
+        With ``diagnostics`` the sigmas, gammas and input-gradient norms are computed on the
+        pre-update weights; the gradient norms reuse the loss's forward passes (one extra
+        backward pass to the inputs, no extra forward).
+        """
+        d = self.discriminator
+        d_vars = d.trainable_variables
+        slopes_wanted = diagnostics and self.config.get("diagnostics", True)
         with tf.GradientTape() as tape:
-            stats = self._d_losses(real, fake)
+            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+                input_tape.watch([real, fake])
+                d_real, d_fake = d(real), d(fake)
+            stats = self._d_losses(real, fake, d_real, d_fake)
         grads = tape.gradient(stats["loss/d"], d_vars)
         if diagnostics:
-            stats.update(self.diagnostics(real, fake))
+            stats.update(self._weight_diagnostics())
+        if slopes_wanted:
+            # D(x) of one sample depends on that sample only, so the gradient of the summed
+            # outputs gives every per-sample input gradient in one backward pass.
+            g_real, g_fake = input_tape.gradient([d_real, d_fake], [real, fake])
+            for name, g in (("real", g_real), ("fake", g_fake)):
+                stats.update(_slope_stats(name, losses.slope_norms(g)))
         self.d_opt.apply_gradients(zip(grads, d_vars, strict=True))
         return stats
 
-    def diagnostics(self, real: tf.Tensor, fake: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Sigmas, gammas and D's input-gradient norms on ``real`` and ``fake``."""
+    def _weight_diagnostics(self) -> dict[str, tf.Tensor]:
         out = sigma_scalars(self.discriminator.sigmas())
         for i, g in enumerate(self.discriminator.gammas):
             out[f"d/scale{i}"] = tf.identity(g)
-        if self.config.get("diagnostics", True):
-            for name, x in (("real", real), ("fake", fake)):
-                slopes = losses.input_slopes(self.discriminator, x)
-                out[f"d/mean_{name}_slopes"] = tf.reduce_mean(slopes)
-                out[f"d/min_{name}_slopes"] = tf.reduce_min(slopes)
-                out[f"d/max_{name}_slopes"] = tf.reduce_max(slopes)
         return out
 
     def g_step(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
-        """One G update on ``z`` (training-mode batch norm, its averages moving)."""
-        g_vars = self.generator.trainable_variables
-        with tf.GradientTape() as tape:
+        """One G update on a fresh forward of ``z`` (its batch-norm averages moving once)."""
+        with tf.GradientTape() as g_tape:
             fake = self.generator(z, training=True)
+        return self.g_step_on(g_tape, fake)
+
+    def g_step_on(self, g_tape: tf.GradientTape, fake: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One G update given a forward ``fake = G(z)`` recorded on ``g_tape``.
+
+        The loss -mean(D(fake)) uses D's current weights; its gradient to ``fake`` is carried
+        back through the recorded G forward (the chain rule, without recomputing G).
+        """
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(fake)
             stats = losses.generator_loss(self.discriminator(fake))
-        grads = tape.gradient(stats["loss/g"], g_vars)
+        d_fake = tape.gradient(stats["loss/g"], fake)
+        grads = g_tape.gradient(fake, g_vars, output_gradients=d_fake)
         self.g_opt.apply_gradients(zip(grads, g_vars, strict=True))
         return stats
 
     def _train_iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:
         stats: dict[str, tf.Tensor] = {}
-        z = None
         for i in range(self.n_dis):
             real = self.sample_real(self.batch_size)
             z = self.sample_z(self.batch_size)
-            stats = self.d_step(real, z, diagnostics=with_summary and i == self.n_dis - 1)
+            if i < self.n_dis - 1:
+                fake = self.generator(z, training=True)
+            else:
+                # The original ran G(z) here and again in the G step on the same z and weights:
+                # the same tensor, so it is computed once (with its two batch-norm updates).
+                with tf.GradientTape() as g_tape:
+                    fake = self.generator(z, training=True, update_stats=2)
+            stats = self.d_step(real, fake, diagnostics=with_summary and i == self.n_dis - 1)
             self.discriminator.update_u()
-        stats.update(self.g_step(z))
+        stats.update(self.g_step_on(g_tape, fake))
         return stats
 
     def train_iteration(self, with_summary: bool = True) -> dict[str, tf.Tensor]:

@@ -1,5 +1,10 @@
 """The learnable-gamma families and WGAN-GP (SPEC sections 4-5)."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,6 +15,7 @@ from gan.networks.cnn import CNNDiscriminator
 from gan.scheduler import load_task
 from gan.trainer import Trainer
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
 
 
@@ -65,7 +71,7 @@ def test_gammas_move_under_d_steps_only_and_are_logged(tmp_path):
     z = t.sample_z(4)
     t.g_step(z)
     np.testing.assert_array_equal(g0, gammas())
-    stats = t.d_step(t.sample_real(4), z, diagnostics=True)
+    stats = t.d_step(t.sample_real(4), t.generator(z, training=True), diagnostics=True)
     assert not np.allclose(g0, gammas())
     assert {f"d/scale{i}" for i in range(8)} <= set(stats)
     assert "loss/d/gp" in stats and float(stats["loss/d/gp"]) >= 0.0
@@ -110,3 +116,41 @@ def test_bad_gamma_family_configs_are_clear_errors(over, message):
         del cfg["d_gp_coe"]
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate_run_config(cfg)
+
+
+def _scalar_tags(checkpoint_dir) -> set[str]:
+    tags = set()
+    for name in os.listdir(checkpoint_dir):
+        if name.startswith("events.out.tfevents"):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(checkpoint_dir, name)):
+                tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+@pytest.mark.parametrize("task,gammas", [("same_gamma-CNN", 1), ("diff_gamma-CNN", 8)])
+def test_gamma_task_runs_end_to_end_through_main(tmp_path, cifar_root, task, gammas):
+    """One run of the real task config, shortened by --set, writes every output."""
+    data_root, _ = cifar_root
+    overrides = (f"iteration=6,data_root={str(data_root)!r},batch_size=8,vis_freq=3,"
+                 "vis_num_h=2,vis_num_w=2,summary_freq=1,metric_freq=3,save_checkpoint_freq=3,"
+                 "extra_checkpoint_freq=1000,metrics=['swd'],swd_num_samples=32")
+    cmd = [sys.executable, os.path.join(REPO, "main.py"), task, "--results_dir",
+           str(tmp_path), "--only", "dataset=cifar10,g_lr=0.0002,d_lr=0.0002,run=0",
+           "--set", overrides]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (run_dir / "COMPLETED").is_file()
+    assert (run_dir / "worker.log").stat().st_size > 0
+    assert "iter 5 ends:" in (run_dir / "time.txt").read_text()
+    assert sorted(os.listdir(run_dir / "sample")) == ["global_id-2.png", "global_id-5.png"]
+    rows = (run_dir / "metrics.csv").read_text().split()
+    assert rows[0] == "global_id,swd" and [r.split(",")[0] for r in rows[1:]] == ["2", "5"]
+    assert (run_dir / "checkpoint" / "model-5.index").is_file()
+    tags = _scalar_tags(run_dir / "checkpoint")
+    assert {f"d/scale{i}" for i in range(gammas)} <= tags and f"d/scale{gammas}" not in tags
+    assert {"loss/d/gp", "loss/d", "loss/g", "d/mean_real_slopes", "d/sigma7"} <= tags
+    with open(run_dir / "config.json") as f:
+        config = json.load(f)
+    assert config["loss"] == "wgan_gp" and config["d_gp_coe"] == 10.0

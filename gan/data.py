@@ -77,7 +77,8 @@ def check_images(data: np.ndarray, path: str, size: int) -> np.ndarray:
         raise DataError(f"{path}: array of shape {data.shape}, expected [N, {size}, {size}, 3] "
                         "with N > 0")
     if data.dtype == np.uint8:
-        return np.ascontiguousarray(data)
+        # A C-ordered memory map stays one (ImageBank reads it through the file, chunk by chunk).
+        return data if data.flags.c_contiguous else np.ascontiguousarray(data)
     if np.issubdtype(data.dtype, np.floating):
         lo, hi = float(np.min(data)), float(np.max(data))
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1.0 or hi > 1.0:
@@ -97,6 +98,73 @@ def load_images(dataset: str, data_root: str) -> np.ndarray:
 
         return shapes_images(data_root)
     raise DataError(f"dataset {dataset!r} is streamed, not loaded in memory")
+
+
+class ImageBank:
+    """The training set as one CPU ``tf.Variable`` (uint8, or float32 for float inputs).
+
+    It is filled in chunks of ``chunk`` images, from the file for a memory-mapped ``.npy``
+    (regular reads, so the mapping never enters this process's resident memory), so a
+    CelebA-sized set costs its own size once. Indexing with an integer array returns those
+    images as NumPy (what the metrics' real subsets use); ``gather`` is the in-graph version.
+    """
+
+    def __init__(self, images: np.ndarray, chunk: int = 2048):
+        import tensorflow as tf
+
+        self.shape = tuple(int(s) for s in images.shape)
+        self.dtype = np.uint8 if images.dtype == np.uint8 else np.float32
+        tf_dtype = tf.uint8 if self.dtype == np.uint8 else tf.float32
+        with tf.device("/cpu:0"):
+            self.variable = tf.Variable(
+                tf.zeros((0,) + self.shape[1:], tf_dtype), trainable=False, name="images",
+                shape=tf.TensorShape((None,) + self.shape[1:]))
+            self.variable.assign(tf.zeros(self.shape, tf_dtype))
+        for start, block in _chunks(images, chunk, self.dtype):
+            # The raw op writes in place; slicing the variable in Python would read it first,
+            # and the extra reference makes TensorFlow copy the whole buffer on every write.
+            with tf.device("/cpu:0"):
+                tf.raw_ops.ResourceStridedSliceAssign(
+                    ref=self.variable.handle, begin=[start] + [0] * (len(self.shape) - 1),
+                    end=[start + len(block), *self.shape[1:]], strides=[1] * len(self.shape),
+                    value=block)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        import tensorflow as tf
+
+        index = np.asarray(index, dtype=np.int64)
+        with tf.device("/cpu:0"):
+            return tf.gather(self.variable, index.reshape(-1)).numpy().reshape(
+                index.shape + self.shape[1:])
+
+    def gather(self, index):
+        """``images[index]`` as a tensor (inside or outside ``tf.function``)."""
+        import tensorflow as tf
+
+        return tf.gather(self.variable, index)
+
+
+def _chunks(images: np.ndarray, chunk: int, dtype: type):
+    """``(start, block)`` pairs covering ``images``; a memmap is read through its file."""
+    n = images.shape[0]
+    if isinstance(images, np.memmap) and images.dtype == dtype and images.flags.c_contiguous:
+        row = int(np.prod(images.shape[1:])) * images.itemsize
+        buf = np.empty((min(chunk, n),) + images.shape[1:], dtype)
+        with open(images.filename, "rb") as f:
+            f.seek(images.offset)
+            for start in range(0, n, chunk):
+                k = min(chunk, n - start)
+                view = memoryview(buf[:k]).cast("B")
+                got = f.readinto(view)
+                if got != k * row:
+                    raise DataError(f"{images.filename}: file ends early (truncated?)")
+                yield start, buf[:k]
+        return
+    for start in range(0, n, chunk):
+        yield start, np.ascontiguousarray(images[start:start + chunk], dtype=dtype)
 
 
 def to_unit_range(images):

@@ -67,10 +67,12 @@ def train_run(run_dir: str) -> int:
     config = read_run_config(run_dir)
     seed = run_seed(config, run_dir)
     logging.info("run %s, seed %d", run_dir, seed)
-    images = load_images(config["dataset"], config["data_root"])
-    logging.info("%s: %s %s", config["dataset"], images.shape, images.dtype)
     metrics = build_metrics(config)
-    trainer = Trainer(config, run_dir, images, metric_callbacks=metrics, seed=seed)
+    # No reference to the loaded array is kept: the trainer's ImageBank holds the only copy.
+    trainer = Trainer(config, run_dir, load_images(config["dataset"], config["data_root"]),
+                      metric_callbacks=metrics, seed=seed)
+    logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
+                 trainer.images.dtype.__name__)
 
     def request_stop(signum, _frame):
         logging.warning("signal %d: stopping after this iteration", signum)

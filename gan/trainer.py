@@ -30,7 +30,7 @@ from absl import logging
 from PIL import Image
 
 from gan import losses
-from gan.data import to_unit_range
+from gan.data import ImageBank, to_unit_range
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 
@@ -49,9 +49,11 @@ def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
     if 8 * mg != h or h != w:
         raise ValueError(f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
                          f"{config['dataset']!r} has {h}x{w}; use mg = {h // 8}")
-    g = CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"], name="generator")
+    precision = config.get("precision", "float32")
+    g = CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"], precision=precision,
+                     name="generator")
     d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                         image_shape=image_shape, name="discriminator")
+                         image_shape=image_shape, precision=precision, name="discriminator")
     return g, d
 
 
@@ -100,11 +102,12 @@ def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
 class Trainer:
     """Trains one run in ``run_dir`` and writes every output the original wrote.
 
-    ``images`` is the in-memory training set (uint8 or float32 NHWC). ``metric_callbacks``
+    ``images`` is the in-memory training set (uint8 or float32 NHWC, or an ``ImageBank``; an
+    array is copied into one, so the caller may drop it). ``metric_callbacks``
     are evaluated every ``metric_freq`` iterations into ``metrics.csv``.
     """
 
-    def __init__(self, config: dict[str, Any], run_dir: str, images: np.ndarray,
+    def __init__(self, config: dict[str, Any], run_dir: str, images: np.ndarray | ImageBank,
                  metric_callbacks: list | None = None, seed: int = 0):
         self.config = config
         self.run_dir = run_dir
@@ -120,7 +123,6 @@ class Trainer:
         self.batch_size = config["batch_size"]
         self.n_dis = config["n_dis"]
         self.latent_dim = config["latent_dim"]
-        self.images_np = images
         self.image_shape = tuple(int(s) for s in images.shape[1:])
         self.stop_requested = False
 
@@ -133,9 +135,8 @@ class Trainer:
         self.g_opt.build(self.generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
 
-        with tf.device("/cpu:0"):
-            self.images = tf.Variable(images, trainable=False, name="images")
-        self.num_images = int(images.shape[0])
+        self.images = images if isinstance(images, ImageBank) else ImageBank(images)
+        self.num_images = len(self.images)
         self.rng = tf.random.Generator.from_seed(self.seed)
         vis_n = config["vis_num_h"] * config["vis_num_w"]
         self.vis_latents = tf.Variable(self.rng.normal([vis_n, self.latent_dim]),
@@ -167,7 +168,7 @@ class Trainer:
     def sample_real(self, n: int) -> tf.Tensor:
         """``n`` training images drawn uniformly with replacement, in [-1, 1]."""
         idx = self.rng.uniform([n], 0, self.num_images, dtype=tf.int64)
-        return to_unit_range(tf.gather(self.images, idx))
+        return to_unit_range(self.images.gather(idx))
 
     def sample_z(self, n: int) -> tf.Tensor:
         """``n`` latents from N(0, I)."""
@@ -294,9 +295,9 @@ class Trainer:
 
         def sample_real(n: int) -> np.ndarray:
             idx = rng.integers(0, self.num_images, size=n)
-            return np.asarray(self.images_np[np.sort(idx)])
+            return self.images[np.sort(idx)]
 
-        return MetricContext(sample=sample, sample_real=sample_real, real_images=self.images_np,
+        return MetricContext(sample=sample, sample_real=sample_real, real_images=self.images,
                              rng=rng, config=self.config, run_dir=self.run_dir)
 
     def setup_metrics(self) -> None:

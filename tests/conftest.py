@@ -16,3 +16,15 @@ def cifar_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     images = write_cifar_tarball(str(root / "CIFAR10" / "cifar-10-python.tar.gz"))
     return root, images
+
+
+@pytest.fixture
+def deterministic_ops():
+    """Deterministic kernels for one test: multi-threaded CPU reductions otherwise differ in
+    the last bits from call to call, which is noise, not a difference between schedules."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    tf.config.experimental.enable_op_determinism()
+    yield
+    tf_config.disable_op_determinism()

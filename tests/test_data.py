@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from gan.data import DataError, check_images, load_images, to_unit_range
+from gan.data import DataError, ImageBank, check_images, load_images, to_unit_range
 from tests.helpers import write_cifar_tarball
 
 
@@ -61,3 +61,40 @@ def test_unit_range_mapping_is_x_over_255_times_2_minus_1():
     x = np.array([[0, 51, 255]], np.uint8)
     np.testing.assert_allclose(to_unit_range(x).numpy(), [[-1.0, 51 / 255 * 2 - 1, 1.0]],
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [3, 4, 100])
+def test_image_bank_holds_a_memory_mapped_npy_exactly_across_chunk_boundaries(tmp_path, chunk):
+    images = np.random.default_rng(1).integers(0, 256, (10, 48, 48, 3), dtype=np.uint8)
+    (tmp_path / "STL10").mkdir()
+    np.save(tmp_path / "STL10" / "stl10.npy", images)
+    loaded = load_images("stl10", str(tmp_path))
+    assert isinstance(loaded, np.memmap)  # read through the file, never copied whole
+    bank = ImageBank(loaded, chunk=chunk)
+    assert len(bank) == 10 and bank.shape == images.shape and bank.dtype == np.uint8
+    np.testing.assert_array_equal(bank[np.arange(10)], images)
+    np.testing.assert_array_equal(bank[np.array([7, 0, 7])], images[[7, 0, 7]])
+    np.testing.assert_array_equal(bank.gather([9, 2]).numpy(), images[[9, 2]])
+
+
+def test_image_bank_copies_in_memory_and_float_arrays(tmp_path):
+    images = np.random.default_rng(2).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
+    bank = ImageBank(images, chunk=2)
+    images_copy = images.copy()
+    images[:] = 0  # the bank is a copy: the caller's array may be dropped or reused
+    np.testing.assert_array_equal(bank[np.arange(7)], images_copy)
+    floats = np.linspace(-1, 1, 5 * 4 * 4 * 3, dtype=np.float64).reshape(5, 4, 4, 3)
+    fbank = ImageBank(floats, chunk=2)
+    assert fbank.dtype == np.float32
+    np.testing.assert_allclose(fbank[np.arange(5)], floats.astype(np.float32))
+
+
+def test_image_bank_reports_a_file_that_shrank_after_it_was_mapped(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((6, 4, 4, 3), np.uint8))
+    mapped = np.load(path, mmap_mode="r")
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size - 10)
+    with pytest.raises(DataError, match="x.npy: file ends early"):
+        ImageBank(mapped, chunk=4)

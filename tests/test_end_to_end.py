@@ -39,7 +39,9 @@ def _task(tmp_path, data_root):
 def _main(task, results, **kw):
     cmd = [sys.executable, os.path.join(REPO, "main.py"), str(task), "--results_dir",
            str(results)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
+    # Deterministic kernels: the end states are compared to float32 round-off.
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2",
+               TF_DETERMINISTIC_OPS="1")
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kw)
 

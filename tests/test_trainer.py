@@ -126,7 +126,8 @@ def _all_state(t):
     return [v.numpy() for v in vs]
 
 
-def test_resumed_run_ends_with_the_same_variables_as_an_uninterrupted_one(tmp_path):
+def test_resumed_run_ends_with_the_same_variables_as_an_uninterrupted_one(tmp_path,
+                                                                         deterministic_ops):
     cfg = dict(n_dis=2, loss="wgan_gp", d_gp_coe=10.0, gamma="diff", save_checkpoint_freq=100)
     full = Trainer(_config(iteration=4, **cfg), str(tmp_path / "a"), IMAGES, seed=7)
     assert full.train()

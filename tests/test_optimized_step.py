@@ -4,50 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan import losses
 from gan.config import validate_run_config
+from gan.reference import reference_iteration
 from gan.trainer import Trainer
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def deterministic_ops():
-    """Deterministic kernels for one test: multi-threaded CPU reductions otherwise differ in
-    the last bits from call to call, which is noise, not a difference between schedules."""
-    from tensorflow.python.framework import config as tf_config
-
-    tf.config.experimental.enable_op_determinism()
-    yield
-    tf_config.disable_op_determinism()
-
-
-def reference_iteration(t: Trainer, with_summary: bool) -> dict:
-    """The original's schedule as written there: every G and D pass computed separately."""
-    g, d = t.generator, t.discriminator
-    stats = {}
-    for i in range(t.n_dis):
-        real, z = t.sample_real(t.batch_size), t.sample_z(t.batch_size)
-        fake = g(z, training=True)
-        with tf.GradientTape() as tape:
-            d_real, d_fake = d(real), d(fake)
-            stats = t._d_losses(real, fake, d_real, d_fake)
-        grads = tape.gradient(stats["loss/d"], d.trainable_variables)
-        if with_summary and i == t.n_dis - 1:
-            stats.update(t._weight_diagnostics())
-            for name, x in (("real", real), ("fake", fake)):
-                s = losses.input_slopes(d, x)
-                stats.update({f"d/mean_{name}_slopes": tf.reduce_mean(s),
-                              f"d/min_{name}_slopes": tf.reduce_min(s),
-                              f"d/max_{name}_slopes": tf.reduce_max(s)})
-        t.d_opt.apply_gradients(zip(grads, d.trainable_variables, strict=True))
-        d.update_u()
-    with tf.GradientTape() as tape:
-        g_stats = losses.generator_loss(d(g(z, training=True)))
-    grads = tape.gradient(g_stats["loss/g"], g.trainable_variables)
-    t.g_opt.apply_gradients(zip(grads, g.trainable_variables, strict=True))
-    stats.update(g_stats)
-    return stats
 
 
 def _all_variables(t):

@@ -1,0 +1,43 @@
+"""The original's training iteration written the straightforward way (SPEC section 6).
+
+Every pass the original ran is computed separately: G(z) in each D step and again in the G step,
+and the diagnostics' own D forward passes. ``Trainer`` computes the same results with less
+work; this version is the yardstick its tests compare against and whose FLOPs the benchmark
+counts as "what the original's schedule needs".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from gan import losses
+
+
+def reference_iteration(t: Any, with_summary: bool) -> dict[str, tf.Tensor]:
+    """The original's schedule as written there: every G and D pass computed separately."""
+    g, d = t.generator, t.discriminator
+    stats = {}
+    for i in range(t.n_dis):
+        real, z = t.sample_real(t.batch_size), t.sample_z(t.batch_size)
+        fake = g(z, training=True)
+        with tf.GradientTape() as tape:
+            d_real, d_fake = d(real), d(fake)
+            stats = t._d_losses(real, fake, d_real, d_fake)
+        grads = tape.gradient(stats["loss/d"], d.trainable_variables)
+        if with_summary and i == t.n_dis - 1:
+            stats.update(t._weight_diagnostics())
+            for name, x in (("real", real), ("fake", fake)):
+                s = losses.input_slopes(d, x)
+                stats.update({f"d/mean_{name}_slopes": tf.reduce_mean(s),
+                              f"d/min_{name}_slopes": tf.reduce_min(s),
+                              f"d/max_{name}_slopes": tf.reduce_max(s)})
+        t.d_opt.apply_gradients(zip(grads, d.trainable_variables, strict=True))
+        d.update_u()
+    with tf.GradientTape() as tape:
+        g_stats = losses.generator_loss(d(g(z, training=True)))
+    grads = tape.gradient(g_stats["loss/g"], g.trainable_variables)
+    t.g_opt.apply_gradients(zip(grads, g.trainable_variables, strict=True))
+    stats.update(g_stats)
+    return stats

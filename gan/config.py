@@ -25,6 +25,7 @@ LOSSES = ("hinge", "wgan_gp")
 GAMMAS = ("none", "same", "diff")
 NETWORKS = ("cnn", "resnet")
 MISSING_INCEPTION = ("error", "skip")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 class ConfigError(ValueError):
@@ -134,6 +135,9 @@ RUN_KEYS: dict[str, Key] = {
     # data and speed
     "data_root": Key(_STR, DEFAULT_DATA_ROOT, "folder holding CIFAR10/, STL10/, CelebA/, ..."),
     "jit_compile": Key(_BOOL, False, "compile the training step with XLA"),
+    "precision": Key(_STR, "float32", "float32, or mixed_bfloat16 (bfloat16 convolutions and "
+                     "matmuls; spectral-norm math, batch-norm statistics, losses and variables "
+                     "stay float32)", _one_of(PRECISIONS)),
     "diagnostics": Key(_BOOL, True, "log sigmas and gradient norms every summary_freq"),
 }
 

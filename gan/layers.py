@@ -9,6 +9,11 @@ swaps the conv kernel's in/out axes and has its own vector ``u_t``. The forward 
 A learnable gamma (the same_gamma / diff_gamma families) is owned by the network and passed to
 ``call(..., gain=gamma)``; it multiplies both the normalized kernel and the bias, as the
 original's learnable scale did.
+
+Under a mixed-precision dtype policy (``precision: mixed_bfloat16``) the variables stay float32
+and are never autocast: sigma, ``u`` and ``scale * gain * W / sigma`` are computed in float32 and
+only the finished kernel and bias are cast to the compute dtype; batch norm computes its
+statistics in float32.
 """
 
 from __future__ import annotations
@@ -42,20 +47,24 @@ class _SpectralNormalized(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # BSN applies to convs only; dense layers fall back to plain SN as in the original.
         self.bsn = sn_mode == "BSN" and self._supports_bsn
+        # Keras would cast every floating call argument to the compute dtype, the gamma gain
+        # included (bfloat16 cannot hold 1 + 2e-4); the input alone is cast in call().
+        self._convert_input_args = False
 
     def _build_sn(self, kernel_shape: tuple[int, ...]) -> None:
         self.kernel = self.add_weight(name="kernel", shape=kernel_shape,
-                                      initializer=self.kernel_initializer)
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+                                      initializer=self.kernel_initializer, autocast=False)
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros",
+                                    autocast=False)
         u_init = keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
         self.u = None
         self.u_t = None
         if self.sn_mode != "none":
             self.u = self.add_weight(name="u", shape=(1, kernel_shape[-1]), initializer=u_init,
-                                     trainable=False)
+                                     trainable=False, autocast=False)
         if self.bsn:
             self.u_t = self.add_weight(name="u_t", shape=(1, kernel_shape[-2]),
-                                       initializer=u_init, trainable=False)
+                                       initializer=u_init, trainable=False, autocast=False)
 
     def _power_iterations(self) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(sigma, u') for each normalized view of W: [W] for SN, [W, W^T] for BSN."""
@@ -114,9 +123,10 @@ class SNConv2D(_SpectralNormalized):
         self._build_sn((k, k, int(input_shape[-1]), self.units))
 
     def call(self, x, gain=None):
-        w = self.normalized_kernel(gain)
+        x = tf.cast(x, self.compute_dtype)
+        w = tf.cast(self.normalized_kernel(gain), x.dtype)
         y = tf.nn.conv2d(x, w, strides=self.strides, padding="SAME")
-        return tf.nn.bias_add(y, self.effective_bias(gain))
+        return tf.nn.bias_add(y, tf.cast(self.effective_bias(gain), x.dtype))
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
@@ -135,7 +145,9 @@ class SNDense(_SpectralNormalized):
         self._build_sn((int(input_shape[-1]), self.units))
 
     def call(self, x, gain=None):
-        return tf.matmul(x, self.normalized_kernel(gain)) + self.effective_bias(gain)
+        x = tf.cast(x, self.compute_dtype)
+        w = tf.cast(self.normalized_kernel(gain), x.dtype)
+        return tf.matmul(x, w) + tf.cast(self.effective_bias(gain), x.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -158,14 +170,21 @@ class BatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         c = int(input_shape[-1])
-        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones",
+                                     autocast=False)
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros", autocast=False)
         self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
-                                           trainable=False)
+                                           trainable=False, autocast=False)
         self.moving_variance = self.add_weight(name="moving_variance", shape=(c,),
-                                               initializer="ones", trainable=False)
+                                               initializer="ones", trainable=False,
+                                               autocast=False)
 
     def call(self, x, training=False, update_stats=True):
+        out_dtype = x.dtype
+        x = tf.cast(x, tf.float32)  # statistics in float32 under mixed precision
+        return tf.cast(self._normalize(x, training, update_stats), out_dtype)
+
+    def _normalize(self, x, training, update_stats):
         if not training:
             return tf.nn.batch_normalization(x, self.moving_mean, self.moving_variance,
                                              self.beta, self.gamma, self.epsilon)

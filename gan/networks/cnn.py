@@ -20,26 +20,29 @@ def _normal(stddev: float = 0.02) -> keras.initializers.Initializer:
 class CNNGenerator(keras.Model):
     """z -> dense(mg*mg*512) -> 3 x [deconv 4x4/2, BN, ReLU] -> deconv 3x3/1 -> tanh.
 
-    Output is ``[B, 8*mg, 8*mg, channels]`` in [-1, 1]. ``update_stats`` lets a caller run
+    Output is ``[B, 8*mg, 8*mg, channels]`` in [-1, 1], float32 under any ``precision`` (a
+    Keras dtype policy: "float32" or "mixed_bfloat16"). ``update_stats`` lets a caller run
     training-mode batch norm without moving its averages (the ResNet schedule needs it).
     """
 
-    def __init__(self, mg: int, channels: int = 3, latent_dim: int = 128, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, mg: int, channels: int = 3, latent_dim: int = 128,
+                 precision: str = "float32", **kwargs):
+        super().__init__(dtype=precision, **kwargs)
         self.mg = int(mg)
         self.channels = int(channels)
         self.latent_dim = int(latent_dim)
         self.dense = keras.layers.Dense(self.mg * self.mg * 512, kernel_initializer=_normal(),
-                                        name="layer0_dense")
-        self.bns = [BatchNorm(name=f"layer{i}_bn") for i in range(4)]
+                                        name="layer0_dense", dtype=precision)
+        self.bns = [BatchNorm(name=f"layer{i}_bn", dtype=precision) for i in range(4)]
         self.deconvs = [
             keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same",
-                                         kernel_initializer=_normal(), name=f"layer{i + 1}_deconv")
+                                         kernel_initializer=_normal(), name=f"layer{i + 1}_deconv",
+                                         dtype=precision)
             for i, f in enumerate((256, 128, 64))
         ]
         self.out_conv = keras.layers.Conv2DTranspose(self.channels, 3, strides=1, padding="same",
                                                      kernel_initializer=_normal(),
-                                                     name="layer4_deconv")
+                                                     name="layer4_deconv", dtype=precision)
         self.build((None, self.latent_dim))
 
     @property
@@ -66,31 +69,34 @@ class CNNGenerator(keras.Model):
         h = tf.reshape(h, [-1, self.mg, self.mg, 512])
         for bn, deconv in zip(self.bns[1:], self.deconvs, strict=True):
             h = tf.nn.relu(bn(deconv(h), training=training, update_stats=update_stats))
-        return tf.tanh(self.out_conv(h))
+        return tf.cast(tf.tanh(self.out_conv(h)), tf.float32)
 
 
 class CNNDiscriminator(keras.Model):
     """Seven normalized convs (LeakyReLU 0.1) and a normalized dense to one logit.
 
     ``gamma``: "none" (constant ``scale`` on every kernel), "same" (one learnable scalar on
-    every layer's kernel and bias) or "diff" (one learnable scalar per layer).
+    every layer's kernel and bias) or "diff" (one learnable scalar per layer). The logit is
+    float32 under any ``precision``.
     """
 
     def __init__(self, sn_mode: str = "SN", scale: float = 1.0, gamma: str = "none",
-                 image_shape: tuple[int, int, int] | None = None, **kwargs):
-        super().__init__(**kwargs)
+                 image_shape: tuple[int, int, int] | None = None, precision: str = "float32",
+                 **kwargs):
+        super().__init__(dtype=precision, **kwargs)
         self.sn_mode = sn_mode
         self.gamma_mode = gamma
         self.convs = [
             SNConv2D(f, k, strides=s, sn_mode=sn_mode, scale=scale,
                      kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-                     name=f"layer{i}_conv")
+                     name=f"layer{i}_conv", dtype=precision)
             for i, (f, k, s) in enumerate(D_CONVS)
         ]
         self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_normal(),
-                             name="layer7_dense")
+                             name="layer7_dense", dtype=precision)
         n_gammas = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
-        self.gammas = [self.add_weight(name=f"scale{i}", shape=(), initializer="ones")
+        self.gammas = [self.add_weight(name=f"scale{i}", shape=(), initializer="ones",
+                                       autocast=False)
                        for i in range(n_gammas)]
         if image_shape is not None:
             self.build((None,) + tuple(image_shape))
@@ -119,7 +125,7 @@ class CNNDiscriminator(keras.Model):
             h = conv(h, gain=self._gain(i))
             h = tf.maximum(h, LEAK * h)
         h = tf.reshape(h, [tf.shape(h)[0], -1])
-        return self.dense(h, gain=self._gain(len(self.convs)))
+        return tf.cast(self.dense(h, gain=self._gain(len(self.convs))), tf.float32)
 
     def sigmas(self) -> list[list[tf.Tensor]]:
         """Per normalized layer, its logged sigmas (see ``SNConv2D.sigmas``)."""

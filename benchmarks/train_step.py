@@ -1,15 +1,31 @@
-"""Training-step speed of the CNN configs: ``python benchmarks/train_step.py``.
+"""Training-step speed and memory of the CNN configs: ``python benchmarks/train_step.py``.
 
-Prints, per config, the median milliseconds per full iteration (n_dis D steps with u updates and
-one G step) with and without the per-iteration diagnostics (sigmas and input-gradient norms),
-the training images consumed per second, and the process's peak RSS. Data is random uint8 of the
-dataset's real shape, so no download is needed.
+In one run it prints:
+
+* the machine's fp32 matmul throughput (GFLOP/s of ``[n, n] @ [n, n]`` inside ``tf.function``,
+  median of repeated calls), the bound the training step is compared with;
+* per config (cifar10, stl10, celeba CNN; batch 64, n_dis 1 as in the paper's CIFAR runs)
+  and with / without the per-iteration diagnostics (sigmas and input-gradient norms): the
+  median ms per iteration over ``--iters`` iterations after warm-up, for this port's step and,
+  with ``--reference``, for the original's schedule computed the straightforward way
+  (``gan/reference.py``);
+* the FLOPs per iteration, counted by TensorFlow's graph profiler
+  (``tf.compat.v1.profiler`` ``float_operation``: the registered FLOP statistics of every op
+  in the traced step, i.e. convolutions, matmuls and their gradients at 2 FLOPs per
+  multiply-add plus one per element of element-wise ops), for the original's schedule and for
+  this port's step; the achieved GFLOP/s (the original's FLOPs over this step's time, the
+  issue's measure) and its fraction of the matmul bound;
+* peak RSS of the process, and with ``--celeba_memory`` the peak RSS of a CelebA run (a
+  generated uint8 array of the real size, 202,599 x 64 x 64 x 3, loaded through the training
+  code's own path) measured in a fresh process.
+
+Data is random uint8 of each dataset's shape, so no download is needed.
 """
 
 from __future__ import annotations
 
 import os
-import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,60 +34,162 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from gan.config import validate_run_config  # noqa: E402
 from gan.data import IMAGE_SIZE  # noqa: E402
+from gan.reference import reference_iteration  # noqa: E402
 from gan.trainer import Trainer  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("datasets", ["cifar10"], "CNN configs to measure: cifar10, stl10, celeba")
+flags.DEFINE_list("datasets", ["cifar10", "stl10", "celeba"], "CNN configs to measure")
 flags.DEFINE_integer("iters", 30, "timed iterations per setting (after warm-up)")
 flags.DEFINE_integer("warmup", 3, "untimed iterations per setting")
 flags.DEFINE_integer("batch_size", 64, "batch size")
 flags.DEFINE_integer("n_dis", 1, "D steps per iteration")
 flags.DEFINE_string("sn_mode", "SN", "SN or BSN")
-flags.DEFINE_integer("num_images", 5000, "size of the random in-memory dataset")
+flags.DEFINE_integer("num_images", 2000, "size of the random in-memory dataset")
 flags.DEFINE_bool("jit_compile", False, "compile the iteration with XLA")
+flags.DEFINE_string("precision", "float32", "float32 or mixed_bfloat16")
+flags.DEFINE_bool("reference", True, "also time the original's schedule (gan/reference.py)")
+flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
+flags.DEFINE_bool("celeba_memory", False, "measure a CelebA-sized run's peak RSS (writes a "
+                  "2.5 GB .npy to a temporary folder)")
+flags.DEFINE_string("_memory_child", None, "internal: data root of the CelebA memory probe")
 
 MG = {"cifar10": 4, "stl10": 6, "celeba": 8}
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident set size of this process (VmHWM) in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
-def time_iterations(trainer: Trainer, with_summary: bool, iters: int, warmup: int) -> float:
-    """Median seconds of one iteration, reading one scalar back to wait for the device."""
+def matmul_gflops(n: int, repeats: int = 10) -> float:
+    """Median fp32 GFLOP/s of one ``[n, n] @ [n, n]`` (2 n^3 FLOPs) inside ``tf.function``."""
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    f = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    float(f(a, b))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        float(f(a, b))
+        times.append(time.perf_counter() - t0)
+    return 2.0 * n**3 / float(np.median(times)) / 1e9
+
+
+def graph_gflop(fn: tf.types.experimental.GenericFunction, *args) -> float:
+    """GFLOP of one call of ``fn(*args)`` by the graph profiler's ``float_operation``."""
+    graph = fn.get_concrete_function(*args).graph
+    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph=graph, options=opts).total_float_ops / 1e9
+
+
+def median_seconds(step, iters: int, warmup: int) -> float:
+    """Median seconds of ``step()``; each call reads one scalar back to wait for the device."""
     for _ in range(warmup):
-        float(trainer.train_iteration(with_summary)["loss/g"])
+        float(step()["loss/g"])
     times = []
     for _ in range(iters):
         t0 = time.perf_counter()
-        float(trainer.train_iteration(with_summary)["loss/g"])
+        float(step()["loss/g"])
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 
+def run_config(name: str, bound: float) -> None:
+    size = IMAGE_SIZE[name]
+    images = np.random.default_rng(0).integers(
+        0, 256, (FLAGS.num_images, size, size, 3), dtype=np.uint8)
+    cfg = validate_run_config(dict(
+        dataset=name, mg=MG[name], iteration=10**9, batch_size=FLAGS.batch_size,
+        n_dis=FLAGS.n_dis, sn_mode=FLAGS.sn_mode, metrics=[], jit_compile=FLAGS.jit_compile,
+        precision=FLAGS.precision))
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(cfg, run_dir, images, seed=0)
+        reference = tf.function(lambda s: reference_iteration(trainer, s),
+                                jit_compile=FLAGS.jit_compile)
+        for diag in (True, False):
+            ref_gflop = graph_gflop(reference, diag)
+            own_gflop = graph_gflop(trainer._iteration_fn, diag)
+            sec = median_seconds(lambda d=diag: trainer.train_iteration(d), FLAGS.iters,
+                                 FLAGS.warmup)
+            ref_ms = "-"
+            if FLAGS.reference:
+                ref_sec = median_seconds(lambda d=diag: reference(d), FLAGS.iters, FLAGS.warmup)
+                ref_ms = f"{ref_sec * 1000:.0f}"
+            achieved = ref_gflop / sec
+            print(f"| {name} | {'yes' if diag else 'no'} | {sec * 1000:.0f} | {ref_ms} | "
+                  f"{ref_gflop:.1f} | {own_gflop:.1f} | {achieved:.0f} | "
+                  f"{100 * achieved / bound:.0f}% |", flush=True)
+
+
+def celeba_memory() -> None:
+    """Write a CelebA-sized uint8 array and report a training process's peak RSS."""
+    with tempfile.TemporaryDirectory() as root:
+        os.makedirs(os.path.join(root, "CelebA"))
+        path = os.path.join(root, "CelebA", "celeba.npy")
+        shape = (202599, 64, 64, 3)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+        rng = np.random.default_rng(0)
+        for i in range(0, shape[0], 20000):
+            out[i:i + 20000] = rng.integers(0, 256, out[i:i + 20000].shape, dtype=np.uint8)
+        out.flush()
+        del out
+        cmd = [sys.executable, os.path.abspath(__file__), f"--_memory_child={root}",
+               f"--batch_size={FLAGS.batch_size}", f"--precision={FLAGS.precision}"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        print(result.stdout.strip() or result.stderr[-2000:])
+
+
+def memory_child(root: str) -> None:
+    """The CelebA memory probe: load as a run does, train, sample, evaluate SWD, report."""
+    from gan.data import load_images
+    from gan.metrics.registry import build_metrics
+
+    cfg = validate_run_config(dict(
+        dataset="celeba", data_root=root, mg=8, iteration=10**9, batch_size=FLAGS.batch_size,
+        metrics=["swd"], swd_num_samples=2000, precision=FLAGS.precision))
+    with tempfile.TemporaryDirectory() as run_dir:
+        t0 = time.perf_counter()
+        trainer = Trainer(cfg, run_dir, load_images("celeba", root),
+                          metric_callbacks=build_metrics(cfg), seed=0)
+        load_s = time.perf_counter() - t0
+        loaded = peak_rss_mb()
+        for i in range(10):
+            trainer.train_iteration(i % 2 == 0)
+        trainer.visualize(9)
+        trainer.setup_metrics()
+        trainer.log_metrics(9)
+    print(f"celeba run (202599x64x64x3 uint8 = {202599 * 64 * 64 * 3 / 2**20:.0f} MiB): "
+          f"peak RSS {loaded:.0f} MiB after loading ({load_s:.0f} s), {peak_rss_mb():.0f} MiB "
+          "after 10 iterations, a sample grid and an SWD evaluation")
+
+
 def main(argv: list[str]) -> None:
     del argv
-    print(f"{'config':<10} {'diagnostics':>11} {'ms/iter':>9} {'images/s':>9}")
+    if FLAGS._memory_child:
+        memory_child(FLAGS._memory_child)
+        return
+    bound = matmul_gflops(FLAGS.matmul_n)
+    print(f"fp32 matmul ({FLAGS.matmul_n}^2): {bound:.0f} GFLOP/s; "
+          f"batch {FLAGS.batch_size}, n_dis {FLAGS.n_dis}, {FLAGS.sn_mode}, "
+          f"jit_compile={FLAGS.jit_compile}, precision={FLAGS.precision}")
+    print("| config | diagnostics | ms/iter | original schedule ms/iter | original GFLOP/iter "
+          "| this step GFLOP/iter | achieved GFLOP/s | of matmul |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in FLAGS.datasets:
-        size = IMAGE_SIZE[name]
-        images = np.random.default_rng(0).integers(
-            0, 256, (FLAGS.num_images, size, size, 3), dtype=np.uint8)
-        cfg = validate_run_config(dict(
-            dataset=name, mg=MG[name], iteration=10**9, batch_size=FLAGS.batch_size,
-            n_dis=FLAGS.n_dis, sn_mode=FLAGS.sn_mode, metrics=[],
-            jit_compile=FLAGS.jit_compile))
-        with tempfile.TemporaryDirectory() as run_dir:
-            trainer = Trainer(cfg, run_dir, images, seed=0)
-            for diag in (True, False):
-                sec = time_iterations(trainer, diag, FLAGS.iters, FLAGS.warmup)
-                rate = FLAGS.batch_size * FLAGS.n_dis / sec
-                print(f"{name:<10} {str(diag):>11} {sec * 1000:9.1f} {rate:9.1f}", flush=True)
-    print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+        run_config(name, bound)
+    print(f"peak RSS of this process: {peak_rss_mb():.0f} MiB")
+    if FLAGS.celeba_memory:
+        celeba_memory()
 
 
 if __name__ == "__main__":

@@ -93,8 +93,9 @@ FAILURE_KINDS = (DIVERGED, CRASHED, INTERRUPTED, RUNNING, NOT_STARTED, DATA)
 
 STOP_MARK = "stop requested: saved checkpoint"
 _SESSION_MARK = re.compile(r"^===== .* scheduler (starts|resumes) this run")
+# Python exceptions, gan.run's "error:" lines, absl/TF fatal (F) lines, the kernel's words.
 _ERROR_LINE = re.compile(r"(\b[A-Za-z_.]*(Error|Exception)\b|^error:|\bKilled\b|\bFATAL\b|"
-                         r"^[EF]\d{4} |Segmentation fault|core dumped|Aborted|out of memory)")
+                         r"^F\d{4} |Segmentation fault|core dumped|Aborted|out of memory)")
 _SCHEDULER_CRASH = re.compile(r"\bcrashed on (?P<run>.+?) (?:with (?P<why>.+?); see |"
                               r"in the scheduler: (?P<exc>.*))")
 _SIGMA_TAG = re.compile(r"^d/sigma(\d+)(?:_(\d+))?$")
@@ -522,9 +523,7 @@ def inspect_run(run: Run, variant: tuple[str, ...], task: Task, options: ReportO
     missing = not os.path.isfile(os.path.join(run.run_dir, METRICS_FILE))
     if metrics:
         record.metric_source = METRICS_FILE
-    if expects_metrics and not (quiet and missing):
-        record.issues.extend(issues)
-    elif metrics:
+    if metrics or (expects_metrics and not (quiet and missing)):
         record.issues.extend(issues)
 
     keep_every = _keep_every(run.config, options.max_points)
@@ -852,7 +851,7 @@ def _new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 
 
 def _save_figure(fig: Any, path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
+    tmp = f"{path}.tmp.{os.getpid()}"
     fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     os.replace(tmp, path)
 
@@ -1103,6 +1102,8 @@ def _rules_text(options: ReportOptions) -> list[str]:
         "are unranked (`--report_higher_is_better` / `--report_lower_is_better` name them).",
         f"- **mean ± std** over the runs whose value is finite, {std}; `(n=k)` marks a cell "
         "with fewer runs than *with data* (runs with at least one finite value).",
+        "- **main metric**: `fid`, else the first column with a `fid` token, else the first "
+        "distance.",
         "- **variants** group the runs by every config key that varies over the task except "
         "`run` and `seed`; keys that follow from the shown ones are left out of the tables "
         "(summary.csv has them all).",

@@ -497,3 +497,34 @@ def test_lock_probe_does_not_take_the_lock(tmp_path):
     assert report.lock_held(str(tmp_path))
     os.close(fd)
     assert not report.lock_held(str(tmp_path / "missing"))
+
+
+def test_dataset_split_figures_and_hidden_keys(tmp_path):
+    task_dir = write_task(tmp_path, '[{"dataset": ["cifar10"], "mg": [4], "sn_mode": ["SN", '
+                                    '"BSN"], "scale": [1.0, 2.0]}, {"dataset": ["stl10"], '
+                                    '"mg": [6], "sn_mode": ["SN"], "scale": [1.0, 2.0]}]',
+                          global_extra='"metrics": ["fid"],')
+    task = load_task(task_dir)
+    for i, run in enumerate(task.runs):
+        write_metrics(run.run_dir, [(50.0 - i,), (40.0 - i,)], header="global_id,fid")
+        open(os.path.join(run.run_dir, "COMPLETED"), "w").close()
+    summary = write_report(task_dir)
+    assert sorted(os.path.basename(p) for p in summary.figures) == [
+        "metric-fid__dataset-cifar10.png", "metric-fid__dataset-stl10.png",
+        "scaling-fid__dataset-cifar10.png", "scaling-fid__dataset-stl10.png"]
+    md = open(summary.markdown_path).read()
+    assert "Also varying, but following from the shown keys: mg." in md
+    assert "| dataset | sn_mode | scale | runs |" in md
+    rows = read_csv(summary.summary_csv_path)
+    assert list(rows[0])[:5] == ["dataset", "sn_mode", "scale", "mg", "variant"]
+    assert [float(r["final_mean"]) for r in rows] == [40.0, 39.0, 38.0, 37.0, 36.0, 35.0]
+
+
+def test_folder_with_only_a_free_lock_is_not_started(tmp_path):
+    task_dir = write_task(tmp_path, '[{"run": range(1)}]')
+    run = load_task(task_dir).runs[0]
+    os.makedirs(run.run_dir)
+    open(os.path.join(run.run_dir, ".lock"), "w").close()
+    assert report.run_folder_state(run, "worker.log") == ("not started", None)
+    open(os.path.join(run.run_dir, "config.json"), "w").close()
+    assert report.run_folder_state(run, "worker.log") == ("crashed", "no worker.log")

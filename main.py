@@ -47,6 +47,9 @@ flags.DEFINE_integer("report_ddof", ReportOptions.ddof, "report: delta degrees o
 flags.DEFINE_integer("report_max_points", ReportOptions.max_points, "report: at most about "
                      "this many points per event-file curve (TensorBoard scalars).",
                      lower_bound=1)
+flags.DEFINE_integer("report_workers", ReportOptions.workers, "report: processes parsing "
+                     "event files (0: up to 8 when the new event files exceed 64 MiB).",
+                     lower_bound=0)
 flags.DEFINE_list("report_higher_is_better", [], "report: metric columns whose best value is "
                   "the maximum (overrides the rule by name).")
 flags.DEFINE_list("report_lower_is_better", [], "report: metric columns whose best value is "
@@ -92,6 +95,7 @@ def report_options() -> ReportOptions:
     """The report settings given by the ``--report_*`` flags."""
     return ReportOptions(fid_ratio=FLAGS.report_fid_ratio, fid_margin=FLAGS.report_fid_margin,
                          ddof=FLAGS.report_ddof, max_points=FLAGS.report_max_points,
+                         workers=FLAGS.report_workers,
                          higher_is_better=tuple(FLAGS.report_higher_is_better),
                          lower_is_better=tuple(FLAGS.report_lower_is_better))
 

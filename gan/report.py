@@ -45,8 +45,9 @@ import json
 import math
 import os
 import re
+import struct
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -101,6 +102,7 @@ _SCHEDULER_CRASH = re.compile(r"\bcrashed on (?P<run>.+?) (?:with (?P<why>.+?); 
 _SIGMA_TAG = re.compile(r"^d/sigma(\d+)(?:_(\d+))?$")
 _GAMMA_TAG = re.compile(r"^d/scale(\d+)$")
 LOG_TAIL_BYTES = 64 * 1024
+PARALLEL_EVENT_BYTES = 64 * 2**20
 
 SUMMARY_FIELDS = ("variant", "metric", "direction", "runs", "completed", "with_data", "final_n",
                   "final_mean", "final_std", "best_n", "best_mean", "best_std",
@@ -116,6 +118,7 @@ class ReportOptions:
     fid_margin: float = 50.0
     ddof: int = 0
     max_points: int = 2000
+    workers: int = 0
     higher_is_better: tuple[str, ...] = ()
     lower_is_better: tuple[str, ...] = ()
     cache: bool = True
@@ -245,6 +248,12 @@ def read_metrics_csv(path: str) -> tuple[dict[str, Series], list[str]]:
     return out, issues
 
 
+_FLOAT32 = struct.Struct("<f")
+_RECORD_HEADER = struct.Struct("<QI")
+MAX_RECORD_BYTES = 1 << 28
+_DT_FLOAT, _DT_DOUBLE = 1, 2
+
+
 def _scalar_value(value: Any) -> float | None:
     """The number of a ``Summary.Value`` (simple_value or a one-element numeric tensor)."""
     kind = value.WhichOneof("value")
@@ -253,14 +262,12 @@ def _scalar_value(value: Any) -> float | None:
     if kind != "tensor":
         return None
     t = value.tensor
+    if t.dtype == _DT_FLOAT and len(t.tensor_content) == 4:  # what tf.summary.scalar writes
+        return _FLOAT32.unpack(t.tensor_content)[0]
     if any(d.size != 1 for d in t.tensor_shape.dim):
         return None
-    fast = {1: (np.float32, "float_val"), 2: (np.float64, "double_val")}.get(t.dtype)
-    if fast is not None:
-        if t.tensor_content:
-            arr = np.frombuffer(t.tensor_content, dtype=fast[0])
-            return float(arr[0]) if arr.size == 1 else None
-        vals = getattr(t, fast[1])
+    if t.dtype in (_DT_FLOAT, _DT_DOUBLE) and not t.tensor_content:
+        vals = t.float_val if t.dtype == _DT_FLOAT else t.double_val
         return float(vals[0]) if len(vals) == 1 else None
     from tensorboard.util import tensor_util
 
@@ -283,44 +290,88 @@ class _FileScalars:
     error: str | None
 
 
+class CorruptEventFile(ValueError):
+    """An event file whose records cannot be read (not a TFRecord file, or damaged)."""
+
+
+def event_records(path: str) -> Iterator[bytes]:
+    """The serialized records of a TFRecord file (an event file), read without TensorFlow.
+
+    Each record is ``uint64 length, uint32 masked crc32c(length), data, uint32 crc(data)``.
+    The first header's CRC is checked (a file that is not TFRecord fails there); later records
+    get a length bound only (a pure-Python CRC of every record would dominate the time). A
+    record cut by the end of the file (a writer still running, a crash) ends the iteration
+    quietly, as TensorFlow's reader does.
+    """
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    with open(path, "rb") as f:
+        first = True
+        while True:
+            header = f.read(12)
+            if len(header) < 12:
+                return
+            length, crc = _RECORD_HEADER.unpack(header)
+            if first and masked_crc32c(header[:8]) != crc:
+                raise CorruptEventFile(f"{path}: not a TFRecord file (bad header checksum)")
+            if length > MAX_RECORD_BYTES:
+                raise CorruptEventFile(f"{path}: record of {length} bytes")
+            first = False
+            data = f.read(length + 4)
+            if len(data) < length + 4:
+                return
+            yield data[:length]
+
+
 def _read_event_file(path: str, keep_every: int) -> _FileScalars:
-    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2
 
     values: dict[str, dict[int, float]] = {}
-    last: dict[str, tuple[int, float]] = {}
+    last_step: dict[str, int] = {}
+    last_value: dict[str, float] = {}
     first_bad: dict[str, int] = {}
+    is_metric: dict[str, bool] = {}
     first_wall = math.inf
     min_step: int | None = None
     error = None
     count = 0
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")  # summary_iterator's deprecation notice
+    inf = math.inf
+    parse = event_pb2.Event.FromString
     try:
-        for event in tf.compat.v1.train.summary_iterator(path):
+        # The hot loop of a report: tens of millions of values for a long run.
+        for record in event_records(path):
+            event = parse(record)
             count += 1
-            first_wall = min(first_wall, event.wall_time)
+            if event.wall_time < first_wall:
+                first_wall = event.wall_time
             if event.WhichOneof("what") != "summary":
                 continue
-            step = int(event.step)
+            step = event.step
+            keep = (step + 1) % keep_every == 0
             for v in event.summary.value:
                 x = _scalar_value(v)
                 if x is None:
                     continue
                 tag = v.tag
-                min_step = step if min_step is None else min(min_step, step)
-                if not math.isfinite(x) and step < first_bad.get(tag, step + 1):
+                if min_step is None or step < min_step:
+                    min_step = step
+                if not -inf < x < inf and step < first_bad.get(tag, step + 1):
                     first_bad[tag] = step
-                if tag.startswith("metric/") or (step + 1) % keep_every == 0:
-                    values.setdefault(tag, {})[step] = x
-                last[tag] = (step, x)
+                metric = is_metric.get(tag)
+                if metric is None:
+                    metric = is_metric[tag] = tag.startswith("metric/")
+                if keep or metric:
+                    pairs = values.get(tag)
+                    if pairs is None:
+                        pairs = values[tag] = {}
+                    pairs[step] = x
+                last_step[tag] = step
+                last_value[tag] = x
     except Exception as exc:  # corrupt record: keep what was read
         error = (f"{os.path.basename(path)}: unreadable after {count} events "
                  f"({type(exc).__name__})")
-    finally:
-        logger.setLevel(level)
-    for tag, (step, x) in last.items():
-        values.setdefault(tag, {})[step] = x
+    for tag, step in last_step.items():
+        values.setdefault(tag, {})[step] = last_value[tag]
     return _FileScalars(os.path.basename(path), first_wall, min_step, values, first_bad, error)
 
 
@@ -359,12 +410,47 @@ def _keep_every(config: dict[str, Any], max_points: int) -> int:
     return freq * max(1, math.ceil(count / max(1, max_points)))
 
 
-def _cached_event_scalars(run: Run, cache_dir: str | None, keep_every: int
-                          ) -> tuple[dict[str, Series], dict[str, int], list[str], bool]:
-    """``read_event_scalars`` of a run, through a JSON cache keyed by the files' sizes/mtimes."""
+@dataclass
+class _EventFiles:
+    """A run's event files, the cache key they give and the cache file (None: no cache)."""
+
+    paths: list[str]
+    key: dict[str, Any]
+    cache_path: str | None
+
+    def load(self) -> tuple[dict[str, Series], dict[str, int], list[str]] | None:
+        """The cached result when it matches these files, else None."""
+        if self.cache_path is None:
+            return None
+        try:
+            with open(self.cache_path) as f:
+                cached = json.load(f)
+            if cached.get("key") != self.key:
+                return None
+            series = {t: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64))
+                      for t, (s, v) in cached["scalars"].items()}
+            return series, dict(cached["first_bad"]), list(cached["issues"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def read(self) -> tuple[dict[str, Series], dict[str, int], list[str]]:
+        """Parse the files and write the cache."""
+        series, bad, issues = read_event_scalars(self.paths, self.key["keep_every"])
+        if self.cache_path is not None:
+            blob = {"key": self.key, "first_bad": bad, "issues": issues,
+                    "scalars": {t: [s.steps.tolist(), s.values.tolist()]
+                                for t, s in series.items()}}
+            try:
+                os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
+                _write_text_atomic(self.cache_path, json.dumps(blob))
+            except OSError as exc:
+                logging.warning("report: cannot write the event cache %s: %s",
+                                self.cache_path, exc)
+        return series, bad, issues
+
+
+def _event_files(run: Run, cache_dir: str | None, keep_every: int) -> _EventFiles:
     paths = sorted(glob.glob(os.path.join(glob.escape(run.run_dir), EVENTS_GLOB)))
-    if not paths:
-        return {}, {}, [], False
     signature = []
     for p in paths:
         st = os.stat(p)
@@ -374,25 +460,60 @@ def _cached_event_scalars(run: Run, cache_dir: str | None, keep_every: int
     if cache_dir is not None:
         digest = hashlib.sha1(run.run_dir.encode()).hexdigest()[:20]
         cache_path = os.path.join(cache_dir, f"events-{digest}.json")
-        try:
-            with open(cache_path) as f:
-                cached = json.load(f)
-            if cached.get("key") == key:
-                series = {t: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64))
-                          for t, (s, v) in cached["scalars"].items()}
-                return series, dict(cached["first_bad"]), list(cached["issues"]), True
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    series, bad, issues = read_event_scalars(paths, keep_every)
-    if cache_path is not None:
-        blob = {"key": key, "first_bad": bad, "issues": issues,
-                "scalars": {t: [s.steps.tolist(), s.values.tolist()] for t, s in series.items()}}
-        try:
-            os.makedirs(cache_dir, exist_ok=True)
-            _write_text_atomic(cache_path, json.dumps(blob))
-        except OSError as exc:
-            logging.warning("report: cannot write the event cache %s: %s", cache_path, exc)
-    return series, bad, issues, True
+    return _EventFiles(paths, key, cache_path)
+
+
+def _cached_event_scalars(run: Run, cache_dir: str | None, keep_every: int
+                          ) -> tuple[dict[str, Series], dict[str, int], list[str], bool]:
+    """``read_event_scalars`` of a run through a JSON cache keyed by the files' sizes and
+    mtimes; the last item says whether the run has event files."""
+    files = _event_files(run, cache_dir, keep_every)
+    if not files.paths:
+        return {}, {}, [], False
+    return (*(files.load() or files.read()), True)
+
+
+def _parse_into_cache(files: _EventFiles) -> None:
+    files.read()
+
+
+def warm_event_cache(runs: Sequence[Run], cache_dir: str, options: ReportOptions) -> int:
+    """Parse the uncached event files of ``runs`` in parallel processes into the cache.
+
+    Uses ``options.workers`` processes (0: up to 8, one per CPU, when the uncached files
+    total more than 64 MiB); returns the number of runs parsed here (0 when it left the
+    parsing to the caller).
+    """
+    jobs = []
+    total = 0
+    for run in runs:
+        files = _event_files(run, cache_dir, _keep_every(run.config, options.max_points))
+        if files.paths and files.load() is None:
+            jobs.append(files)
+            total += sum(size for _, size, _ in files.key["files"])
+    workers = options.workers
+    if workers == 0:
+        workers = min(8, os.cpu_count() or 1) if total > PARALLEL_EVENT_BYTES else 1
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        return 0
+    import concurrent.futures
+    import multiprocessing
+
+    logging.info("report: parsing the event files of %d runs (%.0f MiB) in %d processes",
+                 len(jobs), total / 2**20, workers)
+    # spawn: the parent may hold TensorFlow's threads, which fork does not copy safely
+    with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_parse_into_cache, files): files for files in jobs}
+        for future in concurrent.futures.as_completed(futures):
+            try:
+                future.result()
+            except Exception as exc:  # the run is read again (and reported) in the main pass
+                logging.warning("report: parsing %s failed: %s: %s",
+                                os.path.dirname(futures[future].paths[0]),
+                                type(exc).__name__, exc)
+    return len(jobs)
 
 
 def lock_held(run_dir: str) -> bool:
@@ -1138,6 +1259,12 @@ def write_report(task: str | Task, results_dir: str | None = None,
     varying, shown = variant_keys(runs)
     records: list[RunRecord] = []
     variants: list[tuple[str, ...]] = []
+    if cache_dir is not None:
+        try:
+            warm_event_cache(runs, cache_dir, options)
+        except Exception as exc:  # e.g. no processes allowed: the main pass parses them
+            logging.warning("report: parallel parsing failed (%s: %s); parsing in this "
+                            "process", type(exc).__name__, exc)
     verdicts = scheduler_verdicts(task.scheduler_log_path)
     for run in runs:
         variant = tuple(_ident(run.config.get(k)) for k in varying)

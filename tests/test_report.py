@@ -298,6 +298,20 @@ def test_figures_are_written_and_absent_data_gives_none(sweep):
     assert set(os.listdir(figures)) == expected
 
 
+def test_event_files_parsed_in_worker_processes_give_the_same_report(sweep, tmp_path):
+    task_dir, _, results = sweep
+    write_report(task_dir, options=ReportOptions(cache=False))
+    sequential = open(os.path.join(results, "report", "summary.csv")).read()
+    cache = os.path.join(results, "report", "cache")
+    assert not os.path.exists(cache)
+    task = load_task(task_dir)
+    assert report.warm_event_cache(task.runs, cache, ReportOptions(workers=2)) == 8
+    assert len(os.listdir(cache)) == 8
+    assert report.warm_event_cache(task.runs, cache, ReportOptions(workers=2)) == 0  # cached
+    write_report(task_dir)
+    assert open(os.path.join(results, "report", "summary.csv")).read() == sequential
+
+
 def test_task_without_scale_or_events_and_task_without_runs(tmp_path):
     task_dir = write_task(tmp_path, '[{"sn_mode": ["BSN"], "run": range(2)}]',
                           global_extra='"metrics": ["swd"],')

@@ -3,6 +3,10 @@
 The task folder is a path, or a name under ``tasks/`` (``python main.py no_gamma-CNN``); without
 one it is ``tasks/quickstart``. Each task folder's own ``main.py`` calls :func:`main_for_task`,
 so ``python main.py`` inside a task folder does the same as naming that folder here.
+
+``python main.py report [task folder]`` writes the task's report (tables, figures, failures;
+see ``gan/report.py``) into ``<results root>/report/``; a training invocation prints the same
+summary when its scheduler returns.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from gan.config import REPO_ROOT, ConfigError
+from gan.report import ReportOptions, summary_text, write_report
 from gan.scheduler import Scheduler, Task, load_task, run_state, select_runs
 
 DEFAULT_TASK = "quickstart"
+REPORT_COMMAND = "report"
 TASKS_DIR = os.path.join(REPO_ROOT, "tasks")
 EXIT_CONFIG_ERROR = 2
 
@@ -31,6 +37,23 @@ flags.DEFINE_string("set", "", "Override keys of every run's config, e.g. "
 flags.DEFINE_string("results_dir", None, "Put the run folders here instead of the task's "
                     "result_root_folder or results/<task>.")
 flags.DEFINE_bool("force_rerun", False, "Delete and rerun runs that already completed.")
+flags.DEFINE_float("report_fid_ratio", ReportOptions.fid_ratio, "report: a run diverged when an "
+                   "FID-like column ends above this many times its best value (and above best + "
+                   "--report_fid_margin).")
+flags.DEFINE_float("report_fid_margin", ReportOptions.fid_margin, "report: the absolute part of "
+                   "the FID-rise divergence rule.")
+flags.DEFINE_integer("report_ddof", ReportOptions.ddof, "report: delta degrees of freedom of "
+                     "the std over runs (0: population std, 1: sample std).", lower_bound=0)
+flags.DEFINE_integer("report_max_points", ReportOptions.max_points, "report: at most about "
+                     "this many points per event-file curve (TensorBoard scalars).",
+                     lower_bound=1)
+flags.DEFINE_integer("report_workers", ReportOptions.workers, "report: processes parsing "
+                     "event files (0: up to 8 when the new event files exceed 64 MiB).",
+                     lower_bound=0)
+flags.DEFINE_list("report_higher_is_better", [], "report: metric columns whose best value is "
+                  "the maximum (overrides the rule by name).")
+flags.DEFINE_list("report_lower_is_better", [], "report: metric columns whose best value is "
+                  "the minimum (overrides the rule by name).")
 
 
 def resolve_task_dir(arg: str | None) -> str:
@@ -68,9 +91,50 @@ def _dry_run(task: Task, force_rerun: bool) -> None:
           f"{task.results_root}")
 
 
-def _main(args: Sequence[str]) -> int:
-    """Run the task named by ``args`` (program name, then at most one task folder)."""
+def report_options() -> ReportOptions:
+    """The report settings given by the ``--report_*`` flags."""
+    return ReportOptions(fid_ratio=FLAGS.report_fid_ratio, fid_margin=FLAGS.report_fid_margin,
+                         ddof=FLAGS.report_ddof, max_points=FLAGS.report_max_points,
+                         workers=FLAGS.report_workers,
+                         higher_is_better=tuple(FLAGS.report_higher_is_better),
+                         lower_is_better=tuple(FLAGS.report_lower_is_better))
+
+
+def _report(args: Sequence[str]) -> int:
+    """``main.py report [task folder]``: write the task's report and print its summary."""
+    if len(args) > 1:
+        raise ConfigError(f"report takes at most one task folder, got {' '.join(args)}")
+    unused = [name for name, given in (("--dry_run", FLAGS.dry_run), ("--set", FLAGS["set"].value),
+                                       ("--force_rerun", FLAGS.force_rerun)) if given]
+    if unused:
+        raise ConfigError(f"{', '.join(unused)}: not used by report (it only reads the runs)")
+    task = load_task(resolve_task_dir(args[0] if args else None), results_dir=FLAGS.results_dir)
+    task = select_runs(task, only=FLAGS.only)
     try:
+        summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
+    except OSError as exc:
+        print(f"error: cannot write the report: {exc}", file=sys.stderr)
+        return 1
+    print(summary_text(summary))
+    return 0
+
+
+def _report_after_training(task: Task) -> None:
+    """Print the report summary after a scheduler run; a failure here is only a warning."""
+    try:
+        summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
+        print(summary_text(summary), flush=True)
+    except Exception as exc:  # never turn a finished training into an error
+        logging.warning("could not write the report of %s: %s: %s", task.name,
+                        type(exc).__name__, exc)
+
+
+def _main(args: Sequence[str]) -> int:
+    """Run the task named by ``args`` (program name, then at most one task folder), or
+    ``report`` and a task folder."""
+    try:
+        if len(args) > 1 and args[1] == REPORT_COMMAND:
+            return _report(args[2:])
         if len(args) > 2:
             raise ConfigError(f"expected at most one task folder, got {' '.join(args[1:])}")
         task_dir = resolve_task_dir(args[1] if len(args) > 1 else None)
@@ -80,7 +144,10 @@ def _main(args: Sequence[str]) -> int:
         if FLAGS.dry_run:
             _dry_run(task, force_rerun)
             return 0
-        return Scheduler(task, force_rerun=force_rerun).start()
+        code = Scheduler(task, force_rerun=force_rerun).start()
+        if code < 128:  # not stopped by a signal: report what the runs wrote
+            _report_after_training(task)
+        return code
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -107,7 +174,12 @@ def run_cli(argv: Sequence[str]) -> int:
 
 def main_for_task(task_dir: str) -> None:
     """Entry point of a task folder's ``main.py``: this CLI with ``task_dir`` as the task."""
-    app.run(lambda argv: _main([argv[0], task_dir, *argv[1:]]), flags_parser=_parse_flags)
+    def task_main(argv: list[str]) -> int:
+        if len(argv) > 1 and argv[1] == REPORT_COMMAND:  # python main.py report, in the folder
+            return _main([argv[0], REPORT_COMMAND, task_dir, *argv[2:]])
+        return _main([argv[0], task_dir, *argv[1:]])
+
+    app.run(task_main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

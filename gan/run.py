@@ -23,6 +23,7 @@ EXIT_INTERRUPTED = 75
 EXIT_BAD_INPUT = 2
 COMPLETED_FILE = "COMPLETED"
 SEED_FILE = "seed.json"
+IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
@@ -67,8 +68,16 @@ def train_run(run_dir: str) -> int:
     config = read_run_config(run_dir)
     seed = run_seed(config, run_dir)
     logging.info("run %s, seed %d", run_dir, seed)
-    images = load_images(config["dataset"], config["data_root"])
-    logging.info("%s: %s %s", config["dataset"], images.shape, images.dtype)
+    if config["dataset"] == "imagenet":
+        from gan.imagenet import ImageNetFolder
+
+        images = ImageNetFolder(os.path.join(config["data_root"], IMAGENET_FOLDER),
+                                allow_subset=config["imagenet_allow_subset"])
+        logging.info("imagenet: streaming %d images of %d classes", images.num_images,
+                     images.num_classes)
+    else:
+        images = load_images(config["dataset"], config["data_root"])
+        logging.info("%s: %s %s", config["dataset"], images.shape, images.dtype)
     metrics = build_metrics(config)
     trainer = Trainer(config, run_dir, images, metric_callbacks=metrics, seed=seed)
 
@@ -88,6 +97,7 @@ def train_run(run_dir: str) -> int:
 
 def main(argv: list[str]) -> None:
     del argv
+    from datasets.common import DataError as PreprocessedDataError
     from gan.data import DataError
 
     if not FLAGS.run_dir:
@@ -95,7 +105,7 @@ def main(argv: list[str]) -> None:
         sys.exit(EXIT_BAD_INPUT)
     try:
         status = train_run(FLAGS.run_dir)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, PreprocessedDataError) as e:
         print(f"error: {e}", file=sys.stderr)
         status = EXIT_BAD_INPUT
     sys.exit(status)

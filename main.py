@@ -10,11 +10,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from absl import app, flags
 
 from gan.config import REPO_ROOT, ConfigError
-from gan.scheduler import Scheduler, Task, load_task, run_state, select_runs
+from gan.scheduler import (
+    Scheduler,
+    Task,
+    load_task,
+    run_state,
+    select_runs,
+    shard_runs,
+    with_gpu_entries,
+)
 
 DEFAULT_TASK = "quickstart"
 TASKS_DIR = os.path.join(REPO_ROOT, "tasks")
@@ -31,6 +40,12 @@ flags.DEFINE_string("set", "", "Override keys of every run's config, e.g. "
 flags.DEFINE_string("results_dir", None, "Put the run folders here instead of the task's "
                     "result_root_folder or results/<task>.")
 flags.DEFINE_bool("force_rerun", False, "Delete and rerun runs that already completed.")
+flags.DEFINE_string("gpu", "", "Replace the task's gpu entries (one worker each), in the "
+                    "config grammar: \"['0','1']\" two one-GPU workers, \"[['0','1']]\" one "
+                    "worker with two GPUs (for num_gpus=2).")
+flags.DEFINE_string("shard", "", "i/n: run only the runs whose index (in the task's order, "
+                    "after --only) modulo n is i, e.g. 0/4 .. 3/4 on four machines or as the "
+                    "index of a cluster job array.")
 
 
 def resolve_task_dir(arg: str | None) -> str:
@@ -75,7 +90,11 @@ def _main(args: Sequence[str]) -> int:
             raise ConfigError(f"expected at most one task folder, got {' '.join(args[1:])}")
         task_dir = resolve_task_dir(args[1] if len(args) > 1 else None)
         task = load_task(task_dir, results_dir=FLAGS.results_dir)
+        if FLAGS.gpu:
+            task = with_gpu_entries(task, FLAGS.gpu)
         task = select_runs(task, only=FLAGS.only, overrides=FLAGS["set"].value)
+        if FLAGS.shard:
+            task = replace(task, runs=shard_runs(task.runs, FLAGS.shard))
         force_rerun = FLAGS.force_rerun or task.force_rerun
         if FLAGS.dry_run:
             _dry_run(task, force_rerun)

@@ -413,19 +413,30 @@ class Trainer:
         real, z = self._local(real), self._local(z)
         alpha_local = self._local(alpha[0]) if alpha else None
         fake = self.generator(z, training=True, update_stats=False)
-        return self.resnet_d_update(real, fake, alpha_local)
+        self.resnet_d_update(real, fake, alpha_local)
+        return fake
 
-    def resnet_d_update(self, real: tf.Tensor, fake: tf.Tensor,
-                        alpha: tf.Tensor | None = None) -> tf.Tensor:
-        """The D update of one replica on given ``real`` and ``fake`` images; returns fake."""
+    def resnet_d_gradients(self, real: tf.Tensor, fake: tf.Tensor,
+                           alpha: tf.Tensor | None = None
+                           ) -> tuple[dict[str, tf.Tensor], list[tf.Tensor]]:
+        """One replica's D losses on its ``real`` and ``fake`` images and the gradients of its
+        loss / replica count (their sum over replicas is the global-batch gradient)."""
         d = self.discriminator
-        d_vars = d.trainable_variables
         with tf.GradientTape() as tape:
             stats = self._d_losses(real, fake, d(real), d(fake), alpha)
             loss = stats["loss/d"] / float(self.num_replicas)
-        grads = tape.gradient(loss, d_vars)
+        return stats, tape.gradient(loss, d.trainable_variables)
+
+    def resnet_d_update(self, real: tf.Tensor, fake: tf.Tensor,
+                        alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The D update of one replica on given ``real`` and ``fake`` images; its losses.
+
+        The optimizer all-reduces (sums) the replicas' gradients before applying them.
+        """
+        stats, grads = self.resnet_d_gradients(real, fake, alpha)
+        d_vars = self.discriminator.trainable_variables
         self.d_opt.apply_gradients(zip(grads, d_vars, strict=True))
-        return fake
+        return stats
 
     def resnet_diagnostics_replica(self, real: tf.Tensor, fake: tf.Tensor, *alpha: tf.Tensor
                                    ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:

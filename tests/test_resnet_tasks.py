@@ -87,6 +87,19 @@ def test_a_resumed_run_opens_the_stream_where_it_stopped(data_root, tmp_path, mo
     assert len(iterations) == 2
 
 
+def test_metrics_draw_their_real_images_from_the_stream_files(data_root, tmp_path):
+    cfg = validate_run_config(dict(
+        dataset="imagenet", network="resnet", network_width=1 / 32, iteration=1,
+        d_batch_size=2, g_batch_size=2, metrics=[]))
+    folder = ImageNetFolder(str(data_root / "ImageNet"), allow_subset=True)
+    t = Trainer(cfg, str(tmp_path), folder, seed=4)
+    context = t.metric_context()
+    assert context.real_images is None  # streamed: FID/SWD keep what sample_real returns
+    real = context.sample_real(5)
+    assert real.shape == (5, 128, 128, 3) and real.dtype == np.uint8
+    assert context.sample(3).shape == (3, 128, 128, 3)
+
+
 def _run_task(task, data_root, results, only, extra_set=""):
     overrides = (f"data_root={str(data_root)!r},imagenet_allow_subset=True,iteration={ITER},"
                  "network_width=0.0625,d_batch_size=2,g_batch_size=4,n_dis=2,vis_freq=2,"

@@ -255,12 +255,15 @@ class Trainer:
             columns = [c for m in self.metric_callbacks for c in m.columns()]
             self.metrics_csv = MetricsCsv(self.metric_path, columns)
 
-        jit = bool(config.get("jit_compile", False))
-        step = self._resnet_iteration if self.resnet else self._train_iteration
-        self._iteration_fn = tf.function(step, jit_compile=jit)
+        self._iteration_fn = self._make_iteration_fn()
         self._generate_fn = tf.function(
             lambda z: self.generator(z, training=False),
             input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
+
+    def _make_iteration_fn(self):
+        jit = bool(self.config.get("jit_compile", False))
+        step = self._resnet_iteration if self.resnet else self._train_iteration
+        return tf.function(step, jit_compile=jit)
 
     # ----------------------------------------------------------------- sampling
     def sample_real(self, n: int) -> tf.Tensor:
@@ -279,6 +282,8 @@ class Trainer:
         start = int(start_iteration) * self.n_dis * self.d_batch_size
         stream = self.folder.dataset(self.d_batch_size, seed=self.seed, start=start)
         self._real_iter = iter(stream)
+        # A traced step holds the iterator it was traced with: trace again for the new one.
+        self._iteration_fn = self._make_iteration_fn()
 
     def _next_real(self) -> tf.Tensor:
         """The next global D batch of real images in [-1, 1]."""

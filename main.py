@@ -14,12 +14,21 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from absl import app, flags, logging
 
 from gan.config import REPO_ROOT, ConfigError
 from gan.report import ReportOptions, summary_text, write_report
-from gan.scheduler import Scheduler, Task, load_task, run_state, select_runs
+from gan.scheduler import (
+    Scheduler,
+    Task,
+    load_task,
+    run_state,
+    select_runs,
+    shard_runs,
+    with_gpu_entries,
+)
 
 DEFAULT_TASK = "quickstart"
 REPORT_COMMAND = "report"
@@ -54,6 +63,12 @@ flags.DEFINE_list("report_higher_is_better", [], "report: metric columns whose b
                   "the maximum (overrides the rule by name).")
 flags.DEFINE_list("report_lower_is_better", [], "report: metric columns whose best value is "
                   "the minimum (overrides the rule by name).")
+flags.DEFINE_string("gpu", "", "Replace the task's gpu entries (one worker each), in the "
+                    "config grammar: \"['0','1']\" two one-GPU workers, \"[['0','1']]\" one "
+                    "worker with two GPUs (for num_gpus=2).")
+flags.DEFINE_string("shard", "", "i/n: run only the runs whose index (in the task's order, "
+                    "after --only) modulo n is i, e.g. 0/4 .. 3/4 on four machines or as the "
+                    "index of a cluster job array.")
 
 
 def resolve_task_dir(arg: str | None) -> str:
@@ -139,7 +154,11 @@ def _main(args: Sequence[str]) -> int:
             raise ConfigError(f"expected at most one task folder, got {' '.join(args[1:])}")
         task_dir = resolve_task_dir(args[1] if len(args) > 1 else None)
         task = load_task(task_dir, results_dir=FLAGS.results_dir)
+        if FLAGS.gpu:
+            task = with_gpu_entries(task, FLAGS.gpu)
         task = select_runs(task, only=FLAGS.only, overrides=FLAGS["set"].value)
+        if FLAGS.shard:
+            task = replace(task, runs=shard_runs(task.runs, FLAGS.shard))
         force_rerun = FLAGS.force_rerun or task.force_rerun
         if FLAGS.dry_run:
             _dry_run(task, force_rerun)

@@ -88,14 +88,18 @@ RUN_KEYS: dict[str, Key] = {
     "d_gp_coe": Key(_NUM, None, "gradient-penalty coefficient (WGAN-GP only)"),
     "mg": Key(_INT, None, "CNN generator's first feature-map size (4/6/8 for 32/48/64 px)",
               _positive),
+    "network_width": Key(_NUM, 1.0, "ResNet channel multiplier (1.0: the paper's 1024..64 "
+                         "channels; smaller for quick tries and tests)", _positive),
     "latent_dim": Key(_INT, 128, "size of z", _positive),
     # schedule
     "iteration": Key(_INT, _REQUIRED, "number of training iterations", _positive),
     "run": Key(_INT, 0, "repetition index (a label; also the default seed offset)", _non_negative),
     "seed": Key(_INT + (type(None),), None, "seed for weights and sampling; None draws one"),
     "batch_size": Key(_INT, 64, "batch size of every D and G step (CNN)", _positive),
-    "d_batch_size": Key(_INT, None, "D batch size (ResNet)", _positive),
-    "g_batch_size": Key(_INT, None, "G batch size (ResNet)", _positive),
+    "d_batch_size": Key(_INT, None, "batch of each D step (ResNet; split over num_gpus)",
+                        _positive),
+    "g_batch_size": Key(_INT, None, "batch of the G step (ResNet; split over num_gpus)",
+                        _positive),
     "n_dis": Key(_INT, 1, "D steps per iteration", _positive),
     "g_lr": Key(_NUM, 1e-4, "G Adam learning rate", _positive),
     "g_beta1": Key(_NUM, 0.5, "G Adam beta1", _non_negative),
@@ -103,7 +107,8 @@ RUN_KEYS: dict[str, Key] = {
     "d_lr": Key(_NUM, 1e-4, "D Adam learning rate", _positive),
     "d_beta1": Key(_NUM, 0.5, "D Adam beta1", _non_negative),
     "d_beta2": Key(_NUM, 0.999, "D Adam beta2", _non_negative),
-    "num_gpus": Key(_INT, 1, "devices one run splits each batch over", _positive),
+    "num_gpus": Key(_INT, 1, "devices one run splits each batch over (ResNet; the task's gpu "
+                    "entries must list that many ids)", _positive),
     # outputs
     "summary_freq": Key(_INT, 1, "TensorBoard diagnostics every N iterations", _positive),
     "vis_freq": Key(_INT, 200, "sample grid every N iterations", _positive),
@@ -134,6 +139,8 @@ RUN_KEYS: dict[str, Key] = {
                                  _positive),
     # data and speed
     "data_root": Key(_STR, DEFAULT_DATA_ROOT, "folder holding CIFAR10/, STL10/, CelebA/, ..."),
+    "imagenet_allow_subset": Key(_BOOL, False, "accept an ImageNet folder with fewer than the "
+                                 "1000 classes / 1,281,167 images of ILSVRC2012 (quick tries)"),
     "jit_compile": Key(_BOOL, False, "compile the training step with XLA"),
     "precision": Key(_STR, "float32", "float32, or mixed_bfloat16 (bfloat16 convolutions and "
                      "matmuls; spectral-norm math, batch-norm statistics, losses and variables "
@@ -226,9 +233,24 @@ def validate_run_config(cfg: dict[str, Any], where: str = "config") -> dict[str,
         if out["dataset"] == "imagenet":
             raise ConfigError(f"{where}: dataset 'imagenet' needs network 'resnet'")
     if out["network"] == "resnet":
+        from gan.data import IMAGE_SIZE
+
         for key in ("d_batch_size", "g_batch_size"):
             if out[key] is None:
                 raise ConfigError(f"{where}: network 'resnet' needs {key}")
+            if out[key] % out["num_gpus"]:
+                raise ConfigError(f"{where}: {key} = {out[key]} does not split evenly over "
+                                  f"num_gpus = {out['num_gpus']} devices")
+        size = IMAGE_SIZE.get(out["dataset"], 32)
+        if size & (size - 1) or size < 8:
+            raise ConfigError(f"{where}: network 'resnet' needs images of 4 * 2^k pixels; "
+                              f"dataset {out['dataset']!r} has {size}x{size}")
+    elif out["num_gpus"] != 1:
+        raise ConfigError(f"{where}: num_gpus = {out['num_gpus']}: splitting batches over "
+                          "devices is implemented for network 'resnet' only; use num_gpus 1")
+    if out["jit_compile"] and (out["num_gpus"] > 1 or out["dataset"] == "imagenet"):
+        raise ConfigError(f"{where}: jit_compile is not available with num_gpus > 1 or the "
+                          "streamed imagenet data")
     if out["gamma"] != "none" and out["scale"] != 1.0:
         raise ConfigError(f"{where}: gamma {out['gamma']!r} learns the scale; leave scale at "
                           f"1.0 (got {out['scale']!r})")

@@ -80,16 +80,27 @@ class ImageNetFolder:
         return len(self.files)
 
     def dataset(self, batch_size: int, seed: int | None = None,
-                deterministic: bool = True) -> tf.data.Dataset:
+                deterministic: bool = True, start: int | None = None) -> tf.data.Dataset:
         """An endless tf.data.Dataset of float32 [batch_size, 128, 128, 3] batches in [-1, 1].
 
         Each image is drawn uniformly from all files, with replacement. With a seed (and
         deterministic=True) the stream is reproducible; deterministic=False lets parallel reads
-        finish out of order, which is as random and can be faster.
+        finish out of order, which is as random and can be faster. With ``start`` (which needs
+        a seed) draw i of the stream is a function of (seed, i) alone and the stream begins at
+        draw ``start``: a resumed run that has consumed ``start`` images continues the very
+        stream an uninterrupted run would have read.
         """
         files = tf.constant(self.files)
         count = tf.constant(self.num_images, tf.int64)
-        indices = tf.data.Dataset.random(seed=seed).map(lambda x: tf.math.floormod(x, count))
+        if start is None:
+            indices = tf.data.Dataset.random(seed=seed).map(lambda x: tf.math.floormod(x, count))
+        else:
+            if seed is None:
+                raise ValueError("a stream with a start position needs a seed")
+            key = tf.constant(seed, tf.int64)
+            indices = tf.data.Dataset.range(int(start), 2**62).map(
+                lambda i: tf.random.stateless_uniform([], tf.stack([key, i]), 0, count,
+                                                      dtype=tf.int64))
         images = indices.map(lambda i: _read_npy(files[i]), num_parallel_calls=tf.data.AUTOTUNE,
                              deterministic=deterministic)
         batches = images.batch(batch_size, drop_remainder=True)

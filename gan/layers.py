@@ -28,6 +28,7 @@ SN_MODES = ("none", "SN", "BSN")
 # TF1's fused batch norm (what the original's tf.contrib batch_norm ran) raised any epsilon
 # below this to it, and updated the moving variance with the Bessel-corrected batch variance.
 FUSED_BN_MIN_EPSILON = 1.001e-5
+FIRST_REPLICA = "only_first_replica"
 
 
 class _SpectralNormalized(keras.layers.Layer):
@@ -59,12 +60,16 @@ class _SpectralNormalized(keras.layers.Layer):
         u_init = keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
         self.u = None
         self.u_t = None
+        # Under tf.distribute every replica holds the same u: an update made in a replica takes
+        # the first replica's value (all compute it from the same mirrored weights).
         if self.sn_mode != "none":
             self.u = self.add_weight(name="u", shape=(1, kernel_shape[-1]), initializer=u_init,
-                                     trainable=False, autocast=False)
+                                     trainable=False, autocast=False,
+                                     aggregation=FIRST_REPLICA)
         if self.bsn:
             self.u_t = self.add_weight(name="u_t", shape=(1, kernel_shape[-2]),
-                                       initializer=u_init, trainable=False, autocast=False)
+                                       initializer=u_init, trainable=False, autocast=False,
+                                       aggregation=FIRST_REPLICA)
 
     def _power_iterations(self) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(sigma, u') for each normalized view of W: [W] for SN, [W, W^T] for BSN."""
@@ -173,11 +178,14 @@ class BatchNorm(keras.layers.Layer):
         self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones",
                                      autocast=False)
         self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros", autocast=False)
+        # Per-replica batch norm under tf.distribute: the moving averages follow the first
+        # replica's batch (the original ran the first tower's update ops only).
         self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
-                                           trainable=False, autocast=False)
+                                           trainable=False, autocast=False,
+                                           aggregation=FIRST_REPLICA)
         self.moving_variance = self.add_weight(name="moving_variance", shape=(c,),
                                                initializer="ones", trainable=False,
-                                               autocast=False)
+                                               autocast=False, aggregation=FIRST_REPLICA)
 
     def call(self, x, training=False, update_stats=True):
         out_dtype = x.dtype

@@ -23,6 +23,7 @@ EXIT_INTERRUPTED = 75
 EXIT_BAD_INPUT = 2
 COMPLETED_FILE = "COMPLETED"
 SEED_FILE = "seed.json"
+IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
@@ -67,12 +68,24 @@ def train_run(run_dir: str) -> int:
     config = read_run_config(run_dir)
     seed = run_seed(config, run_dir)
     logging.info("run %s, seed %d", run_dir, seed)
+    if config["dataset"] == "imagenet":
+        from gan.imagenet import ImageNetFolder
+
+        images = ImageNetFolder(os.path.join(config["data_root"], IMAGENET_FOLDER),
+                                allow_subset=config["imagenet_allow_subset"])
+        logging.info("imagenet: streaming %d images of %d classes", images.num_images,
+                     images.num_classes)
+    else:
+        # No reference to the loaded array is kept: the trainer's ImageBank holds the only copy.
+        images = None
     metrics = build_metrics(config)
-    # No reference to the loaded array is kept: the trainer's ImageBank holds the only copy.
-    trainer = Trainer(config, run_dir, load_images(config["dataset"], config["data_root"]),
-                      metric_callbacks=metrics, seed=seed)
-    logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
-                 trainer.images.dtype.__name__)
+    if images is None:
+        trainer = Trainer(config, run_dir, load_images(config["dataset"], config["data_root"]),
+                          metric_callbacks=metrics, seed=seed)
+        logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
+                     trainer.images.dtype.__name__)
+    else:
+        trainer = Trainer(config, run_dir, images, metric_callbacks=metrics, seed=seed)
 
     def request_stop(signum, _frame):
         logging.warning("signal %d: stopping after this iteration", signum)
@@ -90,6 +103,7 @@ def train_run(run_dir: str) -> int:
 
 def main(argv: list[str]) -> None:
     del argv
+    from datasets.common import DataError as PreprocessedDataError
     from gan.data import DataError
 
     if not FLAGS.run_dir:
@@ -97,7 +111,7 @@ def main(argv: list[str]) -> None:
         sys.exit(EXIT_BAD_INPUT)
     try:
         status = train_run(FLAGS.run_dir)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, PreprocessedDataError) as e:
         print(f"error: {e}", file=sys.stderr)
         status = EXIT_BAD_INPUT
     sys.exit(status)

@@ -142,7 +142,55 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
         folder = folder_name(combo, sched)
         runs.append(Run(folder, os.path.join(results_root, folder), block, combo, cfg))
     _check_shared_folders(runs, config_path)
-    return Task(name, task_dir, config_path, sched, gpus, results_root, runs)
+    task = Task(name, task_dir, config_path, sched, gpus, results_root, runs)
+    check_gpu_entries(task)
+    return task
+
+
+def check_gpu_entries(task: Task, where: str | None = None) -> None:
+    """Raise ConfigError unless every ``gpu`` entry lists at least ``num_gpus`` ids for every run.
+
+    Each entry is the device set of one worker (``CUDA_VISIBLE_DEVICES`` of its runs), so a run
+    with ``num_gpus`` = 2 needs entries such as ``["0", "1"]``. A run uses the first
+    ``num_gpus`` devices of a longer entry, as the original did.
+    """
+    where = where or f"{task.config_path}: scheduler_config"
+    for run in task.runs:
+        n = run.config["num_gpus"]
+        for i, entry in enumerate(task.gpus):
+            k = len(entry.split(","))
+            if k < n:
+                example = [[str(j + n * w) for j in range(n)] for w in range(2)]
+                raise ConfigError(
+                    f"{where}: run {run.name} has num_gpus = {n} but gpu entry {i} ({entry!r}) "
+                    f"lists {k} device id(s); each gpu entry is one worker's devices, so every "
+                    f"entry must list num_gpus ids, e.g. 'gpu': {example} (or --gpu)")
+
+
+def parse_shard(spec: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; ConfigError otherwise."""
+    try:
+        i_text, n_text = spec.split("/")
+        i, n = int(i_text), int(n_text)
+    except ValueError:
+        raise ConfigError(f"--shard {spec!r}: expected i/n, e.g. 0/4 (this machine runs the "
+                          "runs whose index modulo n is i)") from None
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard {spec!r}: expected i/n with n >= 1 and 0 <= i < n")
+    return i, n
+
+
+def shard_runs(runs: Sequence[Run], spec: str | None) -> list[Run]:
+    """The runs of shard ``"i/n"``: distinct runs (task order) whose index % n == i.
+
+    Every machine that expands the same task with the same ``--only`` sees the same order, so
+    the shards 0/n .. n-1/n split the sweep into disjoint parts that cover it.
+    """
+    runs = distinct_runs(runs)
+    if not spec:
+        return runs
+    i, n = parse_shard(spec)
+    return [run for k, run in enumerate(runs) if k % n == i]
 
 
 def _import_config(config_path: str) -> dict[str, Any]:
@@ -319,7 +367,27 @@ def select_runs(task: Task, only: str | Mapping[str, Any] | None = None,
                 overrides: str | Mapping[str, Any] | None = None) -> Task:
     """A copy of ``task`` whose runs are filtered by ``only`` then changed by ``overrides``."""
     runs = apply_overrides(filter_runs(task.runs, only), overrides)
-    return replace(task, runs=runs)
+    out = replace(task, runs=runs)
+    check_gpu_entries(out, where="the runs as selected (--only, --set, --gpu)")
+    return out
+
+
+def with_gpu_entries(task: Task, text: str) -> Task:
+    """A copy of ``task`` whose workers are the ``gpu`` entries of ``text`` (the ``--gpu`` flag),
+    written as in scheduler_config: ``"['0', '1']"`` (two one-GPU workers) or
+    ``"[['0', '1']]"`` (one worker with two GPUs). ``select_runs`` checks them against
+    ``num_gpus``."""
+    import ast
+
+    where = f"--gpu {text}"
+    try:
+        entries = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ConfigError(f"{where}: expected a list such as \"['0', '1']\" or "
+                          "\"[['0', '1']]\"") from None
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: expected a list such as \"['0', '1']\"")
+    return replace(task, gpus=_gpu_entries(entries, where))
 
 
 def run_state(run: Run) -> str:

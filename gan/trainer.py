@@ -11,6 +11,23 @@ outputs, each layer's sigmas, the gammas, and the input-gradient norms on the re
 batch), computed before its optimizer update as in the original, and they are written as
 TensorBoard scalars with the original's names.
 
+The ResNet schedule (``network: resnet``), per iteration:
+
+* ``n_dis`` times: a real batch of ``d_batch_size`` (streamed ImageNet or in-memory data) and
+  ``z``; one D step (G in training mode WITHOUT moving its batch-norm averages); ``u <- u'``;
+* the diagnostics on the last D batch with the weights and ``u`` after that update (the
+  original ran them as a separate pass after the last D step and its u update);
+* one G step on a fresh ``z`` of ``g_batch_size``; the batch-norm averages move here only.
+
+Memory scalars (``memory/peak_rss`` in KiB, ``memory/rss``, ``memory/vms`` in bytes) are
+written every iteration, and extra checkpoints write no sample grid or metrics row, as in the
+original's ResNet code. With ``num_gpus`` > 1 each step runs under
+``tf.distribute.MirroredStrategy``: every global batch is split evenly over the replicas, the
+per-replica losses are averaged (gradients all-reduced), batch norm runs per replica (its
+moving averages follow the first replica, as the original's first tower), and ``u`` is updated
+once from the mirrored weights, so it is identical on every replica. One device uses the
+default strategy: the same code.
+
 Everything random (batch indices, ``z``, WGAN-GP's alpha) comes from one ``tf.random.Generator``
 that is checkpointed with the weights, ``u`` vectors, batch-norm statistics and optimizer
 slots, so a resumed run continues exactly where the uninterrupted one would have been.
@@ -30,9 +47,13 @@ from absl import logging
 from PIL import Image
 
 from gan import losses
+from gan.config import ConfigError
 from gan.data import ImageBank, to_unit_range
+from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
+from gan.imagenet import ImageNetFolder
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
+from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
 
 MODEL_NAME = "model"
 ADAM_EPSILON = 1e-8
@@ -43,8 +64,20 @@ def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
                    ) -> tuple[keras.Model, keras.Model]:
     """The generator and discriminator a run config asks for, built for ``image_shape``."""
     h, w, c = image_shape
+    if config["network"] == "resnet":
+        if config.get("precision", "float32") != "float32":
+            raise ConfigError("precision 'mixed_bfloat16' is implemented for the CNN networks "
+                              "only; use precision 'float32' with network 'resnet'")
+        if h != w:
+            raise ValueError(f"the ResNet networks need square images, got {h}x{w}")
+        width = config.get("network_width", 1.0)
+        g = ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"], width=width,
+                            name="generator")
+        d = ResNetDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
+                                image_shape=image_shape, width=width, name="discriminator")
+        return g, d
     if config["network"] != "cnn":
-        raise ValueError(f"network {config['network']!r} is not available in this build")
+        raise ValueError(f"unknown network {config['network']!r}")
     mg = config["mg"]
     if 8 * mg != h or h != w:
         raise ValueError(f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
@@ -70,16 +103,64 @@ def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
     return out
 
 
-def sigma_scalars(sigmas: list[list[tf.Tensor]]) -> dict[str, tf.Tensor]:
-    """``d/sigma{i}`` for one-sigma layers, ``d/sigma{i}_{j}`` for BSN's [mean, s1, s2]."""
-    out = {}
-    for i, layer in enumerate(sigmas):
-        if len(layer) == 1:
-            out[f"d/sigma{i}"] = layer[0]
+def sigma_scalars(sigmas: list) -> dict[str, tf.Tensor]:
+    """Scalar names of a (nested) sigma list, as the original named them.
+
+    A layer's ``[sigma]`` is one scalar, BSN's ``[mean, s1, s2]`` three: the CNN gives
+    ``d/sigma{i}`` (SN) or ``d/sigma{i}_{j}`` (BSN); the ResNet, nested per block and conv,
+    gives ``d/sigma{i}_{j}`` (SN) or ``d/sigma{i}_{j}_{k}`` (BSN), and ``d/sigma{n}`` for its
+    dense.
+    """
+    out: dict[str, tf.Tensor] = {}
+
+    def walk(node, name: str) -> None:
+        if not isinstance(node, (list, tuple)):
+            out[name] = node
+        elif len(node) == 1:
+            walk(node[0], name)
         else:
-            for j, s in enumerate(layer):
-                out[f"d/sigma{i}_{j}"] = s
+            for j, child in enumerate(node):
+                walk(child, f"{name}_{j}")
+
+    for i, layer in enumerate(sigmas):
+        walk(layer, f"d/sigma{i}")
     return out
+
+
+def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distribute.Strategy:
+    """The distribution strategy of a run: the default one for one device, else mirrored.
+
+    ``devices`` names the devices explicitly (e.g. logical CPUs in tests); otherwise the first
+    ``num_gpus`` visible GPUs are used (the scheduler sets ``CUDA_VISIBLE_DEVICES`` from the
+    task's ``gpu`` entry). Too few devices is a ConfigError.
+    """
+    if devices is None:
+        if num_gpus == 1:
+            return tf.distribute.get_strategy()
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if len(gpus) < num_gpus:
+            raise ConfigError(
+                f"num_gpus = {num_gpus} but this process sees {len(gpus)} GPU(s) {gpus} "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); give the "
+                f"task a gpu entry listing {num_gpus} ids, e.g. [['0', '1']]")
+        devices = gpus[:num_gpus]
+    if len(devices) != num_gpus:
+        raise ConfigError(f"num_gpus = {num_gpus} but {len(devices)} devices were given: "
+                          f"{devices}")
+    if num_gpus == 1:
+        return tf.distribute.get_strategy()
+    return tf.distribute.MirroredStrategy(devices=list(devices))
+
+
+def memory_scalars() -> dict[str, float]:
+    """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
+    import resource
+
+    import psutil
+
+    info = psutil.Process(os.getpid()).memory_info()
+    return {"memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+            "memory/rss": float(info.rss), "memory/vms": float(info.vms)}
 
 
 def _slope_stats(name: str, slopes: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -103,12 +184,16 @@ class Trainer:
     """Trains one run in ``run_dir`` and writes every output the original wrote.
 
     ``images`` is the in-memory training set (uint8 or float32 NHWC, or an ``ImageBank``; an
-    array is copied into one, so the caller may drop it). ``metric_callbacks``
-    are evaluated every ``metric_freq`` iterations into ``metrics.csv``.
+    array is copied into one, so the caller may drop it) or a streamed
+    :class:`~gan.imagenet.ImageNetFolder`. ``metric_callbacks`` are evaluated every
+    ``metric_freq`` iterations into ``metrics.csv``. ``devices`` overrides the devices a
+    ``num_gpus`` > 1 run is mirrored over (default: the first ``num_gpus`` visible GPUs).
     """
 
-    def __init__(self, config: dict[str, Any], run_dir: str, images: np.ndarray | ImageBank,
-                 metric_callbacks: list | None = None, seed: int = 0):
+    def __init__(self, config: dict[str, Any], run_dir: str,
+                 images: np.ndarray | ImageBank | ImageNetFolder,
+                 metric_callbacks: list | None = None,
+                 seed: int = 0, devices: list[str] | None = None):
         self.config = config
         self.run_dir = run_dir
         self.seed = int(seed)
@@ -119,24 +204,40 @@ class Trainer:
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         os.makedirs(self.sample_dir, exist_ok=True)
 
+        self.resnet = config["network"] == "resnet"
         self.iteration = config["iteration"]
         self.batch_size = config["batch_size"]
+        self.d_batch_size = config["d_batch_size"] if self.resnet else self.batch_size
+        self.g_batch_size = config["g_batch_size"] if self.resnet else self.batch_size
         self.n_dis = config["n_dis"]
         self.latent_dim = config["latent_dim"]
-        self.image_shape = tuple(int(s) for s in images.shape[1:])
         self.stop_requested = False
 
-        keras.utils.set_random_seed(self.seed)
-        self.generator, self.discriminator = build_networks(config, self.image_shape)
-        self.g_opt = keras.optimizers.Adam(config["g_lr"], beta_1=config["g_beta1"],
-                                           beta_2=config["g_beta2"], epsilon=ADAM_EPSILON)
-        self.d_opt = keras.optimizers.Adam(config["d_lr"], beta_1=config["d_beta1"],
-                                           beta_2=config["d_beta2"], epsilon=ADAM_EPSILON)
-        self.g_opt.build(self.generator.trainable_variables)
-        self.d_opt.build(self.discriminator.trainable_variables)
+        self.folder = images if isinstance(images, ImageNetFolder) else None
+        if self.folder is not None:
+            if not self.resnet:
+                raise ConfigError("streamed ImageNet data needs network 'resnet'")
+            self.images = None
+            self.image_shape = IMAGENET_SHAPE
+            self.num_images = self.folder.num_images
+        else:
+            self.images = images if isinstance(images, ImageBank) else ImageBank(images)
+            self.image_shape = tuple(int(s) for s in self.images.shape[1:])
+            self.num_images = len(self.images)
 
-        self.images = images if isinstance(images, ImageBank) else ImageBank(images)
-        self.num_images = len(self.images)
+        self.strategy = make_strategy(config["num_gpus"], devices)
+        self.num_replicas = self.strategy.num_replicas_in_sync
+        keras.utils.set_random_seed(self.seed)
+        with self.strategy.scope():
+            self.generator, self.discriminator = build_networks(config, self.image_shape)
+            self.g_opt = keras.optimizers.Adam(config["g_lr"], beta_1=config["g_beta1"],
+                                               beta_2=config["g_beta2"], epsilon=ADAM_EPSILON)
+            self.d_opt = keras.optimizers.Adam(config["d_lr"], beta_1=config["d_beta1"],
+                                               beta_2=config["d_beta2"], epsilon=ADAM_EPSILON)
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt.build(self.discriminator.trainable_variables)
+
+        self._real_iter = None
         self.rng = tf.random.Generator.from_seed(self.seed)
         vis_n = config["vis_num_h"] * config["vis_num_w"]
         self.vis_latents = tf.Variable(self.rng.normal([vis_n, self.latent_dim]),
@@ -158,17 +259,43 @@ class Trainer:
             columns = [c for m in self.metric_callbacks for c in m.columns()]
             self.metrics_csv = MetricsCsv(self.metric_path, columns)
 
-        jit = bool(config.get("jit_compile", False))
-        self._iteration_fn = tf.function(self._train_iteration, jit_compile=jit)
+        self._iteration_fn = self._make_iteration_fn()
         self._generate_fn = tf.function(
             lambda z: self.generator(z, training=False),
             input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
 
+    def _make_iteration_fn(self):
+        jit = bool(self.config.get("jit_compile", False))
+        step = self._resnet_iteration if self.resnet else self._train_iteration
+        return tf.function(step, jit_compile=jit)
+
     # ----------------------------------------------------------------- sampling
     def sample_real(self, n: int) -> tf.Tensor:
-        """``n`` training images drawn uniformly with replacement, in [-1, 1]."""
+        """``n`` in-memory training images drawn uniformly with replacement, in [-1, 1]."""
         idx = self.rng.uniform([n], 0, self.num_images, dtype=tf.int64)
         return to_unit_range(self.images.gather(idx))
+
+    def open_stream(self, start_iteration: int = 0) -> None:
+        """Open the streamed real data at iteration ``start_iteration`` (a no-op in memory).
+
+        Draws are a function of (seed, position), so a resumed run reads the same images as an
+        uninterrupted one: iteration N uses draws N * n_dis * d_batch_size onwards.
+        """
+        if self.folder is None:
+            return
+        start = int(start_iteration) * self.n_dis * self.d_batch_size
+        stream = self.folder.dataset(self.d_batch_size, seed=self.seed, start=start)
+        self._real_iter = iter(stream)
+        # A traced step holds the iterator it was traced with: trace again for the new one.
+        self._iteration_fn = self._make_iteration_fn()
+
+    def _next_real(self) -> tf.Tensor:
+        """The next global D batch of real images in [-1, 1]."""
+        if self.folder is None:
+            return self.sample_real(self.d_batch_size)
+        if self._real_iter is None:
+            self.open_stream(0)
+        return next(self._real_iter)
 
     def sample_z(self, n: int) -> tf.Tensor:
         """``n`` latents from N(0, I)."""
@@ -176,12 +303,13 @@ class Trainer:
 
     # ------------------------------------------------------------------- steps
     def _d_losses(self, real: tf.Tensor, fake: tf.Tensor, d_real: tf.Tensor,
-                  d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
+                  d_fake: tf.Tensor, alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         if self.config["loss"] == "hinge":
             out = losses.hinge_d(d_real, d_fake)
         else:
             out = losses.wasserstein_d(d_real, d_fake)
-            alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
+            if alpha is None:
+                alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
             gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
             out["loss/d/gp"] = gp
             out["loss/d"] = out["loss/d"] + self.config["d_gp_coe"] * gp
@@ -261,14 +389,136 @@ class Trainer:
         stats.update(self.g_step_on(g_tape, fake))
         return stats
 
+    # ------------------------------------------------------ the ResNet schedule
+    def _local(self, x: tf.Tensor) -> tf.Tensor:
+        """This replica's even share of a global batch (all of it with one replica)."""
+        if self.num_replicas == 1:
+            return x
+        n = x.shape[0] // self.num_replicas
+        i = tf.distribute.get_replica_context().replica_id_in_sync_group
+        return x[i * n:(i + 1) * n]
+
+    def _gather(self, x: tf.Tensor) -> tf.Tensor:
+        """Concatenate a per-replica batch over the replicas (inside a replica)."""
+        if self.num_replicas == 1:
+            return x
+        return tf.distribute.get_replica_context().all_gather(x, axis=0)
+
+    def _mean(self, per_replica: dict[str, Any]) -> dict[str, tf.Tensor]:
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()}
+
+    def _first(self, per_replica: Any) -> Any:
+        return tf.nest.map_structure(
+            lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
+
+    def resnet_d_replica(self, real: tf.Tensor, z: tf.Tensor, *alpha: tf.Tensor) -> tf.Tensor:
+        """One D step on this replica's share of the global ``real`` and ``z``; returns fake.
+
+        G runs in training mode without moving its batch-norm averages. The replica's loss is
+        divided by the replica count, so the all-reduced (summed) gradient is that of the
+        global-batch loss, as the original's tower average. ``u`` is not moved here.
+        """
+        real, z = self._local(real), self._local(z)
+        alpha_local = self._local(alpha[0]) if alpha else None
+        fake = self.generator(z, training=True, update_stats=False)
+        self.resnet_d_update(real, fake, alpha_local)
+        return fake
+
+    def resnet_d_gradients(self, real: tf.Tensor, fake: tf.Tensor,
+                           alpha: tf.Tensor | None = None
+                           ) -> tuple[dict[str, tf.Tensor], list[tf.Tensor]]:
+        """One replica's D losses on its ``real`` and ``fake`` images and the gradients of its
+        loss / replica count (their sum over replicas is the global-batch gradient)."""
+        d = self.discriminator
+        with tf.GradientTape() as tape:
+            stats = self._d_losses(real, fake, d(real), d(fake), alpha)
+            loss = stats["loss/d"] / float(self.num_replicas)
+        return stats, tape.gradient(loss, d.trainable_variables)
+
+    def resnet_d_update(self, real: tf.Tensor, fake: tf.Tensor,
+                        alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+        """The D update of one replica on given ``real`` and ``fake`` images; its losses.
+
+        The optimizer all-reduces (sums) the replicas' gradients before applying them.
+        """
+        stats, grads = self.resnet_d_gradients(real, fake, alpha)
+        d_vars = self.discriminator.trainable_variables
+        self.d_opt.apply_gradients(zip(grads, d_vars, strict=True))
+        return stats
+
+    def resnet_diagnostics_replica(self, real: tf.Tensor, fake: tf.Tensor, *alpha: tf.Tensor
+                                   ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+        """Losses and D outputs of one replica, and the slopes of all replicas, on the current
+        weights (the global ``real``, the replica's ``fake``)."""
+        real = self._local(real)
+        alpha_local = self._local(alpha[0]) if alpha else None
+        d = self.discriminator
+        with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+            input_tape.watch([real, fake])
+            d_real, d_fake = d(real), d(fake)
+        stats = self._d_losses(real, fake, d_real, d_fake, alpha_local)
+        if not self.config.get("diagnostics", True):
+            empty = tf.zeros([0])
+            return stats, empty, empty
+        g_real, g_fake = input_tape.gradient([d_real, d_fake], [real, fake])
+        return (stats, self._gather(losses.slope_norms(g_real)),
+                self._gather(losses.slope_norms(g_fake)))
+
+    def resnet_g_replica(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One G step on this replica's share of ``z``; batch-norm averages move once."""
+        z = self._local(z)
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as tape:
+            fake = self.generator(z, training=True)
+            stats = losses.generator_loss(self.discriminator(fake))
+            loss = stats["loss/g"] / float(self.num_replicas)
+        grads = tape.gradient(loss, g_vars)
+        self.g_opt.apply_gradients(zip(grads, g_vars, strict=True))
+        return stats
+
+    def _resnet_d_step(self) -> tuple[tf.Tensor, Any, tuple[tf.Tensor, ...]]:
+        """Draw a D batch, z (and WGAN-GP's alpha), run the D step, then ``u <- u'``."""
+        real = self._next_real()
+        z = self.sample_z(self.d_batch_size)
+        extra = ((self.rng.uniform([self.d_batch_size, 1, 1, 1]),)
+                 if self.config["loss"] == "wgan_gp" else ())
+        fake = self.strategy.run(self.resnet_d_replica, args=(real, z) + extra)
+        self.discriminator.update_u()
+        return real, fake, extra
+
+    def _resnet_iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:
+        run = self.strategy.run
+        if self.n_dis > 1:
+            # A graph loop: the traced graph does not grow with n_dis.
+            for _ in tf.range(self.n_dis - 1):
+                self._resnet_d_step()
+        real, fake, extra = self._resnet_d_step()
+        stats: dict[str, tf.Tensor] = {}
+        if with_summary:
+            # After the last D step and its u update, on the same batch (the original's
+            # separate summary pass); G's weights did not change, so its fakes are reused.
+            per_replica, real_slopes, fake_slopes = run(
+                self.resnet_diagnostics_replica, args=(real, fake) + extra)
+            stats.update(self._mean(per_replica))
+            stats.update(self._weight_diagnostics())
+            if self.config.get("diagnostics", True):
+                stats.update(_slope_stats("real", self._first(real_slopes)))
+                stats.update(_slope_stats("fake", self._first(fake_slopes)))
+        z = self.sample_z(self.g_batch_size)
+        stats.update(self._mean(run(self.resnet_g_replica, args=(z,))))
+        return stats
+
     def train_iteration(self, with_summary: bool = True) -> dict[str, tf.Tensor]:
         """Run one full iteration (n_dis D steps with u updates, then a G step)."""
+        if self.folder is not None and self._real_iter is None:
+            self.open_stream(0)
         return self._iteration_fn(bool(with_summary))
 
     # ----------------------------------------------------------------- outputs
     def generate(self, z: np.ndarray | tf.Tensor, batch_size: int | None = None) -> np.ndarray:
         """Inference-mode G on ``z`` in batches; float32 NHWC in [-1, 1]."""
-        bs = batch_size or self.batch_size
+        bs = batch_size or self.g_batch_size
         z = tf.convert_to_tensor(z, tf.float32)
         parts = [self._generate_fn(z[i:i + bs]).numpy() for i in range(0, int(z.shape[0]), bs)]
         return np.concatenate(parts) if parts else np.zeros((0,) + self.image_shape, np.float32)
@@ -294,6 +544,8 @@ class Trainer:
             return self.generate(z, batch_size=bs)
 
         def sample_real(n: int) -> np.ndarray:
+            if self.folder is not None:
+                return self.folder.sample_uint8(n, rng)
             idx = rng.integers(0, self.num_images, size=n)
             return self.images[np.sort(idx)]
 
@@ -385,6 +637,7 @@ class Trainer:
         """
         cfg = self.config
         start = self.restore() + 1
+        self.open_stream(start)
         self.setup_metrics()
         extra = cfg["extra_checkpoint_freq"]
         progress = _Progress(start, self.iteration)
@@ -396,13 +649,16 @@ class Trainer:
             stats = self.train_iteration(with_summary)
             if with_summary:
                 self.write_scalars(stats, global_id)
+            if self.resnet:
+                self.write_scalars(memory_scalars(), global_id)
             if (global_id + 1) % cfg["vis_freq"] == 0:
                 self.visualize(global_id)
             if (global_id + 1) % cfg["metric_freq"] == 0:
                 self.log_metrics(global_id)
             if extra is not None and (global_id + 1) % extra == 0:
-                self.visualize(global_id)
-                self.log_metrics(global_id)
+                if not self.resnet:  # the original's ResNet code only saved here
+                    self.visualize(global_id)
+                    self.log_metrics(global_id)
                 self.save_extra(global_id)
             if ((global_id + 1) % cfg["save_checkpoint_freq"] == 0
                     or global_id == self.iteration - 1):

@@ -140,7 +140,8 @@ def test_gamma_task_runs_end_to_end_through_main(tmp_path, cifar_root, task, gam
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name != "report"]
+    assert (tmp_path / "report" / "report.md").is_file()  # written after the scheduler ends
     assert (run_dir / "COMPLETED").is_file()
     assert (run_dir / "worker.log").stat().st_size > 0
     assert "iter 5 ends:" in (run_dir / "time.txt").read_text()

@@ -110,10 +110,11 @@ def _run_task(task, data_root, results, only, extra_set=""):
            "--set", overrides, "--results_dir", str(results)]
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    dirs = [d for d in os.listdir(results) if os.path.isdir(results / d)]
+    dirs = [d for d in os.listdir(results) if os.path.isdir(results / d) and d != "report"]
     log = (results / dirs[0] / "worker.log").read_text() if dirs else ""
     assert proc.returncode == 0, proc.stdout[-3000:] + log[-5000:]
     assert len(dirs) == 1
+    assert (results / "report" / "report.md").is_file()  # written after the scheduler ends
     return results / dirs[0]
 
 

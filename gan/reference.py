@@ -13,6 +13,7 @@ from typing import Any
 import tensorflow as tf
 
 from gan import losses
+from gan.trainer import slope_stats
 
 
 def reference_iteration(t: Any, with_summary: bool) -> dict[str, tf.Tensor]:
@@ -29,10 +30,7 @@ def reference_iteration(t: Any, with_summary: bool) -> dict[str, tf.Tensor]:
         if with_summary and i == t.n_dis - 1:
             stats.update(t._weight_diagnostics())
             for name, x in (("real", real), ("fake", fake)):
-                s = losses.input_slopes(d, x)
-                stats.update({f"d/mean_{name}_slopes": tf.reduce_mean(s),
-                              f"d/min_{name}_slopes": tf.reduce_min(s),
-                              f"d/max_{name}_slopes": tf.reduce_max(s)})
+                stats.update(slope_stats(name, losses.input_slopes(d, x)))
         t.d_opt.apply_gradients(zip(grads, d.trainable_variables, strict=True))
         d.update_u()
     with tf.GradientTape() as tape:

@@ -13,11 +13,16 @@ import os
 import secrets
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from absl import app, flags, logging
 
 from gan.config import ConfigError, validate_run_config
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from gan.imagenet import ImageNetFolder
 
 EXIT_INTERRUPTED = 75
 EXIT_BAD_INPUT = 2
@@ -59,33 +64,36 @@ def run_seed(config: dict[str, Any], run_dir: str) -> int:
     return seed
 
 
+def training_data(config: dict[str, Any]) -> np.ndarray | ImageNetFolder:
+    """The run's real images: the streamed ImageNet folder, or the in-memory array."""
+    if config["dataset"] == "imagenet":
+        from gan.imagenet import ImageNetFolder
+
+        return ImageNetFolder(os.path.join(config["data_root"], IMAGENET_FOLDER),
+                              allow_subset=config["imagenet_allow_subset"])
+    from gan.data import load_images
+
+    return load_images(config["dataset"], config["data_root"])
+
+
 def train_run(run_dir: str) -> int:
     """Train the run in ``run_dir`` to completion or interruption; returns the exit status."""
-    from gan.data import load_images
     from gan.metrics.registry import build_metrics
     from gan.trainer import Trainer
 
     config = read_run_config(run_dir)
     seed = run_seed(config, run_dir)
     logging.info("run %s, seed %d", run_dir, seed)
-    if config["dataset"] == "imagenet":
-        from gan.imagenet import ImageNetFolder
-
-        images = ImageNetFolder(os.path.join(config["data_root"], IMAGENET_FOLDER),
-                                allow_subset=config["imagenet_allow_subset"])
-        logging.info("imagenet: streaming %d images of %d classes", images.num_images,
-                     images.num_classes)
-    else:
-        # No reference to the loaded array is kept: the trainer's ImageBank holds the only copy.
-        images = None
     metrics = build_metrics(config)
-    if images is None:
-        trainer = Trainer(config, run_dir, load_images(config["dataset"], config["data_root"]),
-                          metric_callbacks=metrics, seed=seed)
+    # No reference to a loaded array is kept here: the trainer's ImageBank holds the only copy.
+    trainer = Trainer(config, run_dir, training_data(config), metric_callbacks=metrics,
+                      seed=seed)
+    if trainer.folder is not None:
+        logging.info("imagenet: streaming %d images of %d classes", trainer.num_images,
+                     trainer.folder.num_classes)
+    else:
         logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
                      trainer.images.dtype.__name__)
-    else:
-        trainer = Trainer(config, run_dir, images, metric_callbacks=metrics, seed=seed)
 
     def request_stop(signum, _frame):
         logging.warning("signal %d: stopping after this iteration", signum)

@@ -163,7 +163,8 @@ def memory_scalars() -> dict[str, float]:
             "memory/rss": float(info.rss), "memory/vms": float(info.vms)}
 
 
-def _slope_stats(name: str, slopes: tf.Tensor) -> dict[str, tf.Tensor]:
+def slope_stats(name: str, slopes: tf.Tensor) -> dict[str, tf.Tensor]:
+    """``d/{mean,min,max}_<name>_slopes`` of per-sample input-gradient norms."""
     return {f"d/mean_{name}_slopes": tf.reduce_mean(slopes),
             f"d/min_{name}_slopes": tf.reduce_min(slopes),
             f"d/max_{name}_slopes": tf.reduce_max(slopes)}
@@ -329,21 +330,36 @@ class Trainer:
         d_vars = d.trainable_variables
         slopes_wanted = diagnostics and self.config.get("diagnostics", True)
         with tf.GradientTape() as tape:
-            with tf.GradientTape(watch_accessed_variables=False) as input_tape:
-                input_tape.watch([real, fake])
-                d_real, d_fake = d(real), d(fake)
+            input_tape, d_real, d_fake = self._watched_d(real, fake)
             stats = self._d_losses(real, fake, d_real, d_fake)
         grads = tape.gradient(stats["loss/d"], d_vars)
         if diagnostics:
             stats.update(self._weight_diagnostics())
         if slopes_wanted:
-            # D(x) of one sample depends on that sample only, so the gradient of the summed
-            # outputs gives every per-sample input gradient in one backward pass.
-            g_real, g_fake = input_tape.gradient([d_real, d_fake], [real, fake])
-            for name, g in (("real", g_real), ("fake", g_fake)):
-                stats.update(_slope_stats(name, losses.slope_norms(g)))
+            slopes = self._slopes(input_tape, real, fake, d_real, d_fake)
+            for name, s in zip(("real", "fake"), slopes, strict=True):
+                stats.update(slope_stats(name, s))
         self.d_opt.apply_gradients(zip(grads, d_vars, strict=True))
         return stats
+
+    def _watched_d(self, real: tf.Tensor, fake: tf.Tensor
+                   ) -> tuple[tf.GradientTape, tf.Tensor, tf.Tensor]:
+        """``D(real), D(fake)`` recorded on a tape watching the two inputs (for the slopes)."""
+        with tf.GradientTape(watch_accessed_variables=False) as input_tape:
+            input_tape.watch([real, fake])
+            d_real, d_fake = self.discriminator(real), self.discriminator(fake)
+        return input_tape, d_real, d_fake
+
+    @staticmethod
+    def _slopes(input_tape: tf.GradientTape, real: tf.Tensor, fake: tf.Tensor,
+                d_real: tf.Tensor, d_fake: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Per-sample input-gradient norms on ``real`` and ``fake`` from ``_watched_d``'s tape.
+
+        D(x) of one sample depends on that sample only, so the gradient of the summed outputs
+        gives every per-sample input gradient in one backward pass.
+        """
+        g_real, g_fake = input_tape.gradient([d_real, d_fake], [real, fake])
+        return losses.slope_norms(g_real), losses.slope_norms(g_fake)
 
     def _weight_diagnostics(self) -> dict[str, tf.Tensor]:
         out = sigma_scalars(self.discriminator.sigmas())
@@ -453,17 +469,13 @@ class Trainer:
         weights (the global ``real``, the replica's ``fake``)."""
         real = self._local(real)
         alpha_local = self._local(alpha[0]) if alpha else None
-        d = self.discriminator
-        with tf.GradientTape(watch_accessed_variables=False) as input_tape:
-            input_tape.watch([real, fake])
-            d_real, d_fake = d(real), d(fake)
+        input_tape, d_real, d_fake = self._watched_d(real, fake)
         stats = self._d_losses(real, fake, d_real, d_fake, alpha_local)
         if not self.config.get("diagnostics", True):
             empty = tf.zeros([0])
             return stats, empty, empty
-        g_real, g_fake = input_tape.gradient([d_real, d_fake], [real, fake])
-        return (stats, self._gather(losses.slope_norms(g_real)),
-                self._gather(losses.slope_norms(g_fake)))
+        s_real, s_fake = self._slopes(input_tape, real, fake, d_real, d_fake)
+        return stats, self._gather(s_real), self._gather(s_fake)
 
     def resnet_g_replica(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
         """One G step on this replica's share of ``z``; batch-norm averages move once."""
@@ -503,8 +515,8 @@ class Trainer:
             stats.update(self._mean(per_replica))
             stats.update(self._weight_diagnostics())
             if self.config.get("diagnostics", True):
-                stats.update(_slope_stats("real", self._first(real_slopes)))
-                stats.update(_slope_stats("fake", self._first(fake_slopes)))
+                stats.update(slope_stats("real", self._first(real_slopes)))
+                stats.update(slope_stats("fake", self._first(fake_slopes)))
         z = self.sample_z(self.g_batch_size)
         stats.update(self._mean(run(self.resnet_g_replica, args=(z,))))
         return stats

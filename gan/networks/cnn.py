@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from gan.layers import BatchNorm, SNConv2D, SNDense
+from gan.networks.base import NormalizedDiscriminator
 
 # (filters, kernel size, stride) of the seven discriminator convolutions.
 D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2),
@@ -72,7 +73,7 @@ class CNNGenerator(keras.Model):
         return tf.cast(tf.tanh(self.out_conv(h)), tf.float32)
 
 
-class CNNDiscriminator(keras.Model):
+class CNNDiscriminator(NormalizedDiscriminator):
     """Seven normalized convs (LeakyReLU 0.1) and a normalized dense to one logit.
 
     ``gamma``: "none" (constant ``scale`` on every kernel), "same" (one learnable scalar on
@@ -85,7 +86,6 @@ class CNNDiscriminator(keras.Model):
                  **kwargs):
         super().__init__(dtype=precision, **kwargs)
         self.sn_mode = sn_mode
-        self.gamma_mode = gamma
         self.convs = [
             SNConv2D(f, k, strides=s, sn_mode=sn_mode, scale=scale,
                      kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
@@ -94,10 +94,7 @@ class CNNDiscriminator(keras.Model):
         ]
         self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_normal(),
                              name="layer7_dense", dtype=precision)
-        n_gammas = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
-        self.gammas = [self.add_weight(name=f"scale{i}", shape=(), initializer="ones",
-                                       autocast=False)
-                       for i in range(n_gammas)]
+        self._make_gammas(gamma)
         if image_shape is not None:
             self.build((None,) + tuple(image_shape))
 
@@ -105,11 +102,6 @@ class CNNDiscriminator(keras.Model):
     def normalized_layers(self) -> list:
         """Every spectrally normalized layer, input to output."""
         return self.convs + [self.dense]
-
-    def _gain(self, i: int):
-        if not self.gammas:
-            return None
-        return self.gammas[0] if len(self.gammas) == 1 else self.gammas[i]
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -126,16 +118,3 @@ class CNNDiscriminator(keras.Model):
             h = tf.maximum(h, LEAK * h)
         h = tf.reshape(h, [tf.shape(h)[0], -1])
         return tf.cast(self.dense(h, gain=self._gain(len(self.convs))), tf.float32)
-
-    def sigmas(self) -> list[list[tf.Tensor]]:
-        """Per normalized layer, its logged sigmas (see ``SNConv2D.sigmas``)."""
-        return [layer.sigmas() for layer in self.normalized_layers]
-
-    def update_u(self) -> None:
-        """One power-iteration step of every layer's u from the current weights."""
-        for layer in self.normalized_layers:
-            layer.update_u()
-
-    def u_variables(self) -> list:
-        """All power-iteration vectors."""
-        return [v for layer in self.normalized_layers for v in layer.u_variables()]

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from gan.layers import BatchNorm, SNConv2D, SNDense
+from gan.networks.base import NormalizedDiscriminator
 
 G_CHANNELS = (1024, 512, 256, 128, 64)  # up-block outputs at 128 px
 D_CHANNELS = (64, 128, 256, 512, 1024, 1024)  # down-block outputs at 128 px (last: no pooling)
@@ -217,7 +218,7 @@ class ResNetGenerator(keras.Model):
         return tf.tanh(self.out_conv(h))
 
 
-class ResNetDiscriminator(keras.Model):
+class ResNetDiscriminator(NormalizedDiscriminator):
     """Down-blocks -> ReLU -> sum over H and W -> normalized dense to one logit.
 
     ``gamma``: "none" (constant ``scale`` on every kernel), "same" (one learnable scalar on
@@ -230,7 +231,6 @@ class ResNetDiscriminator(keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         self.sn_mode = sn_mode
-        self.gamma_mode = gamma
         h, w, _ = image_shape
         if h != w:
             raise ValueError(f"the ResNet discriminator needs square images, got {h}x{w}")
@@ -241,9 +241,7 @@ class ResNetDiscriminator(keras.Model):
                        for i, c in enumerate(self.block_channels)]
         self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_vs(1.0),
                              name=f"layer{last + 1}_dense")
-        n_gammas = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
-        self.gammas = [self.add_weight(name=f"scale{i}", shape=(), initializer="ones")
-                       for i in range(n_gammas)]
+        self._make_gammas(gamma)
         self.build((None,) + tuple(image_shape))
 
     @property
@@ -251,11 +249,6 @@ class ResNetDiscriminator(keras.Model):
         """Every normalized layer, input to output (conv1, conv2, shortcut per block; dense)."""
         return [layer for block in self.blocks for layer in block.normalized_layers] + [
             self.dense]
-
-    def _gain(self, i: int):
-        if not self.gammas:
-            return None
-        return self.gammas[0] if len(self.gammas) == 1 else self.gammas[i]
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -278,12 +271,3 @@ class ResNetDiscriminator(keras.Model):
                      for block in self.blocks]
         out.append(self.dense.sigmas())
         return out
-
-    def update_u(self) -> None:
-        """One power-iteration step of every layer's u from the current weights."""
-        for layer in self.normalized_layers:
-            layer.update_u()
-
-    def u_variables(self) -> list:
-        """All power-iteration vectors."""
-        return [v for layer in self.normalized_layers for v in layer.u_variables()]

@@ -40,6 +40,7 @@ from absl import app, flags  # noqa: E402
 from gan.config import validate_run_config  # noqa: E402
 from gan.data import IMAGE_SIZE  # noqa: E402
 from gan.reference import reference_iteration  # noqa: E402
+from gan.run import configure_runtime  # noqa: E402
 from gan.trainer import Trainer  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -52,6 +53,7 @@ flags.DEFINE_string("sn_mode", "SN", "SN or BSN")
 flags.DEFINE_integer("num_images", 2000, "size of the random in-memory dataset")
 flags.DEFINE_bool("jit_compile", False, "compile the iteration with XLA")
 flags.DEFINE_string("precision", "float32", "float32 or mixed_bfloat16")
+flags.DEFINE_integer("inter_op_threads", 0, "the run config key (0: 1 without a GPU)")
 flags.DEFINE_bool("reference", True, "also time the original's schedule (gan/reference.py)")
 flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
 flags.DEFINE_bool("celeba_memory", False, "measure a CelebA-sized run's peak RSS (writes a "
@@ -144,7 +146,8 @@ def celeba_memory() -> None:
         out.flush()
         del out
         cmd = [sys.executable, os.path.abspath(__file__), f"--_memory_child={root}",
-               f"--batch_size={FLAGS.batch_size}", f"--precision={FLAGS.precision}"]
+               f"--batch_size={FLAGS.batch_size}", f"--precision={FLAGS.precision}",
+               f"--inter_op_threads={FLAGS.inter_op_threads}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         print(result.stdout.strip() or result.stderr[-2000:])
 
@@ -177,13 +180,15 @@ def memory_child(root: str) -> None:
 
 def main(argv: list[str]) -> None:
     del argv
+    threads = configure_runtime({"inter_op_threads": FLAGS.inter_op_threads})
     if FLAGS._memory_child:
         memory_child(FLAGS._memory_child)
         return
     bound = matmul_gflops(FLAGS.matmul_n)
     print(f"fp32 matmul ({FLAGS.matmul_n}^2): {bound:.0f} GFLOP/s; "
           f"batch {FLAGS.batch_size}, n_dis {FLAGS.n_dis}, {FLAGS.sn_mode}, "
-          f"jit_compile={FLAGS.jit_compile}, precision={FLAGS.precision}")
+          f"jit_compile={FLAGS.jit_compile}, precision={FLAGS.precision}, "
+          f"inter_op_threads={threads or 'TensorFlow default'}")
     print("| config | diagnostics | ms/iter | original schedule ms/iter | original GFLOP/iter "
           "| this step GFLOP/iter | achieved GFLOP/s | of matmul |")
     print("|---|---|---|---|---|---|---|---|")

@@ -146,6 +146,9 @@ RUN_KEYS: dict[str, Key] = {
                      "matmuls; spectral-norm math, batch-norm statistics, losses and variables "
                      "stay float32)", _one_of(PRECISIONS)),
     "diagnostics": Key(_BOOL, True, "log sigmas and gradient norms every summary_freq"),
+    "inter_op_threads": Key(_INT, 0, "ops TensorFlow may run side by side (0: 1 on a machine "
+                            "without a GPU, where each op already uses every core; "
+                            "TensorFlow's default with one)", _non_negative),
 }
 
 SCHEDULER_KEYS: dict[str, Key] = {

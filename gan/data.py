@@ -109,7 +109,7 @@ class ImageBank:
     images as NumPy (what the metrics' real subsets use); ``gather`` is the in-graph version.
     """
 
-    def __init__(self, images: np.ndarray, chunk: int = 2048):
+    def __init__(self, images: np.ndarray, chunk: int = 256):
         import tensorflow as tf
 
         self.shape = tuple(int(s) for s in images.shape)

@@ -31,6 +31,32 @@ FUSED_BN_MIN_EPSILON = 1.001e-5
 FIRST_REPLICA = "only_first_replica"
 
 
+def leaky_relu(h: tf.Tensor, alpha: float) -> tf.Tensor:
+    """``max(h, alpha * h)`` for ``0 < alpha < 1``, keeping only its output for the backward.
+
+    The same values as the original's ``tf.maximum(h, alpha * h)``; the gradient
+    (``1`` where ``h > 0``, else ``alpha``) is computed from the output, whose sign is the
+    input's, so the pre-activation tensor is freed after the forward pass. That saves one
+    activation-sized tensor per layer (about a third of the discriminator's saved
+    activations). Second derivatives (the WGAN-GP penalty) are exact: the gradient op's own
+    gradient is registered. At exactly ``h == 0`` the slope is ``alpha`` where
+    ``tf.maximum`` would give 1, a measure-zero difference.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"leaky_relu needs 0 < alpha < 1, got {alpha}")
+
+    @tf.custom_gradient
+    def forward(x):
+        y = tf.nn.leaky_relu(x, alpha)
+
+        def backward(dy):
+            return tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=alpha)
+
+        return y, backward
+
+    return forward(h)
+
+
 class _SpectralNormalized(keras.layers.Layer):
     """Shared machinery of the normalized layers: u vectors, sigma, the u update."""
 

@@ -9,18 +9,48 @@ import tensorflow as tf
 SLOPE_EPS = 1e-8
 
 
+def hinge_d_real(d_real: tf.Tensor) -> tf.Tensor:
+    """The real term of the hinge D loss: mean(relu(1 - D(x)))."""
+    return tf.reduce_mean(tf.nn.relu(1.0 - d_real))
+
+
+def hinge_d_fake(d_fake: tf.Tensor) -> tf.Tensor:
+    """The generated term of the hinge D loss: mean(relu(1 + D(G(z))))."""
+    return tf.reduce_mean(tf.nn.relu(1.0 + d_fake))
+
+
+def wasserstein_d_real(d_real: tf.Tensor) -> tf.Tensor:
+    """The real term of the WGAN D loss: -mean(D(x))."""
+    return -tf.reduce_mean(d_real)
+
+
+def wasserstein_d_fake(d_fake: tf.Tensor) -> tf.Tensor:
+    """The generated term of the WGAN D loss: mean(D(G(z)))."""
+    return tf.reduce_mean(d_fake)
+
+
+# config ``loss`` -> (real term, generated term); the D loss is their sum (``wgan_gp`` adds
+# its gradient penalty).
+D_TERMS: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], Callable[[tf.Tensor], tf.Tensor]]] = {
+    "hinge": (hinge_d_real, hinge_d_fake),
+    "wgan_gp": (wasserstein_d_real, wasserstein_d_fake),
+}
+
+
+def _d_loss(loss: str, d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
+    real_term, fake_term = D_TERMS[loss]
+    real, fake = real_term(d_real), fake_term(d_fake)
+    return {"loss/d": real + fake, "loss/d/real": real, "loss/d/fake": fake}
+
+
 def hinge_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
     """Hinge D loss: mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))."""
-    real = tf.reduce_mean(tf.nn.relu(1.0 - d_real))
-    fake = tf.reduce_mean(tf.nn.relu(1.0 + d_fake))
-    return {"loss/d": real + fake, "loss/d/real": real, "loss/d/fake": fake}
+    return _d_loss("hinge", d_real, d_fake)
 
 
 def wasserstein_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
     """WGAN D loss without the penalty: mean(D(G(z))) - mean(D(x))."""
-    real = -tf.reduce_mean(d_real)
-    fake = tf.reduce_mean(d_fake)
-    return {"loss/d": real + fake, "loss/d/real": real, "loss/d/fake": fake}
+    return _d_loss("wgan_gp", d_real, d_fake)
 
 
 def generator_loss(d_fake: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -76,12 +76,37 @@ def training_data(config: dict[str, Any]) -> np.ndarray | ImageNetFolder:
     return load_images(config["dataset"], config["data_root"])
 
 
+def configure_runtime(config: dict[str, Any]) -> int:
+    """Apply the run's process-wide TensorFlow settings (before any op runs).
+
+    ``inter_op_threads`` 0 means 1 without a GPU: each CPU op already spreads over every core,
+    so running independent ops side by side only oversubscribes the cores and keeps both ops'
+    buffers alive at once (on the CelebA CNN it costs ~200 MiB of peak memory and no time).
+    Returns the value applied (0: TensorFlow's default).
+    """
+    import tensorflow as tf
+
+    threads = int(config.get("inter_op_threads", 0))
+    if threads == 0 and not tf.config.list_physical_devices("GPU"):
+        threads = 1
+    if threads and threads != tf.config.threading.get_inter_op_parallelism_threads():
+        try:
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already ran an op in this process
+            logging.warning("inter_op_threads %d not applied: TensorFlow is already "
+                            "initialized in this process", threads)
+            return 0
+    return threads
+
+
 def train_run(run_dir: str) -> int:
     """Train the run in ``run_dir`` to completion or interruption; returns the exit status."""
+    config = read_run_config(run_dir)
+    configure_runtime(config)
+
     from gan.metrics.registry import build_metrics
     from gan.trainer import Trainer
 
-    config = read_run_config(run_dir)
     seed = run_seed(config, run_dir)
     logging.info("run %s, seed %d", run_dir, seed)
     metrics = build_metrics(config)

@@ -91,6 +91,17 @@ def test_swd_patch_normalization_and_draw():
     assert out[1].mean() == pytest.approx(0, abs=1e-6) and out[1].std() == pytest.approx(1, 1e-5)
 
 
+def test_swd_level_patches_do_not_depend_on_the_pyramid_batch_size():
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (23, 32, 32, 3), dtype=np.uint8)
+    for level, size in ((0, 32), (1, 16)):
+        ys, xs = extra.patch_centres(23, size, size, 5, 7, np.random.default_rng(level))
+        whole = extra.level_patches(images, level, 2, ys, xs, 5, 7, batch_size=64)
+        batched = extra.level_patches(images, level, 2, ys, xs, 5, 7, batch_size=4)
+        assert whole.shape == (23 * 5, 147)
+        np.testing.assert_allclose(batched, whole, rtol=1e-6, atol=1e-6)
+
+
 def test_swd_levels_determinism_and_flat_images():
     assert [extra.swd_levels(s) for s in (16, 32, 48, 64, 128)] == [1, 2, 2, 3, 4]
     rng = np.random.default_rng(0)

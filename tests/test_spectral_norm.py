@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from gan import sn
-from gan.layers import SNConv2D, SNDense
+from gan.layers import SNConv2D, SNDense, leaky_relu
 
 
 def _converge(layer, steps=300):
@@ -147,3 +147,32 @@ def test_kernel_gradient_matches_finite_differences_through_sigma(mode):
 def test_unknown_sn_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown sn_mode 'XSN'"):
         SNConv2D(3, 3, sn_mode="XSN")
+
+
+def test_leaky_relu_matches_the_maximum_form_in_value_gradient_and_second_order():
+    """Forward, input/weight gradients and a WGAN-GP style double backward all agree."""
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(4, 6, 6, 3)), tf.float32)
+    w = tf.Variable(rng.normal(size=(3, 3, 3, 5)), dtype=tf.float32)
+
+    def penalty(act):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                h = act(tf.nn.conv2d(x, w, 1, "SAME"))
+                out = tf.reduce_sum(act(h) * h)
+            gx = inner.gradient(out, x)
+            gp = tf.reduce_sum(tf.square(gx))
+        return h, gx, gp, outer.gradient(gp, w)
+
+    ours = penalty(lambda h: leaky_relu(h, 0.1))
+    theirs = penalty(lambda h: tf.maximum(h, 0.1 * h))
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+    assert float(tf.reduce_sum(tf.abs(ours[3]))) > 0.0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.2])
+def test_leaky_relu_rejects_a_slope_outside_zero_one(alpha):
+    with pytest.raises(ValueError, match="0 < alpha < 1"):
+        leaky_relu(tf.ones([2]), alpha)

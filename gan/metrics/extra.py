@@ -84,18 +84,32 @@ def swd_levels(size: int) -> int:
     return int(np.log2(size)) - int(np.log2(low)) + 1
 
 
-def random_patches(level: np.ndarray, patches_per_image: int, patch_size: int,
-                   rng: np.random.Generator) -> np.ndarray:
-    """tfgan's patch draw: ``patches_per_image`` square patches per image, centres uniform."""
-    n, height, width, _ = level.shape
+def patch_centres(n: int, height: int, width: int, patches_per_image: int, patch_size: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """tfgan's patch draw: ``(ys, xs)`` of ``patches_per_image`` centres per image, uniform."""
     hs = patch_size // 2
-    img = np.repeat(np.arange(n), patches_per_image)
-    ys = rng.integers(hs, height - hs, size=len(img))
-    xs = rng.integers(hs, width - hs, size=len(img))
+    ys = rng.integers(hs, height - hs, size=n * patches_per_image)
+    xs = rng.integers(hs, width - hs, size=n * patches_per_image)
+    return ys, xs
+
+
+def cut_patches(level: np.ndarray, ys: np.ndarray, xs: np.ndarray, patches_per_image: int,
+                patch_size: int) -> np.ndarray:
+    """The ``patch_size`` squares around ``(ys, xs)``, ``patches_per_image`` per image in order."""
+    hs = patch_size // 2
+    img = np.repeat(np.arange(level.shape[0]), patches_per_image)
     offsets = np.arange(-hs, hs + 1)
     rows = (ys[:, None] + offsets)[:, :, None]
     cols = (xs[:, None] + offsets)[:, None, :]
     return level[img[:, None, None], rows, cols]
+
+
+def random_patches(level: np.ndarray, patches_per_image: int, patch_size: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """``patches_per_image`` random squares per image of ``level`` (centres uniform)."""
+    n, height, width, _ = level.shape
+    ys, xs = patch_centres(n, height, width, patches_per_image, patch_size, rng)
+    return cut_patches(level, ys, xs, patches_per_image, patch_size)
 
 
 def normalize_patches(patches: np.ndarray) -> np.ndarray:
@@ -104,6 +118,26 @@ def normalize_patches(patches: np.ndarray) -> np.ndarray:
     flat = flat - flat.mean(axis=1, keepdims=True)
     std = np.sqrt(np.mean(np.square(flat), axis=1, keepdims=True))
     return flat / np.maximum(std, SWD_FLAT_STD)
+
+
+def level_patches(images: np.ndarray, level: int, num_levels: int, ys: np.ndarray,
+                  xs: np.ndarray, patches_per_image: int, patch_size: int,
+                  batch_size: int = 256) -> np.ndarray:
+    """Normalized patches of pyramid ``level`` of every image, the pyramid built per batch.
+
+    The Laplacian pyramid is per image, so building it ``batch_size`` images at a time gives
+    the same levels as one call on the whole set while holding only a batch of float images.
+    """
+    sw = _tfgan_swd_module()
+    dim = patch_size * patch_size * images.shape[3]
+    out = np.empty((len(images) * patches_per_image, dim), np.float32)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        pyramid = sw.laplacian_pyramid(tf.constant(batch, tf.float32), num_levels)
+        rows = slice(start * patches_per_image, (start + len(batch)) * patches_per_image)
+        out[rows] = normalize_patches(cut_patches(pyramid[level].numpy(), ys[rows], xs[rows],
+                                                  patches_per_image, patch_size))
+    return out
 
 
 def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, patches_per_image: int = 64,
@@ -117,31 +151,42 @@ def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, patches_per_image: in
     difference). Two changes make it deterministic for a ``seed`` and finite: patch centres
     come from ``np.random.default_rng(seed)`` (tfgan draws them from NumPy's global state in
     an order that varies between runs) and a flat patch is left at zero (tfgan divides 0/0).
+    Memory: one level's patches of both sets at a time, the pyramid built in batches.
     """
     if real.shape[1:] != fake.shape[1:] or real.shape[1] != real.shape[2] or real.shape[3] != 3:
         raise ValueError(f"SWD needs square RGB images of one size; got {real.shape[1:]} and "
                          f"{fake.shape[1:]}")
     sw = _tfgan_swd_module()
     num_levels = swd_levels(real.shape[1])
+    shapes = [level.shape[1:3] for level in
+              sw.laplacian_pyramid(tf.zeros((1,) + real.shape[1:]), num_levels)]
     rng = np.random.default_rng(seed)
-    patches = []
-    for images in (real, fake):
-        pyramid = sw.laplacian_pyramid(tf.constant(images, tf.float32), num_levels)
-        patches.append([normalize_patches(random_patches(level.numpy(), patches_per_image,
-                                                         patch_size, rng))
-                        for level in pyramid])
+    # Every centre is drawn up front, in the order of one pass over (real, fake) x levels.
+    centres = [[patch_centres(len(images), h, w, patches_per_image, patch_size, rng)
+                for h, w in shapes] for images in (real, fake)]
     dim = patch_size * patch_size * 3
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.set_random_seed(seed)
-        feeds, distances = {}, []
-        for real_level, fake_level in zip(*patches, strict=True):
+        inputs, distances = [], []
+        for _ in range(num_levels):
             a = tf.compat.v1.placeholder(tf.float32, [None, dim])
             b = tf.compat.v1.placeholder(tf.float32, [None, dim])
-            feeds[a], feeds[b] = real_level, fake_level
+            inputs.append((a, b))
             distances.append(sw._sliced_wasserstein(a, b, 1, dim))
-    with tf.compat.v1.Session(graph=graph) as sess:
-        return [float(d) for d in sess.run(distances, feeds)]
+    out = []
+    # Not `with Session`: that would make `graph` the default and the eager pyramid symbolic.
+    sess = tf.compat.v1.Session(graph=graph)
+    try:
+        for level, ((a, b), distance) in enumerate(zip(inputs, distances, strict=True)):
+            feeds = {ph: level_patches(images, level, num_levels, *centres[k][level],
+                                       patches_per_image, patch_size)
+                     for k, (ph, images) in enumerate(((a, real), (b, fake)))}
+            out.append(float(sess.run(distance, feeds)))
+            del feeds
+    finally:
+        sess.close()
+    return out
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

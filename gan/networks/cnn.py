@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from gan.layers import BatchNorm, SNConv2D, SNDense
+from gan.layers import BatchNorm, SNConv2D, SNDense, leaky_relu
 from gan.networks.base import NormalizedDiscriminator
 
 # (filters, kernel size, stride) of the seven discriminator convolutions.
@@ -115,6 +115,6 @@ class CNNDiscriminator(NormalizedDiscriminator):
         h = x
         for i, conv in enumerate(self.convs):
             h = conv(h, gain=self._gain(i))
-            h = tf.maximum(h, LEAK * h)
+            h = leaky_relu(h, LEAK)
         h = tf.reshape(h, [tf.shape(h)[0], -1])
         return tf.cast(self.dense(h, gain=self._gain(len(self.convs))), tf.float32)

@@ -119,7 +119,9 @@ class ImageBank:
             self.variable = tf.Variable(
                 tf.zeros((0,) + self.shape[1:], tf_dtype), trainable=False, name="images",
                 shape=tf.TensorShape((None,) + self.shape[1:]))
-            self.variable.assign(tf.zeros(self.shape, tf_dtype))
+            # Uninitialized: every row is written below, and untouched pages cost no memory
+            # (zeros would first write all of it once more).
+            self.variable.assign(tf.raw_ops.Empty(shape=self.shape, dtype=tf_dtype, init=False))
         for start, block in _chunks(images, chunk, self.dtype):
             # The raw op writes in place; slicing the variable in Python would read it first,
             # and the extra reference makes TensorFlow copy the whole buffer on every write.

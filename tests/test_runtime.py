@@ -39,4 +39,4 @@ def test_an_explicit_inter_op_thread_count_is_applied():
 
 def test_a_negative_inter_op_thread_count_is_a_config_error():
     with pytest.raises(ConfigError, match="inter_op_threads"):
-        validate_run_config({"dataset": "cifar10", "inter_op_threads": -1})
+        validate_run_config({"dataset": "cifar10", "iteration": 10, "inter_op_threads": -1})

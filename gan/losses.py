@@ -37,20 +37,11 @@ D_TERMS: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], Callable[[tf.Tensor],
 }
 
 
-def _d_loss(loss: str, d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
+def d_loss(loss: str, d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
+    """The D loss of config ``loss`` without WGAN-GP's penalty, and its two terms."""
     real_term, fake_term = D_TERMS[loss]
     real, fake = real_term(d_real), fake_term(d_fake)
     return {"loss/d": real + fake, "loss/d/real": real, "loss/d/fake": fake}
-
-
-def hinge_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Hinge D loss: mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))."""
-    return _d_loss("hinge", d_real, d_fake)
-
-
-def wasserstein_d(d_real: tf.Tensor, d_fake: tf.Tensor) -> dict[str, tf.Tensor]:
-    """WGAN D loss without the penalty: mean(D(G(z))) - mean(D(x))."""
-    return _d_loss("wgan_gp", d_real, d_fake)
 
 
 def generator_loss(d_fake: tf.Tensor) -> dict[str, tf.Tensor]:

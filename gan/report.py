@@ -840,6 +840,11 @@ def variant_label(run: Run, shown: Sequence[str]) -> str:
     return ", ".join(f"{k}={_fmt_value(run.config.get(k))}" for k in shown) or "all runs"
 
 
+def _split_name(prefix: str, column: str, split: str | None) -> str:
+    """``<prefix>-<column>[__<split>].png``, the file name of one figure per split."""
+    return f"{prefix}-{_slug(column)}" + (f"__{_slug(split)}" if split else "") + ".png"
+
+
 def _slug(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._,+-]+", "_", text.replace("=", "-").replace(", ", ","))
     if len(slug) > 120:
@@ -1038,6 +1043,16 @@ class _Figures:
         _save_figure(fig, path)
         self.written.append(path)
 
+    def finish(self, fig: Any, ax: Any, xlabel: str, ylabel: str, title: str,
+               name: str) -> None:
+        """Label, grid and legend ``ax``, then save ``fig`` as ``name``."""
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        _legend(ax)
+        self.save(fig, name)
+
     def metric_curves(self) -> None:
         if not self.columns:
             self.skipped.append(("metric-*.png", "no metric data"))
@@ -1049,17 +1064,13 @@ class _Figures:
                 for v in variants:
                     series = [r.metrics[column] for r in self.members(v) if column in r.metrics]
                     drawn |= _plot_band(ax, series, self.labels[v])
-                name = f"metric-{_slug(column)}" + (f"__{_slug(split)}" if split else "") + ".png"
+                name = _split_name("metric", column, split)
                 if not drawn:
                     self.skipped.append((name, f"no finite {column} values"))
                     continue
-                ax.set_xlabel("iteration (global_id)")
-                ax.set_ylabel(column)
-                ax.set_title(f"{column}{' (' + split + ')' if split else ''}: mean over runs, "
-                             "band min–max")
-                ax.grid(alpha=0.3)
-                _legend(ax)
-                self.save(fig, name)
+                self.finish(fig, ax, "iteration (global_id)", column,
+                            f"{column}{' (' + split + ')' if split else ''}: mean over runs, "
+                            "band min–max", name)
 
     def scaling(self) -> None:
         column = self.main_metric
@@ -1083,7 +1094,7 @@ class _Figures:
                 lines.setdefault(label or "all runs", []).append(
                     (float(run.config["scale"]), row["final_mean"],
                      row["final_std"] if math.isfinite(row["final_std"]) else 0.0))
-            name = f"scaling-{_slug(column)}" + (f"__{_slug(split)}" if split else "") + ".png"
+            name = _split_name("scaling", column, split)
             lines = {k: sorted(pts) for k, pts in lines.items() if len(pts) >= 2}
             if not lines:
                 self.skipped.append((name, f"no variant has final {column} at two scales"))
@@ -1093,13 +1104,9 @@ class _Figures:
             for label, pts in lines.items():
                 x, y, e = (np.array(a) for a in zip(*pts, strict=True))
                 ax.errorbar(x, y, yerr=e, label=label, marker="o", capsize=3)
-            ax.set_xlabel("scale")
-            ax.set_ylabel(f"final {column}")
-            ax.set_title(f"final {column} vs scale{' (' + split + ')' if split else ''}: "
-                         "mean ± std over runs")
-            ax.grid(alpha=0.3)
-            _legend(ax)
-            self.save(fig, name)
+            self.finish(fig, ax, "scale", f"final {column}",
+                        f"final {column} vs scale{' (' + split + ')' if split else ''}: "
+                        "mean ± std over runs", name)
 
     def diagnostics(self) -> None:
         for v in self.variants:
@@ -1156,12 +1163,9 @@ class _Figures:
             ax = fig.add_subplot()
             for i in sorted(layers):
                 _plot_band(ax, layers[i], f"gamma {i} (d/scale{i})")
-            ax.set_xlabel("iteration (global_id)")
-            ax.set_ylabel("learned gamma")
-            ax.set_title(f"{self.labels[v]}: learned gammas, mean over runs")
-            ax.grid(alpha=0.3)
-            _legend(ax)
-            self.save(fig, f"gammas__{_slug(self.labels[v])}.png")
+            self.finish(fig, ax, "iteration (global_id)", "learned gamma",
+                        f"{self.labels[v]}: learned gammas, mean over runs",
+                        f"gammas__{_slug(self.labels[v])}.png")
         if not any_gamma:
             self.skipped.append(("gammas__*.png", "no d/scale* scalars (no learned gammas)"))
 

@@ -305,18 +305,21 @@ class Trainer:
     # ------------------------------------------------------------------- steps
     def _d_losses(self, real: tf.Tensor, fake: tf.Tensor, d_real: tf.Tensor,
                   d_fake: tf.Tensor, alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        if self.config["loss"] == "hinge":
-            out = losses.hinge_d(d_real, d_fake)
-        else:
-            out = losses.wasserstein_d(d_real, d_fake)
-            if alpha is None:
-                alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
-            gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
-            out["loss/d/gp"] = gp
-            out["loss/d"] = out["loss/d"] + self.config["d_gp_coe"] * gp
+        out = losses.d_loss(self.config["loss"], d_real, d_fake)
+        if self.config["loss"] == "wgan_gp":
+            out["loss/d/gp"], penalty = self._penalty(real, fake, alpha)
+            out["loss/d"] = out["loss/d"] + penalty
         out["d/real"] = tf.reduce_mean(d_real)
         out["d/fake"] = tf.reduce_mean(d_fake)
         return out
+
+    def _penalty(self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
+                 ) -> tuple[tf.Tensor, tf.Tensor]:
+        """WGAN-GP's ``(gp, d_gp_coe * gp)``; ``alpha`` drawn uniformly per sample if None."""
+        if alpha is None:
+            alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
+        gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
+        return gp, self.config["d_gp_coe"] * gp
 
     def d_step(self, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool
                ) -> dict[str, tf.Tensor]:
@@ -355,11 +358,8 @@ class Trainer:
                 done.append(slopes)
         stats["loss/d"] = stats["loss/d/real"] + stats["loss/d/fake"]
         if self.config["loss"] == "wgan_gp":
-            with tf.control_dependencies(done):
-                alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
-            with tf.GradientTape() as tape:
-                gp = losses.gradient_penalty(d, real, fake, alpha)
-                penalty = self.config["d_gp_coe"] * gp
+            with tf.control_dependencies(done), tf.GradientTape() as tape:
+                gp, penalty = self._penalty(real, fake)
             # The penalty does not depend on the last bias: its gradient there is None.
             grads = _add_gradients(grads, tape.gradient(penalty, d_vars))
             stats["loss/d/gp"] = gp

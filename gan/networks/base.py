@@ -13,13 +13,10 @@ class NormalizedDiscriminator(keras.Model):
 
     ``gamma``: "none" (constant ``scale`` on every kernel), "same" (one learnable scalar gamma on
     every normalized layer's kernel and bias) or "diff" (one gamma per normalized layer). The
-    gammas are float32 and never autocast, so bfloat16 cannot round them.
+    gammas are float32 and never autocast, so bfloat16 cannot round them. A subclass defines
+    ``normalized_layers`` (every normalized layer, in the order sigmas are logged) and calls
+    ``_make_gammas`` once those layers exist.
     """
-
-    @property
-    def normalized_layers(self) -> list:
-        """Every spectrally normalized layer, input to output."""
-        raise NotImplementedError
 
     def _make_gammas(self, gamma: str) -> None:
         if gamma not in GAMMA_MODES:

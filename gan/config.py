@@ -125,6 +125,8 @@ RUN_KEYS: dict[str, Key] = {
     "metrics": Key((list, tuple), ("inception_score", "fid"), "metric callbacks, in CSV order",
                    _metric_list),
     "metric_batch_size": Key(_INT, 64, "batch size of the metric networks", _positive),
+    "inception_batch_size": Key(_INT, 0, "images per Inception forward (0: 16 without a GPU, "
+                                "metric_batch_size with one)", _non_negative),
     "is_num_samples": Key(_INT, 50000, "generated samples for the Inception Score", _positive),
     "is_num_splits": Key(_INT, 10, "splits for the Inception Score", _positive),
     "fid_num_samples": Key(_INT, 10000, "generated samples for FID", _positive),

@@ -101,72 +101,74 @@ def load_images(dataset: str, data_root: str) -> np.ndarray:
 
 
 class ImageBank:
-    """The training set as one CPU ``tf.Variable`` (uint8, or float32 for float inputs).
+    """The training set held once, as uint8 (or float32 for float inputs), seen by TensorFlow.
 
-    It is filled in chunks of ``chunk`` images, from the file for a memory-mapped ``.npy``
-    (regular reads, so the mapping never enters this process's resident memory), so a
-    CelebA-sized set costs its own size once. Indexing with an integer array returns those
-    images as NumPy (what the metrics' real subsets use); ``gather`` is the in-graph version.
+    The images live in one 64-byte aligned NumPy buffer that TensorFlow reads in place through
+    DLPack (``tensor``), so a CelebA-sized set costs its own size once and stays outside
+    TensorFlow's CPU allocator, whose pool (and bookkeeping) then only serves the step's
+    working set. The buffer is filled ``chunk`` images at a time, from the file for a
+    memory-mapped ``.npy`` (plain reads, so the mapping never enters this process's resident
+    memory). Indexing with an integer array returns those images as NumPy (the metrics' real
+    subsets); ``gather`` is the in-graph version, pinned to the CPU where the buffer lives.
     """
+
+    ALIGNMENT = 64  # what TensorFlow requires of a tensor's buffer (Tensor::IsAligned)
 
     def __init__(self, images: np.ndarray, chunk: int = 256):
         import tensorflow as tf
 
         self.shape = tuple(int(s) for s in images.shape)
-        self.dtype = np.uint8 if images.dtype == np.uint8 else np.float32
-        tf_dtype = tf.uint8 if self.dtype == np.uint8 else tf.float32
+        self.dtype = np.dtype(np.uint8 if images.dtype == np.uint8 else np.float32)
+        self.array = _aligned_empty(self.shape, self.dtype, self.ALIGNMENT)
+        for start, block in _chunks(images, chunk, self.dtype, self.array):
+            if block is not None:
+                self.array[start:start + len(block)] = block
         with tf.device("/cpu:0"):
-            self.variable = tf.Variable(
-                tf.zeros((0,) + self.shape[1:], tf_dtype), trainable=False, name="images",
-                shape=tf.TensorShape((None,) + self.shape[1:]))
-            # Uninitialized: every row is written below, and untouched pages cost no memory
-            # (zeros would first write all of it once more).
-            self.variable.assign(tf.raw_ops.Empty(shape=self.shape, dtype=tf_dtype, init=False))
-        for start, block in _chunks(images, chunk, self.dtype):
-            # The raw op writes in place; slicing the variable in Python would read it first,
-            # and the extra reference makes TensorFlow copy the whole buffer on every write.
-            with tf.device("/cpu:0"):
-                tf.raw_ops.ResourceStridedSliceAssign(
-                    ref=self.variable.handle, begin=[start] + [0] * (len(self.shape) - 1),
-                    end=[start + len(block), *self.shape[1:]], strides=[1] * len(self.shape),
-                    value=block)
+            self.tensor = tf.experimental.dlpack.from_dlpack(self.array.__dlpack__())
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, index) -> np.ndarray:
-        import tensorflow as tf
-
-        index = np.asarray(index, dtype=np.int64)
-        with tf.device("/cpu:0"):
-            return tf.gather(self.variable, index.reshape(-1)).numpy().reshape(
-                index.shape + self.shape[1:])
+        return self.array[np.asarray(index, dtype=np.int64)]
 
     def gather(self, index):
         """``images[index]`` as a tensor (inside or outside ``tf.function``)."""
         import tensorflow as tf
 
-        return tf.gather(self.variable, index)
+        with tf.device("/cpu:0"):
+            return tf.gather(self.tensor, index)
 
 
-def _chunks(images: np.ndarray, chunk: int, dtype: type):
-    """``(start, block)`` pairs covering ``images``; a memmap is read through its file."""
+def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype, alignment: int) -> np.ndarray:
+    """An uninitialized C-ordered array whose data starts on an ``alignment``-byte boundary.
+
+    Uninitialized on purpose: every row is written once by the caller, and pages never
+    written cost no memory (zeros would first touch all of it).
+    """
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + alignment, np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+
+
+def _chunks(images: np.ndarray, chunk: int, dtype: np.dtype, out: np.ndarray):
+    """``(start, block)`` pairs covering ``images``; ``block`` is None where it was read into
+    ``out`` directly (a C-ordered memmap of ``dtype`` is read through its file)."""
     n = images.shape[0]
     if isinstance(images, np.memmap) and images.dtype == dtype and images.flags.c_contiguous:
         row = int(np.prod(images.shape[1:])) * images.itemsize
-        buf = np.empty((min(chunk, n),) + images.shape[1:], dtype)
         with open(images.filename, "rb") as f:
             f.seek(images.offset)
             for start in range(0, n, chunk):
                 k = min(chunk, n - start)
-                view = memoryview(buf[:k]).cast("B")
-                got = f.readinto(view)
+                got = f.readinto(memoryview(out[start:start + k]).cast("B"))
                 if got != k * row:
                     raise DataError(f"{images.filename}: file ends early (truncated?)")
-                yield start, buf[:k]
+                yield start, None
         return
     for start in range(0, n, chunk):
-        yield start, np.ascontiguousarray(images[start:start + chunk], dtype=dtype)
+        yield start, np.asarray(images[start:start + chunk], dtype=dtype)
 
 
 def to_unit_range(images):

@@ -247,7 +247,7 @@ def test_fid_of_a_set_against_itself_is_zero(graph_path):
     callbacks = build_metrics(cfg)
     values = evaluate_all(callbacks, make_context(real, Generator(images=as_generated)))
     act = callbacks[0].runner.real_activations.astype(np.float64)
-    # The stub's features barely vary (trace ~0.03), so tfgan's SVD square root leaves ~1e-5.
+    # The stub's features barely vary (trace ~0.03); the square roots leave a tiny residue.
     assert values["fid"] == pytest.approx(inc.frechet_distance(act, act), abs=1e-8)
     assert abs(values["fid"]) < 2e-3 * np.trace(np.cov(act, rowvar=False))
 
@@ -397,3 +397,71 @@ def test_registry_names_columns_and_errors():
     with pytest.raises(ConfigError, match="more than once"):
         build_metrics({"metrics": ["fid", "fid"]})
     assert build_metrics({"metrics": []}) == []
+
+
+# -- memory-saving paths give the same numbers ------------------------------------------------
+
+
+def test_weights_fed_as_tensors_give_the_graph_with_constants_outputs(graph_path):
+    graph_def = inc.load_inception_graph_def(graph_path)
+    images = Generator(seed=7)(5)
+    x = tf.constant(inc.to_inception_input(images))
+
+    def direct(t):
+        return tf.compat.v1.import_graph_def(
+            graph_def, input_map={inc.INCEPTION_INPUT: inc.resize_tf1(t)},
+            return_elements=[inc.INCEPTION_LOGITS, inc.INCEPTION_POOL], name="direct")
+
+    expect_logits, expect_pool = tf.compat.v1.wrap_function(
+        direct, [tf.TensorSpec([None, None, None, 3], tf.float32)])(x)
+    split_def, weights = inc.split_weights(inc.load_inception_graph_def(graph_path))
+    assert weights and all(t.shape.num_elements() >= inc.WEIGHT_MIN_ELEMENTS
+                           for t in weights.values())
+    left = [n for n in split_def.node if n.op == "Const"
+            and tf.TensorShape([d.size for d in n.attr["value"].tensor.tensor_shape.dim])
+            .num_elements() >= inc.WEIGHT_MIN_ELEMENTS]
+    assert not left  # no weight is held as a constant any more
+    assert "input" not in {n.name for n in split_def.node}  # what fed Mul is pruned
+    logits, pool = inc.InceptionGraph(graph_def, batch_size=2).run(images)
+    np.testing.assert_allclose(logits, expect_logits.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(pool, expect_pool.numpy().reshape(5, -1), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [7, 10, 1024])
+def test_streamed_is_splits_and_fid_features_equal_the_whole_pass(graph_path, chunk):
+    # 43 IS samples in 4 splits (10, 11, 11, 11) and 25 FID samples, in chunks that cut
+    # through splits (7), end on split borders (10) or hold everything (1024).
+    cfg = small_config(metrics=["inception_score", "fid"], inception_graph=graph_path,
+                       is_num_samples=43, is_num_splits=4, fid_num_samples=25)
+    callbacks = build_metrics(cfg)
+    runner = callbacks[0].runner
+    runner.chunk_images = chunk
+    images = Generator(seed=9)(43)
+    ctx = make_context(sample=Generator(images=images))
+    for cb in callbacks:
+        cb.setup(ctx)
+    out = runner.generated(ctx, 0, callbacks[0])
+    logits, pool = inc.InceptionGraph.from_file(graph_path).run(images)
+    scores = [inc.split_score(logits[a:b, :1000]) for a, b in inc.split_bounds(43, 4)]
+    np.testing.assert_allclose(out["is_scores"], scores, rtol=1e-6)
+    np.testing.assert_allclose(out["fid_pool"], pool[:25], rtol=1e-6, atol=1e-7)
+    assert [b - a for a, b in inc.split_bounds(43, 4)] == [10, 11, 11, 11]
+
+
+def test_inception_batch_is_16_on_the_cpu_unless_configured():
+    assert inc.inception_batch_size({"metric_batch_size": 64}) == 16
+    assert inc.inception_batch_size({"metric_batch_size": 64, "inception_batch_size": 40}) == 40
+
+
+@pytest.mark.parametrize("n1,n2,dead", [(300, 200, 0.0), (300, 250, 0.2), (40, 30, 0.1)])
+def test_fid_agrees_with_tfgans_function(n1, n2, dead):
+    # ReLU-like features with dead (constant zero) dimensions; the last case has fewer samples
+    # than dimensions, so both covariances are singular (tfgan's unrooted-below-1e-10 rule).
+    rng = np.random.default_rng(int(n1 + 10 * dead))
+    w = rng.normal(size=(8, 64)) * (rng.random(64) >= dead)
+    a = np.maximum(rng.normal(size=(n1, 8)) @ w * 0.3 + 0.1, 0).astype(np.float32)
+    b = np.maximum(rng.normal(size=(n2, 8)) @ w * 0.35 + 0.12, 0).astype(np.float32)
+    tfgan = float(tfgan_eval().frechet_classifier_distance_from_activations(
+        tf.constant(a, tf.float64), tf.constant(b, tf.float64)))
+    assert inc.frechet_distance(a, b) == pytest.approx(tfgan, rel=1e-9)
+    assert inc.frechet_distance(a, b, chunk=7) == pytest.approx(tfgan, rel=1e-9)

@@ -118,7 +118,7 @@ def train_run(run_dir: str) -> int:
                      trainer.folder.num_classes)
     else:
         logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
-                     trainer.images.dtype.__name__)
+                     trainer.images.dtype.name)
 
     def request_stop(signum, _frame):
         logging.warning("signal %d: stopping after this iteration", signum)

@@ -17,7 +17,9 @@ In one run it prints:
   issue's measure) and its fraction of the matmul bound;
 * peak RSS of the process, and with ``--celeba_memory`` the peak RSS of a CelebA run (a
   generated uint8 array of the real size, 202,599 x 64 x 64 x 3, loaded through the training
-  code's own path) measured in a fresh process.
+  code's own path; the metrics set up, 10 iterations, a sample grid, then IS and FID on a
+  stand-in Inception graph of the real architecture, ``benchmarks/metrics.py``'s Keras
+  InceptionV3 with random weights) measured in a fresh process.
 
 Data is random uint8 of each dataset's shape, so no download is needed.
 """
@@ -58,6 +60,12 @@ flags.DEFINE_bool("reference", True, "also time the original's schedule (gan/ref
 flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
 flags.DEFINE_bool("celeba_memory", False, "measure a CelebA-sized run's peak RSS (writes a "
                   "2.5 GB .npy to a temporary folder)")
+flags.DEFINE_list("memory_metrics", ["inception_score", "fid"],
+                  "metrics the CelebA memory probe evaluates (IS/FID on a stand-in graph of the "
+                  "real architecture: Keras InceptionV3 with random weights)")
+flags.DEFINE_integer("memory_is_samples", 1000, "is_num_samples of the memory probe")
+flags.DEFINE_integer("memory_fid_samples", 1000, "fid_num_samples and fid_num_real of the "
+                     "memory probe")
 flags.DEFINE_string("_memory_child", None, "internal: data root of the CelebA memory probe")
 
 MG = {"cifar10": 4, "stl10": 6, "celeba": 8}
@@ -134,7 +142,8 @@ def run_config(name: str, bound: float) -> None:
 
 
 def celeba_memory() -> None:
-    """Write a CelebA-sized uint8 array and report a training process's peak RSS."""
+    """Write a CelebA-sized uint8 array (and the stand-in Inception graph) and report a
+    training process's peak RSS."""
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(os.path.join(root, "CelebA"))
         path = os.path.join(root, "CelebA", "celeba.npy")
@@ -145,37 +154,53 @@ def celeba_memory() -> None:
             out[i:i + 20000] = rng.integers(0, 256, out[i:i + 20000].shape, dtype=np.uint8)
         out.flush()
         del out
+        if {"inception_score", "fid", "kid"} & set(FLAGS.memory_metrics):
+            from benchmarks.metrics import keras_standin_graph_def
+
+            with open(os.path.join(root, "inception.pb"), "wb") as f:
+                f.write(keras_standin_graph_def().SerializeToString())
         cmd = [sys.executable, os.path.abspath(__file__), f"--_memory_child={root}",
                f"--batch_size={FLAGS.batch_size}", f"--precision={FLAGS.precision}",
-               f"--inter_op_threads={FLAGS.inter_op_threads}"]
+               f"--inter_op_threads={FLAGS.inter_op_threads}",
+               f"--memory_metrics={','.join(FLAGS.memory_metrics)}",
+               f"--memory_is_samples={FLAGS.memory_is_samples}",
+               f"--memory_fid_samples={FLAGS.memory_fid_samples}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         print(result.stdout.strip() or result.stderr[-2000:])
 
 
 def memory_child(root: str) -> None:
-    """The CelebA memory probe: load as a run does, train, sample, evaluate SWD, report."""
+    """The CelebA memory probe, in a run's order: load, set the metrics up, train, write a
+    sample grid, evaluate the metrics; peak RSS after each stage."""
     from gan.data import load_images
     from gan.metrics.registry import build_metrics
 
     cfg = validate_run_config(dict(
         dataset="celeba", data_root=root, mg=8, iteration=10**9, batch_size=FLAGS.batch_size,
-        metrics=["swd"], swd_num_samples=1000, precision=FLAGS.precision))
+        metrics=FLAGS.memory_metrics, precision=FLAGS.precision,
+        inception_graph=os.path.join(root, "inception.pb"),
+        is_num_samples=FLAGS.memory_is_samples, fid_num_samples=FLAGS.memory_fid_samples,
+        fid_num_real=FLAGS.memory_fid_samples, swd_num_samples=FLAGS.memory_fid_samples))
     with tempfile.TemporaryDirectory() as run_dir:
         t0 = time.perf_counter()
         trainer = Trainer(cfg, run_dir, load_images("celeba", root),
                           metric_callbacks=build_metrics(cfg), seed=0)
         load_s = time.perf_counter() - t0
         loaded = peak_rss_mb()
+        trainer.setup_metrics()
         for i in range(10):
             trainer.train_iteration(i % 2 == 0)
         trainer.visualize(9)
         trained = peak_rss_mb()
-        trainer.setup_metrics()
+        t0 = time.perf_counter()
         trainer.log_metrics(9)
+        metric_s = time.perf_counter() - t0
     print(f"celeba run, {FLAGS.precision} (202599x64x64x3 uint8 = "
           f"{202599 * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
-          f"({load_s:.0f} s), {trained:.0f} MiB after 10 iterations (5 with diagnostics) and a "
-          f"sample grid, {peak_rss_mb():.0f} MiB after an SWD evaluation (1000 + 1000 images)")
+          f"({load_s:.0f} s), {trained:.0f} MiB after setting the metrics up, 10 iterations "
+          f"(5 with diagnostics) and a sample grid, {peak_rss_mb():.0f} MiB after evaluating "
+          f"{', '.join(FLAGS.memory_metrics)} ({FLAGS.memory_is_samples} IS / "
+          f"{FLAGS.memory_fid_samples} + {FLAGS.memory_fid_samples} FID images, {metric_s:.0f} s)")
 
 
 def main(argv: list[str]) -> None:

@@ -478,7 +478,9 @@ class InceptionRunner:
                 raise RuntimeError("the FID real subset was not drawn (setup not called?)")
             if self.real_indices.size and self.real_indices.max() >= len(context.real_images):
                 raise ValueError("saved FID real indices exceed the training set size")
-            self.real_activations = self.graph.run(context.real_images[self.real_indices])[1]
+            self.real_activations = np.concatenate([
+                self.graph.run(context.real_images[self.real_indices[i:i + self.chunk_images]])[1]
+                for i in range(0, len(self.real_indices), self.chunk_images)])
         return self.real_activations
 
     def generated(self, context: MetricContext, global_id: int,

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from gan.data import DataError, ImageBank, check_images, load_images, to_unit_range
 from tests.helpers import write_cifar_tarball
@@ -98,3 +99,13 @@ def test_image_bank_reports_a_file_that_shrank_after_it_was_mapped(tmp_path):
         f.truncate(size - 10)
     with pytest.raises(DataError, match="x.npy: file ends early"):
         ImageBank(mapped, chunk=4)
+
+
+def test_image_bank_is_read_by_tensorflow_in_place_without_a_copy():
+    images = np.random.default_rng(3).integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    bank = ImageBank(images, chunk=4)
+    assert bank.array.ctypes.data % ImageBank.ALIGNMENT == 0
+    bank.array[4, 0, 0, 0] = 255 - bank.array[4, 0, 0, 0]  # seen by TensorFlow: one buffer
+    np.testing.assert_array_equal(bank.gather([4]).numpy(), bank.array[[4]])
+    gather = tf.function(lambda i: bank.gather(i))
+    np.testing.assert_array_equal(gather(tf.constant([4, 1])).numpy(), bank.array[[4, 1]])

@@ -120,9 +120,7 @@ class ImageBank:
         self.shape = tuple(int(s) for s in images.shape)
         self.dtype = np.dtype(np.uint8 if images.dtype == np.uint8 else np.float32)
         self.array = _aligned_empty(self.shape, self.dtype, self.ALIGNMENT)
-        for start, block in _chunks(images, chunk, self.dtype, self.array):
-            if block is not None:
-                self.array[start:start + len(block)] = block
+        _fill(self.array, images, chunk)
         with tf.device("/cpu:0"):
             self.tensor = tf.experimental.dlpack.from_dlpack(self.array.__dlpack__())
 
@@ -152,23 +150,21 @@ def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype, alignment: int) -> n
     return raw[offset:offset + nbytes].view(dtype).reshape(shape)
 
 
-def _chunks(images: np.ndarray, chunk: int, dtype: np.dtype, out: np.ndarray):
-    """``(start, block)`` pairs covering ``images``; ``block`` is None where it was read into
-    ``out`` directly (a C-ordered memmap of ``dtype`` is read through its file)."""
+def _fill(out: np.ndarray, images: np.ndarray, chunk: int) -> None:
+    """Copy ``images`` into ``out`` ``chunk`` rows at a time; a C-ordered memmap of ``out``'s
+    dtype is read through its file straight into ``out``."""
     n = images.shape[0]
-    if isinstance(images, np.memmap) and images.dtype == dtype and images.flags.c_contiguous:
+    if isinstance(images, np.memmap) and images.dtype == out.dtype and images.flags.c_contiguous:
         row = int(np.prod(images.shape[1:])) * images.itemsize
         with open(images.filename, "rb") as f:
             f.seek(images.offset)
             for start in range(0, n, chunk):
                 k = min(chunk, n - start)
-                got = f.readinto(memoryview(out[start:start + k]).cast("B"))
-                if got != k * row:
+                if f.readinto(memoryview(out[start:start + k]).cast("B")) != k * row:
                     raise DataError(f"{images.filename}: file ends early (truncated?)")
-                yield start, None
         return
     for start in range(0, n, chunk):
-        yield start, np.asarray(images[start:start + chunk], dtype=dtype)
+        out[start:start + chunk] = images[start:start + chunk]
 
 
 def to_unit_range(images):

@@ -214,16 +214,17 @@ class BatchNorm(keras.layers.Layer):
                                                autocast=False, aggregation=FIRST_REPLICA)
 
     def call(self, x, training=False, update_stats=True):
-        out_dtype = x.dtype
-        x = tf.cast(x, tf.float32)  # statistics in float32 under mixed precision
-        return tf.cast(self._normalize(x, training, update_stats), out_dtype)
-
-    def _normalize(self, x, training, update_stats):
         if not training:
-            return tf.nn.batch_normalization(x, self.moving_mean, self.moving_variance,
-                                             self.beta, self.gamma, self.epsilon)
-        axes = list(range(len(x.shape) - 1))
-        mean, variance = tf.nn.moments(x, axes)
+            return self.normalize(x, self.moving_mean, self.moving_variance)
+        mean, variance = self.batch_statistics(x, update_stats)
+        return self.normalize(x, mean, variance)
+
+    def batch_statistics(self, x: tf.Tensor, update_stats: bool | int = True
+                         ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Training mode's float32 ``(mean, biased variance)`` of ``x`` over all but the last
+        axis; moves the moving averages ``int(update_stats)`` times."""
+        x = tf.cast(x, tf.float32)  # statistics in float32 under mixed precision
+        mean, variance = tf.nn.moments(x, list(range(len(x.shape) - 1)))
         if update_stats:
             n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
             unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
@@ -232,7 +233,70 @@ class BatchNorm(keras.layers.Layer):
             for _ in range(int(update_stats)):
                 self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
                 self.moving_variance.assign_sub((self.moving_variance - unbiased) * decay)
-        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, self.epsilon)
+        return mean, variance
+
+    def normalize(self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor,
+                  gamma: tf.Tensor | None = None, beta: tf.Tensor | None = None) -> tf.Tensor:
+        """``gamma * (x - mean) / sqrt(variance + eps) + beta`` in float32, in ``x``'s dtype.
+
+        ``gamma`` and ``beta`` default to the layer's variables (tensors may stand in for them
+        where a custom gradient must not read variables).
+        """
+        gamma = self.gamma if gamma is None else gamma
+        beta = self.beta if beta is None else beta
+        y = tf.nn.batch_normalization(tf.cast(x, tf.float32), mean, variance, beta, gamma,
+                                      self.epsilon)
+        return tf.cast(y, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+def bn_relu_deconv(x: tf.Tensor, bn: BatchNorm, deconv: keras.layers.Conv2DTranspose,
+                   update_stats: bool | int = True, shape: tuple[int, ...] | None = None
+                   ) -> tf.Tensor:
+    """``deconv(reshape(relu(bn(x))))`` in training mode, saving only ``x`` for the backward.
+
+    Autodiff of the three ops keeps both ``x`` (for batch norm's gradient) and the ReLU output
+    (for the ReLU's and the transposed convolution's gradients). Here the backward recomputes
+    the batch norm and ReLU from ``x`` (elementwise work, no convolution) and applies the
+    transposed convolution's gradient ops itself, so one activation-sized tensor per
+    generator layer fewer stays alive between the forward and the G update. Same values and
+    gradients as the plain ops; the moving averages move as ``bn(x, update_stats=...)`` does.
+    ``deconv`` must be a SAME-padded ``Conv2DTranspose`` without activation, with a bias.
+    """
+    mean, variance = bn.batch_statistics(x, update_stats)
+    kernel = tf.cast(deconv.kernel, deconv.compute_dtype)
+    bias = tf.cast(deconv.bias, deconv.compute_dtype)
+    strides = list(deconv.strides)
+
+    def activation(x, mean, variance, gamma, beta):
+        h = tf.nn.relu(bn.normalize(x, mean, variance, gamma, beta))
+        return h if shape is None else tf.reshape(h, (-1,) + tuple(shape))
+
+    @tf.custom_gradient
+    def segment(x, mean, variance, gamma, beta, kernel, bias):
+        h = activation(x, mean, variance, gamma, beta)
+        batch, height, width, _ = tf.unstack(tf.shape(h))
+        out_shape = tf.stack([batch, height * strides[0], width * strides[1],
+                              tf.shape(kernel)[-2]])
+        y = tf.nn.conv2d_transpose(h, kernel, out_shape, strides, padding="SAME")
+        y = tf.nn.bias_add(y, bias)
+
+        def backward(dy):
+            inputs = [x, mean, variance, gamma, beta]
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(inputs)
+                h = activation(*inputs)
+            # The gradients TensorFlow registers for Conv2DBackpropInput (conv2d_transpose).
+            dh = tf.nn.conv2d(dy, kernel, strides, padding="SAME")
+            dkernel = tf.raw_ops.Conv2DBackpropFilter(
+                input=dy, filter_sizes=tf.shape(kernel), out_backprop=h,
+                strides=[1] + strides + [1], padding="SAME")
+            dbias = tf.reduce_sum(dy, axis=[0, 1, 2])
+            return tape.gradient(h, inputs, output_gradients=dh) + [dkernel, dbias]
+
+        return y, backward
+
+    return segment(x, mean, variance, tf.convert_to_tensor(bn.gamma),
+                   tf.convert_to_tensor(bn.beta), kernel, bias)

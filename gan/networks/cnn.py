@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from gan.layers import BatchNorm, SNConv2D, SNDense, leaky_relu
+from gan.layers import BatchNorm, SNConv2D, SNDense, bn_relu_deconv, leaky_relu
 from gan.networks.base import NormalizedDiscriminator
 
 # (filters, kernel size, stride) of the seven discriminator convolutions.
@@ -24,11 +24,14 @@ class CNNGenerator(keras.Model):
     Output is ``[B, 8*mg, 8*mg, channels]`` in [-1, 1], float32 under any ``precision`` (a
     Keras dtype policy: "float32" or "mixed_bfloat16"). ``update_stats`` lets a caller run
     training-mode batch norm without moving its averages (the ResNet schedule needs it).
+    ``save_memory`` (default) runs training mode through ``bn_relu_deconv``, which keeps one
+    activation per layer for the backward instead of two; False runs the plain ops.
     """
 
     def __init__(self, mg: int, channels: int = 3, latent_dim: int = 128,
-                 precision: str = "float32", **kwargs):
+                 precision: str = "float32", save_memory: bool = True, **kwargs):
         super().__init__(dtype=precision, **kwargs)
+        self.save_memory = bool(save_memory)
         self.mg = int(mg)
         self.channels = int(channels)
         self.latent_dim = int(latent_dim)
@@ -65,12 +68,22 @@ class CNNGenerator(keras.Model):
         self.built = True
 
     def call(self, z, training=False, update_stats=True):
+        if training and self.save_memory:
+            return self._call_saving_memory(z, update_stats)
         h = self.dense(z)
         h = tf.nn.relu(self.bns[0](h, training=training, update_stats=update_stats))
         h = tf.reshape(h, [-1, self.mg, self.mg, 512])
         for bn, deconv in zip(self.bns[1:], self.deconvs, strict=True):
             h = tf.nn.relu(bn(deconv(h), training=training, update_stats=update_stats))
         return tf.cast(tf.tanh(self.out_conv(h)), tf.float32)
+
+    def _call_saving_memory(self, z, update_stats):
+        """Training mode, each ``BN, ReLU, deconv`` as one ``bn_relu_deconv`` (same values)."""
+        h = bn_relu_deconv(self.dense(z), self.bns[0], self.deconvs[0], update_stats,
+                           shape=(self.mg, self.mg, 512))
+        for bn, deconv in zip(self.bns[1:], self.deconvs[1:] + [self.out_conv], strict=True):
+            h = bn_relu_deconv(h, bn, deconv, update_stats)
+        return tf.cast(tf.tanh(h), tf.float32)
 
 
 class CNNDiscriminator(NormalizedDiscriminator):

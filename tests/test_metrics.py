@@ -6,9 +6,11 @@ execution path; nothing leaves this machine (downloads use file:// URLs).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
+import subprocess
 import sys
 import tarfile
 
@@ -162,6 +164,16 @@ def test_out_of_range_samples_are_an_error(graph_path):
 
 
 # -- IS ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [0.1, 3.0, 40.0])
+def test_split_score_is_tfgans_classifier_score(scale):
+    logits = np.random.default_rng(4).normal(size=(57, 1000)) * scale
+    expected = float(tfgan_eval().classifier_score_from_logits(logits))
+    assert inc.split_score(logits) == pytest.approx(expected, rel=1e-12)
+    # float32 logits: tfgan computes in float64 too but rounds its result to float32.
+    assert inc.split_score(logits.astype(np.float32)) == pytest.approx(
+        float(tfgan_eval().classifier_score_from_logits(logits.astype(np.float32))), rel=1e-7)
 
 
 def test_is_of_identical_logits_is_one():
@@ -415,8 +427,7 @@ def test_weights_fed_as_tensors_give_the_graph_with_constants_outputs(graph_path
     expect_logits, expect_pool = tf.compat.v1.wrap_function(
         direct, [tf.TensorSpec([None, None, None, 3], tf.float32)])(x)
     split_def, weights = inc.split_weights(inc.load_inception_graph_def(graph_path))
-    assert weights and all(t.shape.num_elements() >= inc.WEIGHT_MIN_ELEMENTS
-                           for t in weights.values())
+    assert weights and all(w.size >= inc.WEIGHT_MIN_ELEMENTS for w in weights.values())
     left = [n for n in split_def.node if n.op == "Const"
             and tf.TensorShape([d.size for d in n.attr["value"].tensor.tensor_shape.dim])
             .num_elements() >= inc.WEIGHT_MIN_ELEMENTS]
@@ -425,6 +436,33 @@ def test_weights_fed_as_tensors_give_the_graph_with_constants_outputs(graph_path
     logits, pool = inc.InceptionGraph(graph_def, batch_size=2).run(images)
     np.testing.assert_allclose(logits, expect_logits.numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(pool, expect_pool.numpy().reshape(5, -1), rtol=1e-6, atol=1e-6)
+
+
+def test_setup_parks_the_weights_on_disk_until_the_first_evaluation(graph_path, tmp_path):
+    # A file left by a process that no longer exists is cleaned up; the runner's own file
+    # holds the weights between setup and the first evaluation, which reads and deletes it.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"{inc.SPILL_PREFIX}{dead.pid}.x.npz"
+    stale.write_bytes(b"left by a killed run")
+    cfg = small_config(metrics=["inception_score", "fid"], inception_graph=graph_path)
+    callbacks = build_metrics(cfg)
+    ctx = dataclasses.replace(make_context(sample=Generator(seed=3)), run_dir=str(tmp_path))
+    for cb in callbacks:
+        cb.setup(ctx)
+    parked = [p for p in tmp_path.iterdir() if p.name.startswith(inc.SPILL_PREFIX)]
+    assert [p.name.split(".")[2] for p in parked] == [str(os.getpid())]
+    expected = dict(inc.split_weights(inc.load_inception_graph_def(graph_path))[1])
+    spilled = inc.SpilledWeights(str(parked[0]))
+    assert sorted(spilled) == sorted(expected)
+    for name, w in expected.items():
+        np.testing.assert_array_equal(spilled[name], w)
+    values = callbacks[0].evaluate(ctx, 0)
+    assert not any(p.name.startswith(inc.SPILL_PREFIX) for p in tmp_path.iterdir())
+    images = Generator(seed=3)(cfg["is_num_samples"])
+    logits, _ = inc.InceptionGraph.from_file(graph_path).run(images)
+    scores = [inc.split_score(logits[a:b, :1000]) for a, b in inc.split_bounds(len(images), 4)]
+    assert values["inception_score_mean"] == pytest.approx(np.mean(scores), rel=1e-6)
 
 
 @pytest.mark.parametrize("chunk", [7, 10, 1024])

@@ -33,14 +33,14 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from gan.metrics.base import MetricCallback, MetricContext
-from gan.tfgan import tfgan_eval
 
 INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
 INCEPTION_PB = "inceptionv1_for_inception_score.pb"
@@ -184,9 +184,9 @@ WEIGHT_MIN_ELEMENTS = 1024
 
 
 def split_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_MIN_ELEMENTS
-                  ) -> tuple[tf.compat.v1.GraphDef, dict[str, tf.Tensor]]:
+                  ) -> tuple[tf.compat.v1.GraphDef, dict[str, np.ndarray]]:
     """The part of the graph that computes ``logits`` and ``pool_3`` from ``Mul``, with its
-    large constants turned into placeholders, and those constants as tensors by node name.
+    large constants turned into placeholders, and those constants as arrays by node name.
 
     ``Mul`` becomes a placeholder (what fed it, the graph's own JPEG decoding, is dropped);
     a floating-point ``Const`` of at least ``min_elements`` values (the weights) becomes a
@@ -194,7 +194,7 @@ def split_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_M
     axes, scalars) stay, so shapes are still known when the graph is built. ``graph_def`` is
     edited in place (its weights are moved, not copied).
     """
-    weights: dict[str, tf.Tensor] = {}
+    weights: dict[str, np.ndarray] = {}
     input_name = INCEPTION_INPUT.split(":")[0]
     for node in graph_def.node:
         if node.name == input_name:
@@ -207,7 +207,7 @@ def split_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_M
         shape = tf.TensorShape([d.size for d in proto.tensor_shape.dim])
         if not dtype.is_floating or shape.num_elements() < min_elements:
             continue
-        weights[node.name] = tf.constant(tf.make_ndarray(proto))
+        weights[node.name] = tf.make_ndarray(proto)
         _make_placeholder(node, dtype, shape)
     graph_def = tf.compat.v1.graph_util.extract_sub_graph(
         graph_def, [INCEPTION_LOGITS.split(":")[0], INCEPTION_POOL.split(":")[0]])
@@ -226,6 +226,75 @@ def _make_placeholder(node: tf.compat.v1.NodeDef, dtype: tf.DType,
         node.attr["shape"].shape.CopyFrom(shape.as_proto())
 
 
+SPILL_PREFIX = ".inception_weights."
+
+
+class SpilledWeights(Mapping):
+    """Inception weights parked in an ``.npz`` file between a run's setup and its first
+    evaluation, read back one array at a time (node name -> array).
+
+    Setup parses the graph anyway (to check it before training). Parked on disk, its weights
+    cost no memory while the run trains, and the first evaluation reads them back without
+    parsing the 96 MB graph again on top of the memory training has reached.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        with np.load(path) as f:
+            self._keys = {str(name): f"w{i}" for i, name in enumerate(f["names"])}
+
+    @classmethod
+    def spill(cls, weights: Mapping[str, np.ndarray], path: str) -> SpilledWeights:
+        """Write ``weights`` to ``path`` (a temporary name, then a rename) and return them."""
+        names = sorted(weights)
+        tmp = f"{path}.partial"
+        with open(tmp, "wb") as f:
+            np.savez(f, names=np.array(names), **{f"w{i}": weights[n] for i, n in enumerate(names)})
+        os.replace(tmp, path)
+        return cls(path)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        with np.load(self.path) as f:
+            return f[self._keys[name]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def remove(self) -> None:
+        """Delete the file (a missing file is fine)."""
+        _remove(self.path)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def spill_path(folder: str) -> str:
+    """Where this process parks the Inception weights in ``folder``, after deleting those
+    parked there by processes that no longer exist (a run killed before its first
+    evaluation). The name carries the process id: ``.inception_weights.<pid>.<n>.npz``."""
+    for name in os.listdir(folder):
+        if not name.startswith(SPILL_PREFIX):
+            continue
+        try:
+            pid = int(name[len(SPILL_PREFIX):].split(".")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _remove(os.path.join(folder, name))
+        except (ValueError, PermissionError):
+            pass
+    fd, path = tempfile.mkstemp(prefix=f"{SPILL_PREFIX}{os.getpid()}.", suffix=".npz",
+                                dir=folder)
+    os.close(fd)
+    return path
+
+
 class InceptionGraph:
     """The frozen graph behind a TF1 resize, run batch by batch: images -> (logits, pool_3).
 
@@ -234,13 +303,23 @@ class InceptionGraph:
     every copy of the GraphDef that TensorFlow makes (the parsed proto, the imported and the
     pruned function graphs, each graph optimization pass, the kernels' own constants) carried
     them again: about 1.5 GB of resident memory for a 96 MB file. The arithmetic is unchanged.
+
+    ``graph_def`` is the whole frozen graph, or with ``weights`` (node name -> array, e.g. a
+    ``SpilledWeights``) one that ``split_weights`` already split.
     """
 
-    def __init__(self, graph_def: tf.compat.v1.GraphDef, batch_size: int = 64):
+    def __init__(self, graph_def: tf.compat.v1.GraphDef, batch_size: int = 64,
+                 weights: Mapping[str, np.ndarray] | None = None):
         self.batch_size = batch_size
-        graph_def, weights = split_weights(graph_def)
+        if weights is None:
+            graph_def, weights = split_weights(graph_def)
         names = sorted(weights)
-        self._weights = [weights.pop(name) for name in names]
+        # One weight at a time: read, copied and dropped. DeepCopy puts the copy where ops
+        # allocate (under oneDNN a pool that training has grown and released, so reusing it
+        # costs no new memory); a tensor made from a NumPy array gets an allocation of its own
+        # (~90 MiB more resident memory at the first evaluation for these weights).
+        self._weights = [tf.raw_ops.DeepCopy(x=tf.constant(weights[name])) for name in names]
+        del weights
 
         def forward(images: tf.Tensor, *feeds: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             input_map = {INCEPTION_INPUT: resize_tf1(images)}
@@ -284,10 +363,21 @@ def split_bounds(n: int, num_splits: int) -> list[tuple[int, int]]:
 
 
 def split_score(logits: np.ndarray) -> float:
-    """exp(E KL(p(y|x) || p(y))) of one split, p = softmax(logits): tensorflow-gan's
-    ``classifier_score_from_logits`` in float64."""
-    score = tfgan_eval().classifier_score_from_logits
-    return float(score(np.asarray(logits, dtype=np.float64)))
+    """exp(E_x KL(p(y|x) || p(y))) of one split, p(y|x) = softmax(logits), p(y) its mean.
+
+    tensorflow-gan's ``classifier_score_from_logits`` in NumPy: the same float64 formula
+    (``sum p * (log_softmax(logits) - log p(y))``), agreeing to ~1e-15 (pinned by
+    tests/test_metrics.py; for float32 logits tfgan rounds its result to float32, this does
+    not). Scoring in NumPy keeps tensorflow-gan (and TensorFlow
+    Probability, which it imports) out of a run that only needs IS and FID: ~60 MiB of
+    memory that would otherwise arrive at the first evaluation, on top of training's peak.
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    x = x - x.max(axis=1, keepdims=True)
+    log_p = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    p = np.exp(log_p)
+    kl = np.sum(p * (log_p - np.log(p.mean(axis=0))), axis=1)
+    return float(np.exp(kl.mean()))
 
 
 def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
@@ -370,10 +460,12 @@ class InceptionRunner:
         self.config = config
         self.batch_size = int(config.get("metric_batch_size", 64))
         self.inception_batch_size = inception_batch_size(config)
-        self.chunk_images = 1024  # generated images held at a time
+        self.chunk_images = 256  # generated images held at a time (48 KiB each at 64 px)
         self.on_missing = config.get("on_missing_inception", "error")
         self.graph_path: str | None = None
         self._graph: InceptionGraph | None = None
+        self._split_def: tf.compat.v1.GraphDef | None = None
+        self._weights: Mapping[str, np.ndarray] | None = None
         self.is_samples = 0
         self.is_splits = 1
         self.fid_samples = 0
@@ -412,27 +504,32 @@ class InceptionRunner:
 
     @property
     def graph(self) -> InceptionGraph:
-        """The Inception graph, built on first use.
+        """The Inception graph, built on first use from what ``setup`` prepared.
 
-        Built when first needed rather than in ``setup`` (which only checks the file): its
-        weights are then allocated after training has run, out of memory training already
-        holds and has released, instead of on top of it.
+        Built when first needed rather than in ``setup``: its weights then take memory that
+        training has already used and released, instead of adding to training's peak.
         """
         if self._graph is None:
-            if self.graph_path is None:
+            if self._split_def is None:
                 raise RuntimeError("the Inception graph is not available (setup not called?)")
-            self._graph = InceptionGraph.from_file(self.graph_path, self.inception_batch_size)
+            self._graph = InceptionGraph(self._split_def, self.inception_batch_size,
+                                         weights=self._weights)
+            if isinstance(self._weights, SpilledWeights):
+                self._weights.remove()
+            self._split_def = self._weights = None
         return self._graph
 
     # -- per run -----------------------------------------------------------------------------
 
     def setup(self, context: MetricContext) -> None:
-        """Find and check the graph and draw the real subset, once per run."""
+        """Find and check the graph, park its weights on disk and draw the real subset, once
+        per run."""
         if self._ready:
             return
         try:
             path = find_inception_graph(self.config.get("inception_graph"))
-            load_inception_graph_def(path)  # a bad file fails here, before any training
+            # A bad file fails here, before any training.
+            self._split_def, weights = split_weights(load_inception_graph_def(path))
             self.graph_path = path
             logging.info("Inception graph: %s", path)
         except InceptionUnavailable as e:
@@ -440,6 +537,8 @@ class InceptionRunner:
                 raise
             logging.warning("on_missing_inception='skip': Inception metrics are written as NaN "
                             "in this run. %s", e)
+        else:
+            self._weights = self._park(weights, context.run_dir)
         self._ready = True
         if not self.needs_real:
             return
@@ -453,6 +552,23 @@ class InceptionRunner:
         elif self.available:
             real = np.asarray(context.sample_real(self.num_real))
             self.real_activations = self.graph.run(real[context.rng.permutation(len(real))])[1]
+
+    def _park(self, weights: dict[str, np.ndarray], folder: str
+              ) -> Mapping[str, np.ndarray]:
+        """The weights written to ``folder`` (``SpilledWeights``, deleted when this runner is
+        garbage-collected or the process exits), or kept in memory if that fails."""
+        path = None
+        try:
+            path = spill_path(folder)
+            spilled = SpilledWeights.spill(weights, path)
+        except OSError as e:
+            for leftover in (path, f"{path}.partial") if path else ():
+                _remove(leftover)
+            logging.warning("cannot park the Inception weights in %s (%s): they stay in "
+                            "memory until the first evaluation", folder, e)
+            return weights
+        weakref.finalize(self, _remove, spilled.path)
+        return spilled
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The real subset: its indices (in-memory data) or its pool_3 features (streamed)."""
@@ -541,7 +657,7 @@ def inception_batch_size(config: dict) -> int:
 
 
 def sample_in_chunks(context: MetricContext, n: int, batch_size: int,
-                     chunk_images: int = 1024) -> Iterator[np.ndarray]:
+                     chunk_images: int = 256) -> Iterator[np.ndarray]:
     """``n`` generated images from ``context.sample``, a chunk at a time, range-checked."""
     chunk = batch_size * max(1, -(-chunk_images // batch_size))
     done = 0

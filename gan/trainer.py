@@ -51,6 +51,7 @@ from gan.config import ConfigError
 from gan.data import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
+from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
@@ -614,6 +615,9 @@ class Trainer:
             tmp = state_path + ".tmp.npz"
             np.savez(tmp, **state)
             os.replace(tmp, state_path)
+        # Setting up (e.g. parsing the Inception graph) leaves freed heap pages that training,
+        # whose buffers TensorFlow maps separately, would never reuse.
+        trim_heap()
 
     def log_metrics(self, global_id: int) -> dict[str, float]:
         """Evaluate every callback, append a ``metrics.csv`` row and ``metric/*`` scalars."""

@@ -192,7 +192,7 @@ def split_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_M
     a floating-point ``Const`` of at least ``min_elements`` values (the weights) becomes a
     ``Placeholder`` of its dtype and shape, its value moved out. Small constants (shapes,
     axes, scalars) stay, so shapes are still known when the graph is built. ``graph_def`` is
-    edited in place (its weights are moved, not copied).
+    edited in place (each weight is copied out and its constant node cleared).
     """
     weights: dict[str, np.ndarray] = {}
     input_name = INCEPTION_INPUT.split(":")[0]
@@ -368,9 +368,9 @@ def split_score(logits: np.ndarray) -> float:
     tensorflow-gan's ``classifier_score_from_logits`` in NumPy: the same float64 formula
     (``sum p * (log_softmax(logits) - log p(y))``), agreeing to ~1e-15 (pinned by
     tests/test_metrics.py; for float32 logits tfgan rounds its result to float32, this does
-    not). Scoring in NumPy keeps tensorflow-gan (and TensorFlow
-    Probability, which it imports) out of a run that only needs IS and FID: ~60 MiB of
-    memory that would otherwise arrive at the first evaluation, on top of training's peak.
+    not). Scoring in NumPy keeps tensorflow-gan (and TensorFlow Probability, which it
+    imports) out of a run that only needs IS and FID: ~60 MiB of memory that would otherwise
+    arrive at the first evaluation, on top of training's peak.
     """
     x = np.asarray(logits, dtype=np.float64)
     x = x - x.max(axis=1, keepdims=True)

@@ -453,10 +453,10 @@ def test_setup_parks_the_weights_on_disk_until_the_first_evaluation(graph_path, 
     parked = [p for p in tmp_path.iterdir() if p.name.startswith(inc.SPILL_PREFIX)]
     assert [p.name.split(".")[2] for p in parked] == [str(os.getpid())]
     expected = dict(inc.split_weights(inc.load_inception_graph_def(graph_path))[1])
-    spilled = inc.SpilledWeights(str(parked[0]))
-    assert sorted(spilled) == sorted(expected)
-    for name, w in expected.items():
-        np.testing.assert_array_equal(spilled[name], w)
+    with np.load(parked[0]) as spilled:
+        assert sorted(spilled) == sorted(expected)
+        for name, w in expected.items():
+            np.testing.assert_array_equal(spilled[name], w)
     values = callbacks[0].evaluate(ctx, 0)
     assert not any(p.name.startswith(inc.SPILL_PREFIX) for p in tmp_path.iterdir())
     images = Generator(seed=3)(cfg["is_num_samples"])

@@ -229,43 +229,18 @@ def _make_placeholder(node: tf.compat.v1.NodeDef, dtype: tf.DType,
 SPILL_PREFIX = ".inception_weights."
 
 
-class SpilledWeights(Mapping):
-    """Inception weights parked in an ``.npz`` file between a run's setup and its first
-    evaluation, read back one array at a time (node name -> array).
+def park_weights(weights: Mapping[str, np.ndarray], path: str) -> None:
+    """Write ``weights`` (node name -> array) to the ``.npz`` file ``path``, atomically (a
+    temporary name, then a rename). ``np.load(path)`` reads them back one array at a time.
 
     Setup parses the graph anyway (to check it before training). Parked on disk, its weights
     cost no memory while the run trains, and the first evaluation reads them back without
     parsing the 96 MB graph again on top of the memory training has reached.
     """
-
-    def __init__(self, path: str):
-        self.path = path
-        with np.load(path) as f:
-            self._keys = {str(name): f"w{i}" for i, name in enumerate(f["names"])}
-
-    @classmethod
-    def spill(cls, weights: Mapping[str, np.ndarray], path: str) -> SpilledWeights:
-        """Write ``weights`` to ``path`` (a temporary name, then a rename) and return them."""
-        names = sorted(weights)
-        tmp = f"{path}.partial"
-        with open(tmp, "wb") as f:
-            np.savez(f, names=np.array(names), **{f"w{i}": weights[n] for i, n in enumerate(names)})
-        os.replace(tmp, path)
-        return cls(path)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        with np.load(self.path) as f:
-            return f[self._keys[name]]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def remove(self) -> None:
-        """Delete the file (a missing file is fine)."""
-        _remove(self.path)
+    tmp = f"{path}.partial"
+    with open(tmp, "wb") as f:
+        np.savez(f, **weights)
+    os.replace(tmp, path)
 
 
 def _remove(path: str) -> None:
@@ -304,8 +279,9 @@ class InceptionGraph:
     pruned function graphs, each graph optimization pass, the kernels' own constants) carried
     them again: about 1.5 GB of resident memory for a 96 MB file. The arithmetic is unchanged.
 
-    ``graph_def`` is the whole frozen graph, or with ``weights`` (node name -> array, e.g. a
-    ``SpilledWeights``) one that ``split_weights`` already split.
+    ``graph_def`` is the whole frozen graph, or with ``weights`` (node name -> array, e.g. an
+    ``np.load``-ed ``.npz``, read one array at a time) one that ``split_weights`` already
+    split.
     """
 
     def __init__(self, graph_def: tf.compat.v1.GraphDef, batch_size: int = 64,
@@ -465,7 +441,8 @@ class InceptionRunner:
         self.graph_path: str | None = None
         self._graph: InceptionGraph | None = None
         self._split_def: tf.compat.v1.GraphDef | None = None
-        self._weights: Mapping[str, np.ndarray] | None = None
+        self._weights: dict[str, np.ndarray] | None = None  # when they could not be parked
+        self._weights_path: str | None = None  # where they are parked
         self.is_samples = 0
         self.is_splits = 1
         self.fid_samples = 0
@@ -512,11 +489,15 @@ class InceptionRunner:
         if self._graph is None:
             if self._split_def is None:
                 raise RuntimeError("the Inception graph is not available (setup not called?)")
-            self._graph = InceptionGraph(self._split_def, self.inception_batch_size,
-                                         weights=self._weights)
-            if isinstance(self._weights, SpilledWeights):
-                self._weights.remove()
-            self._split_def = self._weights = None
+            if self._weights_path is not None:
+                with np.load(self._weights_path) as weights:
+                    self._graph = InceptionGraph(self._split_def, self.inception_batch_size,
+                                                 weights=weights)
+                _remove(self._weights_path)
+            else:
+                self._graph = InceptionGraph(self._split_def, self.inception_batch_size,
+                                             weights=self._weights)
+            self._split_def = self._weights = self._weights_path = None
         return self._graph
 
     # -- per run -----------------------------------------------------------------------------
@@ -538,7 +519,7 @@ class InceptionRunner:
             logging.warning("on_missing_inception='skip': Inception metrics are written as NaN "
                             "in this run. %s", e)
         else:
-            self._weights = self._park(weights, context.run_dir)
+            self._park(weights, context.run_dir)
         self._ready = True
         if not self.needs_real:
             return
@@ -553,22 +534,23 @@ class InceptionRunner:
             real = np.asarray(context.sample_real(self.num_real))
             self.real_activations = self.graph.run(real[context.rng.permutation(len(real))])[1]
 
-    def _park(self, weights: dict[str, np.ndarray], folder: str
-              ) -> Mapping[str, np.ndarray]:
-        """The weights written to ``folder`` (``SpilledWeights``, deleted when this runner is
-        garbage-collected or the process exits), or kept in memory if that fails."""
+    def _park(self, weights: dict[str, np.ndarray], folder: str) -> None:
+        """Park the weights in ``folder`` (``park_weights``; the file is deleted when this
+        runner is garbage-collected or the process exits), or keep them in memory if that
+        fails."""
         path = None
         try:
             path = spill_path(folder)
-            spilled = SpilledWeights.spill(weights, path)
+            park_weights(weights, path)
         except OSError as e:
             for leftover in (path, f"{path}.partial") if path else ():
                 _remove(leftover)
             logging.warning("cannot park the Inception weights in %s (%s): they stay in "
                             "memory until the first evaluation", folder, e)
-            return weights
-        weakref.finalize(self, _remove, spilled.path)
-        return spilled
+            self._weights = weights
+            return
+        self._weights_path = path
+        weakref.finalize(self, _remove, path)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The real subset: its indices (in-memory data) or its pool_3 features (streamed)."""

@@ -284,7 +284,11 @@ def bn_relu_deconv(x: tf.Tensor, bn: BatchNorm, deconv: keras.layers.Conv2DTrans
         y = tf.nn.bias_add(y, bias)
 
         def backward(dy):
-            inputs = [x, mean, variance, gamma, beta]
+            # The control dependency keeps the recomputation after dy exists and distinct
+            # from the forward's ops (Grappler would otherwise merge the two and keep the
+            # forward's batch-norm output alive until the backward).
+            with tf.control_dependencies([dy]):
+                inputs = [tf.identity(t) for t in (x, mean, variance, gamma, beta)]
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(inputs)
                 h = activation(*inputs)

@@ -482,8 +482,48 @@ def test_streamed_is_splits_and_fid_features_equal_the_whole_pass(graph_path, ch
     logits, pool = inc.InceptionGraph.from_file(graph_path).run(images)
     scores = [inc.split_score(logits[a:b, :1000]) for a, b in inc.split_bounds(43, 4)]
     np.testing.assert_allclose(out["is_scores"], scores, rtol=1e-6)
-    np.testing.assert_allclose(out["fid_pool"], pool[:25], rtol=1e-6, atol=1e-7)
+    assert "fid_pool" not in out  # FID alone reads only the moments
+    mean, cov = out["fid_moments"].mean_and_covariance()
+    np.testing.assert_allclose(mean, pool[:25].astype(np.float64).mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(cov, np.cov(pool[:25].astype(np.float64), rowvar=False),
+                               rtol=1e-5, atol=1e-7)
     assert [b - a for a, b in inc.split_bounds(43, 4)] == [10, 11, 11, 11]
+
+
+def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_path):
+    cfg = small_config(metrics=["fid", "kid"], inception_graph=graph_path,
+                       fid_num_samples=20, fid_num_real=30)
+    callbacks = build_metrics(cfg)
+    runner = callbacks[0].runner
+    runner.chunk_images = 8
+    ctx = make_context(real=real_set(60, seed=4), sample=Generator(seed=5))
+    for cb in callbacks:
+        cb.setup(ctx)
+    out = runner.generated(ctx, 0, callbacks[0])
+    assert len(out["fid_pool"]) == 20
+    streamed = callbacks[0].evaluate(ctx, 0)["fid"]
+    assert streamed == pytest.approx(
+        inc.frechet_distance(runner.real_pool(ctx), out["fid_pool"]), rel=1e-9)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_feature_moments_in_chunks_equal_the_two_pass_mean_and_covariance(offset):
+    # A large common offset is where a one-pass sum of x x^T would lose digits.
+    rows = np.random.default_rng(1).normal(size=(101, 6)) * [1, 2, 3, 0.5, 1e-3, 0] + offset
+    moments = inc.FeatureMoments()
+    for start in range(0, 101, 17):
+        moments.add(rows[start:start + 17])
+    mean, cov = moments.mean_and_covariance()
+    assert moments.count == 101
+    np.testing.assert_allclose(mean, rows.mean(0), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(cov, np.cov(rows, rowvar=False), rtol=1e-9, atol=1e-12)
+
+
+def test_feature_moments_need_two_rows():
+    moments = inc.FeatureMoments()
+    moments.add(np.ones((1, 3), np.float32))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        moments.mean_and_covariance()
 
 
 def test_inception_batch_is_16_on_the_cpu_unless_configured():

@@ -52,7 +52,7 @@ class KernelInceptionDistance(MetricCallback):
         self.runner = runner
         self.num_samples = num_samples
         self.max_block_size = max_block_size
-        runner.register(self, fid_samples=num_samples)
+        runner.register(self, fid_samples=num_samples, features=True)
 
     def columns(self) -> list[str]:
         return ["kid"]

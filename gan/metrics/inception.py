@@ -369,20 +369,21 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
 SQRT_EPS = 1e-10  # tensorflow-gan's _symmetric_matrix_square_root: smaller values stay unrooted
 
 
-def frechet_distance(activations1: np.ndarray, activations2: np.ndarray,
-                     chunk: int = 2048) -> float:
+def frechet_distance(activations1: np.ndarray | FeatureMoments,
+                     activations2: np.ndarray | FeatureMoments, chunk: int = 2048) -> float:
     """FID between two feature sets: tensorflow-gan's ``frechet_classifier_distance_from_
     activations``, ``|m1 - m2|^2 + Tr(S1 + S2 - 2 sqrt(sqrt(S1) S2 sqrt(S1)))`` in float64.
 
-    Same formula, unbiased covariances and square-root rule as tfgan's; two changes in how it
-    is computed, for memory: the covariances are accumulated ``chunk`` rows at a time, and the
-    symmetric square roots come from an eigendecomposition instead of tfgan's SVD
+    Either set may be given as its rows or as ``FeatureMoments`` already accumulated over
+    them. Same formula, unbiased covariances and square-root rule as tfgan's; two changes in
+    how it is computed, for memory: the moments are accumulated ``chunk`` rows at a time, and
+    the symmetric square roots come from an eigendecomposition instead of tfgan's SVD
     (``symmetric_sqrt_eigenvalues``). For 10,000 x 2,048 features tfgan's version needs ~1 GB
     more (float64 copies of the features, SVD workspace outside TensorFlow's allocator); the
     values agree to ~1e-12 relative (tests/test_metrics.py pins 1e-9 against tfgan's).
     """
-    m1, s1 = mean_and_covariance(activations1, chunk)
-    m2, s2 = mean_and_covariance(activations2, chunk)
+    m1, s1 = _moments(activations1, chunk).mean_and_covariance()
+    m2, s2 = _moments(activations2, chunk).mean_and_covariance()
     e, v = tf.linalg.eigh(s1)
     sqrt_s1 = tf.matmul(v * symmetric_sqrt_eigenvalues(e)[None, :], v, transpose_b=True)
     inner = tf.matmul(sqrt_s1, tf.matmul(s2, sqrt_s1))
@@ -391,6 +392,15 @@ def frechet_distance(activations1: np.ndarray, activations2: np.ndarray,
     trace_sqrt = tf.reduce_sum(symmetric_sqrt_eigenvalues(tf.linalg.eigvalsh(inner)))
     mean_term = tf.reduce_sum(tf.math.squared_difference(m1, m2))
     return float(tf.linalg.trace(s1) + tf.linalg.trace(s2) - 2.0 * trace_sqrt + mean_term)
+
+
+def _moments(features: np.ndarray | FeatureMoments, chunk: int) -> FeatureMoments:
+    if isinstance(features, FeatureMoments):
+        return features
+    moments = FeatureMoments()
+    for start in range(0, len(features), chunk):
+        moments.add(features[start:start + chunk])
+    return moments
 
 
 def symmetric_sqrt_eigenvalues(eigenvalues: tf.Tensor) -> tf.Tensor:
@@ -404,22 +414,44 @@ def symmetric_sqrt_eigenvalues(eigenvalues: tf.Tensor) -> tf.Tensor:
     return tf.where(s < SQRT_EPS, s, tf.sqrt(s)) * tf.sign(eigenvalues)
 
 
-def mean_and_covariance(activations: np.ndarray, chunk: int = 2048
-                        ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Mean and unbiased covariance (``n / (n - 1)`` times the biased one) in float64,
-    accumulated ``chunk`` rows at a time."""
-    n = len(activations)
-    if n < 2:
-        raise ValueError(f"FID needs at least 2 samples per set, got {n}")
-    total = 0.0
-    for start in range(0, n, chunk):
-        total += tf.reduce_sum(tf.constant(activations[start:start + chunk], tf.float64), 0)
-    mean = total / float(n)
-    scatter = 0.0
-    for start in range(0, n, chunk):
-        centred = tf.constant(activations[start:start + chunk], tf.float64) - mean
-        scatter += tf.matmul(centred, centred, transpose_a=True)
-    return mean, scatter / float(n - 1)
+class FeatureMoments:
+    """Running mean ``m`` and unbiased covariance ``S`` of feature rows, in float64.
+
+    One pass over the rows, added a chunk at a time, so a feature set need not be held to
+    get its moments. The sums are of the rows minus the first chunk's mean ``s``; with
+    ``d = sum(x - s) / n``: ``m = s + d`` and
+    ``S = (sum (x - s)(x - s)^T - n d d^T) / (n - 1)``, which equals the two-pass
+    ``sum (x - m)(x - m)^T / (n - 1)`` exactly and, with ``s`` close to ``m``, to round-off.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._shift: tf.Tensor | None = None
+        self._sum: tf.Tensor | None = None
+        self._scatter: tf.Tensor | None = None
+
+    def add(self, rows: np.ndarray) -> None:
+        """Add ``rows`` [n, d] to the sums."""
+        if not len(rows):
+            return
+        x = tf.constant(rows, tf.float64)
+        if self._shift is None:
+            self._shift = tf.reduce_mean(x, 0)
+            self._sum = tf.zeros_like(self._shift)
+            self._scatter = tf.zeros([x.shape[1], x.shape[1]], tf.float64)
+        centred = x - self._shift
+        self._sum += tf.reduce_sum(centred, 0)
+        self._scatter += tf.matmul(centred, centred, transpose_a=True)
+        self.count += len(rows)
+
+    def mean_and_covariance(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(m, S)`` of the rows added so far (at least 2)."""
+        n = self.count
+        if n < 2:
+            raise ValueError(f"FID needs at least 2 samples per set, got {n}")
+        d = self._sum / float(n)
+        scatter = self._scatter - float(n) * (d[:, None] * d[None, :])
+        return self._shift + d, scatter / float(n - 1)
 
 
 class InceptionRunner:
@@ -451,6 +483,7 @@ class InceptionRunner:
         self.real_activations: np.ndarray | None = None
         self._ready = False
         self._consumers: list[MetricCallback] = []
+        self.keep_features = False  # whether a callback reads the generated features themselves
         self._pending: set[int] = set()
         self._cached_id: int | None = None
         self._cache: dict[str, np.ndarray] = {}
@@ -458,13 +491,15 @@ class InceptionRunner:
     # -- wiring ------------------------------------------------------------------------------
 
     def register(self, callback: MetricCallback, is_samples: int = 0, fid_samples: int = 0,
-                 is_splits: int = 1) -> None:
+                 is_splits: int = 1, features: bool = False) -> None:
         """Declare a callback and the samples it reads: IS scores of ``is_splits`` splits of
-        ``is_samples`` logits, or the pool_3 features of ``fid_samples``."""
+        ``is_samples`` logits, or the pool_3 features of ``fid_samples`` (their
+        ``FeatureMoments`` only, unless ``features``: then the [fid_samples, 2048] array)."""
         self._consumers.append(callback)
         if is_samples:
             self.is_samples, self.is_splits = is_samples, is_splits
         self.fid_samples = max(self.fid_samples, fid_samples)
+        self.keep_features = self.keep_features or (fid_samples > 0 and features)
 
     def owns_state(self, callback: MetricCallback) -> bool:
         """Whether ``callback`` saves the shared real subset (the first one that reads it)."""
@@ -576,15 +611,21 @@ class InceptionRunner:
                 raise RuntimeError("the FID real subset was not drawn (setup not called?)")
             if self.real_indices.size and self.real_indices.max() >= len(context.real_images):
                 raise ValueError("saved FID real indices exceed the training set size")
-            self.real_activations = np.concatenate([
-                self.graph.run(context.real_images[self.real_indices[i:i + self.chunk_images]])[1]
-                for i in range(0, len(self.real_indices), self.chunk_images)])
+            pool = None
+            for i in range(0, len(self.real_indices), self.chunk_images):
+                chunk = self.graph.run(
+                    context.real_images[self.real_indices[i:i + self.chunk_images]])[1]
+                if pool is None:
+                    pool = np.empty((len(self.real_indices),) + chunk.shape[1:], chunk.dtype)
+                pool[i:i + len(chunk)] = chunk
+            self.real_activations = pool
         return self.real_activations
 
     def generated(self, context: MetricContext, global_id: int,
                   callback: MetricCallback) -> dict[str, np.ndarray]:
-        """``is_scores`` (one per IS split) and ``fid_pool`` [fid_samples, 2048] of one pass
-        of G's samples.
+        """``is_scores`` (one per IS split) and the pool_3 features of the first
+        ``fid_samples``: ``fid_moments`` (``FeatureMoments``), and ``fid_pool``
+        [fid_samples, 2048] when a callback registered for the features themselves.
 
         The pass runs once per ``global_id``; it is dropped when every registered callback read it.
         """
@@ -599,22 +640,27 @@ class InceptionRunner:
         return out
 
     def _run_generated(self, context: MetricContext) -> dict[str, np.ndarray]:
-        """One pass over ``max(is_samples, fid_samples)`` samples. Memory: the pool_3 features
-        FID needs, and the logits of one IS split at a time (scored when complete)."""
+        """One pass over ``max(is_samples, fid_samples)`` samples. Memory: the moments of
+        the pool_3 features (the features themselves only for ``keep_features``), and the
+        logits of one IS split at a time (scored when complete)."""
         n = max(self.is_samples, self.fid_samples)
         bounds = split_bounds(self.is_samples, self.is_splits) if self.is_samples else []
         split_logits = np.empty((max((b - a for a, b in bounds), default=0), IS_NUM_CLASSES),
                                 np.float32)
         scores: list[float] = []
         fid_pool: np.ndarray | None = None
+        moments = FeatureMoments()
         done = 0
         for images in sample_in_chunks(context, n, self.batch_size, self.chunk_images):
             lg, pool = self.graph.run(images)
-            if fid_pool is None:
-                fid_pool = np.empty((self.fid_samples,) + pool.shape[1:], np.float32)
             end = done + len(images)
             if done < self.fid_samples:
-                fid_pool[done:min(end, self.fid_samples)] = pool[:self.fid_samples - done]
+                rows = pool[:self.fid_samples - done]
+                moments.add(rows)
+                if self.keep_features:
+                    if fid_pool is None:
+                        fid_pool = np.empty((self.fid_samples,) + pool.shape[1:], np.float32)
+                    fid_pool[done:done + len(rows)] = rows
             for a, b in bounds[len(scores):]:
                 lo, hi = max(a, done), min(b, end)
                 if lo >= hi:
@@ -623,7 +669,10 @@ class InceptionRunner:
                 if hi == b:
                     scores.append(split_score(split_logits[:b - a]))
             done = end
-        return {"is_scores": np.asarray(scores), "fid_pool": fid_pool}
+        out = {"is_scores": np.asarray(scores), "fid_moments": moments}
+        if fid_pool is not None:
+            out["fid_pool"] = fid_pool
+        return out
 
 
 def inception_batch_size(config: dict) -> int:
@@ -692,7 +741,10 @@ class FrechetInceptionDistance(MetricCallback):
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         if not self.runner.available:
             return {"fid": float("nan")}
-        fake = self.runner.generated(context, global_id, self)["fid_pool"]
+        out = self.runner.generated(context, global_id, self)
+        # The moments cover the runner's fid_samples; a smaller count reads the features.
+        fake = (out["fid_moments"] if self.num_samples == self.runner.fid_samples
+                else out["fid_pool"][:self.num_samples])
         return {"fid": frechet_distance(self.runner.real_pool(context), fake)}
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -171,6 +171,9 @@ def test_split_score_is_tfgans_classifier_score(scale):
     logits = np.random.default_rng(4).normal(size=(57, 1000)) * scale
     expected = float(tfgan_eval().classifier_score_from_logits(logits))
     assert inc.split_score(logits) == pytest.approx(expected, rel=1e-12)
+    # Rows taken in blocks of 10 (the last one partial) or one at a time give the same score.
+    assert inc.split_score(logits, block=10) == pytest.approx(expected, rel=1e-12)
+    assert inc.split_score(logits, block=1) == pytest.approx(expected, rel=1e-12)
     # float32 logits: tfgan computes in float64 too but rounds its result to float32.
     assert inc.split_score(logits.astype(np.float32)) == pytest.approx(
         float(tfgan_eval().classifier_score_from_logits(logits.astype(np.float32))), rel=1e-7)

@@ -265,6 +265,7 @@ class Trainer:
         self._generate_fn = tf.function(
             lambda z: self.generator(z, training=False),
             input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
+        self._write_fn = tf.function(self._write, autograph=False)
 
     def _make_iteration_fn(self):
         jit = bool(self.config.get("jit_compile", False))
@@ -669,10 +670,17 @@ class Trainer:
             self.metrics_csv.truncate_after(global_id)
         return global_id
 
-    def write_scalars(self, stats: dict[str, tf.Tensor], global_id: int) -> None:
-        """TensorBoard scalars for one iteration's diagnostics."""
-        with self.writer.as_default(step=global_id):
-            for name, value in stats.items():
+    def write_scalars(self, stats: dict[str, tf.Tensor | float], global_id: int) -> None:
+        """TensorBoard scalars for one iteration's diagnostics, written by one traced call:
+        written eagerly, the ~30 summary ops cost milliseconds per iteration, the order of a
+        whole training step on a GPU."""
+        values = {name: value if tf.is_tensor(value) else tf.constant(value, tf.float32)
+                  for name, value in stats.items()}
+        self._write_fn(values, tf.constant(global_id, tf.int64))
+
+    def _write(self, values: dict[str, tf.Tensor], step: tf.Tensor) -> None:
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
                 tf.summary.scalar(name, value)
 
     # -------------------------------------------------------------------- loop

@@ -629,6 +629,9 @@ class Trainer:
         self._sample_rng = np.random.default_rng([self.seed, 3, global_id])
         for cb in self.metric_callbacks:
             values.update(cb.evaluate(self._metric_context, global_id))
+        for cb in self.metric_callbacks:
+            cb.release()
+        trim_heap()
         self.metrics_csv.append(global_id, values)
         with self.writer.as_default(step=global_id):
             for k, v in values.items():

@@ -7,6 +7,7 @@ execution path; nothing leaves this machine (downloads use file:// URLs).
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import math
 import os
@@ -441,9 +442,10 @@ def test_weights_fed_as_tensors_give_the_graph_with_constants_outputs(graph_path
     np.testing.assert_allclose(pool, expect_pool.numpy().reshape(5, -1), rtol=1e-6, atol=1e-6)
 
 
-def test_setup_parks_the_weights_on_disk_until_the_first_evaluation(graph_path, tmp_path):
+def test_parked_weights_rebuild_the_graph_at_each_evaluation(graph_path, tmp_path):
     # A file left by a process that no longer exists is cleaned up; the runner's own file
-    # holds the weights between setup and the first evaluation, which reads and deletes it.
+    # holds the weights for the run: each evaluation builds the graph from it, release drops
+    # the graph, and the file goes when the runner does.
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = tmp_path / f"{inc.SPILL_PREFIX}{dead.pid}.x.npz"
@@ -461,11 +463,21 @@ def test_setup_parks_the_weights_on_disk_until_the_first_evaluation(graph_path, 
         for name, w in expected.items():
             np.testing.assert_array_equal(spilled[name], w)
     values = callbacks[0].evaluate(ctx, 0)
-    assert not any(p.name.startswith(inc.SPILL_PREFIX) for p in tmp_path.iterdir())
+    runner = callbacks[0].runner
+    built = runner.graph
+    for cb in callbacks:
+        cb.release()
+    assert runner._graph is None and parked[0].exists()
+    ctx_again = dataclasses.replace(ctx, sample=Generator(seed=3))
+    assert callbacks[0].evaluate(ctx_again, 1) == values
+    assert runner.graph is not built
     images = Generator(seed=3)(cfg["is_num_samples"])
     logits, _ = inc.InceptionGraph.from_file(graph_path).run(images)
     scores = [inc.split_score(logits[a:b, :1000]) for a, b in inc.split_bounds(len(images), 4)]
     assert values["inception_score_mean"] == pytest.approx(np.mean(scores), rel=1e-6)
+    del callbacks, cb, runner, built
+    gc.collect()
+    assert not any(p.name.startswith(inc.SPILL_PREFIX) for p in tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("chunk", [7, 10, 1024])

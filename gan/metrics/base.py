@@ -50,6 +50,10 @@ class MetricCallback(abc.ABC):
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         """Compute the values named by ``columns()`` at iteration ``global_id``."""
 
+    def release(self) -> None:
+        """Free, after an evaluation, what the next ``evaluate`` can rebuild (e.g. a network)."""
+        return None
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Arrays to keep across a resume (saved beside the checkpoints)."""
         return {}

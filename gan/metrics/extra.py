@@ -67,6 +67,9 @@ class KernelInceptionDistance(MetricCallback):
         return {"kid": kernel_distance(self.runner.real_pool(context), fake,
                                        self.max_block_size)}
 
+    def release(self) -> None:
+        self.runner.release()
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         return self.runner.state_arrays() if self.runner.owns_state(self) else {}
 

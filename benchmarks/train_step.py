@@ -17,9 +17,11 @@ In one run it prints:
   issue's measure) and its fraction of the matmul bound;
 * peak RSS of the process, and with ``--celeba_memory`` the peak RSS of a CelebA run (a
   generated uint8 array of the real size, 202,599 x 64 x 64 x 3, loaded through the training
-  code's own path; the metrics set up, 10 iterations, a sample grid, then IS and FID on a
-  stand-in Inception graph of the real architecture, ``benchmarks/metrics.py``'s Keras
-  InceptionV3 with random weights) measured in a fresh process.
+  code's own path, then ``Trainer.train``: the metrics set up, ``--memory_iterations``
+  iterations (200: the step's memory settles over the first ~150), IS and FID half-way and
+  at the end on a stand-in Inception graph of the real architecture
+  (``benchmarks/metrics.py``'s Keras InceptionV3 with random weights), a checkpoint)
+  measured in a fresh process.
 
 Data is random uint8 of each dataset's shape, so no download is needed.
 """
@@ -64,8 +66,14 @@ flags.DEFINE_list("memory_metrics", ["inception_score", "fid"],
                   "metrics the CelebA memory probe evaluates (IS/FID on a stand-in graph of the "
                   "real architecture: Keras InceptionV3 with random weights)")
 flags.DEFINE_integer("memory_is_samples", 1000, "is_num_samples of the memory probe")
-flags.DEFINE_integer("memory_fid_samples", 1000, "fid_num_samples and fid_num_real of the "
-                     "memory probe")
+flags.DEFINE_integer("memory_is_splits", 10, "is_num_splits of the memory probe (the paper's "
+                     "10 splits of 5,000 hold what 5,000 samples in 1 split hold)")
+flags.DEFINE_integer("memory_fid_samples", 1000, "fid_num_samples of the memory probe")
+flags.DEFINE_integer("memory_fid_real", 1000, "fid_num_real of the memory probe")
+flags.DEFINE_integer("memory_iterations", 200, "training iterations of the memory probe (the "
+                     "step's memory settles over the first ~150)")
+flags.DEFINE_integer("memory_summary_freq", 1, "summary_freq of the memory probe (the paper's "
+                     "1: diagnostics every iteration; > 1 also traces the step without them)")
 flags.DEFINE_string("_memory_child", None, "internal: data root of the CelebA memory probe")
 
 MG = {"cifar10": 4, "stl10": 6, "celeba": 8}
@@ -164,43 +172,62 @@ def celeba_memory() -> None:
                f"--inter_op_threads={FLAGS.inter_op_threads}",
                f"--memory_metrics={','.join(FLAGS.memory_metrics)}",
                f"--memory_is_samples={FLAGS.memory_is_samples}",
-               f"--memory_fid_samples={FLAGS.memory_fid_samples}"]
+               f"--memory_is_splits={FLAGS.memory_is_splits}",
+               f"--memory_fid_samples={FLAGS.memory_fid_samples}",
+               f"--memory_fid_real={FLAGS.memory_fid_real}",
+               f"--memory_summary_freq={FLAGS.memory_summary_freq}",
+               f"--memory_iterations={FLAGS.memory_iterations}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         print(result.stdout.strip() or result.stderr[-2000:])
 
 
 def memory_child(root: str) -> None:
-    """The CelebA memory probe, in a run's order: load, set the metrics up, train, write a
-    sample grid, evaluate the metrics; peak RSS after each stage."""
+    """The CelebA memory probe: a CelebA run of ``--memory_iterations`` iterations through
+    ``Trainer.train`` (the metrics set up, every iteration's TensorBoard scalars, the metrics
+    half-way and at the end, a sample grid and a checkpoint at the end); peak RSS after
+    loading, before and after the first evaluation, and at the end."""
     from gan.data import load_images
     from gan.metrics.registry import build_metrics
 
+    n = FLAGS.memory_iterations
     cfg = validate_run_config(dict(
-        dataset="celeba", data_root=root, mg=8, iteration=10**9, batch_size=FLAGS.batch_size,
+        dataset="celeba", data_root=root, mg=8, iteration=n, batch_size=FLAGS.batch_size,
         metrics=FLAGS.memory_metrics, precision=FLAGS.precision,
         inception_graph=os.path.join(root, "inception.pb"),
-        is_num_samples=FLAGS.memory_is_samples, fid_num_samples=FLAGS.memory_fid_samples,
-        fid_num_real=FLAGS.memory_fid_samples, swd_num_samples=FLAGS.memory_fid_samples))
+        is_num_samples=FLAGS.memory_is_samples, is_num_splits=FLAGS.memory_is_splits,
+        fid_num_samples=FLAGS.memory_fid_samples,
+        fid_num_real=FLAGS.memory_fid_real, swd_num_samples=FLAGS.memory_fid_samples,
+        summary_freq=FLAGS.memory_summary_freq, vis_freq=n, metric_freq=max(1, n // 2),
+        save_checkpoint_freq=n))
     with tempfile.TemporaryDirectory() as run_dir:
         t0 = time.perf_counter()
         trainer = Trainer(cfg, run_dir, load_images("celeba", root),
                           metric_callbacks=build_metrics(cfg), seed=0)
         load_s = time.perf_counter() - t0
         loaded = peak_rss_mb()
-        trainer.setup_metrics()
-        for i in range(10):
-            trainer.train_iteration(i % 2 == 0)
-        trainer.visualize(9)
-        trained = peak_rss_mb()
-        t0 = time.perf_counter()
-        trainer.log_metrics(9)
-        metric_s = time.perf_counter() - t0
+        stage: dict[str, float] = {}
+        log_metrics = trainer.log_metrics
+
+        def measured_log_metrics(global_id: int) -> dict[str, float]:
+            stage.setdefault("trained", peak_rss_mb())
+            t0 = time.perf_counter()
+            out = log_metrics(global_id)
+            stage.setdefault("metric_s", time.perf_counter() - t0)
+            stage.setdefault("evaluated", peak_rss_mb())
+            return out
+
+        trainer.log_metrics = measured_log_metrics
+        trainer.train()
     print(f"celeba run, {FLAGS.precision} (202599x64x64x3 uint8 = "
           f"{202599 * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
-          f"({load_s:.0f} s), {trained:.0f} MiB after setting the metrics up, 10 iterations "
-          f"(5 with diagnostics) and a sample grid, {peak_rss_mb():.0f} MiB after evaluating "
-          f"{', '.join(FLAGS.memory_metrics)} ({FLAGS.memory_is_samples} IS / "
-          f"{FLAGS.memory_fid_samples} + {FLAGS.memory_fid_samples} FID images, {metric_s:.0f} s)")
+          f"({load_s:.0f} s), {stage['trained']:.0f} MiB after setting the metrics up and "
+          f"{n // 2} iterations (summary_freq {cfg['summary_freq']}), {stage['evaluated']:.0f} "
+          f"MiB after the first evaluation, {peak_rss_mb():.0f} MiB at the end of the run "
+          f"({n - n // 2} more iterations, a sample grid, the second evaluation, a "
+          f"checkpoint); evaluations of {', '.join(FLAGS.memory_metrics)} with "
+          f"{FLAGS.memory_is_samples} IS samples in {FLAGS.memory_is_splits} splits and "
+          f"{FLAGS.memory_fid_samples} + {FLAGS.memory_fid_real} FID images, "
+          f"{stage['metric_s']:.0f} s each")
 
 
 def main(argv: list[str]) -> None:

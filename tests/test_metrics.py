@@ -521,6 +521,23 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
         inc.frechet_distance(runner.real_pool(ctx), out["fid_pool"]), rel=1e-9)
 
 
+def test_fid_on_fewer_samples_than_the_pass_reads_its_own_count(graph_path):
+    runner = inc.InceptionRunner({"inception_graph": graph_path, "fid_num_real": 30,
+                                  "metric_batch_size": 16})
+    small = inc.FrechetInceptionDistance(runner, 10)
+    large = inc.FrechetInceptionDistance(runner, 20)
+    assert runner.keep_features
+    ctx = make_context(real=real_set(60, seed=4), sample=Generator(seed=5))
+    for cb in (small, large):
+        cb.setup(ctx)
+    values = small.evaluate(ctx, 0)["fid"], large.evaluate(ctx, 0)["fid"]
+    images = Generator(seed=5)(20)
+    _, pool = inc.InceptionGraph.from_file(graph_path).run(images)
+    real = runner.real_pool(ctx)
+    assert values == pytest.approx((inc.frechet_distance(real, pool[:10]),
+                                    inc.frechet_distance(real, pool)), rel=1e-6)
+
+
 @pytest.mark.parametrize("offset", [0.0, 1e4])
 def test_feature_moments_in_chunks_equal_the_two_pass_mean_and_covariance(offset):
     # A large common offset is where a one-pass sum of x x^T would lose digits.

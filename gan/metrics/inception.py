@@ -495,7 +495,7 @@ class InceptionRunner:
         self.real_activations: np.ndarray | None = None
         self._ready = False
         self._consumers: list[MetricCallback] = []
-        self.keep_features = False  # whether a callback reads the generated features themselves
+        self._fid_reads: list[tuple[int, bool]] = []  # (fid_samples, features) per callback
         self._pending: set[int] = set()
         self._cached_id: int | None = None
         self._cache: dict[str, np.ndarray] = {}
@@ -511,7 +511,14 @@ class InceptionRunner:
         if is_samples:
             self.is_samples, self.is_splits = is_samples, is_splits
         self.fid_samples = max(self.fid_samples, fid_samples)
-        self.keep_features = self.keep_features or (fid_samples > 0 and features)
+        if fid_samples:
+            self._fid_reads.append((fid_samples, features))
+
+    @property
+    def keep_features(self) -> bool:
+        """Whether a pass keeps the generated features: a callback reads them, or reads
+        fewer samples than the moments cover."""
+        return any(features or n < self.fid_samples for n, features in self._fid_reads)
 
     def owns_state(self, callback: MetricCallback) -> bool:
         """Whether ``callback`` saves the shared real subset (the first one that reads it)."""

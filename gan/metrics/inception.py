@@ -19,11 +19,13 @@ raises ``InceptionUnavailable`` naming the file and where to put it; with
 
 The callbacks of one run share one ``InceptionRunner``: the graph, the fixed FID real subset and,
 per metric step, one pass of generated samples (``max(is_num_samples, fid_num_samples)`` images;
-IS scores the first ``is_num_samples`` logits split by split as they arrive, FID/KID keep the
-first ``fid_num_samples`` pool_3 features). The original drew separate samples for IS and FID;
-each metric still sees i.i.d. samples of G, so its value has the same distribution, at 5/6 of
-the Inception work. Memory of a pass: one chunk of generated images, one IS split's logits
-(5,000 x 1,000 by default) and the FID features, never all 50,000 logits.
+IS scores the first ``is_num_samples`` logits split by split as they arrive, FID accumulates
+the moments of the first ``fid_num_samples`` pool_3 features, KID keeps the features). The
+original drew separate samples for IS and FID; each metric still sees i.i.d. samples of G, so
+its value has the same distribution, at 5/6 of the Inception work. Memory of a pass: one
+chunk of generated images, one IS split's logits (5,000 x 1,000 by default), the FID moments
+(the features only with KID), never all 50,000 logits; the graph is built for each
+evaluation and dropped after it (``release``).
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ def park_weights(weights: Mapping[str, np.ndarray], path: str) -> None:
     temporary name, then a rename). ``np.load(path)`` reads them back one array at a time.
 
     Setup parses the graph anyway (to check it before training). Parked on disk, its weights
-    cost no memory while the run trains, and the first evaluation reads them back without
+    cost no memory while the run trains, and each evaluation reads them back without
     parsing the 96 MB graph again on top of the memory training has reached.
     """
     tmp = f"{path}.partial"

@@ -21,6 +21,7 @@ import scipy.linalg
 import tensorflow as tf
 
 from gan.config import ConfigError
+from gan.metrics import extra
 from gan.metrics import inception as inc
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics, metric_columns
@@ -516,6 +517,9 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
         cb.setup(ctx)
     out = runner.generated(ctx, 0, callbacks[0])
     assert len(out["fid_pool"]) == 20
+    kid_only = inc.InceptionRunner({})
+    extra.KernelInceptionDistance(kid_only, 20)
+    assert kid_only.keep_features and not kid_only.keep_moments
     streamed = callbacks[0].evaluate(ctx, 0)["fid"]
     assert streamed == pytest.approx(
         inc.frechet_distance(runner.real_pool(ctx), out["fid_pool"]), rel=1e-9)

@@ -37,6 +37,7 @@ import tempfile
 import urllib.request
 import weakref
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -500,7 +501,7 @@ class InceptionRunner:
         self._fid_reads: list[tuple[int, bool]] = []  # (fid_samples, features) per callback
         self._pending: set[int] = set()
         self._cached_id: int | None = None
-        self._cache: dict[str, np.ndarray] = {}
+        self._cache: dict[str, Any] = {}
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -521,6 +522,12 @@ class InceptionRunner:
         """Whether a pass keeps the generated features: a callback reads them, or reads
         fewer samples than the moments cover."""
         return any(features or n < self.fid_samples for n, features in self._fid_reads)
+
+    @property
+    def keep_moments(self) -> bool:
+        """Whether a pass accumulates the features' moments: a callback reads them (FID on
+        the whole pass)."""
+        return any(not features and n == self.fid_samples for n, features in self._fid_reads)
 
     def owns_state(self, callback: MetricCallback) -> bool:
         """Whether ``callback`` saves the shared real subset (the first one that reads it)."""
@@ -651,10 +658,10 @@ class InceptionRunner:
         return self.real_activations
 
     def generated(self, context: MetricContext, global_id: int,
-                  callback: MetricCallback) -> dict[str, np.ndarray]:
+                  callback: MetricCallback) -> dict[str, Any]:
         """``is_scores`` (one per IS split) and the pool_3 features of the first
-        ``fid_samples``: ``fid_moments`` (``FeatureMoments``), and ``fid_pool``
-        [fid_samples, 2048] when a callback registered for the features themselves.
+        ``fid_samples``: ``fid_moments`` (``FeatureMoments``) for ``keep_moments``, and
+        ``fid_pool`` [fid_samples, 2048] for ``keep_features``.
 
         The pass runs once per ``global_id``; it is dropped when every registered callback read it.
         """
@@ -668,24 +675,25 @@ class InceptionRunner:
             self._cache, self._cached_id = {}, None
         return out
 
-    def _run_generated(self, context: MetricContext) -> dict[str, np.ndarray]:
+    def _run_generated(self, context: MetricContext) -> dict[str, Any]:
         """One pass over ``max(is_samples, fid_samples)`` samples. Memory: the moments of
-        the pool_3 features (the features themselves only for ``keep_features``), and the
-        logits of one IS split at a time (scored when complete)."""
+        the pool_3 features (for ``keep_moments``), the features themselves (only for
+        ``keep_features``), and the logits of one IS split at a time (scored when complete)."""
         n = max(self.is_samples, self.fid_samples)
         bounds = split_bounds(self.is_samples, self.is_splits) if self.is_samples else []
         split_logits = np.empty((max((b - a for a, b in bounds), default=0), IS_NUM_CLASSES),
                                 np.float32)
         scores: list[float] = []
         fid_pool: np.ndarray | None = None
-        moments = FeatureMoments()
+        moments = FeatureMoments() if self.keep_moments else None
         done = 0
         for images in sample_in_chunks(context, n, self.batch_size, self.chunk_images):
             lg, pool = self.graph.run(images)
             end = done + len(images)
             if done < self.fid_samples:
                 rows = pool[:self.fid_samples - done]
-                moments.add(rows)
+                if moments is not None:
+                    moments.add(rows)
                 if self.keep_features:
                     if fid_pool is None:
                         fid_pool = np.empty((self.fid_samples,) + pool.shape[1:], np.float32)
@@ -698,7 +706,9 @@ class InceptionRunner:
                 if hi == b:
                     scores.append(split_score(split_logits[:b - a]))
             done = end
-        out = {"is_scores": np.asarray(scores), "fid_moments": moments}
+        out: dict[str, Any] = {"is_scores": np.asarray(scores)}
+        if moments is not None:
+            out["fid_moments"] = moments
         if fid_pool is not None:
             out["fid_pool"] = fid_pool
         return out

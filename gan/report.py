@@ -54,12 +54,12 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-from gan.scheduler import COMPLETED_FILE, LOCK_FILE, Run, Task, load_task
+from gan.run_folder import COMPLETED_FILE, LOCK_FILE, METRICS_FILE
+from gan.scheduler import Run, Task, load_task
 
 REPORT_DIR = "report"
 FIGURES_DIR = "figures"
 CACHE_DIR = "cache"
-METRICS_FILE = "metrics.csv"
 EVENTS_GLOB = os.path.join("checkpoint", "events.out.tfevents.*")
 REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"

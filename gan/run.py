@@ -18,16 +18,28 @@ from typing import TYPE_CHECKING, Any
 from absl import app, flags, logging
 
 from gan.config import ConfigError, validate_run_config
+from gan.run_folder import (
+    COMPLETED,
+    COMPLETED_FILE,
+    CONFIG_FILE,
+    CRASHED,
+    EXIT_BAD_INPUT,
+    EXIT_CRASHED,
+    EXIT_INTERRUPTED,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    SEED_FILE,
+    one_line,
+    process_status,
+    update_status,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
     from gan.imagenet import ImageNetFolder
 
-EXIT_INTERRUPTED = 75
-EXIT_BAD_INPUT = 2
-COMPLETED_FILE = "COMPLETED"
-SEED_FILE = "seed.json"
 IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
 
 FLAGS = flags.FLAGS
@@ -36,7 +48,7 @@ flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
 
 def read_run_config(run_dir: str) -> dict[str, Any]:
     """The validated config of the run in ``run_dir``."""
-    path = os.path.join(run_dir, "config.json")
+    path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         raise ConfigError(f"{path} not found: a run folder needs the config.json the "
                           "scheduler writes")
@@ -102,6 +114,7 @@ def configure_runtime(config: dict[str, Any]) -> int:
 def train_run(run_dir: str) -> int:
     """Train the run in ``run_dir`` to completion or interruption; returns the exit status."""
     config = read_run_config(run_dir)
+    update_status(run_dir, **process_status(RUNNING, total=config["iteration"]))
     configure_runtime(config)
 
     from gan.metrics.registry import build_metrics
@@ -127,11 +140,24 @@ def train_run(run_dir: str) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     if not trainer.train():
+        update_status(run_dir, INTERRUPTED, exit_code=EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     with open(os.path.join(run_dir, COMPLETED_FILE), "w") as f:
         f.write("completed\n")
+    update_status(run_dir, COMPLETED, iteration=config["iteration"], exit_code=0)
     logging.info("run completed: %s", run_dir)
     return 0
+
+
+def _record_ending(run_dir: str, state: str, exit_code: int, error: str) -> None:
+    """Write the run's ending into status.json when the folder is a run folder and writable."""
+    if not os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
+        return
+    try:
+        update_status(run_dir, **process_status(state, exit_code=exit_code,
+                                                 error=one_line(error)))
+    except OSError as exc:
+        logging.warning("could not write the run's status: %s", exc)
 
 
 def main(argv: list[str]) -> None:
@@ -146,7 +172,11 @@ def main(argv: list[str]) -> None:
         status = train_run(FLAGS.run_dir)
     except (ConfigError, DataError, PreprocessedDataError) as e:
         print(f"error: {e}", file=sys.stderr)
+        _record_ending(FLAGS.run_dir, FAILED, EXIT_BAD_INPUT, str(e))
         status = EXIT_BAD_INPUT
+    except Exception as e:
+        _record_ending(FLAGS.run_dir, CRASHED, EXIT_CRASHED, f"{type(e).__name__}: {e}")
+        raise
     sys.exit(status)
 
 

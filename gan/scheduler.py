@@ -41,12 +41,19 @@ from gan.config import (
     unknown_key_message,
     validate_run_config,
 )
+from gan.run_folder import (
+    COMPLETED_FILE,
+    CONFIG_FILE,
+    CRASHED,
+    EXIT_CRASHED,
+    EXIT_INTERRUPTED,
+    LOCK_FILE,
+    RUNNING,
+    read_status,
+    update_status,
+    write_json_atomic,
+)
 
-COMPLETED_FILE = "COMPLETED"
-CONFIG_FILE = "config.json"
-LOCK_FILE = ".lock"
-EXIT_INTERRUPTED = 75
-EXIT_CRASHED = 1
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "gan.run")
 
 
@@ -407,17 +414,6 @@ def _now() -> str:
     return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON (sorted keys) to ``path`` through a temporary file and rename."""
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, sort_keys=True, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _clear_folder(path: str, keep: Sequence[str] = ()) -> None:
     for name in os.listdir(path):
         if name == LOCK_FILE or os.path.join(path, name) in keep:
@@ -625,6 +621,7 @@ class Scheduler:
         finally:
             if log is not None:
                 log.close()
+        self._record_unreported_end(run, code)
         done = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
         if code == 0 and done:
             self._event(f"{name} finishes {run.name}", running=-1, done=1)
@@ -639,6 +636,20 @@ class Scheduler:
             self._event(f"{name} crashed on {run.name} with {why}; see "
                         f"{os.path.join(run.run_dir, log_name or '')}", "ERROR",
                         running=-1, failed=1)
+
+    def _record_unreported_end(self, run: Run, code: int) -> None:
+        """A run process that died without writing how it ended (killed, out of memory, a
+        crash before Python could write) is recorded as crashed in its status.json."""
+        status = read_status(run.run_dir)
+        if status is None and code in (0, EXIT_INTERRUPTED):
+            return  # not a gan.run process (a test's command): nothing to correct
+        if status is not None and status.state != RUNNING:
+            return
+        ending = {"exit_code": code} if code >= 0 else {"signal": -code}
+        try:
+            update_status(run.run_dir, CRASHED, **ending)
+        except OSError as exc:
+            self._log(f"could not write {run.name}'s status: {exc}", "WARNING")
 
     # signals -------------------------------------------------------------------------------
 

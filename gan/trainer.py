@@ -55,6 +55,7 @@ from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
+from gan.run_folder import METRICS_FILE, TIME_FILE
 
 MODEL_NAME = "model"
 ADAM_EPSILON = 1e-8
@@ -201,8 +202,8 @@ class Trainer:
         self.seed = int(seed)
         self.checkpoint_dir = os.path.join(run_dir, "checkpoint")
         self.sample_dir = os.path.join(run_dir, "sample")
-        self.time_path = os.path.join(run_dir, "time.txt")
-        self.metric_path = os.path.join(run_dir, "metrics.csv")
+        self.time_path = os.path.join(run_dir, TIME_FILE)
+        self.metric_path = os.path.join(run_dir, METRICS_FILE)
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         os.makedirs(self.sample_dir, exist_ok=True)
 

@@ -1,0 +1,152 @@
+"""The run-folder contract: every file name a run folder holds, the exit codes, the status file.
+
+A run folder is written by two programs: the scheduler (``gan.scheduler``: ``config.json``,
+``.lock``, the worker log) and the run process (``gan.run``: everything else). Whatever reads a
+run folder (the scheduler, ``--dry_run``, the report, ``sample``/``evaluate``/``export``) takes
+the names from here, and learns how a run ended from ``status.json`` (:class:`RunStatus`),
+never from the wording of a log line.
+
+``status.json`` is rewritten atomically (temporary file, then rename) by the run process as it
+starts, while it trains (progress) and when it ends; the scheduler writes it only when the run
+process died without saying how it ended (a crash, a kill).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+CONFIG_FILE = "config.json"
+SEED_FILE = "seed.json"
+STATUS_FILE = "status.json"
+COMPLETED_FILE = "COMPLETED"
+LOCK_FILE = ".lock"
+WORKER_LOG = "worker.log"  # the default of the scheduler's ``log_file`` key
+TIME_FILE = "time.txt"
+METRICS_FILE = "metrics.csv"
+SAMPLE_DIR = "sample"
+CHECKPOINT_DIR = "checkpoint"
+EVAL_DIR = "eval"
+INCEPTION_WEIGHTS_PREFIX = ".inception_weights."  # transient, see gan/metrics/inception.py
+
+#: Names a run process or the scheduler may create in a run folder (besides the worker log,
+#: whose name the task's ``log_file`` sets, and transient ``.inception_weights.*`` files).
+RUN_ENTRIES = frozenset({CONFIG_FILE, SEED_FILE, STATUS_FILE, COMPLETED_FILE, LOCK_FILE,
+                         TIME_FILE, METRICS_FILE, SAMPLE_DIR, CHECKPOINT_DIR, EVAL_DIR})
+
+EXIT_OK = 0
+EXIT_CRASHED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: stopped after a checkpoint, run it again to resume
+
+# States of status.json.
+RUNNING = "running"
+COMPLETED = "completed"
+INTERRUPTED = "interrupted"  # stopped by a signal after saving a checkpoint
+FAILED = "failed"  # bad input (exit 2): ``error`` says what
+CRASHED = "crashed"  # anything else: ``error``, ``exit_code`` or ``signal`` say what is known
+STATES = (RUNNING, COMPLETED, INTERRUPTED, FAILED, CRASHED)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What a run folder's ``status.json`` says.
+
+    ``iteration`` counts the iterations finished (the last ``global_id`` + 1) of ``total``;
+    ``checkpoint`` is the iteration count of the latest saved checkpoint. ``progress`` holds the
+    trainer's latest ``it_per_s``, ``eta_s`` and last losses while it runs. ``error`` is one line.
+    """
+
+    state: str
+    iteration: int | None = None
+    total: int | None = None
+    checkpoint: int | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    error: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    updated: float = 0.0
+    progress: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> RunStatus:
+        known = {k: v for k, v in obj.items() if k in cls.__dataclass_fields__}
+        if known.get("state") not in STATES:
+            raise ValueError(f"unknown state {known.get('state')!r}")
+        return cls(**known)
+
+
+def status_path(run_dir: str) -> str:
+    return os.path.join(run_dir, STATUS_FILE)
+
+
+def read_status(run_dir: str) -> RunStatus | None:
+    """The run's status, or None when the folder has no readable ``status.json``."""
+    try:
+        with open(status_path(run_dir)) as f:
+            return RunStatus.from_json(json.load(f))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def write_status(run_dir: str, status: RunStatus) -> RunStatus:
+    """Write ``status`` (stamped with the time) atomically; returns what was written."""
+    status = replace(status, updated=time.time())
+    write_json_atomic(status_path(run_dir), status.to_json())
+    return status
+
+
+def update_status(run_dir: str, state: str | None = None, **changes: Any) -> RunStatus:
+    """Rewrite ``status.json`` with ``changes`` applied to what it holds (a new one if none).
+
+    A new state clears the previous ending's details (``exit_code``, ``signal``, ``error``)
+    unless ``changes`` sets them.
+    """
+    old = read_status(run_dir) or RunStatus(state=state or RUNNING)
+    if state is not None and state != old.state:
+        old = replace(old, state=state, exit_code=None, signal=None, error=None)
+    return write_status(run_dir, replace(old, **changes))
+
+
+def process_status(state: str, **changes: Any) -> dict[str, Any]:
+    """``state`` with this process's pid and host, as keyword arguments of ``update_status``."""
+    return {"state": state, "pid": os.getpid(), "host": socket.gethostname(), **changes}
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON (sorted keys) to ``path`` through a temporary file and rename."""
+    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, sort_keys=True, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def is_run_folder(path: str) -> bool:
+    """Whether ``path`` is a run folder (it holds the ``config.json`` the scheduler writes)."""
+    return os.path.isfile(os.path.join(path, CONFIG_FILE))
+
+
+def one_line(message: object, limit: int = 500) -> str:
+    """``message`` as one line of at most ``limit`` characters (for ``error`` fields)."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,7 +19,9 @@ from dataclasses import replace
 from absl import app, flags, logging
 
 from gan.config import REPO_ROOT, ConfigError
+from gan.preflight import check_runs, data_problems
 from gan.report import ReportOptions, summary_text, write_report
+from gan.run_folder import remove_temporaries
 from gan.scheduler import (
     Scheduler,
     Task,
@@ -45,7 +47,10 @@ flags.DEFINE_string("set", "", "Override keys of every run's config, e.g. "
                     "iteration=1000,metric_freq=500; folder names do not change.")
 flags.DEFINE_string("results_dir", None, "Put the run folders here instead of the task's "
                     "result_root_folder or results/<task>.")
-flags.DEFINE_bool("force_rerun", False, "Delete and rerun runs that already completed.")
+flags.DEFINE_bool("force_rerun", False, "Rerun runs that already completed, deleting only "
+                  "the files those runs wrote (gan/run_folder.py's list; anything else in the "
+                  "folder stays). A run that did not complete is never cleared: it resumes "
+                  "from its checkpoint.")
 flags.DEFINE_float("report_fid_ratio", ReportOptions.fid_ratio, "report: a run diverged when an "
                    "FID-like column ends above this many times its best value (and above best + "
                    "--report_fid_margin).")
@@ -95,15 +100,20 @@ def _raise(message: str) -> str:
 
 def _dry_run(task: Task, force_rerun: bool) -> None:
     runs = task.distinct_runs()
+    check_runs(runs, task.config_path, data=False)
     for run in runs:
         state = run_state(run)
-        if force_rerun and state != "new":
+        if force_rerun and state == "completed":
             state += ", rerun"
         print(f"{run.name}  {run.run_dir}  ({state})")
     shared = len(task.runs) - len(runs)
     note = (f" ({shared} of them repeat an earlier run's folder and config)" if shared else "")
     print(f"{task.name}: {len(task.runs)} runs in {len(runs)} folders{note} under "
           f"{task.results_root}")
+    # Planning on a machine without the data is fine: data problems are warnings here and
+    # stop a real start (exit 2) before anything is created.
+    for problem in data_problems(runs):
+        print(f"warning: {problem}", file=sys.stderr)
 
 
 def report_options() -> ReportOptions:
@@ -128,6 +138,7 @@ def _report(args: Sequence[str]) -> int:
     try:
         summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
     except OSError as exc:
+        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
         print(f"error: cannot write the report: {exc}", file=sys.stderr)
         return 1
     print(summary_text(summary))
@@ -142,6 +153,7 @@ def _report_after_training(task: Task) -> None:
     except Exception as exc:  # never turn a finished training into an error
         logging.warning("could not write the report of %s: %s: %s", task.name,
                         type(exc).__name__, exc)
+        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
 
 
 def _main(args: Sequence[str]) -> int:

@@ -24,6 +24,7 @@ from absl import flags, logging
 
 from datasets import common
 from datasets.common import DataError
+from gan import safe_pickle
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -38,19 +39,6 @@ LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "
 def default_output(data_root: str) -> str:
     """Where the training code reads the tarball."""
     return os.path.join(data_root, FOLDER, ARCHIVE)
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays only, which is all a CIFAR batch holds."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
 
 
 def _check_batch(batch: Any, where: str, images: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +67,7 @@ def read_train(path: str, images_per_batch: int = IMAGES_PER_BATCH
                 where = f"{path}: {member.name}"
                 data = tar.extractfile(member).read()
                 try:
-                    batch = _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
+                    batch = safe_pickle.load(data)
                 except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
                     raise DataError(f"{where} is not a readable batch pickle ({e})") from None
                 batches[wanted[member.name]] = _check_batch(batch, where, images_per_batch)

@@ -28,6 +28,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from gan.config import DEFAULT_DATA_ROOT
+from gan.run_folder import chmod_as_created
 
 
 class DataError(ValueError):
@@ -206,11 +207,13 @@ def fsync_path(path: str) -> None:
 @contextlib.contextmanager
 def atomic_output(path: str, sync_folder: bool = True) -> Iterator[str]:
     """Yield a temporary path next to path; when the block succeeds, fsync it and move it onto
-    path (os.replace), so path is either absent, the old file, or the complete new one."""
+    path (os.replace), so path is either absent, the old file, or the complete new one. The file
+    gets the mode a plain ``open`` gives (0666 less the umask)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
     os.close(fd)
+    chmod_as_created(tmp)  # mkstemp's 0600 would make the output private to this user
     try:
         yield tmp
         fsync_path(tmp)

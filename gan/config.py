@@ -151,6 +151,9 @@ RUN_KEYS: dict[str, Key] = {
     "inter_op_threads": Key(_INT, 0, "ops TensorFlow may run side by side (0: 1 on a machine "
                             "without a GPU, where each op already uses every core; "
                             "TensorFlow's default with one)", _non_negative),
+    "gpu_memory_growth": Key(_BOOL, True, "let TensorFlow take GPU memory as it needs it "
+                             "instead of all of it at start, so several runs can share one "
+                             "GPU (e.g. 'gpu': ['0', '0']); False: TensorFlow's default"),
 }
 
 SCHEDULER_KEYS: dict[str, Key] = {
@@ -263,6 +266,26 @@ def validate_run_config(cfg: dict[str, Any], where: str = "config") -> dict[str,
         raise ConfigError(f"{where}: gamma {out['gamma']!r} scales normalized layers; it needs "
                           "sn_mode 'SN' or 'BSN'")
     return out
+
+
+def check_network(config: dict[str, Any], image_shape: tuple[int, ...],
+                  where: str = "config") -> None:
+    """Raise ConfigError unless ``config``'s networks can be built for ``image_shape`` (H, W, C):
+    the CNN's ``mg`` must give the dataset's image size, the ResNet needs square images and
+    float32. Checked by the scheduler before any run starts and again when a run builds them.
+    """
+    h, w = int(image_shape[0]), int(image_shape[1])
+    if config["network"] == "resnet":
+        if config.get("precision", "float32") != "float32":
+            raise ConfigError(f"{where}: precision 'mixed_bfloat16' is implemented for the CNN "
+                              "networks only; use precision 'float32' with network 'resnet'")
+        if h != w:
+            raise ConfigError(f"{where}: the ResNet networks need square images, got {h}x{w}")
+        return
+    mg = config["mg"]
+    if 8 * mg != h or h != w:
+        raise ConfigError(f"{where}: mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
+                          f"{config['dataset']!r} has {h}x{w}; use mg = {h // 8}")
 
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:

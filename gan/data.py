@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import pickle
 import tarfile
+import zlib
 
 import numpy as np
+
+from gan import safe_pickle
 
 CIFAR10_ARCHIVE = os.path.join("CIFAR10", "cifar-10-python.tar.gz")
 STL10_FILE = os.path.join("STL10", "stl10.npy")
@@ -46,7 +49,11 @@ def load_cifar10(path: str) -> np.ndarray:
                 except KeyError:
                     raise DataError(f"{path}: member {member} is missing; is this the CIFAR-10 "
                                     "python tarball (cifar-10-python.tar.gz)?") from None
-                batch = pickle.load(f, encoding="bytes")
+                try:
+                    batch = safe_pickle.load(f)
+                except (pickle.UnpicklingError, ValueError, TypeError) as e:
+                    raise DataError(f"{path}: {member} is not a plain CIFAR-10 batch pickle "
+                                    f"({e})") from None
                 rows = batch.get(b"data") if isinstance(batch, dict) else None
                 if (not isinstance(rows, np.ndarray) or rows.dtype != np.uint8
                         or rows.shape != (10000, 3072)):
@@ -54,7 +61,7 @@ def load_cifar10(path: str) -> np.ndarray:
                            else type(rows).__name__)
                     raise DataError(f"{path}: {member} holds {got}, expected uint8 (10000, 3072)")
                 batches.append(rows)
-    except (tarfile.TarError, EOFError, pickle.UnpicklingError, OSError) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise DataError(f"{path}: cannot read the CIFAR-10 tarball ({e}); it may be truncated, "
                         "download it again") from None
     data = np.concatenate(batches).reshape(50000, 3, 32, 32)

@@ -91,6 +91,10 @@ def training_data(config: dict[str, Any]) -> np.ndarray | ImageNetFolder:
 def configure_runtime(config: dict[str, Any]) -> int:
     """Apply the run's process-wide TensorFlow settings (before any op runs).
 
+    First, with ``gpu_memory_growth`` (the default), memory growth on every visible GPU:
+    TensorFlow then takes GPU memory as it needs it instead of all of it at start, so several
+    runs can share one GPU (a task's ``"gpu": ["0", "0"]`` runs two workers on GPU 0).
+
     ``inter_op_threads`` 0 means 1 without a GPU: each CPU op already spreads over every core,
     so running independent ops side by side only oversubscribes the cores and keeps both ops'
     buffers alive at once (on the CelebA CNN it costs ~200 MiB of peak memory and no time).
@@ -98,8 +102,16 @@ def configure_runtime(config: dict[str, Any]) -> int:
     """
     import tensorflow as tf
 
+    gpus = tf.config.list_physical_devices("GPU")
+    if config.get("gpu_memory_growth", True):
+        for gpu in gpus:
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:  # TensorFlow already initialized this GPU in this process
+                logging.warning("gpu_memory_growth not applied to %s: TensorFlow is already "
+                                "initialized in this process", gpu.name)
     threads = int(config.get("inter_op_threads", 0))
-    if threads == 0 and not tf.config.list_physical_devices("GPU"):
+    if threads == 0 and not gpus:
         threads = 1
     if threads and threads != tf.config.threading.get_inter_op_parallelism_threads():
         try:
@@ -109,6 +121,26 @@ def configure_runtime(config: dict[str, Any]) -> int:
                             "initialized in this process", threads)
             return 0
     return threads
+
+
+def install_stop_handlers(trainer: Any) -> None:
+    """SIGTERM and SIGINT ask ``trainer`` to stop: after the current iteration, with its
+    checkpoint saved; during a metric evaluation at once (the handler raises
+    ``EvaluationAbandoned`` there, the trainer saves the finished iteration's checkpoint and
+    the resumed run redoes the evaluation)."""
+    from gan.trainer import EvaluationAbandoned
+
+    def request_stop(signum, _frame):
+        trainer.stop_requested = True
+        if trainer.evaluating:  # checkpoint first: the evaluation is redone after the resume
+            logging.warning("signal %d: abandoning this evaluation to save the checkpoint",
+                            signum)
+            trainer.evaluating = False
+            raise EvaluationAbandoned
+        logging.warning("signal %d: stopping after this iteration", signum)
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
 
 
 def train_run(run_dir: str) -> int:
@@ -133,12 +165,7 @@ def train_run(run_dir: str) -> int:
         logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
                      trainer.images.dtype.name)
 
-    def request_stop(signum, _frame):
-        logging.warning("signal %d: stopping after this iteration", signum)
-        trainer.stop_requested = True
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    install_stop_handlers(trainer)
     if not trainer.train():
         update_status(run_dir, INTERRUPTED, exit_code=EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED

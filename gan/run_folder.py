@@ -39,6 +39,11 @@ INCEPTION_WEIGHTS_PREFIX = ".inception_weights."  # transient, see gan/metrics/i
 #: whose name the task's ``log_file`` sets, and transient ``.inception_weights.*`` files).
 RUN_ENTRIES = frozenset({CONFIG_FILE, SEED_FILE, STATUS_FILE, COMPLETED_FILE, LOCK_FILE,
                          TIME_FILE, METRICS_FILE, SAMPLE_DIR, CHECKPOINT_DIR, EVAL_DIR})
+#: Suffix of a checkpoint's files renamed aside because they do not read completely.
+CORRUPT_SUFFIX = ".corrupt"
+#: Written (in the checkpoint folder) when a stop abandoned iteration N's evaluation after
+#: checkpoint N was saved: the resumed run redoes that evaluation before going on.
+PENDING_FILE = "pending_evaluation.json"
 
 EXIT_OK = 0
 EXIT_CRASHED = 1
@@ -139,6 +144,81 @@ def write_json_atomic(path: str, obj: Any) -> None:
         except OSError:
             pass
         raise
+
+
+def owned_entries(run_dir: str, log_file: str | None) -> list[str]:
+    """The names in ``run_dir`` a run wrote: :data:`RUN_ENTRIES`, the worker log ``log_file``,
+    transient Inception weights and the temporary files of atomic writes of those names.
+
+    The lock file is left out: it is the claim of whoever clears the folder.
+    """
+    owned = (RUN_ENTRIES - {LOCK_FILE}) | ({log_file} if log_file else set())
+    out = []
+    for name in sorted(os.listdir(run_dir)):
+        if (name in owned or name.startswith(INCEPTION_WEIGHTS_PREFIX)
+                or any(name.startswith(f"{o}.tmp") for o in owned)):
+            out.append(name)
+    return out
+
+
+def clear_run(run_dir: str, log_file: str | None) -> list[str]:
+    """Delete what the run in ``run_dir`` wrote (:func:`owned_entries`), nothing else.
+
+    A task without ``test_config`` uses its results root as its run folder, so the folder may
+    hold the scheduler log, the report and anything the user put there: those stay. Returns
+    the names deleted.
+    """
+    import shutil
+
+    names = owned_entries(run_dir, log_file)
+    for name in names:
+        full = os.path.join(run_dir, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full)
+        else:
+            os.remove(full)
+    return names
+
+
+def umask() -> int:
+    """This process's umask (read without changing it where /proc tells it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)  # no /proc: the classic read-and-restore (not thread-safe)
+    os.umask(old)
+    return old
+
+
+def chmod_as_created(path: str, mode: int = 0o666) -> None:
+    """Give ``path`` the mode a plain ``open()`` would have given it (``mode & ~umask``).
+
+    ``tempfile.mkstemp`` creates files readable by their owner only (0600); an output written
+    through one and renamed into place would stay unreadable to other users and jobs.
+    """
+    os.chmod(path, mode & ~umask())
+
+
+def remove_temporaries(folder: str, pid: int) -> list[str]:
+    """Delete the temporary files (``NAME.tmp.<pid>``, ``NAME.tmp.<pid>.<thread>``) that process
+    ``pid`` left in ``folder`` or below it when a write failed (e.g. a full disk); returns
+    their paths."""
+    removed = []
+    mark = f".tmp.{pid}"
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith(mark) or f"{mark}." in name:
+                path = os.path.join(parent, name)
+                try:
+                    os.remove(path)
+                    removed.append(path)
+                except OSError:
+                    pass
+    return removed
 
 
 def is_run_folder(path: str) -> bool:

@@ -19,7 +19,6 @@ import itertools
 import json
 import os
 import queue
-import shutil
 import signal
 import socket
 import subprocess
@@ -42,13 +41,20 @@ from gan.config import (
     validate_run_config,
 )
 from gan.run_folder import (
+    COMPLETED,
     COMPLETED_FILE,
     CONFIG_FILE,
     CRASHED,
+    EXIT_BAD_INPUT,
     EXIT_CRASHED,
     EXIT_INTERRUPTED,
+    FAILED,
+    INTERRUPTED,
     LOCK_FILE,
-    RUNNING,
+    STATUS_FILE,
+    RunStatus,
+    clear_run,
+    one_line,
     read_status,
     update_status,
     write_json_atomic,
@@ -125,6 +131,9 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
             raise ConfigError(f"{where}: {key} = {sched[key]!r}, expected a list of strings")
 
     if results_dir is not None:
+        if not results_dir.strip():
+            raise ConfigError("--results_dir is empty; give the folder the run folders go to "
+                              "(or leave the flag out for the task's own results folder)")
         results_root = os.path.abspath(results_dir)
     elif sched["result_root_folder"] is not None:
         results_root = os.path.normpath(os.path.join(task_dir, sched["result_root_folder"]))
@@ -229,10 +238,12 @@ def _gpu_entries(entries: list[Any], where: str) -> list[str]:
         raise ConfigError(f"{where}: gpu is empty; give at least one entry, e.g. ['0']")
     out = []
     for i, entry in enumerate(entries):
-        if isinstance(entry, str):
-            out.append(entry)
-        elif isinstance(entry, list) and all(isinstance(e, str) for e in entry):
-            out.append(",".join(entry))
+        ids = [entry] if isinstance(entry, str) else entry
+        if isinstance(ids, list) and ids and all(isinstance(e, str) for e in ids):
+            if not all(e.strip() for e in ids):
+                raise ConfigError(f"{where}: gpu[{i}] = {entry!r} holds an empty GPU id; "
+                                  "expected ids such as '0' or ['0', '1']")
+            out.append(",".join(e.strip() for e in ids))
         else:
             raise ConfigError(f"{where}: gpu[{i}] = {entry!r}, expected a GPU id string such "
                               "as '0' or a list of them such as ['0', '1']")
@@ -248,6 +259,10 @@ def expand_test_config(test_config: Any, config_path: str) -> list[tuple[int, di
     if not isinstance(test_config, (list, tuple)):
         raise ConfigError(f"{config_path}: test_config must be a list of dicts, got "
                           f"{type(test_config).__name__}")
+    if not test_config:
+        raise ConfigError(f"{config_path}: test_config is empty, so the task has no runs; "
+                          "give at least one dict (e.g. [{'run': [0]}]) or leave test_config "
+                          "out for a single run of global_config")
     out = []
     for block, inst in enumerate(test_config):
         where = f"{config_path}: test_config[{block}]"
@@ -414,15 +429,17 @@ def _now() -> str:
     return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _clear_folder(path: str, keep: Sequence[str] = ()) -> None:
-    for name in os.listdir(path):
-        if name == LOCK_FILE or os.path.join(path, name) in keep:
-            continue
-        full = os.path.join(path, name)
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full)
-        else:
-            os.remove(full)
+#: The status.json state a run process that exits with a code reports.
+_STATE_OF_EXIT = {0: COMPLETED, EXIT_INTERRUPTED: INTERRUPTED, EXIT_BAD_INPUT: FAILED}
+
+
+def _write_status_in_place(run_dir: str, status: RunStatus) -> None:
+    """Overwrite an existing ``status.json`` without a temporary file (a read-only folder
+    whose status file is still writable); OSError when that fails too."""
+    with open(os.path.join(run_dir, STATUS_FILE), "r+") as f:
+        f.truncate(0)
+        json.dump(status.to_json(), f, sort_keys=True, indent=2)
+        f.write("\n")
 
 
 class Scheduler:
@@ -439,8 +456,11 @@ class Scheduler:
 
     def __init__(self, task: Task, runs: Sequence[Run] | None = None, *,
                  force_rerun: bool | None = None, command: Sequence[str] | None = None,
-                 handle_signals: bool = True, console: TextIO | None = None) -> None:
+                 handle_signals: bool = True, console: TextIO | None = None,
+                 preflight: bool | None = None) -> None:
         self.task = task
+        # The pre-flight checks test what ``gan.run`` needs; another command may need other.
+        self.preflight = command is None if preflight is None else bool(preflight)
         self.runs = distinct_runs(task.runs if runs is None else runs)
         self.force_rerun = task.force_rerun if force_rerun is None else bool(force_rerun)
         self.command = list(DEFAULT_COMMAND if command is None else command)
@@ -448,6 +468,7 @@ class Scheduler:
         self.console = sys.stdout if console is None else console
         self.counts = {"done": 0, "running": 0, "pending": 0, "failed": 0,
                        "interrupted": 0, "elsewhere": 0}
+        self._bad_input = 0  # failed runs that exited with 2 (bad input)
         self._lock = threading.Lock()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._stop = threading.Event()
@@ -487,12 +508,28 @@ class Scheduler:
 
     def start(self) -> int:
         """Run every run; return 0 when all finished (or ran elsewhere), 1 when any crashed,
-        75 when some were interrupted (none crashed), 128+signal when stopped by a signal."""
-        os.makedirs(self.task.results_root, exist_ok=True)
+        2 when every failed run failed on bad input, 75 when some were interrupted (none
+        failed), 128+signal when stopped by a signal.
+
+        Before anything is created, the pre-flight checks (``gan.preflight``) run; they and an
+        unwritable results root raise ConfigError (one line naming what is wrong).
+        """
+        if self.preflight:
+            from gan.preflight import check_runs
+
+            check_runs(self.runs, self.task.config_path)
         log_path = self.task.scheduler_log_path
-        if log_path is not None:
-            os.makedirs(os.path.dirname(log_path), exist_ok=True)
-            self._log_file = open(log_path, "a")
+        try:
+            os.makedirs(self.task.results_root, exist_ok=True)
+            if log_path is not None:
+                os.makedirs(os.path.dirname(log_path), exist_ok=True)
+                self._log_file = open(log_path, "a")
+            if not os.access(self.task.results_root, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable", self.task.results_root)
+        except OSError as exc:
+            raise ConfigError(f"results root {self.task.results_root}: cannot write there "
+                              f"({exc.strerror or exc}); choose another with --results_dir or "
+                              "result_root_folder") from None
         jobs: queue.Queue[Run] = queue.Queue()
         for run in self.runs:
             jobs.put(run)
@@ -522,7 +559,7 @@ class Scheduler:
                 self._log_file.close()
                 self._log_file = None
         if self.counts["failed"]:
-            return EXIT_CRASHED
+            return EXIT_BAD_INPUT if self._bad_input == self.counts["failed"] else EXIT_CRASHED
         if self._signals:
             return 128 + self._signals[0]
         if self.counts["interrupted"]:
@@ -542,6 +579,7 @@ class Scheduler:
             try:
                 self._process(name, gpu, run)
             except Exception as exc:  # keep the other runs going; report this one as failed
+                self._record_crash(run, f"scheduler: {type(exc).__name__}: {exc}")
                 self._event(f"{name} crashed on {run.name} in the scheduler: "
                             f"{type(exc).__name__}: {exc}", "ERROR", failed=1)
         self._log(f"{name} finished")
@@ -565,14 +603,36 @@ class Scheduler:
                 with self._lock:
                     self.counts["pending"] += 1
                 return
-            if self.force_rerun:
-                # A task without test_config has one run in the results root itself.
-                _clear_folder(run.run_dir, keep=[self.task.scheduler_log_path or ""])
             resumed = any(n != LOCK_FILE for n in os.listdir(run.run_dir))
+            if completed:  # force_rerun: only a completed run starts over
+                self._clear_for_rerun(name, run)
+                resumed = False
             self._write_config(name, run)
             self._launch(name, gpu, run, fd, resumed)
         finally:
             os.close(fd)
+
+    def _clear_for_rerun(self, name: str, run: Run) -> None:
+        """Delete what the completed ``run`` wrote (``gan.run_folder.clear_run``), nothing else.
+
+        A task without test_config has its one run in the results root itself, next to the
+        scheduler log, the report and whatever the user keeps there: all of that stays. In a
+        run's own folder, entries the run did not write are moved (not deleted) to the sibling
+        folder ``<run folder>.kept-<time>`` so the rerun starts from a clean folder.
+        """
+        deleted = clear_run(run.run_dir, self.task.scheduler_config["log_file"])
+        foreign = [n for n in sorted(os.listdir(run.run_dir)) if n != LOCK_FILE]
+        moved = ""
+        if foreign and (os.path.normpath(run.run_dir)
+                        != os.path.normpath(self.task.results_root)):
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            kept = f"{os.path.normpath(run.run_dir)}.kept-{stamp}"
+            os.makedirs(kept, exist_ok=True)
+            for entry in foreign:
+                os.replace(os.path.join(run.run_dir, entry), os.path.join(kept, entry))
+            moved = f"; moved {len(foreign)} entries it did not write to {kept}"
+        self._log(f"{name}: force_rerun of {run.name}: deleted {len(deleted)} entries the run "
+                  f"wrote{moved}")
 
     def _write_config(self, name: str, run: Run) -> None:
         path = os.path.join(run.run_dir, CONFIG_FILE)
@@ -621,7 +681,7 @@ class Scheduler:
         finally:
             if log is not None:
                 log.close()
-        self._record_unreported_end(run, code)
+        status = self._record_unreported_end(run, code)
         done = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
         if code == 0 and done:
             self._event(f"{name} finishes {run.name}", running=-1, done=1)
@@ -633,23 +693,58 @@ class Scheduler:
             why = (f"exit code {code}" if code >= 0 else f"killed by signal {-code}")
             if code == 0:
                 why += f" without writing {COMPLETED_FILE}"
-            self._event(f"{name} crashed on {run.name} with {why}; see "
-                        f"{os.path.join(run.run_dir, log_name or '')}", "ERROR",
+            see = f"see {os.path.join(run.run_dir, log_name or '')}"
+            if code == EXIT_BAD_INPUT:
+                error = status.error if status is not None and status.error else None
+                with self._lock:
+                    self._bad_input += 1
+                self._event(f"{name} failed on {run.name} (exit code {code}): "
+                            f"error: {error or 'bad input'} ({see})", "ERROR",
+                            running=-1, failed=1)
+                return
+            self._event(f"{name} crashed on {run.name} with {why}; {see}", "ERROR",
                         running=-1, failed=1)
 
-    def _record_unreported_end(self, run: Run, code: int) -> None:
-        """A run process that died without writing how it ended (killed, out of memory, a
-        crash before Python could write) is recorded as crashed in its status.json."""
+    def _record_unreported_end(self, run: Run, code: int) -> RunStatus | None:
+        """Make status.json agree with how the run process ended; returns the status.
+
+        A process that died without writing how it ended (killed, out of memory, a crash
+        before Python could write, an unwritable folder) is recorded as crashed, also when
+        the file still holds an earlier ending (e.g. "interrupted" from the last attempt).
+        """
         status = read_status(run.run_dir)
         if status is None and code in (0, EXIT_INTERRUPTED):
-            return  # not a gan.run process (a test's command): nothing to correct
-        if status is not None and status.state != RUNNING:
-            return
+            return None  # not a gan.run process (a test's command): nothing to correct
+        expected = _STATE_OF_EXIT.get(code, CRASHED)
+        if status is not None and status.state == expected:
+            return status
+        if status is not None and status.state == FAILED and code == EXIT_BAD_INPUT:
+            return status
         ending = {"exit_code": code} if code >= 0 else {"signal": -code}
+        state = FAILED if expected == FAILED else CRASHED
+        return self._write_ending(run, state, ending, status)
+
+    def _record_crash(self, run: Run, error: str) -> None:
+        """Record in the run's status.json that the scheduler failed on it (when there is one)."""
+        if os.path.isfile(os.path.join(run.run_dir, STATUS_FILE)):
+            self._write_ending(run, CRASHED, {"error": one_line(error)}, read_status(run.run_dir))
+
+    def _write_ending(self, run: Run, state: str, ending: dict[str, Any],
+                      old: RunStatus | None) -> RunStatus | None:
         try:
-            update_status(run.run_dir, CRASHED, **ending)
+            return update_status(run.run_dir, state, **ending)
+        except OSError:
+            pass
+        # An unwritable folder: its status file may still be writable in place.
+        new = replace(old or RunStatus(state=state), state=state, exit_code=None, signal=None,
+                      error=None)
+        new = replace(new, **ending)
+        try:
+            _write_status_in_place(run.run_dir, new)
+            return new
         except OSError as exc:
             self._log(f"could not write {run.name}'s status: {exc}", "WARNING")
+            return old
 
     # signals -------------------------------------------------------------------------------
 

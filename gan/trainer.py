@@ -36,7 +36,10 @@ slots, so a resumed run continues exactly where the uninterrupted one would have
 from __future__ import annotations
 
 import datetime
+import glob
+import json
 import os
+import re
 import time
 from typing import Any
 
@@ -47,7 +50,7 @@ from absl import logging
 from PIL import Image
 
 from gan import losses
-from gan.config import ConfigError
+from gan.config import ConfigError, check_network
 from gan.data import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
@@ -55,9 +58,25 @@ from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
-from gan.run_folder import METRICS_FILE, TIME_FILE
+from gan.run_folder import (
+    CORRUPT_SUFFIX,
+    METRICS_FILE,
+    PENDING_FILE,
+    TIME_FILE,
+    one_line,
+    write_json_atomic,
+)
 
 MODEL_NAME = "model"
+METRICS_STAGE = "metrics"  # the metric_freq evaluation of an iteration
+EXTRA_STAGE = "extra"  # the extra_checkpoint_freq sample grid, evaluation and kept checkpoint
+
+
+class EvaluationAbandoned(BaseException):
+    """A stop was requested during a metric evaluation: the evaluation is given up (it is redone
+    after the resume) so the checkpoint is saved at once. Raised by ``log_metrics`` when the
+    stop came before it, or by the run's signal handler while ``Trainer.evaluating``; a
+    BaseException (as KeyboardInterrupt) so a metric's ``except Exception`` cannot swallow it."""
 ADAM_EPSILON = 1e-8
 GRID_EPS = 1e-8
 
@@ -66,24 +85,17 @@ def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
                    ) -> tuple[keras.Model, keras.Model]:
     """The generator and discriminator a run config asks for, built for ``image_shape``."""
     h, w, c = image_shape
+    if config["network"] not in ("cnn", "resnet"):
+        raise ValueError(f"unknown network {config['network']!r}")
+    check_network(config, image_shape)
     if config["network"] == "resnet":
-        if config.get("precision", "float32") != "float32":
-            raise ConfigError("precision 'mixed_bfloat16' is implemented for the CNN networks "
-                              "only; use precision 'float32' with network 'resnet'")
-        if h != w:
-            raise ValueError(f"the ResNet networks need square images, got {h}x{w}")
         width = config.get("network_width", 1.0)
         g = ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"], width=width,
                             name="generator")
         d = ResNetDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
                                 image_shape=image_shape, width=width, name="discriminator")
         return g, d
-    if config["network"] != "cnn":
-        raise ValueError(f"unknown network {config['network']!r}")
     mg = config["mg"]
-    if 8 * mg != h or h != w:
-        raise ValueError(f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
-                         f"{config['dataset']!r} has {h}x{w}; use mg = {h // 8}")
     precision = config.get("precision", "float32")
     g = CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"], precision=precision,
                      name="generator")
@@ -215,6 +227,7 @@ class Trainer:
         self.n_dis = config["n_dis"]
         self.latent_dim = config["latent_dim"]
         self.stop_requested = False
+        self.evaluating = False  # inside the callbacks of log_metrics (may be abandoned)
 
         self.folder = images if isinstance(images, ImageNetFolder) else None
         if self.folder is not None:
@@ -628,8 +641,14 @@ class Trainer:
         values: dict[str, float] = {}
         # Latents depend on (seed, N) only, so a resumed run evaluates the same samples.
         self._sample_rng = np.random.default_rng([self.seed, 3, global_id])
-        for cb in self.metric_callbacks:
-            values.update(cb.evaluate(self._metric_context, global_id))
+        try:
+            self.evaluating = True
+            if self.stop_requested:
+                raise EvaluationAbandoned
+            for cb in self.metric_callbacks:
+                values.update(cb.evaluate(self._metric_context, global_id))
+        finally:
+            self.evaluating = False
         for cb in self.metric_callbacks:
             cb.release()
         trim_heap()
@@ -652,27 +671,72 @@ class Trainer:
                 or global_id == self.iteration - 1)
 
     def save(self, global_id: int) -> str:
-        """Write ``checkpoint/model-N`` (the manager keeps the latest five)."""
+        """Write ``checkpoint/model-N`` (the manager keeps the latest five).
+
+        A failed write (e.g. a full disk) leaves no ``model-N_temp/`` folder behind, and a
+        successful one removes any an earlier failure left.
+        """
         self.global_id.assign(global_id)
-        return self.manager.save(checkpoint_number=global_id)
+        try:
+            return self.manager.save(checkpoint_number=global_id)
+        finally:
+            _remove_temp_folders(self.checkpoint_dir)
 
     def save_extra(self, global_id: int) -> str:
         """Write a kept copy ``checkpoint/global_id-N/model-N`` that rotation never deletes."""
         self.global_id.assign(global_id)
         folder = os.path.join(self.checkpoint_dir, f"global_id-{global_id}")
-        return self.checkpoint.write(os.path.join(folder, f"{MODEL_NAME}-{global_id}"))
+        try:
+            return self.checkpoint.write(os.path.join(folder, f"{MODEL_NAME}-{global_id}"))
+        finally:
+            _remove_temp_folders(folder)
 
     def restore(self) -> int:
-        """Load the latest checkpoint if there is one; returns its N, or -1."""
-        latest = self.manager.latest_checkpoint
-        if latest is None:
-            return -1
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
-        global_id = int(self.global_id.numpy())
-        logging.info("restored %s (iteration %d)", latest, global_id)
-        if self.metrics_csv is not None:
+        """Load the newest checkpoint that reads completely; returns its N, or -1.
+
+        A newer checkpoint whose files do not read completely (a node lost mid-write) is set
+        aside: one warning line names it, its files get the suffix ``.corrupt`` (kept, not
+        deleted) and the checkpoint state file stops naming it.
+        """
+        bad: list[tuple[str, str]] = []
+        chosen = None
+        for path in reversed(self.manager.checkpoints):
+            problem = _unreadable(path)
+            if problem is None:
+                chosen = path
+                break
+            bad.append((path, problem))
+        for path, problem in bad:
+            files = ", ".join(sorted(os.path.basename(f) for f in _checkpoint_files(path)))
+            logging.warning("checkpoint %s does not read completely (%s; files: %s): renamed "
+                            "aside with the suffix %s; resuming from %s", path, problem,
+                            files or "none", CORRUPT_SUFFIX, chosen or "scratch")
+        if bad:
+            self._set_aside([path for path, _ in bad])
+        global_id = -1
+        if chosen is not None:
+            self.checkpoint.restore(chosen).assert_existing_objects_matched()
+            global_id = int(self.global_id.numpy())
+            logging.info("restored %s (iteration %d)", chosen, global_id)
+        if self.metrics_csv is not None and (chosen is not None or bad):
             self.metrics_csv.truncate_after(global_id)
         return global_id
+
+    def _set_aside(self, bad: list[str]) -> None:
+        """Rename the files of the checkpoints ``bad`` to ``*.corrupt`` and rewrite the state
+        file (and the manager) to name only the others."""
+        for path in bad:
+            for name in _checkpoint_files(path):
+                os.replace(name, name + CORRUPT_SUFFIX)
+        keep = [p for p in self.manager.checkpoints if p not in bad]
+        state = os.path.join(self.checkpoint_dir, "checkpoint")
+        if keep:
+            tf.compat.v1.train.update_checkpoint_state(self.checkpoint_dir, keep[-1],
+                                                       all_model_checkpoint_paths=keep)
+        elif os.path.exists(state):
+            os.replace(state, state + CORRUPT_SUFFIX)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.checkpoint_dir, max_to_keep=5, checkpoint_name=MODEL_NAME)
 
     def write_scalars(self, stats: dict[str, tf.Tensor | float], global_id: int) -> None:
         """TensorBoard scalars for one iteration's diagnostics, written by one traced call:
@@ -693,11 +757,25 @@ class Trainer:
 
         Returns True when all iterations ran, False when a stop was requested (SIGTERM/SIGINT
         via ``stop_requested``); a checkpoint of the last finished iteration is saved first.
+
+        A stop during iteration N's evaluation abandons it (:class:`EvaluationAbandoned`):
+        checkpoint N is saved at once with ``checkpoint/pending_evaluation.json`` naming what
+        of N's evaluation is left, and the resumed run does that first. The evaluation reads
+        no training state that N+1 changes (its latents depend on the seed and N only), so
+        the resumed run's rows, checkpoints and end state are those of an uninterrupted run.
         """
         cfg = self.config
         start = self.restore() + 1
         self.open_stream(start)
         self.setup_metrics()
+        pending = self._read_pending(start - 1)
+        if pending:
+            logging.info("redoing the evaluation of iteration %d abandoned by a stop: %s",
+                         start - 1, ", ".join(pending))
+            left = self._evaluate_stages(start - 1, pending)
+            if left:
+                return self._stop_in_evaluation(start - 1, left, saved=True)
+            os.remove(self._pending_path)
         extra = cfg["extra_checkpoint_freq"]
         progress = _Progress(start, self.iteration)
         global_id = start - 1
@@ -712,13 +790,12 @@ class Trainer:
                 self.write_scalars(memory_scalars(), global_id)
             if (global_id + 1) % cfg["vis_freq"] == 0:
                 self.visualize(global_id)
-            if (global_id + 1) % cfg["metric_freq"] == 0:
-                self.log_metrics(global_id)
-            if extra is not None and (global_id + 1) % extra == 0:
-                if not self.resnet:  # the original's ResNet code only saved here
-                    self.visualize(global_id)
-                    self.log_metrics(global_id)
-                self.save_extra(global_id)
+            stages = [stage for stage, every in ((METRICS_STAGE, cfg["metric_freq"]),
+                                                 (EXTRA_STAGE, extra))
+                      if every is not None and (global_id + 1) % every == 0]
+            left = self._evaluate_stages(global_id, stages)
+            if left:
+                return self._stop_in_evaluation(global_id, left, saved=False)
             if ((global_id + 1) % cfg["save_checkpoint_freq"] == 0
                     or global_id == self.iteration - 1):
                 self.save(global_id)
@@ -732,6 +809,58 @@ class Trainer:
                 return False
         self.writer.flush()
         return True
+
+    @property
+    def _pending_path(self) -> str:
+        return os.path.join(self.checkpoint_dir, PENDING_FILE)
+
+    def _evaluate_stages(self, global_id: int, stages: list[str]) -> list[str]:
+        """Run iteration ``global_id``'s evaluation ``stages`` in order; returns those left
+        when a stop abandoned one (empty when all ran)."""
+        for i, stage in enumerate(stages):
+            try:
+                if stage == METRICS_STAGE:
+                    self.log_metrics(global_id)
+                else:
+                    if not self.resnet:  # the original's ResNet code only saved here
+                        self.visualize(global_id)
+                        self.log_metrics(global_id)
+                    self.save_extra(global_id)
+            except EvaluationAbandoned:
+                self.evaluating = False
+                return stages[i:]
+        return []
+
+    def _stop_in_evaluation(self, global_id: int, left: list[str], saved: bool) -> bool:
+        """Save checkpoint ``global_id`` (unless ``saved``) with the evaluation stages ``left``
+        recorded for the resume; returns False (stopped)."""
+        # The record first: a save that fails leaves an older checkpoint, which ignores it.
+        write_json_atomic(self._pending_path, {"global_id": global_id, "stages": left})
+        if not saved:
+            self.save(global_id)
+        self.writer.flush()
+        logging.warning("stop requested during the evaluation of iteration %d: saved its "
+                        "checkpoint; the evaluation (%s) is redone on resume", global_id,
+                        ", ".join(left))
+        return False
+
+    def _read_pending(self, global_id: int) -> list[str]:
+        """The evaluation stages of iteration ``global_id`` a stop left, from the record beside
+        the checkpoints; a record of another iteration is stale and removed."""
+        try:
+            with open(self._pending_path) as f:
+                record = json.load(f)
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            record = {}
+        stages = record.get("stages") if isinstance(record, dict) else None
+        if (isinstance(record, dict) and record.get("global_id") == global_id and global_id >= 0
+                and isinstance(stages, list)
+                and all(s in (METRICS_STAGE, EXTRA_STAGE) for s in stages)):
+            return stages
+        os.remove(self._pending_path)
+        return []
 
 
 class _Progress:
@@ -753,6 +882,32 @@ class _Progress:
         logging.info("iter %d/%d  %.2f it/s  ETA %s  %s", global_id + 1, self.total, rate,
                      datetime.timedelta(seconds=int(eta)),
                      "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+
+
+def _checkpoint_files(prefix: str) -> list[str]:
+    """The files of the checkpoint ``prefix`` (``.index``, ``.data-*``), without set-aside ones."""
+    return [f for f in glob.glob(glob.escape(prefix) + ".*")
+            if re.fullmatch(r"\.(index|data-\d+-of-\d+)", f[len(prefix):])]
+
+
+def _unreadable(prefix: str) -> str | None:
+    """None when every tensor of the checkpoint ``prefix`` reads completely, else why not."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as exc:  # a cut or missing file fails in many ways (IndexError, DataLoss)
+        return one_line(f"{type(exc).__name__}: {exc}", 200)
+    return None
+
+
+def _remove_temp_folders(folder: str) -> None:
+    """Remove the ``model-N_temp`` folders a failed checkpoint write leaves in ``folder``."""
+    import shutil
+
+    for path in glob.glob(os.path.join(glob.escape(folder), f"{MODEL_NAME}-*_temp")):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _add_gradients(a: list, b: list) -> list:

@@ -115,6 +115,9 @@ def test_bad_dataset_file_stops_the_run_with_a_clear_error(tmp_path):
     p = _main(task, tmp_path / "out")
     out, _ = p.communicate(timeout=300)
     assert p.returncode != 0
-    log = (tmp_path / "out" / RUN / "worker.log").read_text()
-    assert "error: cifar10:" in log and "cifar-10-python.tar.gz not found" in log
-    assert "Traceback" not in log
+    # Issue 19: the scheduler's pre-flight finds it before any run starts: the same error
+    # line on the console, exit 2, and no run folder (formerly only in the run's worker.log).
+    assert p.returncode == 2
+    assert "error: cifar10:" in out and "cifar-10-python.tar.gz not found" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "out").exists()

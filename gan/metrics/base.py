@@ -78,7 +78,13 @@ class MetricsCsv:
                     f"{self.fieldnames}; move the file away or restore the run's metric list")
 
     def append(self, global_id: int, values: dict[str, float]) -> None:
-        """Write one row; floats with 12 decimals as the original did."""
+        """Write one row; floats with 12 decimals as the original did.
+
+        A file that ends in a cut row (a crash mid-write) is first cut back to its complete
+        rows, so the new row never merges with a partial one.
+        """
+        if self._ends_cut():
+            self.truncate_after(None)
         new = not os.path.isfile(self.path) or os.path.getsize(self.path) == 0
         row = {"global_id": global_id}
         for k in self.fieldnames[1:]:
@@ -94,16 +100,45 @@ class MetricsCsv:
             f.flush()
             os.fsync(f.fileno())
 
-    def truncate_after(self, global_id: int) -> None:
-        """Drop rows past ``global_id`` (rows written after the checkpoint a resume starts from)."""
+    def _ends_cut(self) -> bool:
+        """Whether the file is non-empty and its last line has no line end."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() == 0:
+                    return False
+                f.seek(-1, os.SEEK_END)
+                return f.read(1) not in (b"\n", b"\r")
+        except FileNotFoundError:
+            return False
+
+    def truncate_after(self, global_id: int | None) -> None:
+        """Keep the header and the complete rows up to ``global_id`` (all complete rows for
+        None): rows written after the checkpoint a resume starts from go, and so does a last
+        row cut by a crash (no line end, or fewer fields than the header)."""
         if not os.path.isfile(self.path):
             return
         with open(self.path, newline="") as f:
-            rows = list(csv.reader(f))
+            text = f.read()
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines.pop()  # cut mid-row
+        rows = list(csv.reader(lines))
         if not rows:
-            return
-        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= global_id]
-        if len(kept) != len(rows):
+            kept: list[list[str]] = []
+        else:
+            width = len(rows[0])
+            kept = [rows[0]]
+            for r in rows[1:]:
+                if len(r) != width:
+                    continue
+                try:
+                    n = int(r[0])
+                except ValueError:
+                    continue
+                if global_id is None or n <= global_id:
+                    kept.append(r)
+        if len(kept) != len(rows) or len(lines) != len(text.splitlines(keepends=True)):
             tmp = self.path + ".tmp"
             with open(tmp, "w", newline="") as f:
                 csv.writer(f).writerows(kept)

@@ -44,6 +44,7 @@ import tensorflow as tf
 from absl import logging
 
 from gan.metrics.base import MetricCallback, MetricContext
+from gan.run_folder import chmod_as_created
 
 INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
 INCEPTION_PB = "inceptionv1_for_inception_score.pb"
@@ -121,6 +122,7 @@ def download_inception_graph(dest: str, url: str | None = None) -> str:
     _parse_graph_def(data, f"{INCEPTION_PB} from {url}")
     fd, part = tempfile.mkstemp(dir=folder, prefix=INCEPTION_PB + ".", suffix=".part")
     try:
+        chmod_as_created(part)  # a shared cache must be readable by other users' jobs
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(part, dest)

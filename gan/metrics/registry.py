@@ -17,22 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gan.config import RUN_KEYS, ConfigError
+from gan.config import RUN_KEYS
 from gan.metrics.base import MetricCallback
 from gan.metrics.extra import KernelInceptionDistance, SlicedWassersteinDistance
 from gan.metrics.inception import FrechetInceptionDistance, InceptionRunner, InceptionScore
+from gan.metrics.names import COLUMNS, check_metric_names
 from gan.metrics.shapes_features import ShapesFeatureDistance
 
 # Keys this module reads beyond gan.config's schema, with their defaults.
 EXTRA_DEFAULTS = {"swd_num_samples": 2048, "swd_patches_per_image": 64}
-
-COLUMNS: dict[str, list[str]] = {
-    "inception_score": ["inception_score_mean", "inception_score_std"],
-    "fid": ["fid"],
-    "kid": ["kid"],
-    "swd": ["swd"],
-    "shapes": ["shapes_fid", "shapes_kid"],
-}
 
 
 def _get(config: dict, key: str):
@@ -57,17 +50,6 @@ def _builders(config: dict) -> dict[str, Callable[[InceptionRunner], MetricCallb
         "shapes": lambda runner: ShapesFeatureDistance(
             int(_get(config, "fid_num_samples")), int(_get(config, "fid_num_real"))),
     }
-
-
-def check_metric_names(names: list[str]) -> None:
-    """Raise ConfigError for an unknown or repeated metric name."""
-    for name in names:
-        if name not in COLUMNS:
-            raise ConfigError(f"metrics: unknown metric {name!r}; known metrics: "
-                              f"{', '.join(COLUMNS)}")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"metrics: {', '.join(map(repr, repeated))} listed more than once")
 
 
 def metric_columns(names: list[str]) -> list[str]:

@@ -7,6 +7,9 @@ so ``python main.py`` inside a task folder does the same as naming that folder h
 ``python main.py report [task folder]`` writes the task's report (tables, figures, failures;
 see ``gan/report.py``) into ``<results root>/report/``; a training invocation prints the same
 summary when its scheduler returns.
+
+After training (``gan/commands.py``, docs/after-training.md): ``python main.py sample RUN_DIR``,
+``evaluate RUN_DIR|TASK``, ``fid_stats --dataset NAME`` and ``export RUN_DIR --out DIR``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import replace
 
 from absl import app, flags, logging
 
+from gan import commands
 from gan.config import REPO_ROOT, ConfigError
 from gan.report import ReportOptions, summary_text, write_report
 from gan.scheduler import (
@@ -144,10 +148,33 @@ def _report_after_training(task: Task) -> None:
                         type(exc).__name__, exc)
 
 
+def _task_run_dirs(arg: str) -> list[str]:
+    """The run folders of the task ``arg``, after ``--only`` and ``--shard``."""
+    task = select_runs(load_task(resolve_task_dir(arg), results_dir=FLAGS.results_dir),
+                       only=FLAGS.only)
+    runs = shard_runs(task.runs, FLAGS.shard) if FLAGS.shard else task.runs
+    return list(dict.fromkeys(run.run_dir for run in runs))
+
+
+def _after_training(command: str, args: Sequence[str]) -> int:
+    """``sample``, ``evaluate``, ``fid_stats`` or ``export`` (see ``gan/commands.py``)."""
+    try:
+        if command == commands.EVALUATE:
+            return commands.evaluate_command(args, _task_run_dirs)
+        return {commands.SAMPLE: commands.sample_command,
+                commands.FID_STATS: commands.fid_stats_command,
+                commands.EXPORT: commands.export_command}[command](args)
+    except commands.bad_input_errors() as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+
+
 def _main(args: Sequence[str]) -> int:
     """Run the task named by ``args`` (program name, then at most one task folder), or
-    ``report`` and a task folder."""
+    ``report`` and a task folder, or an after-training command."""
     try:
+        if len(args) > 1 and args[1] in commands.COMMANDS:
+            return _after_training(args[1], args[2:])
         if len(args) > 1 and args[1] == REPORT_COMMAND:
             return _report(args[2:])
         if len(args) > 2:

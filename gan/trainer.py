@@ -62,9 +62,8 @@ ADAM_EPSILON = 1e-8
 GRID_EPS = 1e-8
 
 
-def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
-                   ) -> tuple[keras.Model, keras.Model]:
-    """The generator and discriminator a run config asks for, built for ``image_shape``."""
+def build_generator(config: dict[str, Any], image_shape: tuple[int, int, int]) -> keras.Model:
+    """The generator a run config asks for, built for ``image_shape`` (no discriminator)."""
     h, w, c = image_shape
     if config["network"] == "resnet":
         if config.get("precision", "float32") != "float32":
@@ -72,23 +71,30 @@ def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
                               "only; use precision 'float32' with network 'resnet'")
         if h != w:
             raise ValueError(f"the ResNet networks need square images, got {h}x{w}")
-        width = config.get("network_width", 1.0)
-        g = ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"], width=width,
-                            name="generator")
-        d = ResNetDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                                image_shape=image_shape, width=width, name="discriminator")
-        return g, d
+        return ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"],
+                               width=config.get("network_width", 1.0), name="generator")
     if config["network"] != "cnn":
         raise ValueError(f"unknown network {config['network']!r}")
     mg = config["mg"]
     if 8 * mg != h or h != w:
         raise ValueError(f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
                          f"{config['dataset']!r} has {h}x{w}; use mg = {h // 8}")
-    precision = config.get("precision", "float32")
-    g = CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"], precision=precision,
-                     name="generator")
-    d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                         image_shape=image_shape, precision=precision, name="discriminator")
+    return CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"],
+                        precision=config.get("precision", "float32"), name="generator")
+
+
+def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
+                   ) -> tuple[keras.Model, keras.Model]:
+    """The generator and discriminator a run config asks for, built for ``image_shape``."""
+    g = build_generator(config, image_shape)
+    if config["network"] == "resnet":
+        d = ResNetDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
+                                image_shape=image_shape, width=config.get("network_width", 1.0),
+                                name="discriminator")
+    else:
+        d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
+                             image_shape=image_shape,
+                             precision=config.get("precision", "float32"), name="discriminator")
     return g, d
 
 

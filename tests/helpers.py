@@ -26,11 +26,12 @@ def write_cifar_tarball(path: str, per_batch: int = 10000, seed: int = 0) -> np.
 
 
 #: A tiny CNN run on the generated shapes, with every metric training can log without a download
-#: (IS and FID on the stub Inception graph, SWD): 4 iterations, checkpoints at 1 and 3, a kept
-#: checkpoint at 1, a metrics row at 1 and 3.
+#: (IS and FID on the stub Inception graph, SWD): 4 iterations, checkpoints model-1 and model-3,
+#: kept global_id-1 and global_id-3, metrics rows at 1 and 3 (the CNN also logs them at a kept
+#: checkpoint, so 3 has two identical rows).
 TINY_RUN_CONFIG = {
     "dataset": "shapes", "mg": 4, "iteration": 4, "batch_size": 8, "seed": 5,
-    "vis_freq": 2, "vis_num_h": 2, "vis_num_w": 2, "summary_freq": 2, "metric_freq": 2,
+    "vis_freq": 2, "vis_num_h": 2, "vis_num_w": 2, "summary_freq": 1, "metric_freq": 4,
     "save_checkpoint_freq": 2, "extra_checkpoint_freq": 2, "time_freq": 2,
     "metrics": ["inception_score", "fid", "swd"], "metric_batch_size": 16,
     "is_num_samples": 32, "is_num_splits": 2, "fid_num_samples": 32, "fid_num_real": 32,

@@ -197,14 +197,24 @@ def metric_context(config: dict[str, Any], run_dir: str, seed: int,
     return context, at
 
 
+# Kept real subsets and the count they must have to be reused (else the fresh draw stays).
+SUBSET_COUNTS = {"fid_real_indices": "fid_num_real", "fid_real_activations": "fid_num_real",
+                 "swd_real_indices": "swd_num_samples", "shapes_real_indices": "fid_num_real"}
+
+
 def load_metric_state(callbacks: list, names: list[str], train_names: list[str],
-                      state_path: str) -> None:
+                      state_path: str, config: dict[str, Any] | None = None) -> None:
     """Give each callback the state training kept for the metric of the same name; the shared
-    FID real subset is given to every Inception callback whichever training metric saved it."""
+    FID real subset is given to every Inception callback whichever training metric saved it.
+    A kept real subset of another size than ``config`` asks for is not used."""
     if not os.path.isfile(state_path):
         return
     with np.load(state_path, allow_pickle=False) as data:
         saved = {k: data[k] for k in data.files}
+    if config is not None:
+        saved = {k: v for k, v in saved.items()
+                 if k.split("/", 1)[-1] not in SUBSET_COUNTS
+                 or len(v) == int(config[SUBSET_COUNTS[k.split("/", 1)[-1]]])}
     shared = {k.split("/", 1)[1]: v for k, v in saved.items()
               if k.split("/", 1)[1].startswith("fid_real_")}
     for cb, name in zip(callbacks, names, strict=True):
@@ -266,7 +276,7 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     for cb in callbacks:
         cb.setup(context)
     load_metric_state(callbacks, names, list(train_config["metrics"]),
-                      os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE))
+                      os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE), config)
     for ref in todo:
         restore_generator(generator, ref)
         at(sample_seed, ref.global_id)

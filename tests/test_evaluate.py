@@ -131,3 +131,29 @@ def test_bad_evaluate_input_is_one_error_line(trained_run, tmp_path, capsys, mon
     assert "put it at" in line
     assert not any(r["sample_seed"] == "13"
                    for r in _rows(os.path.join(trained_run, "eval", "metrics.csv")))
+
+
+def test_kept_state_goes_to_the_metric_of_the_same_name_and_only_at_its_size(tmp_path):
+    from gan.evaluate import load_metric_state
+
+    class Recorder:
+        def __init__(self, runner=False):
+            self.got = {}
+            if runner:
+                self.runner = None
+
+        def load_state_arrays(self, arrays):
+            self.got = arrays
+
+    path = str(tmp_path / "metric_state.npz")
+    np.savez(path, **{"1/fid_real_indices": np.arange(4), "2/swd_seed": np.array([7]),
+                      "2/swd_real_indices": np.arange(3)})
+    kid, swd = Recorder(runner=True), Recorder()
+    load_metric_state([kid, swd], ["kid", "swd"], ["inception_score", "fid", "swd"], path,
+                      {"fid_num_real": 4, "swd_num_samples": 3})
+    np.testing.assert_array_equal(kid.got["fid_real_indices"], np.arange(4))
+    assert sorted(swd.got) == ["swd_real_indices", "swd_seed"]
+    kid, swd = Recorder(runner=True), Recorder()
+    load_metric_state([kid, swd], ["kid", "swd"], ["inception_score", "fid", "swd"], path,
+                      {"fid_num_real": 5, "swd_num_samples": 6})
+    assert kid.got == {} and sorted(swd.got) == ["swd_seed"]

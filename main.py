@@ -164,7 +164,9 @@ def _after_training(command: str, args: Sequence[str]) -> int:
         return {commands.SAMPLE: commands.sample_command,
                 commands.FID_STATS: commands.fid_stats_command,
                 commands.EXPORT: commands.export_command}[command](args)
-    except commands.bad_input_errors() as exc:
+    except Exception as exc:
+        if not commands.is_bad_input(exc):
+            raise
         print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 
@@ -223,6 +225,9 @@ def main_for_task(task_dir: str) -> None:
     def task_main(argv: list[str]) -> int:
         if len(argv) > 1 and argv[1] == REPORT_COMMAND:  # python main.py report, in the folder
             return _main([argv[0], REPORT_COMMAND, task_dir, *argv[2:]])
+        if len(argv) > 1 and argv[1] in commands.COMMANDS:  # evaluate alone: this task's runs
+            alone = argv[1] == commands.EVALUATE and len(argv) == 2 and not FLAGS.images
+            return _main([argv[0], argv[1], *([task_dir] if alone else argv[2:])])
         return _main([argv[0], task_dir, *argv[1:]])
 
     app.run(task_main, flags_parser=_parse_flags)

@@ -3,13 +3,14 @@
 ``sample RUN_DIR``, ``evaluate RUN_DIR|TASK`` (or ``evaluate --images FILE --dataset NAME``),
 ``fid_stats --dataset NAME`` and ``export RUN_DIR --out DIR``; the work is done by
 ``gan.sample``, ``gan.evaluate``, ``gan.fid_stats`` and ``gan.export``. Bad input raises
-``ConfigError`` (``main.py`` prints it as one ``error:`` line and exits 2); ``bad_input_errors``
-lists the other exception types that mean bad input rather than a bug.
+``ConfigError`` (``main.py`` prints it as one ``error:`` line and exits 2); ``is_bad_input``
+also accepts the data and Inception errors that mean bad input rather than a bug.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 from absl import flags
@@ -65,13 +66,19 @@ _USED = {
 _MAIN = {"dry_run", "only", "set", "results_dir", "force_rerun", "gpu", "shard"}
 
 
-def bad_input_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input (printed as one ``error:`` line, exit 2)."""
-    from datasets.common import DataError as PreprocessedDataError
-    from gan.data import DataError
-    from gan.metrics.inception import InceptionUnavailable
+# Exception types that mean bad input besides ConfigError: (module, class name). One whose
+# module was never imported cannot have been raised, so checking costs no import.
+_BAD_INPUT = (("gan.data", "DataError"), ("datasets.common", "DataError"),
+              ("gan.metrics.inception", "InceptionUnavailable"))
 
-    return (ConfigError, DataError, PreprocessedDataError, InceptionUnavailable)
+
+def is_bad_input(exc: BaseException) -> bool:
+    """Whether ``exc`` means bad input (printed as one ``error:`` line, exit 2), not a bug."""
+    if isinstance(exc, ConfigError):
+        return True
+    types = tuple(getattr(sys.modules[module], name) for module, name in _BAD_INPUT
+                  if module in sys.modules)
+    return isinstance(exc, types)
 
 
 def _check_flags(command: str) -> None:

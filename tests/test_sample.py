@@ -99,3 +99,18 @@ def test_bad_sample_input_is_one_error_line(trained_run, tmp_path, capsys):
     assert cli("sample", trained_run, "--num", "2", "--out", out, "--overwrite") == 0
     assert np.load(out).shape == (2, 32, 32, 3)
     assert no_partial_files(str(tmp_path))
+
+
+def test_the_command_line_prints_one_error_line_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.after_training import REPO
+
+    done = subprocess.run([sys.executable, os.path.join(REPO, "main.py"), "sample",
+                           str(tmp_path), "--out", str(tmp_path / "s.npz")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "not a run folder" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr and os.listdir(tmp_path) == []

@@ -7,8 +7,11 @@ an untrained generator of the chosen config (``--dataset``: the CNN of cifar10 3
 48 px or celeba 64 px) saved as ``checkpoint/model-0`` of a temporary run folder, unless
 ``--run_dir`` names a trained one.
 
+``--writer_only SIZE`` measures the writers alone on constant SIZE x SIZE x 3 batches (no
+generator; e.g. 128 for ImageNet-sized sets, where 50,000 images are 2.4 GB).
+
 Usage: python benchmarks/sample.py [--num 10000] [--format npy|npz|png] [--dataset cifar10]
-       [--run_dir RUN_DIR] [--batch_size 256]
+       [--run_dir RUN_DIR] [--batch_size 256] [--writer_only SIZE]
 """
 
 from __future__ import annotations
@@ -22,6 +25,24 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MG = {"cifar10": 4, "stl10": 6, "celeba": 8}
+
+WRITER_CHILD = """
+import json, resource, sys, time
+import numpy as np
+sys.path.insert(0, {repo!r})
+from gan.sample import write_images
+batch = np.full(({batch}, {size}, {size}, 3), 7, np.uint8)
+z = np.zeros(({batch}, 128), np.float32)
+def batches(k):
+    for start in range(0, {num}, {batch}):
+        yield (batch if k == 0 else z)[:min({batch}, {num} - start)]
+t = time.perf_counter()
+write_images({out!r}, batches(0), {num}, ({size}, {size}, 3), z_batches=lambda: batches(1),
+             latent_dim=128, progress=False)
+dt = time.perf_counter() - t
+print(json.dumps({{"seconds": dt, "peak_rss_mib": resource.getrusage(
+    resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
 
 CHILD = """
 import json, os, resource, sys, time
@@ -56,10 +77,14 @@ def make_run(folder: str, dataset: str) -> str:
     return run
 
 
-def measure(run: str, out: str, num: int, batch: int) -> dict:
-    """One ``sample_run`` of ``num`` images in a fresh process: seconds and peak RSS."""
+def measure(run: str | None, out: str, num: int, batch: int, writer_only: int = 0) -> dict:
+    """One ``sample_run`` (or, with ``writer_only``, one ``write_images``) of ``num`` images
+    in a fresh process: seconds and peak RSS."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    code = CHILD.format(repo=REPO, run=run, out=out, num=num, batch=batch)
+    if writer_only:
+        code = WRITER_CHILD.format(repo=REPO, out=out, num=num, batch=batch, size=writer_only)
+    else:
+        code = CHILD.format(repo=REPO, run=run, out=out, num=num, batch=batch)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=False)
     if done.returncode:
@@ -74,24 +99,24 @@ def main() -> None:
     parser.add_argument("--dataset", choices=sorted(MG), default="cifar10")
     parser.add_argument("--run_dir", default=None)
     parser.add_argument("--batch_size", type=int, default=256)
+    parser.add_argument("--writer_only", type=int, default=0, metavar="SIZE")
     args = parser.parse_args()
+    what = f"written, {args.writer_only} px, no generator" if args.writer_only else "sampled"
     with tempfile.TemporaryDirectory(prefix="bsn-sample-bench-") as folder:
-        run = args.run_dir or make_run(folder, args.dataset)
+        run = None if args.writer_only else args.run_dir or make_run(folder, args.dataset)
         results = []
         for num in (args.num, 2 * args.num):
             out = os.path.join(folder, f"out-{num}" + ("" if args.format == "png"
                                                        else f".{args.format}"))
-            r = measure(run, out, num, args.batch_size)
+            r = measure(run, out, num, args.batch_size, args.writer_only)
             results.append(r)
-            print(f"sample {num:>7} images ({args.format}): {r['seconds']:7.1f} s  "
+            print(f"{num:>7} images {what} ({args.format}): {r['seconds']:7.1f} s  "
                   f"{num / r['seconds']:8.1f} images/s (incl. start-up)  peak RSS "
                   f"{r['peak_rss_mib']:7.1f} MiB", flush=True)
         grow = results[1]["peak_rss_mib"] - results[0]["peak_rss_mib"]
-        print(f"peak RSS at {2 * args.num} minus at {args.num}: {grow:+.1f} MiB "
-              f"(output of {args.num} images alone: "
-              f"{args.num * os.path.getsize(out) / (2 * args.num) / 2**20:.1f} MiB)"
-              if args.format != "png" else
-              f"peak RSS at {2 * args.num} minus at {args.num}: {grow:+.1f} MiB")
+        extra = (f" (the {args.num} extra images are {os.path.getsize(out) / 2 / 2**20:.1f} "
+                 "MiB of output)" if args.format != "png" else "")
+        print(f"peak RSS at {2 * args.num} minus at {args.num}: {grow:+.1f} MiB{extra}")
 
 
 if __name__ == "__main__":

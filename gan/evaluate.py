@@ -38,8 +38,6 @@ METRIC_STATE_FILE = "metric_state.npz"  # under checkpoint/, written by the trai
 SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
                    "fid_num_samples", "fid_num_real", "fid_reference", "swd_num_samples",
                    "swd_patches_per_image")
-COUNT_KEYS = ("is_num_samples", "is_num_splits", "fid_num_samples", "fid_num_real",
-              "swd_num_samples")
 
 
 @dataclass
@@ -79,7 +77,20 @@ def eval_config(config: dict[str, Any], settings: EvalSettings) -> dict[str, Any
         out["inception_graph"] = settings.inception_graph
     # A missing graph is an error here: a NaN row would look evaluated.
     out["on_missing_inception"] = "error"
-    return validate_run_config(out, where="evaluation settings")
+    out = validate_run_config(out, where="evaluation settings")
+    if "inception_score" in out["metrics"] and out["is_num_samples"] < out["is_num_splits"]:
+        raise ConfigError(f"is_num_samples = {out['is_num_samples']} cannot make "
+                          f"is_num_splits = {out['is_num_splits']} splits")
+    return out
+
+
+def setup_callbacks(callbacks: list, context: Any, where: str) -> None:
+    """``setup`` every callback; a count the data cannot meet (a ValueError) is bad input."""
+    for cb in callbacks:
+        try:
+            cb.setup(context)
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
 
 
 def row_settings(config: dict[str, Any], sample_seed: int) -> dict[str, str]:
@@ -273,8 +284,7 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     os.makedirs(eval_dir, exist_ok=True)
     context, at = metric_context(config, eval_dir, seed, lambda z: fn(z).numpy(), real)
     callbacks = build_metrics(config)
-    for cb in callbacks:
-        cb.setup(context)
+    setup_callbacks(callbacks, context, run_dir)
     load_metric_state(callbacks, names, list(train_config["metrics"]),
                       os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE), config)
     for ref in todo:
@@ -343,8 +353,6 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
     config = eval_config(base, EvalSettings(
         metrics=settings.metrics, counts=counts, fid_reference=settings.fid_reference,
         inception_graph=settings.inception_graph))
-    if config["is_num_samples"] < config["is_num_splits"]:
-        config["is_num_splits"] = config["is_num_samples"]
     real = training_data(config) if needs_real_data(config) else None
     if real is not None and isinstance(real, np.ndarray):
         config["fid_num_real"] = min(config["fid_num_real"], len(real))
@@ -363,8 +371,7 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
     with tempfile.TemporaryDirectory(prefix="bsn-eval-") as scratch:
         context, at = metric_context(config, scratch, seed, generate, real)
         callbacks = build_metrics(config)
-        for cb in callbacks:
-            cb.setup(context)
+        setup_callbacks(callbacks, context, path)
         at(seed, 0)
         values: dict[str, float] = {}
         for cb in callbacks:

@@ -157,3 +157,11 @@ def test_kept_state_goes_to_the_metric_of_the_same_name_and_only_at_its_size(tmp
     load_metric_state([kid, swd], ["kid", "swd"], ["inception_score", "fid", "swd"], path,
                       {"fid_num_real": 5, "swd_num_samples": 6})
     assert kid.got == {} and sorted(swd.got) == ["swd_seed"]
+
+
+def test_counts_the_data_cannot_meet_are_one_error_line(trained_run, capsys):
+    assert_one_error_line(capsys, cli("evaluate", trained_run, "--is_num_samples", "4",
+                                      "--is_num_splits", "5"), "is_num_splits = 5")
+    assert_one_error_line(capsys, cli("evaluate", trained_run, "--metrics", "fid",
+                                      "--fid_num_real", "20000"), "fid_num_real = 20000",
+                          "10000 training images")

@@ -31,10 +31,8 @@ from typing import Any
 import numpy as np
 
 from gan.config import ConfigError
-from gan.run_folder import CHECKPOINT_DIR, EVAL_DIR, METRICS_FILE
+from gan.run_folder import CHECKPOINT_DIR, EVAL_DIR, EVAL_METRICS_FILE, METRIC_STATE_FILE
 
-EVAL_METRICS_FILE = METRICS_FILE  # under EVAL_DIR: eval/metrics.csv
-METRIC_STATE_FILE = "metric_state.npz"  # under checkpoint/, written by the trainer
 SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
                    "fid_num_samples", "fid_num_real", "fid_reference", "swd_num_samples",
                    "swd_patches_per_image")

@@ -55,7 +55,7 @@ from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
-from gan.run_folder import METRICS_FILE, TIME_FILE
+from gan.run_folder import METRIC_STATE_FILE, METRICS_FILE, TIME_FILE
 
 MODEL_NAME = "model"
 ADAM_EPSILON = 1e-8
@@ -609,7 +609,7 @@ class Trainer:
         if not self.metric_callbacks:
             return
         self._metric_context = self.metric_context()
-        state_path = os.path.join(self.checkpoint_dir, "metric_state.npz")
+        state_path = os.path.join(self.checkpoint_dir, METRIC_STATE_FILE)
         saved = dict(np.load(state_path)) if os.path.isfile(state_path) else None
         state: dict[str, np.ndarray] = {}
         for i, cb in enumerate(self.metric_callbacks):

@@ -45,6 +45,10 @@ def test_sample_of_a_kept_checkpoint_differs_from_the_latest(trained_run, tmp_pa
                "--out", str(tmp_path / "k.npy")) == 0
     assert cli("sample", trained_run, "--num", "4", "--out", str(tmp_path / "l.npy")) == 0
     assert not np.array_equal(np.load(tmp_path / "k.npy"), np.load(tmp_path / "l.npy"))
+    # Without --out: eval/samples.npz in the run folder.
+    assert cli("sample", trained_run, "--num", "4") == 0
+    with np.load(os.path.join(trained_run, "eval", "samples.npz")) as d:
+        np.testing.assert_array_equal(d["images"], np.load(tmp_path / "l.npy"))
 
 
 @pytest.mark.parametrize("kind", ["x.npz", "x.npy", "x_png"])

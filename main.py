@@ -7,6 +7,9 @@ so ``python main.py`` inside a task folder does the same as naming that folder h
 ``python main.py report [task folder]`` writes the task's report (tables, figures, failures;
 see ``gan/report.py``) into ``<results root>/report/``; a training invocation prints the same
 summary when its scheduler returns.
+
+After training (``gan/commands.py``, docs/after-training.md): ``python main.py sample RUN_DIR``,
+``evaluate RUN_DIR|TASK``, ``fid_stats --dataset NAME`` and ``export RUN_DIR --out DIR``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import replace
 
 from absl import app, flags, logging
 
+from gan import commands
 from gan.config import REPO_ROOT, ConfigError
 from gan.preflight import check_runs, data_problems
 from gan.report import ReportOptions, summary_text, write_report
@@ -156,10 +160,35 @@ def _report_after_training(task: Task) -> None:
         remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
 
 
+def _task_run_dirs(arg: str) -> list[str]:
+    """The run folders of the task ``arg``, after ``--only`` and ``--shard``."""
+    task = select_runs(load_task(resolve_task_dir(arg), results_dir=FLAGS.results_dir),
+                       only=FLAGS.only)
+    runs = shard_runs(task.runs, FLAGS.shard) if FLAGS.shard else task.runs
+    return list(dict.fromkeys(run.run_dir for run in runs))
+
+
+def _after_training(command: str, args: Sequence[str]) -> int:
+    """``sample``, ``evaluate``, ``fid_stats`` or ``export`` (see ``gan/commands.py``)."""
+    try:
+        if command == commands.EVALUATE:
+            return commands.evaluate_command(args, _task_run_dirs)
+        return {commands.SAMPLE: commands.sample_command,
+                commands.FID_STATS: commands.fid_stats_command,
+                commands.EXPORT: commands.export_command}[command](args)
+    except Exception as exc:
+        if not commands.is_bad_input(exc):
+            raise
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+
+
 def _main(args: Sequence[str]) -> int:
     """Run the task named by ``args`` (program name, then at most one task folder), or
-    ``report`` and a task folder."""
+    ``report`` and a task folder, or an after-training command."""
     try:
+        if len(args) > 1 and args[1] in commands.COMMANDS:
+            return _after_training(args[1], args[2:])
         if len(args) > 1 and args[1] == REPORT_COMMAND:
             return _report(args[2:])
         if len(args) > 2:
@@ -208,6 +237,9 @@ def main_for_task(task_dir: str) -> None:
     def task_main(argv: list[str]) -> int:
         if len(argv) > 1 and argv[1] == REPORT_COMMAND:  # python main.py report, in the folder
             return _main([argv[0], REPORT_COMMAND, task_dir, *argv[2:]])
+        if len(argv) > 1 and argv[1] in commands.COMMANDS:  # evaluate alone: this task's runs
+            alone = argv[1] == commands.EVALUATE and len(argv) == 2 and not FLAGS.images
+            return _main([argv[0], argv[1], *([task_dir] if alone else argv[2:])])
         return _main([argv[0], task_dir, *argv[1:]])
 
     app.run(task_main, flags_parser=_parse_flags)

@@ -131,6 +131,9 @@ RUN_KEYS: dict[str, Key] = {
     "is_num_splits": Key(_INT, 10, "splits for the Inception Score", _positive),
     "fid_num_samples": Key(_INT, 10000, "generated samples for FID", _positive),
     "fid_num_real": Key(_INT, 5000, "real images for FID (a subset fixed per run)", _positive),
+    "fid_reference": Key(_STR + (type(None),), None,
+                         "FID against these fixed statistics (mu, sigma .npz from `main.py "
+                         "fid_stats`) instead of the run's fid_num_real subset (None)"),
     "inception_graph": Key(_STR + (type(None),), None,
                            "path of inceptionv1_for_inception_score.pb (None: cache/download)"),
     "on_missing_inception": Key(_STR, "error",

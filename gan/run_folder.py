@@ -34,6 +34,9 @@ SAMPLE_DIR = "sample"
 CHECKPOINT_DIR = "checkpoint"
 EVAL_DIR = "eval"
 INCEPTION_WEIGHTS_PREFIX = ".inception_weights."  # transient, see gan/metrics/inception.py
+METRIC_STATE_FILE = "metric_state.npz"  # under CHECKPOINT_DIR: the metrics' kept state
+EVAL_METRICS_FILE = METRICS_FILE  # under EVAL_DIR: `main.py evaluate`'s table
+EVAL_SAMPLES_FILE = "samples.npz"  # under EVAL_DIR: `main.py sample`'s default output
 
 #: Names a run process or the scheduler may create in a run folder (besides the worker log,
 #: whose name the task's ``log_file`` sets, and transient ``.inception_weights.*`` files).

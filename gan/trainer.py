@@ -60,6 +60,7 @@ from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
 from gan.run_folder import (
     CORRUPT_SUFFIX,
+    METRIC_STATE_FILE,
     METRICS_FILE,
     PENDING_FILE,
     TIME_FILE,
@@ -81,26 +82,31 @@ ADAM_EPSILON = 1e-8
 GRID_EPS = 1e-8
 
 
-def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
-                   ) -> tuple[keras.Model, keras.Model]:
-    """The generator and discriminator a run config asks for, built for ``image_shape``."""
+def build_generator(config: dict[str, Any], image_shape: tuple[int, int, int]) -> keras.Model:
+    """The generator a run config asks for, built for ``image_shape`` (no discriminator)."""
     h, w, c = image_shape
     if config["network"] not in ("cnn", "resnet"):
         raise ValueError(f"unknown network {config['network']!r}")
     check_network(config, image_shape)
     if config["network"] == "resnet":
-        width = config.get("network_width", 1.0)
-        g = ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"], width=width,
-                            name="generator")
+        return ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"],
+                               width=config.get("network_width", 1.0), name="generator")
+    return CNNGenerator(config["mg"], channels=c, latent_dim=config["latent_dim"],
+                        precision=config.get("precision", "float32"), name="generator")
+
+
+def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
+                   ) -> tuple[keras.Model, keras.Model]:
+    """The generator and discriminator a run config asks for, built for ``image_shape``."""
+    g = build_generator(config, image_shape)
+    if config["network"] == "resnet":
         d = ResNetDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                                image_shape=image_shape, width=width, name="discriminator")
-        return g, d
-    mg = config["mg"]
-    precision = config.get("precision", "float32")
-    g = CNNGenerator(mg, channels=c, latent_dim=config["latent_dim"], precision=precision,
-                     name="generator")
-    d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                         image_shape=image_shape, precision=precision, name="discriminator")
+                                image_shape=image_shape, width=config.get("network_width", 1.0),
+                                name="discriminator")
+    else:
+        d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
+                             image_shape=image_shape,
+                             precision=config.get("precision", "float32"), name="discriminator")
     return g, d
 
 
@@ -616,7 +622,7 @@ class Trainer:
         if not self.metric_callbacks:
             return
         self._metric_context = self.metric_context()
-        state_path = os.path.join(self.checkpoint_dir, "metric_state.npz")
+        state_path = os.path.join(self.checkpoint_dir, METRIC_STATE_FILE)
         saved = dict(np.load(state_path)) if os.path.isfile(state_path) else None
         state: dict[str, np.ndarray] = {}
         for i, cb in enumerate(self.metric_callbacks):

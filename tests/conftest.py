@@ -34,3 +34,20 @@ def deterministic_ops():
     tf_config.disable_op_determinism()
     tf.config.optimizer.set_experimental_options(
         {"disable_meta_optimizer": options.get("disable_meta_optimizer", False)})
+
+
+@pytest.fixture(scope="session")
+def stub_graph(tmp_path_factory):
+    """A stub Inception graph file (``stub_inception_graph_def``), once per session."""
+    from tests.helpers import write_stub_inception_graph
+
+    return write_stub_inception_graph(str(tmp_path_factory.mktemp("graph") / "stub.pb"))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, stub_graph):
+    """One tiny trained run folder (``tests.helpers.TINY_RUN_CONFIG``), once per session, for
+    the sample, evaluate and export tests."""
+    from tests.helpers import train_tiny_run
+
+    return train_tiny_run(str(tmp_path_factory.mktemp("runs") / "tiny"), stub_graph)

@@ -23,3 +23,42 @@ def write_cifar_tarball(path: str, per_batch: int = 10000, seed: int = 0) -> np.
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+#: A tiny CNN run on the generated shapes, with every metric training can log without a download
+#: (IS and FID on the stub Inception graph, SWD): 4 iterations, checkpoints model-1 and model-3,
+#: kept global_id-1 and global_id-3, metrics rows at 1 and 3 (the CNN also logs them at a kept
+#: checkpoint, so 3 has two identical rows).
+TINY_RUN_CONFIG = {
+    "dataset": "shapes", "mg": 4, "iteration": 4, "batch_size": 8, "seed": 5,
+    "vis_freq": 2, "vis_num_h": 2, "vis_num_w": 2, "summary_freq": 1, "metric_freq": 4,
+    "save_checkpoint_freq": 2, "extra_checkpoint_freq": 2, "time_freq": 2,
+    "metrics": ["inception_score", "fid", "swd"], "metric_batch_size": 16,
+    "is_num_samples": 32, "is_num_splits": 2, "fid_num_samples": 32, "fid_num_real": 32,
+    "swd_num_samples": 32, "swd_patches_per_image": 8,
+}
+
+
+def write_stub_inception_graph(path: str) -> str:
+    """The small frozen graph with the Inception tensor names (``stub_inception_graph_def``)."""
+    from gan.metrics.inception import stub_inception_graph_def
+
+    with open(path, "wb") as f:
+        f.write(stub_inception_graph_def(depth=16).SerializeToString())
+    return path
+
+
+def train_tiny_run(run_dir: str, inception_graph: str, **overrides) -> str:
+    """Train ``TINY_RUN_CONFIG`` (with ``overrides``) in ``run_dir`` through ``gan.run``, in
+    this process; returns ``run_dir``."""
+    import json
+
+    from gan.run import train_run
+
+    os.makedirs(run_dir, exist_ok=True)
+    config = dict(TINY_RUN_CONFIG, inception_graph=inception_graph, **overrides)
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(config, f)
+    if train_run(run_dir) != 0:
+        raise RuntimeError(f"the tiny run in {run_dir} did not complete")
+    return run_dir

@@ -538,7 +538,9 @@ class InceptionRunner:
 
     @property
     def needs_real(self) -> bool:
-        return self.fid_samples > 0
+        """Whether a callback compares with the fixed real subset (FID, KID; not a FID
+        against fixed reference statistics)."""
+        return any(getattr(c, "uses_real", False) for c in self._consumers)
 
     @property
     def available(self) -> bool:

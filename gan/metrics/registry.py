@@ -3,7 +3,7 @@
 Known names and their ``metrics.csv`` columns:
 
 - ``inception_score``: inception_score_mean, inception_score_std
-- ``fid``: fid
+- ``fid``: fid (against the run's real subset, or the ``fid_reference`` statistics file)
 - ``kid``: kid
 - ``swd``: swd
 - ``shapes``: shapes_fid, shapes_kid (quickstart only: features of a classifier of the shapes)
@@ -40,8 +40,7 @@ def _builders(config: dict) -> dict[str, Callable[[InceptionRunner], MetricCallb
     return {
         "inception_score": lambda runner: InceptionScore(
             runner, int(_get(config, "is_num_samples")), int(_get(config, "is_num_splits"))),
-        "fid": lambda runner: FrechetInceptionDistance(
-            runner, int(_get(config, "fid_num_samples"))),
+        "fid": lambda runner: _fid(runner, config),
         "kid": lambda runner: KernelInceptionDistance(
             runner, int(_get(config, "fid_num_samples"))),
         "swd": lambda runner: SlicedWassersteinDistance(
@@ -50,6 +49,17 @@ def _builders(config: dict) -> dict[str, Callable[[InceptionRunner], MetricCallb
         "shapes": lambda runner: ShapesFeatureDistance(
             int(_get(config, "fid_num_samples")), int(_get(config, "fid_num_real"))),
     }
+
+
+def _fid(runner: InceptionRunner, config: dict) -> MetricCallback:
+    """FID against the run's fixed real subset, or against ``fid_reference`` statistics."""
+    n = int(_get(config, "fid_num_samples"))
+    reference = config.get("fid_reference")
+    if reference:
+        from gan.fid_stats import ReferenceFrechetDistance
+
+        return ReferenceFrechetDistance(runner, n, reference)
+    return FrechetInceptionDistance(runner, n)
 
 
 def metric_columns(names: list[str]) -> list[str]:

@@ -18,6 +18,7 @@ def _normal(stddev: float = 0.02) -> keras.initializers.Initializer:
     return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)
 
 
+@keras.saving.register_keras_serializable(package="bsn")
 class CNNGenerator(keras.Model):
     """z -> dense(mg*mg*512) -> 3 x [deconv 4x4/2, BN, ReLU] -> deconv 3x3/1 -> tanh.
 
@@ -48,6 +49,12 @@ class CNNGenerator(keras.Model):
                                                      kernel_initializer=_normal(),
                                                      name="layer4_deconv", dtype=precision)
         self.build((None, self.latent_dim))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        return {"name": self.name, "mg": self.mg, "channels": self.channels,
+                "latent_dim": self.latent_dim, "precision": self.dtype_policy.name,
+                "save_memory": self.save_memory}
 
     @property
     def image_size(self) -> int:

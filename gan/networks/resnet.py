@@ -169,6 +169,7 @@ class DownBlock(keras.layers.Layer):
         return (b, h, w, self.filters)
 
 
+@keras.saving.register_keras_serializable(package="bsn")
 class ResNetGenerator(keras.Model):
     """z -> dense 4*4*C0 -> up-blocks -> BN -> ReLU -> conv 3x3 -> tanh, in [-1, 1].
 
@@ -182,6 +183,7 @@ class ResNetGenerator(keras.Model):
         self._image_size = int(image_size)
         self.channels = int(channels)
         self.latent_dim = int(latent_dim)
+        self.width = float(width)
         self.block_channels = generator_channels(self._image_size, width)
         c0 = self.block_channels[0]
         self.dense = keras.layers.Dense(BASE_SIZE * BASE_SIZE * c0, kernel_initializer=_vs(1.0),
@@ -193,6 +195,11 @@ class ResNetGenerator(keras.Model):
         self.out_conv = keras.layers.Conv2D(self.channels, 3, padding="same",
                                             kernel_initializer=_vs(1.0), name=f"layer{k}_conv")
         self.build((None, self.latent_dim))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        return {"name": self.name, "image_size": self._image_size, "channels": self.channels,
+                "latent_dim": self.latent_dim, "width": self.width}
 
     @property
     def image_size(self) -> int:

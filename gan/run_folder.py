@@ -33,7 +33,7 @@ METRICS_FILE = "metrics.csv"
 SAMPLE_DIR = "sample"
 CHECKPOINT_DIR = "checkpoint"
 EVAL_DIR = "eval"
-INCEPTION_WEIGHTS_PREFIX = ".inception_weights."  # transient, see gan/metrics/inception.py
+INCEPTION_WEIGHTS_PREFIX = ".inception_weights."  # transient: gan/metrics/inception/graph.py
 
 #: Names a run process or the scheduler may create in a run folder (besides the worker log,
 #: whose name the task's ``log_file`` sets, and transient ``.inception_weights.*`` files).

@@ -26,6 +26,7 @@ from gan.metrics import inception as inc
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics, metric_columns
 from gan.tfgan import tfgan_eval
+from tests.inception_stub import stub_inception_graph_def
 
 SIZE = 12
 
@@ -33,7 +34,7 @@ SIZE = 12
 @pytest.fixture(scope="session")
 def graph_path(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("graph") / inc.INCEPTION_PB
-    path.write_bytes(inc.stub_inception_graph_def(depth=16).SerializeToString())
+    path.write_bytes(stub_inception_graph_def(depth=16).SerializeToString())
     return str(path)
 
 

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from gan.config import RUN_KEYS, ConfigError
 from gan.metrics.base import MetricCallback
 from gan.metrics.extra import KernelInceptionDistance, SlicedWassersteinDistance
-from gan.metrics.inception import FrechetInceptionDistance, InceptionRunner, InceptionScore
+from gan.metrics.inception.callbacks import FrechetInceptionDistance, InceptionScore
+from gan.metrics.inception.runner import InceptionRunner
 from gan.metrics.shapes_features import ShapesFeatureDistance
 
 # Keys this module reads beyond gan.config's schema, with their defaults.

@@ -580,3 +580,14 @@ def test_fid_agrees_with_tfgans_function(n1, n2, dead):
         tf.constant(a, tf.float64), tf.constant(b, tf.float64)))
     assert inc.frechet_distance(a, b) == pytest.approx(tfgan, rel=1e-9)
     assert inc.frechet_distance(a, b, chunk=7) == pytest.approx(tfgan, rel=1e-9)
+
+
+def test_module_entry_point_prints_the_graph_or_one_error_line(graph_path, monkeypatch, capsys):
+    from gan.metrics.inception import __main__ as entry
+
+    with pytest.raises(SystemExit) as exc:
+        entry.main()  # nothing cached, the download fails
+    assert str(exc.value).startswith("error: could not download the Inception graph")
+    monkeypatch.setenv("BSN_INCEPTION_GRAPH", graph_path)
+    entry.main()
+    assert capsys.readouterr().out.strip() == graph_path

@@ -1,4 +1,5 @@
-"""In-memory training data (SPEC section 2): CIFAR10's python tarball, stl10.npy, celeba.npy.
+"""In-memory training data (docs/faithfulness.md section 2): CIFAR10's python tarball,
+stl10.npy, celeba.npy.
 
 Images are kept as uint8 NHWC (a quarter of float32, an eighth of the original's float64) and
 mapped to [-1, 1] per batch on the device (``to_unit_range``). Float arrays already in [-1, 1]

@@ -1,10 +1,10 @@
 """Keras layers of the paper: spectrally normalized conv/dense and the original's batch norm.
 
 ``SNConv2D`` and ``SNDense`` keep the raw kernel ``W``, a bias and the power-iteration vector
-``u`` (non-trainable). Their forward uses ``scale * W / sigma`` (SPEC section 4), with
-``sigma = sigma(W)`` for SN and ``(sigma(W) + sigma(W^T)) / 2`` for BSN convs, where ``W^T``
-swaps the conv kernel's in/out axes and has its own vector ``u_t``. The forward never moves
-``u``: the trainer calls ``update_u()`` after each discriminator optimizer step.
+``u`` (non-trainable). Their forward uses ``scale * W / sigma`` (docs/faithfulness.md
+section 4), with ``sigma = sigma(W)`` for SN and ``(sigma(W) + sigma(W^T)) / 2`` for BSN convs,
+where ``W^T`` swaps the conv kernel's in/out axes and has its own vector ``u_t``. The forward
+never moves ``u``: the trainer calls ``update_u()`` after each discriminator optimizer step.
 
 A learnable gamma (the same_gamma / diff_gamma families) is owned by the network and passed to
 ``call(..., gain=gamma)``; it multiplies both the normalized kernel and the bias, as the

@@ -1,4 +1,5 @@
-"""GAN losses (SPEC section 5) and the discriminator's input-gradient norms ("slopes")."""
+"""GAN losses (docs/faithfulness.md section 5) and the discriminator's input-gradient norms
+("slopes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The original's training iteration written the straightforward way (SPEC section 6).
+"""The original's training iteration written the straightforward way (docs/faithfulness.md
+section 6).
 
 Every pass the original ran is computed separately: G(z) in each D step and again in the G step,
 and the diagnostics' own D forward passes. ``Trainer`` computes the same results with less

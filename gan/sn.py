@@ -1,4 +1,5 @@
-"""Spectral-norm math as pure functions: one power iteration and sigma (SPEC section 4).
+"""Spectral-norm math as pure functions: one power iteration and sigma (docs/faithfulness.md
+section 4).
 
 For a kernel ``W`` (conv ``[kh, kw, in, out]`` or dense ``[in, out]``) the matrix is
 ``M = reshape(W, [-1, out])`` and the persistent vector is ``u`` of shape ``[1, out]``.

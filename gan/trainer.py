@@ -1,6 +1,6 @@
 """Training of one run: the schedule, diagnostics, samples, metrics, checkpoints and resume.
 
-The CNN schedule (SPEC section 6), per iteration ``N``:
+The CNN schedule (docs/faithfulness.md section 6), per iteration ``N``:
 
 * ``n_dis`` times: draw a real batch and ``z``; one D step (G in training mode, its batch-norm
   averages moving); ``u <- u'`` for every normalized layer;

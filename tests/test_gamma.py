@@ -1,4 +1,4 @@
-"""The learnable-gamma families and WGAN-GP (SPEC sections 4-5)."""
+"""The learnable-gamma families and WGAN-GP (docs/faithfulness.md sections 4-5)."""
 
 import json
 import os

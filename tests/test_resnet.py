@@ -1,4 +1,5 @@
-"""The ResNet networks (SPEC section 3) and the ResNet training schedule (SPEC section 6)."""
+"""The ResNet networks and the ResNet training schedule (docs/faithfulness.md sections 3
+and 6)."""
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def _count(variables):
 
 
 def _g_params(channels, latent=LATENT, out=3):
-    """Trainable parameters of G from SPEC section 3's channel list."""
+    """Trainable parameters of G from the channel list of docs/faithfulness.md section 3."""
     n = latent * 16 * channels[0] + 16 * channels[0]  # dense
     cin = channels[0]
     for c in channels:

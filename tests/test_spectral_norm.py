@@ -1,4 +1,4 @@
-"""The spectral-norm math and layers pin down SPEC section 4."""
+"""The spectral-norm math and layers pin down docs/faithfulness.md section 4."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""The training schedule, diagnostics, outputs, checkpoints and exact resume (SPEC 6-7)."""
+"""The training schedule, diagnostics, outputs, checkpoints and exact resume (docs/faithfulness.md
+sections 6-7)."""
 
 import os
 

@@ -1,1 +1,1 @@
-"""Generator and discriminator architectures (SPEC section 3)."""
+"""Generator and discriminator architectures (docs/faithfulness.md section 3)."""

@@ -1,9 +1,9 @@
 """The ResNet generator and discriminator of the paper's ImageNet 128x128 experiments.
 
-SPEC section 3. At 128 px the generator is z -> dense 4*4*1024 -> 5 up-blocks (1024, 512, 256,
-128, 64 channels) -> BN -> ReLU -> conv 3x3 -> tanh, and the discriminator is 6 down-blocks (64,
-128, 256, 512, 1024, and 1024 without downsampling) -> ReLU -> sum over H, W -> dense 1, every
-conv and the dense normalized (BSN on the convs, plain SN on the dense).
+docs/faithfulness.md section 3. At 128 px the generator is z -> dense 4*4*1024 -> 5 up-blocks
+(1024, 512, 256, 128, 64 channels) -> BN -> ReLU -> conv 3x3 -> tanh, and the discriminator is
+6 down-blocks (64, 128, 256, 512, 1024, and 1024 without downsampling) -> ReLU -> sum over H, W
+-> dense 1, every conv and the dense normalized (BSN on the convs, plain SN on the dense).
 
 Both networks are parameterised by the image size (a power of two times 4): a smaller size keeps
 the high-resolution end of the channel lists (32 px: G 256, 128, 64; D 64, 128, 256, 256), and

@@ -5,7 +5,7 @@ one it is ``tasks/quickstart``. Each task folder's own ``main.py`` calls :func:`
 so ``python main.py`` inside a task folder does the same as naming that folder here.
 
 ``python main.py report [task folder]`` writes the task's report (tables, figures, failures;
-see ``gan/report.py``) into ``<results root>/report/``; a training invocation prints the same
+see ``gan/report/``) into ``<results root>/report/``; a training invocation prints the same
 summary when its scheduler returns.
 
 After training (``gan/commands.py``, docs/after-training.md): ``python main.py sample RUN_DIR``,

@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from gan.metrics import inception as inc  # noqa: E402
 from gan.metrics.base import MetricContext  # noqa: E402
 from gan.metrics.registry import build_metrics  # noqa: E402
+from tests.inception_stub import stub_inception_graph_def  # noqa: E402
 
 PAPER = {"is": 50000, "fid": 10000, "real": 5000}
 
@@ -103,7 +104,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stub = os.path.join(tmp, "stub.pb")
         with open(stub, "wb") as f:
-            f.write(inc.stub_inception_graph_def().SerializeToString())
+            f.write(stub_inception_graph_def().SerializeToString())
         graphs.append(("stub", stub, args.images))
         if not args.no_standin:
             standin = os.path.join(tmp, "keras_v3.pb")

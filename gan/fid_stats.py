@@ -110,7 +110,7 @@ class ReferenceFrechetDistance(MetricCallback):
         self.num_samples = num_samples
         self.reference = reference
         self.moments: FixedMoments | None = None
-        runner.register(self, fid_samples=num_samples)
+        runner.register(self, fid_samples=num_samples, reads_real=False)
 
     def columns(self) -> list[str]:
         return ["fid"]

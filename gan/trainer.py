@@ -9,7 +9,8 @@ The CNN schedule (docs/faithfulness.md section 6), per iteration ``N``:
 Every ``summary_freq`` iterations the last D step also returns the diagnostics (losses, mean D
 outputs, each layer's sigmas, the gammas, and the input-gradient norms on the real and the fake
 batch), computed before its optimizer update as in the original, and they are written as
-TensorBoard scalars with the original's names.
+TensorBoard scalars with the original's names (except the gammas: ``d/gamma{i}``, the
+original's ``d/scale{i}``).
 
 The ResNet schedule (``network: resnet``), per iteration:
 
@@ -56,6 +57,7 @@ from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
+from gan.networks.base import NormalizedDiscriminator
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
 from gan.run_folder import (
@@ -120,6 +122,10 @@ def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
     out = {v.path: v for v in model.variables}
     if len(out) != len(model.variables):
         raise ValueError(f"{model.name}: variable paths are not unique")
+    if isinstance(model, NormalizedDiscriminator):
+        # The gammas once were ``scale{i}``: also named by their old paths (one object, two
+        # names in a checkpoint), checkpoints written before the rename restore them.
+        out.update(model.legacy_variable_paths())
     return out
 
 
@@ -417,7 +423,7 @@ class Trainer:
     def _weight_diagnostics(self) -> dict[str, tf.Tensor]:
         out = sigma_scalars(self.discriminator.sigmas())
         for i, g in enumerate(self.discriminator.gammas):
-            out[f"d/scale{i}"] = tf.identity(g)
+            out[f"d/gamma{i}"] = tf.identity(g)
         return out
 
     def g_step(self, z: tf.Tensor) -> dict[str, tf.Tensor]:

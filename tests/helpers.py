@@ -41,7 +41,7 @@ TINY_RUN_CONFIG = {
 
 def write_stub_inception_graph(path: str) -> str:
     """The small frozen graph with the Inception tensor names (``stub_inception_graph_def``)."""
-    from gan.metrics.inception import stub_inception_graph_def
+    from tests.inception_stub import stub_inception_graph_def
 
     with open(path, "wb") as f:
         f.write(stub_inception_graph_def(depth=16).SerializeToString())

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
 from gan.scheduler import load_task
-from gan.trainer import Trainer
+from gan.trainer import MODEL_NAME, Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
@@ -73,7 +74,7 @@ def test_gammas_move_under_d_steps_only_and_are_logged(tmp_path):
     np.testing.assert_array_equal(g0, gammas())
     stats = t.d_step(t.sample_real(4), t.generator(z, training=True), diagnostics=True)
     assert not np.allclose(g0, gammas())
-    assert {f"d/scale{i}" for i in range(8)} <= set(stats)
+    assert {f"d/gamma{i}" for i in range(8)} <= set(stats)
     assert "loss/d/gp" in stats and float(stats["loss/d/gp"]) >= 0.0
     d_ids = {id(v) for v in t.discriminator.trainable_variables}
     g_ids = {id(v) for v in t.generator.trainable_variables}
@@ -150,8 +151,36 @@ def test_gamma_task_runs_end_to_end_through_main(tmp_path, cifar_root, task, gam
     assert rows[0] == "global_id,swd" and [r.split(",")[0] for r in rows[1:]] == ["2", "5"]
     assert (run_dir / "checkpoint" / "model-5.index").is_file()
     tags = _scalar_tags(run_dir / "checkpoint")
-    assert {f"d/scale{i}" for i in range(gammas)} <= tags and f"d/scale{gammas}" not in tags
+    assert {f"d/gamma{i}" for i in range(gammas)} <= tags and f"d/gamma{gammas}" not in tags
     assert {"loss/d/gp", "loss/d", "loss/g", "d/mean_real_slopes", "d/sigma7"} <= tags
     with open(run_dir / "config.json") as f:
         config = json.load(f)
     assert config["loss"] == "wgan_gp" and config["d_gp_coe"] == 10.0
+
+
+def test_checkpoint_written_before_the_gamma_rename_restores(tmp_path):
+    """Before the rename the gammas were the variables ``discriminator/scale{i}`` and
+    checkpoints named them by that path; such a checkpoint still restores them."""
+    old = Trainer(_config(), str(tmp_path), IMAGES, seed=0)
+    for i, g in enumerate(old.discriminator.gammas):
+        g.assign(1.5 + i)
+    old.global_id.assign(1)
+    # the layout the trainer wrote before the rename: every variable by path, gammas as scale{i}
+    d_paths = {re.sub(r"/gamma(\d+)$", r"/scale\1", v.path): v
+               for v in old.discriminator.variables}
+    assert "discriminator/scale7" in d_paths and not any("gamma" in p for p in d_paths)
+    legacy = tf.train.Checkpoint(
+        generator={v.path: v for v in old.generator.variables}, discriminator=d_paths,
+        g_optimizer=list(old.g_opt.variables), d_optimizer=list(old.d_opt.variables),
+        rng=old.rng, vis_latents=old.vis_latents, global_id=old.global_id)
+    path = tf.train.CheckpointManager(legacy, old.checkpoint_dir, max_to_keep=5,
+                                      checkpoint_name=MODEL_NAME).save(checkpoint_number=1)
+    names = [n for n, _ in tf.train.list_variables(path)]
+    assert any("Sscale0" in n for n in names)
+    assert not any("discriminator.Sgamma" in n for n in names)
+
+    again = Trainer(_config(iteration=3), str(tmp_path), IMAGES, seed=0)
+    assert again.restore() == 1
+    assert [float(g) for g in again.discriminator.gammas] == [1.5 + i for i in range(8)]
+    assert [v.path for v in again.discriminator.gammas][:2] == ["discriminator/gamma0",
+                                                                 "discriminator/gamma1"]

@@ -26,6 +26,7 @@ from gan.metrics import inception as inc
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics, metric_columns
 from gan.tfgan import tfgan_eval
+from tests.inception_stub import stub_inception_graph_def
 
 SIZE = 12
 
@@ -33,7 +34,7 @@ SIZE = 12
 @pytest.fixture(scope="session")
 def graph_path(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("graph") / inc.INCEPTION_PB
-    path.write_bytes(inc.stub_inception_graph_def(depth=16).SerializeToString())
+    path.write_bytes(stub_inception_graph_def(depth=16).SerializeToString())
     return str(path)
 
 
@@ -579,3 +580,14 @@ def test_fid_agrees_with_tfgans_function(n1, n2, dead):
         tf.constant(a, tf.float64), tf.constant(b, tf.float64)))
     assert inc.frechet_distance(a, b) == pytest.approx(tfgan, rel=1e-9)
     assert inc.frechet_distance(a, b, chunk=7) == pytest.approx(tfgan, rel=1e-9)
+
+
+def test_module_entry_point_prints_the_graph_or_one_error_line(graph_path, monkeypatch, capsys):
+    from gan.metrics.inception import __main__ as entry
+
+    with pytest.raises(SystemExit) as exc:
+        entry.main()  # nothing cached, the download fails
+    assert str(exc.value).startswith("error: could not download the Inception graph")
+    monkeypatch.setenv("BSN_INCEPTION_GRAPH", graph_path)
+    entry.main()
+    assert capsys.readouterr().out.strip() == graph_path

@@ -36,7 +36,7 @@ def test_two_replicas_match_one_and_stay_identical(tmp_path):
     assert r["u_and_gamma_replicas"] == [2] and r["replica_spread"] == 0.0
     # Summaries and checkpoints once.
     assert r["scalar_writes"] == [1]
-    assert {"loss/d", "loss/g", "d/scale0", "d/sigma0_0_0", "memory/rss"} <= set(r["scalars"])
+    assert {"loss/d", "loss/g", "d/gamma0", "d/sigma0_0_0", "memory/rss"} <= set(r["scalars"])
     assert r["samples"] == ["global_id-0.png"]
     assert r["restored_id"] == 0 and r["restored_diff"] == 0.0
 

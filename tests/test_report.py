@@ -1,4 +1,4 @@
-"""Tests of ``gan/report.py`` and ``python main.py report``: synthetic run folders with known
+"""Tests of ``gan/report/`` and ``python main.py report``: synthetic run folders with known
 metrics and event scalars, every run state, the tables' numbers, figures and the CLI."""
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ from gan.report import (
     read_metrics_csv,
     summary_text,
     write_report,
+)
+from gan.run_folder import (
+    CRASHED,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    RunStatus,
+    process_status,
+    update_status,
+    write_status,
 )
 from gan.scheduler import load_task
 
@@ -542,3 +552,75 @@ def test_folder_with_only_a_free_lock_is_not_started(tmp_path):
     assert report.run_folder_state(run, "worker.log") == ("not started", None)
     open(os.path.join(run.run_dir, "config.json"), "w").close()
     assert report.run_folder_state(run, "worker.log") == ("crashed", "no worker.log")
+
+
+def _status_task(tmp_path, runs=3):
+    task_dir = write_task(tmp_path, f'[{{"run": range({runs})}}]',
+                          global_extra='"metrics": ["fid"],')
+    task = load_task(task_dir)
+    for run in task.runs:
+        write_metrics(run.run_dir, [(40.0,)], header="global_id,fid")
+        with open(os.path.join(run.run_dir, "config.json"), "w") as f:
+            f.write("{}\n")
+    return task_dir, task
+
+
+@pytest.mark.parametrize("stop_line", [
+    "W0101 10:00:02 trainer.py:1] stop requested: saved checkpoint at iteration 149",
+    "W0101 10:00:02 trainer.py:1] stopping on request; checkpoint written at iteration 149",
+])
+def test_reworded_log_lines_do_not_change_a_state_given_by_status_json(tmp_path, stop_line):
+    task_dir, task = _status_task(tmp_path)
+    stopped, crashed, killed = (r.run_dir for r in task.runs)
+    log = ("===== 2026-01-01 10:00:00 scheduler starts this run on CUDA_VISIBLE_DEVICES='0' "
+           f"=====\n{stop_line}\n")
+    for run_dir in (stopped, crashed, killed):
+        with open(os.path.join(run_dir, "worker.log"), "w") as f:
+            f.write(log)
+    write_status(stopped, RunStatus(INTERRUPTED, iteration=150, total=300, exit_code=75))
+    write_status(crashed, RunStatus(CRASHED, exit_code=1, iteration=150, total=300,
+                                    error="RuntimeError: boom"))
+    write_status(killed, RunStatus(CRASHED, signal=9))
+    with open(os.path.join(task.results_root, "scheduler.log"), "w") as f:
+        # whatever the scheduler's wording, status.json is what counts
+        f.write(f"ERROR gpu0 gave up on {os.path.basename(killed)}: signal 9\n"
+                f"ERROR gpu0 crashed on {os.path.basename(stopped)} with exit code 1; see x\n")
+    summary = write_report(task_dir)
+    assert summary.state_counts == {"completed": 0, "running": 0, "crashed": 2,
+                                    "interrupted": 1, "not started": 0}
+    details = {f.folder: f.detail for f in summary.failures if f.kind == "crashed"}
+    assert details == {
+        os.path.basename(crashed): "RuntimeError: boom (exit code 1, at iteration 150 of 300)",
+        os.path.basename(killed): "status.json gives no error message (killed by signal 9)"}
+    [interrupted] = [f for f in summary.failures if f.kind == "interrupted"]
+    assert interrupted.folder == os.path.basename(stopped)
+
+
+def test_legacy_folder_without_status_json_still_reads_the_worker_log(tmp_path):
+    task_dir, task = _status_task(tmp_path, runs=1)
+    run = task.runs[0]
+    with open(os.path.join(run.run_dir, "worker.log"), "w") as f:
+        f.write(STOPPED)
+    assert report.run_folder_state(run, "worker.log") == ("interrupted", None)
+    # the same folder once status.json exists: the log's wording no longer matters
+    write_status(run.run_dir, RunStatus(CRASHED, exit_code=1, error="OSError: disk full"))
+    assert report.run_folder_state(run, "worker.log") == (
+        "crashed", "OSError: disk full (exit code 1)")
+
+
+def test_failed_and_stale_running_states_from_status_json(tmp_path):
+    task_dir, task = _status_task(tmp_path)
+    failed, alive, dead = task.runs
+    write_status(failed.run_dir, RunStatus(FAILED, exit_code=2,
+                                           error="config.json: unknown metric 'fdi'"))
+    update_status(alive.run_dir, **process_status(RUNNING))  # this process: alive, no lock
+    write_status(dead.run_dir, RunStatus(RUNNING, pid=2**22 + 12345, host="elsewhere"))
+    assert report.run_folder_state(alive, "worker.log") == ("running", None)
+    state, detail = report.run_folder_state(dead, "worker.log")
+    assert state == "crashed" and "still says running" in detail
+    summary = write_report(task_dir)
+    assert summary.state_counts == {"completed": 0, "running": 1, "crashed": 1, "failed": 1,
+                                    "interrupted": 0, "not started": 0}
+    [f] = [f for f in summary.failures if f.kind == "failed"]
+    assert f.detail == "config.json: unknown metric 'fdi' (exit code 2)"
+    assert "1 failed" in summary_text(summary)

@@ -159,11 +159,11 @@ def test_no_gamma_resnet_end_to_end(data_root, tmp_path):
     sigmas = {t for t in scalars if t.startswith("d/sigma")}
     assert sigmas == {f"d/sigma{i}_{j}_{k}" for i in range(6) for j in range(3)
                       for k in range(3)} | {"d/sigma6"}
-    assert not any(t.startswith("d/scale") or t == "loss/d/gp" for t in scalars)
+    assert not any(t.startswith("d/gamma") or t == "loss/d/gp" for t in scalars)
 
 
 def test_diff_gamma_resnet_end_to_end(data_root, tmp_path):
     run_dir = _run_task("diff_gamma-ResNet", data_root, tmp_path / "out", "sn_mode=SN,run=1")
     scalars = _check_outputs(run_dir)
-    assert {f"d/scale{i}" for i in range(19)} | {"loss/d/gp", "d/sigma0_0", "d/sigma6"} <= set(
+    assert {f"d/gamma{i}" for i in range(19)} | {"loss/d/gp", "d/sigma0_0", "d/sigma6"} <= set(
         scalars)

@@ -27,7 +27,8 @@ import numpy as np
 import tensorflow as tf
 
 from gan.metrics.base import MetricCallback, MetricContext
-from gan.metrics.inception import InceptionRunner, sample_in_chunks
+from gan.metrics.inception.runner import InceptionRunner
+from gan.metrics.inception.statistics import sample_in_chunks
 from gan.tfgan import tfgan_eval
 
 SWD_RESOLUTION_MIN = 16
@@ -44,8 +45,6 @@ def kernel_distance(activations1: np.ndarray, activations2: np.ndarray,
 
 class KernelInceptionDistance(MetricCallback):
     """KID on pool_3 features: ``fid_num_samples`` generated vs the fixed FID real subset."""
-
-    uses_real = True
 
     def __init__(self, runner: InceptionRunner, num_samples: int = 10000,
                  max_block_size: int = 1024):

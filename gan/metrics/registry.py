@@ -20,7 +20,8 @@ from collections.abc import Callable
 from gan.config import RUN_KEYS
 from gan.metrics.base import MetricCallback
 from gan.metrics.extra import KernelInceptionDistance, SlicedWassersteinDistance
-from gan.metrics.inception import FrechetInceptionDistance, InceptionRunner, InceptionScore
+from gan.metrics.inception.callbacks import FrechetInceptionDistance, InceptionScore
+from gan.metrics.inception.runner import InceptionRunner
 from gan.metrics.names import COLUMNS, check_metric_names
 from gan.metrics.shapes_features import ShapesFeatureDistance
 

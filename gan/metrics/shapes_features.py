@@ -17,7 +17,7 @@ from absl import logging
 
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.extra import kernel_distance
-from gan.metrics.inception import cache_dir, check_range, frechet_distance
+from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
 from gan.shapes import SHAPE_KINDS, make_shapes
 
 CLASSIFIER_FILE = "shapes_classifier-v1.weights.h5"

@@ -6,6 +6,9 @@ import keras
 import tensorflow as tf
 
 GAMMA_MODES = ("none", "same", "diff")
+# The gammas' variable names, and the names checkpoints written before the rename used.
+GAMMA_NAME = "gamma{}"
+LEGACY_GAMMA_NAME = "scale{}"
 
 
 class NormalizedDiscriminator(keras.Model):
@@ -23,9 +26,18 @@ class NormalizedDiscriminator(keras.Model):
             raise ValueError(f"unknown gamma {gamma!r}; expected one of {GAMMA_MODES}")
         self.gamma_mode = gamma
         n = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
-        self.gammas = [self.add_weight(name=f"scale{i}", shape=(), initializer="ones",
+        self.gammas = [self.add_weight(name=GAMMA_NAME.format(i), shape=(), initializer="ones",
                                        autocast=False)
                        for i in range(n)]
+
+    def legacy_variable_paths(self) -> dict[str, tf.Variable]:
+        """The gammas under the paths checkpoints written before their rename used
+        (``<name>/scale{i}``; now ``<name>/gamma{i}``)."""
+        out = {}
+        for i, g in enumerate(self.gammas):
+            head = g.path.rpartition("/")[0]
+            out[f"{head}/{LEGACY_GAMMA_NAME.format(i)}"] = g
+        return out
 
     def _gain(self, i: int) -> tf.Variable | None:
         """The gamma multiplying normalized layer ``i`` (None without gammas)."""

@@ -51,7 +51,7 @@ def test_scheduler_records_a_run_killed_before_it_said_how_it_ended(tmp_path):
         rf.update_status(run_dir, **rf.process_status(rf.RUNNING, total=3))
         os.kill(os.getpid(), signal.SIGKILL)
     """))
-    task = load_task(write_task(tmp_path, scheduler={"gpu": ["0"]},
+    task = load_task(write_task(tmp_path, scheduler={"gpu": ["0"], "result_root_folder": "res"},
                                 test_config=[{"dataset": ["cifar10"], "run": [0]}]))
     code = Scheduler(task, command=[sys.executable, str(fake)], handle_signals=False,
                      console=open(os.devnull, "w")).start()

@@ -680,7 +680,8 @@ def test_two_workers_on_the_same_gpu_run_side_by_side(tmp_path, fake, monkeypatc
         'assert open(os.environ["FAKE_SHARED"]).read().count("\\n") >= 2, "ran alone"\n'
         'mode = os.environ.get("FAKE_MODE", "complete")')))
     monkeypatch.setenv("FAKE_SHARED", str(shared))
-    task = load_task(write_task(tmp_path, scheduler={"gpu": ["0", "0"], "result_root_folder": "res"},
+    task = load_task(write_task(tmp_path,
+                                scheduler={"gpu": ["0", "0"], "result_root_folder": "res"},
                                 test_config=[{"dataset": ["cifar10"], "run": [0, 1]}]))
     code, console = run_scheduler(task, [sys.executable, str(waiting)])
     assert code == 0, console

@@ -55,7 +55,7 @@ from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
-from gan.run_folder import METRICS_FILE, TIME_FILE, update_status
+from gan.run_folder import METRICS_FILE, TIME_FILE, status_path, update_status
 
 MODEL_NAME = "model"
 SHOWN_LOSSES = ("loss/d", "loss/g")  # in progress lines and status.json
@@ -702,7 +702,9 @@ class Trainer:
         self.open_stream(start)
         self.setup_metrics()
         extra = cfg["extra_checkpoint_freq"]
-        progress = _Progress(start, self.iteration, run_dir=self.run_dir)
+        # Progress goes into the status.json gan.run keeps (not into a bare folder).
+        status_dir = self.run_dir if os.path.isfile(status_path(self.run_dir)) else None
+        progress = _Progress(start, self.iteration, run_dir=status_dir)
         global_id = start - 1
         for global_id in range(start, self.iteration):
             if self._timed(global_id):

@@ -22,11 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+# Also defines the --matmul_n flag (the probe's matrix size) used here.
 from benchmarks.train_step import matmul_gflops  # noqa: E402
 from gan.config import REPO_ROOT  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
 flags.DEFINE_bool("fresh_cache", True, "use an empty cache folder, so the shapes classifier is "
                   "trained as on a fresh clone (False: the user's cache)")
 flags.DEFINE_bool("show_output", False, "print main.py's console output")

@@ -24,6 +24,7 @@ from absl import app, flags, logging
 from gan import commands
 from gan.config import REPO_ROOT, ConfigError
 from gan.preflight import check_runs, data_problems
+from gan.progress import where_to_look
 from gan.report import ReportOptions, summary_text, write_report
 from gan.run_folder import remove_temporaries
 from gan.scheduler import (
@@ -149,15 +150,18 @@ def _report(args: Sequence[str]) -> int:
     return 0
 
 
-def _report_after_training(task: Task) -> None:
-    """Print the report summary after a scheduler run; a failure here is only a warning."""
+def _report_after_training(task: Task) -> str | None:
+    """Print the report summary after a scheduler run; returns the report folder, or None
+    when it could not be written (only a warning)."""
     try:
         summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
         print(summary_text(summary), flush=True)
+        return os.path.dirname(os.path.abspath(summary.markdown_path))
     except Exception as exc:  # never turn a finished training into an error
         logging.warning("could not write the report of %s: %s: %s", task.name,
                         type(exc).__name__, exc)
         remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
+        return None
 
 
 def _task_run_dirs(arg: str) -> list[str]:
@@ -206,7 +210,9 @@ def _main(args: Sequence[str]) -> int:
             return 0
         code = Scheduler(task, force_rerun=force_rerun).start()
         if code < 128:  # not stopped by a signal: report what the runs wrote
-            _report_after_training(task)
+            report_dir = _report_after_training(task)
+            runs = [(run.name, run.run_dir) for run in task.distinct_runs()]
+            print(where_to_look(runs, report_dir), flush=True)
         return code
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

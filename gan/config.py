@@ -88,8 +88,9 @@ RUN_KEYS: dict[str, Key] = {
     "d_gp_coe": Key(_NUM, None, "gradient-penalty coefficient (WGAN-GP only)"),
     "mg": Key(_INT, None, "CNN generator's first feature-map size (4/6/8 for 32/48/64 px)",
               _positive),
-    "network_width": Key(_NUM, 1.0, "ResNet channel multiplier (1.0: the paper's 1024..64 "
-                         "channels; smaller for quick tries and tests)", _positive),
+    "network_width": Key(_NUM, 1.0, "channel multiplier of G and D, CNN and ResNet (1.0: the "
+                         "paper's networks; smaller for the quickstart, quick tries and tests)",
+                         _positive),
     "latent_dim": Key(_INT, 128, "size of z", _positive),
     # schedule
     "iteration": Key(_INT, _REQUIRED, "number of training iterations", _positive),

@@ -40,6 +40,7 @@ from gan.config import (
     unknown_key_message,
     validate_run_config,
 )
+from gan.progress import ConsoleProgress
 from gan.run_folder import (
     COMPLETED,
     COMPLETED_FILE,
@@ -475,6 +476,8 @@ class Scheduler:
         self._signals: list[int] = []
         self._forwarded = 0
         self._log_file: TextIO | None = None
+        self._names = {run.run_dir: run.name for run in self.runs}
+        self.run_progress = ConsoleProgress(self.console, prefix=f"[{task.name}] ")
 
     # logging -------------------------------------------------------------------------------
 
@@ -484,6 +487,7 @@ class Scheduler:
             if self._log_file is not None:
                 self._log_file.write(line)
                 self._log_file.flush()
+            self.run_progress.clear()
             self.console.write(line)
             self.console.flush()
 
@@ -501,8 +505,15 @@ class Scheduler:
         line = (f"[{self.task.name}] progress: done {c['done']}, running {c['running']}, "
                 f"pending {c['pending']}, failed {c['failed']}{extra} (of {len(self.runs)})\n")
         with self._lock:
+            self.run_progress.clear()
             self.console.write(line)
             self.console.flush()
+
+    def _show_run_progress(self) -> None:
+        """Show the running runs' iteration, speed, ETA and losses (from their status.json)."""
+        with self._lock:
+            running = {self._names.get(d, os.path.basename(d)): d for d in self._procs}
+            self.run_progress.poll(running)
 
     # main loop -----------------------------------------------------------------------------
 
@@ -546,11 +557,14 @@ class Scheduler:
                 worker.start()
             while any(w.is_alive() for w in workers):
                 self._forward_signals()
+                self._show_run_progress()
                 for worker in workers:
                     worker.join(timeout=0.05)
             self._forward_signals()
         finally:
             self._restore_signal_handlers(old_handlers)
+            with self._lock:
+                self.run_progress.clear()
             c = self.counts
             self._log(f"scheduler ends task {self.task.name}: done {c['done']}, failed "
                       f"{c['failed']}, interrupted {c['interrupted']}, running elsewhere "

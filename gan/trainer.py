@@ -67,10 +67,13 @@ from gan.run_folder import (
     PENDING_FILE,
     TIME_FILE,
     one_line,
+    status_path,
+    update_status,
     write_json_atomic,
 )
 
 MODEL_NAME = "model"
+SHOWN_LOSSES = ("loss/d", "loss/g")  # in progress lines and status.json
 METRICS_STAGE = "metrics"  # the metric_freq evaluation of an iteration
 EXTRA_STAGE = "extra"  # the extra_checkpoint_freq sample grid, evaluation and kept checkpoint
 
@@ -94,7 +97,8 @@ def build_generator(config: dict[str, Any], image_shape: tuple[int, int, int]) -
         return ResNetGenerator(h, channels=c, latent_dim=config["latent_dim"],
                                width=config.get("network_width", 1.0), name="generator")
     return CNNGenerator(config["mg"], channels=c, latent_dim=config["latent_dim"],
-                        precision=config.get("precision", "float32"), name="generator")
+                        precision=config.get("precision", "float32"),
+                        width=config.get("network_width", 1.0), name="generator")
 
 
 def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
@@ -107,8 +111,8 @@ def build_networks(config: dict[str, Any], image_shape: tuple[int, int, int]
                                 name="discriminator")
     else:
         d = CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                             image_shape=image_shape,
-                             precision=config.get("precision", "float32"), name="discriminator")
+                             image_shape=image_shape, precision=config.get("precision", "float32"),
+                             width=config.get("network_width", 1.0), name="discriminator")
     return g, d
 
 
@@ -789,7 +793,9 @@ class Trainer:
                 return self._stop_in_evaluation(start - 1, left, saved=True)
             os.remove(self._pending_path)
         extra = cfg["extra_checkpoint_freq"]
-        progress = _Progress(start, self.iteration)
+        # Progress goes into the status.json gan.run keeps (not into a bare folder).
+        status_dir = self.run_dir if os.path.isfile(status_path(self.run_dir)) else None
+        progress = _Progress(start, self.iteration, run_dir=status_dir)
         global_id = start - 1
         for global_id in range(start, self.iteration):
             if self._timed(global_id):
@@ -876,24 +882,50 @@ class Trainer:
 
 
 class _Progress:
-    """Logs iteration, speed, ETA and the last losses at most every 30 seconds."""
+    """Reports iteration, speed, ETA and the last losses: a log line at most every ``every_s``
+    seconds, and (with ``run_dir``) the ``iteration``/``total``/``progress`` fields of the
+    run's ``status.json`` at most every ``status_every_s`` seconds, which the scheduler shows
+    on the console. The speed leaves the first iteration (tracing) out."""
 
-    def __init__(self, start: int, total: int, every_s: float = 30.0):
+    def __init__(self, start: int, total: int, every_s: float = 30.0,
+                 run_dir: str | None = None, status_every_s: float = 3.0):
         self.start, self.total, self.every_s = start, total, every_s
-        self.t0 = self.last = time.time()
+        self.run_dir, self.status_every_s = run_dir, status_every_s
+        self.t0 = self.last = self.last_status = time.time()
+        self.t1: float | None = None  # when the first iteration ended
+        self.losses: dict[str, tf.Tensor] = {}
 
     def update(self, global_id: int, stats: dict[str, tf.Tensor]) -> None:
         now = time.time()
         done = global_id + 1 - self.start
-        if now - self.last < self.every_s and global_id != self.total - 1 and done != 1:
+        self.losses.update({k: stats[k] for k in SHOWN_LOSSES if k in stats})
+        if self.t1 is None:
+            self.t1 = now
+        final = global_id == self.total - 1
+        log_due = now - self.last >= self.every_s or final or done == 1
+        status_due = self.run_dir is not None and (
+            now - self.last_status >= self.status_every_s or final or done == 1)
+        if not (log_due or status_due):
             return
-        self.last = now
-        rate = done / max(now - self.t0, 1e-9)
+        if done > 1:
+            rate = (done - 1) / max(now - self.t1, 1e-9)
+        else:
+            rate = done / max(now - self.t0, 1e-9)
         eta = (self.total - global_id - 1) / max(rate, 1e-9)
-        shown = {k: float(stats[k]) for k in ("loss/d", "loss/g") if k in stats}
-        logging.info("iter %d/%d  %.2f it/s  ETA %s  %s", global_id + 1, self.total, rate,
-                     datetime.timedelta(seconds=int(eta)),
-                     "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+        shown = {k: float(v) for k, v in self.losses.items()}
+        if status_due:
+            self.last_status = now
+            try:
+                update_status(self.run_dir, iteration=global_id + 1, total=self.total,
+                              progress={"it_per_s": round(rate, 4), "eta_s": round(eta, 1),
+                                        "losses": {k: round(v, 5) for k, v in shown.items()}})
+            except OSError as exc:  # progress is informative only: never stop training
+                logging.warning("could not write progress to status.json: %s", exc)
+        if log_due:
+            self.last = now
+            logging.info("iter %d/%d  %.2f it/s  ETA %s  %s", global_id + 1, self.total, rate,
+                         datetime.timedelta(seconds=int(eta)),
+                         "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
 
 
 def _checkpoint_files(prefix: str) -> list[str]:

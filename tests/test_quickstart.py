@@ -10,6 +10,7 @@ import pytest
 
 from gan.metrics.base import MetricContext
 from gan.metrics.shapes_features import ShapesFeatureDistance, train_classifier
+from gan.run_folder import read_status
 from gan.scheduler import load_task
 from gan.shapes import SHAPE_KINDS, make_shapes
 
@@ -82,3 +83,20 @@ def test_shortened_quickstart_runs_through_main(tmp_path, cache):
         rows = list(csv.reader(f))
     assert rows[0] == ["global_id", "swd", "shapes_fid", "shapes_kid"]
     assert rows[1][0] == "3" and all(np.isfinite(float(v)) for v in rows[1][1:])
+    # The trainer's progress reached status.json (the console's source); the console ends
+    # with where to look.
+    status = read_status(str(run))
+    assert status.state == "completed" and status.iteration == 4
+    assert set(status.progress) == {"it_per_s", "eta_s", "losses"}
+    assert f"scale-1.6,sn_mode-BSN,: {run / 'sample' / 'global_id-3.png'}" in out.stdout
+    assert f"Report (tables, curves, failures): {tmp_path / 'qs' / 'report'}" in out.stdout
+
+
+def test_quickstart_alone_uses_narrow_networks_and_the_paper_tasks_keep_width_one():
+    quick = load_task(os.path.join(REPO, "tasks", "quickstart"))
+    assert all(r.config["network_width"] < 1.0 for r in quick.runs)
+    for name in sorted(os.listdir(os.path.join(REPO, "tasks"))):
+        if name != "quickstart" and os.path.isfile(os.path.join(REPO, "tasks", name,
+                                                                 "config.py")):
+            task = load_task(os.path.join(REPO, "tasks", name))
+            assert {r.config["network_width"] for r in task.runs} == {1.0}, name

@@ -8,10 +8,27 @@ import tensorflow as tf
 from gan.layers import BatchNorm, SNConv2D, SNDense, bn_relu_deconv, leaky_relu
 from gan.networks.base import NormalizedDiscriminator
 
-# (filters, kernel size, stride) of the seven discriminator convolutions.
+# (filters, kernel size, stride) of the seven discriminator convolutions (width 1.0).
 D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2),
            (512, 3, 1))
+# Channels of the generator's first feature map and of its three 4x4/2 deconvolutions.
+G_CHANNELS = (512, 256, 128, 64)
 LEAK = 0.1
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """``channels * width`` rounded, at least 1 (``width`` 1.0 gives the paper's count)."""
+    return max(1, int(round(channels * float(width))))
+
+
+def discriminator_convs(width: float = 1.0) -> tuple[tuple[int, int, int], ...]:
+    """(filters, kernel size, stride) of the discriminator's convolutions at ``width``."""
+    return tuple((scaled_channels(f, width), k, s) for f, k, s in D_CONVS)
+
+
+def generator_channels(width: float = 1.0) -> tuple[int, ...]:
+    """Channels of the generator's first feature map and its deconvolutions at ``width``."""
+    return tuple(scaled_channels(c, width) for c in G_CHANNELS)
 
 
 def _normal(stddev: float = 0.02) -> keras.initializers.Initializer:
@@ -22,6 +39,9 @@ def _normal(stddev: float = 0.02) -> keras.initializers.Initializer:
 class CNNGenerator(keras.Model):
     """z -> dense(mg*mg*512) -> 3 x [deconv 4x4/2, BN, ReLU] -> deconv 3x3/1 -> tanh.
 
+    ``width`` multiplies the channel counts 512, 256, 128, 64 (1.0: the paper's network; the
+    quickstart uses narrower ones).
+
     Output is ``[B, 8*mg, 8*mg, channels]`` in [-1, 1], float32 under any ``precision`` (a
     Keras dtype policy: "float32" or "mixed_bfloat16"). ``update_stats`` lets a caller run
     training-mode batch norm without moving its averages (the ResNet schedule needs it).
@@ -30,20 +50,24 @@ class CNNGenerator(keras.Model):
     """
 
     def __init__(self, mg: int, channels: int = 3, latent_dim: int = 128,
-                 precision: str = "float32", save_memory: bool = True, **kwargs):
+                 precision: str = "float32", save_memory: bool = True, width: float = 1.0,
+                 **kwargs):
         super().__init__(dtype=precision, **kwargs)
         self.save_memory = bool(save_memory)
         self.mg = int(mg)
         self.channels = int(channels)
         self.latent_dim = int(latent_dim)
-        self.dense = keras.layers.Dense(self.mg * self.mg * 512, kernel_initializer=_normal(),
+        self.width = float(width)
+        self.feature_channels = generator_channels(width)
+        first = self.feature_channels[0]
+        self.dense = keras.layers.Dense(self.mg * self.mg * first, kernel_initializer=_normal(),
                                         name="layer0_dense", dtype=precision)
         self.bns = [BatchNorm(name=f"layer{i}_bn", dtype=precision) for i in range(4)]
         self.deconvs = [
             keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same",
                                          kernel_initializer=_normal(), name=f"layer{i + 1}_deconv",
                                          dtype=precision)
-            for i, f in enumerate((256, 128, 64))
+            for i, f in enumerate(self.feature_channels[1:])
         ]
         self.out_conv = keras.layers.Conv2DTranspose(self.channels, 3, strides=1, padding="same",
                                                      kernel_initializer=_normal(),
@@ -54,7 +78,7 @@ class CNNGenerator(keras.Model):
         """The constructor's arguments (for ``.keras`` files)."""
         return {"name": self.name, "mg": self.mg, "channels": self.channels,
                 "latent_dim": self.latent_dim, "precision": self.dtype_policy.name,
-                "save_memory": self.save_memory}
+                "save_memory": self.save_memory, "width": self.width}
 
     @property
     def image_size(self) -> int:
@@ -66,7 +90,7 @@ class CNNGenerator(keras.Model):
         h = self.dense.compute_output_shape(z.shape)
         self.dense.build(z.shape)
         self.bns[0].build(h)
-        shape = (None, self.mg, self.mg, 512)
+        shape = (None, self.mg, self.mg, self.feature_channels[0])
         for bn, deconv in zip(self.bns[1:], self.deconvs, strict=True):
             deconv.build(shape)
             shape = deconv.compute_output_shape(shape)
@@ -79,7 +103,7 @@ class CNNGenerator(keras.Model):
             return self._call_saving_memory(z, update_stats)
         h = self.dense(z)
         h = tf.nn.relu(self.bns[0](h, training=training, update_stats=update_stats))
-        h = tf.reshape(h, [-1, self.mg, self.mg, 512])
+        h = tf.reshape(h, [-1, self.mg, self.mg, self.feature_channels[0]])
         for bn, deconv in zip(self.bns[1:], self.deconvs, strict=True):
             h = tf.nn.relu(bn(deconv(h), training=training, update_stats=update_stats))
         return tf.cast(tf.tanh(self.out_conv(h)), tf.float32)
@@ -87,7 +111,7 @@ class CNNGenerator(keras.Model):
     def _call_saving_memory(self, z, update_stats):
         """Training mode, each ``BN, ReLU, deconv`` as one ``bn_relu_deconv`` (same values)."""
         h = bn_relu_deconv(self.dense(z), self.bns[0], self.deconvs[0], update_stats,
-                           shape=(self.mg, self.mg, 512))
+                           shape=(self.mg, self.mg, self.feature_channels[0]))
         for bn, deconv in zip(self.bns[1:], self.deconvs[1:] + [self.out_conv], strict=True):
             h = bn_relu_deconv(h, bn, deconv, update_stats)
         return tf.cast(tf.tanh(h), tf.float32)
@@ -98,19 +122,21 @@ class CNNDiscriminator(NormalizedDiscriminator):
 
     ``gamma``: "none" (constant ``scale`` on every kernel), "same" (one learnable scalar on
     every layer's kernel and bias) or "diff" (one learnable scalar per layer). The logit is
-    float32 under any ``precision``.
+    float32 under any ``precision``. ``width`` multiplies the convolutions' filter counts
+    (1.0: the paper's 64..512).
     """
 
     def __init__(self, sn_mode: str = "SN", scale: float = 1.0, gamma: str = "none",
                  image_shape: tuple[int, int, int] | None = None, precision: str = "float32",
-                 **kwargs):
+                 width: float = 1.0, **kwargs):
         super().__init__(dtype=precision, **kwargs)
         self.sn_mode = sn_mode
+        self.width = float(width)
         self.convs = [
             SNConv2D(f, k, strides=s, sn_mode=sn_mode, scale=scale,
                      kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
                      name=f"layer{i}_conv", dtype=precision)
-            for i, (f, k, s) in enumerate(D_CONVS)
+            for i, (f, k, s) in enumerate(discriminator_convs(width))
         ]
         self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_normal(),
                              name="layer7_dense", dtype=precision)

@@ -1,5 +1,7 @@
 # The download-free quickstart: SN, BSN and BSSN (scale 1.6) on generated 32x32 shapes, sized to
-# finish on 2 CPU cores in a few minutes. Same grammar as the paper's task configs.
+# finish in under 10 minutes on a 2-core AVX2 machine (~100 GFLOP/s fp32 matmul; measure with
+# `python benchmarks/quickstart.py`, see docs/quickstart.md). Same grammar as the paper's task
+# configs; only this task uses narrow networks (network_width 0.25) and a small batch.
 config = {
     "scheduler_config": {
         "gpu": ["0"],
@@ -10,27 +12,28 @@ config = {
     "global_config": {
         "dataset": "shapes",
         "mg": 4,
-        "iteration": 300,
-        "batch_size": 32,
+        "network_width": 0.25,
+        "iteration": 1500,
+        "batch_size": 16,
         "latent_dim": 128,
-        "g_lr": 0.0002,
-        "d_lr": 0.0002,
+        "g_lr": 0.0003,
+        "d_lr": 0.0003,
         "g_beta1": 0.5,
         "d_beta1": 0.5,
         "g_beta2": 0.999,
         "d_beta2": 0.999,
         "n_dis": 1,
-        "vis_freq": 50,
+        "vis_freq": 300,
         "vis_num_h": 10,
         "vis_num_w": 10,
-        "summary_freq": 5,
-        "metric_freq": 100,
-        "save_checkpoint_freq": 100,
+        "summary_freq": 10,
+        "metric_freq": 500,
+        "save_checkpoint_freq": 500,
         # Download-free metrics: SWD on pixels, FID/KID on a classifier of the shapes.
         "metrics": ["swd", "shapes"],
         "swd_num_samples": 1000,
-        "fid_num_samples": 2000,
-        "fid_num_real": 2000,
+        "fid_num_samples": 1000,
+        "fid_num_real": 1000,
         "seed": 0,
     },
 

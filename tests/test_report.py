@@ -624,3 +624,25 @@ def test_failed_and_stale_running_states_from_status_json(tmp_path):
     [f] = [f for f in summary.failures if f.kind == "failed"]
     assert f.detail == "config.json: unknown metric 'fdi' (exit code 2)"
     assert "1 failed" in summary_text(summary)
+
+
+def test_evaluation_columns_appear_beside_the_training_ones(tmp_path):
+    from gan.evaluate import SETTING_COLUMNS, EvalCsv
+
+    task_dir = write_task(tmp_path, '[{"run": range(1)}]', global_extra='"metrics": ["fid"],')
+    run = load_task(task_dir).runs[0]
+    write_metrics(run.run_dir, [(40.0,), (30.0,), (35.0,)], header="global_id,fid")
+    open(os.path.join(run.run_dir, "COMPLETED"), "w").close()
+    table = EvalCsv(os.path.join(run.run_dir, "eval", "metrics.csv"))
+    own = dict.fromkeys(SETTING_COLUMNS, "1")
+    table.put(199, "model-199", own, {"fid": 31.0, "swd": 2.0})
+    table.put(299, "model-299", own, {"fid": 36.0, "swd": 1.5})
+    table.put(299, "model-299", {**own, "fid_num_samples": "50000"}, {"fid": 34.0})
+    rows = read_csv(write_report(task_dir).summary_csv_path)
+    by_metric = {row["metric"]: row for row in rows}
+    assert set(by_metric) == {"fid", "eval_fid", "eval_swd"}
+    assert float(by_metric["fid"]["final_mean"]) == 35.0  # training's own column unchanged
+    # per checkpoint the evaluation written last; a distance's best is its minimum
+    assert float(by_metric["eval_fid"]["final_mean"]) == 34.0
+    assert float(by_metric["eval_fid"]["best_mean"]) == 31.0
+    assert float(by_metric["eval_swd"]["final_mean"]) == 1.5

@@ -21,7 +21,7 @@ from gan.report.records import (
     Series,
 )
 from gan.report.states import run_folder_state
-from gan.run_folder import METRICS_FILE
+from gan.run_folder import EVAL_DIR, EVAL_METRICS_FILE, METRICS_FILE
 from gan.scheduler import Run, Task
 
 
@@ -84,6 +84,48 @@ def read_metrics_csv(path: str) -> tuple[dict[str, Series], list[str]]:
     return out, issues
 
 
+EVAL_PREFIX = "eval_"  # report columns read from eval/metrics.csv (`main.py evaluate`)
+
+
+def read_eval_csv(path: str) -> tuple[dict[str, Series], list[str]]:
+    """``eval/metrics.csv`` (written by ``main.py evaluate``) as report columns
+    ``eval_<column>``; returns them and the problems found (none when the file is absent).
+
+    The file holds one row per (checkpoint, settings); a checkpoint evaluated with several
+    settings contributes the row written last. Cells that are not numbers are left out.
+    """
+    from gan.evaluate import SETTING_COLUMNS
+
+    name = f"{EVAL_DIR}/{os.path.basename(path)}"
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields = list(reader.fieldnames or [])
+            rows = list(reader)
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        return {}, [f"{name} unreadable: {exc}"]
+    if "global_id" not in fields:
+        return {}, [f"{name}: no global_id column"]
+    columns = [c for c in fields if c not in ("global_id", "checkpoint", *SETTING_COLUMNS)]
+    pairs: dict[str, dict[int, float]] = {c: {} for c in columns}
+    bad = 0
+    for row in rows:
+        try:
+            step = int(row["global_id"])
+        except (TypeError, ValueError):
+            bad += 1
+            continue
+        for column in columns:
+            try:
+                pairs[column][step] = float(row.get(column) or "")
+            except ValueError:
+                continue
+    issues = [f"{name}: {bad} malformed row{'s' if bad > 1 else ''} dropped"] if bad else []
+    return {EVAL_PREFIX + c: Series.from_pairs(p) for c, p in pairs.items() if p}, issues
+
+
 def inspect_run(run: Run, variant: tuple[str, ...], task: Task, options: ReportOptions,
                 cache_dir: str | None = None, verdict: str | None = None) -> RunRecord:
     """Read one run folder: state, metrics (``metrics.csv``, else ``metric/*`` scalars),
@@ -124,6 +166,10 @@ def inspect_run(run: Run, variant: tuple[str, ...], task: Task, options: ReportO
             record.issues.append("metrics taken from the metric/* event scalars")
     else:
         record.metrics = metrics
+    evaluated, eval_issues = read_eval_csv(os.path.join(run.run_dir, EVAL_DIR,
+                                                        EVAL_METRICS_FILE))
+    record.metrics.update(evaluated)
+    record.issues.extend(eval_issues)
     for column, s in record.metrics.items():
         if not np.isfinite(s.values).any() and not np.isinf(s.values).any():
             record.issues.append(f"column {column} has no finite value")

@@ -28,6 +28,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from gan.config import DEFAULT_DATA_ROOT
+from gan.data import read_npy_header
 from gan.run_folder import chmod_as_created
 
 
@@ -237,13 +238,7 @@ def validate_npy(path: str, shape: tuple[int, ...], dtype: Any = np.uint8) -> No
     """Raise a DataError unless path is a complete .npy file holding an array of shape/dtype."""
     dtype = np.dtype(dtype)
     try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                found_shape, _, found_dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                found_shape, _, found_dtype = np.lib.format.read_array_header_2_0(f)
-            offset = f.tell()
+        found_shape, found_dtype, offset = read_npy_header(path)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
     except (OSError, ValueError, SyntaxError) as e:

@@ -68,6 +68,21 @@ def load_cifar10(path: str) -> np.ndarray:
     return np.ascontiguousarray(data.transpose(0, 2, 3, 1))
 
 
+def read_npy_header(path: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """The shape, dtype and data offset of the ``.npy`` file ``path``, from its header alone.
+
+    Raises FileNotFoundError, or OSError/ValueError/SyntaxError for a file that is not a
+    readable ``.npy`` array (NumPy's format reader's errors).
+    """
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        return tuple(shape), np.dtype(dtype), f.tell()
+
+
 def load_npy(path: str, dataset: str, size: int) -> np.ndarray:
     """An image array ``[N, size, size, 3]`` from ``path`` (uint8, or float in [-1, 1])."""
     _require_file(path, dataset, f"datasets/{dataset}.py")

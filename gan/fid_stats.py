@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 
 from gan.config import DEFAULT_DATA_ROOT, ConfigError
-from gan.metrics.base import MetricCallback, MetricContext
+from gan.metrics.base import MetricContext
 from gan.metrics.inception import (
     INCEPTION_PB,
     FeatureMoments,
+    FrechetInceptionDistance,
     InceptionGraph,
     InceptionRunner,
     find_inception_graph,
-    frechet_distance,
     inception_batch_size,
     load_inception_graph_def,
 )
@@ -102,18 +102,14 @@ def pool_dim(runner: InceptionRunner) -> int:
     return dim
 
 
-class ReferenceFrechetDistance(MetricCallback):
-    """``fid`` of ``fid_num_samples`` generated images against fixed reference statistics."""
+class ReferenceFrechetDistance(FrechetInceptionDistance):
+    """``fid`` of ``fid_num_samples`` generated images against fixed reference statistics
+    (the file ``reference``) instead of the run's real subset."""
 
     def __init__(self, runner: InceptionRunner, num_samples: int, reference: str):
-        self.runner = runner
-        self.num_samples = num_samples
+        super().__init__(runner, num_samples, reads_real=False)
         self.reference = reference
         self.moments: FixedMoments | None = None
-        runner.register(self, fid_samples=num_samples, reads_real=False)
-
-    def columns(self) -> list[str]:
-        return ["fid"]
 
     def setup(self, context: MetricContext) -> None:
         read_stats(self.reference)  # a bad file fails before the graph is read
@@ -121,16 +117,11 @@ class ReferenceFrechetDistance(MetricCallback):
         if self.runner.available:
             self.moments = FixedMoments(*read_stats(self.reference, pool_dim(self.runner)))
 
-    def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
-        if not self.runner.available:
-            return {"fid": float("nan")}
-        out = self.runner.generated(context, global_id, self)
-        fake = (out["fid_moments"] if self.num_samples == self.runner.fid_samples
-                else out["fid_pool"][:self.num_samples])
-        return {"fid": frechet_distance(self.moments, fake)}
+    def reference_moments(self, context: MetricContext) -> FixedMoments:
+        return self.moments
 
-    def release(self) -> None:
-        self.runner.release()
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        del arrays  # no real subset: nothing kept across a resume
 
 
 def dataset_images(dataset: str, data_root: str) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import ConfigError, check_network
-from gan.data import IMAGE_SIZE, dataset_path
+from gan.data import IMAGE_SIZE, dataset_path, read_npy_header
 from gan.metrics.names import check_metric_names
 
 CIFAR_MEMBERS = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
@@ -65,13 +65,7 @@ def check_npy(path: str, dataset: str, size: int) -> None:
     """A ``.npy`` image file's header: shape [N, size, size, 3], uint8 or float, full length."""
     script = f"python -m datasets.{dataset}"
     try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-            offset = f.tell()
+        shape, dtype, offset = read_npy_header(path)
     except FileNotFoundError:
         raise ConfigError(f"{dataset}: {path} not found; see README 'Datasets' ({script}) "
                           "for how to make it, or set data_root") from None

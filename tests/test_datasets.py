@@ -243,7 +243,7 @@ def test_cifar10_checks_and_copies_then_skips(tmp_path, cifar_data, caplog):
         assert a.read() == b.read()
     assert listing(tmp_path / "CIFAR10") == [cifar10.ARCHIVE]
     os.remove(source)  # a re-run needs nothing but the valid output
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):  # absl's level may have been set by flags
         cifar10.prepare_from_archive(source, output, images_per_batch=2)
     assert "already there" in caplog.text
 
@@ -301,7 +301,7 @@ def test_stl10_transposes_and_resizes(tmp_path, caplog):
     np.testing.assert_array_equal(out[3, 47, 47], BLUE)
     assert listing(tmp_path / "STL10") == ["stl10.npy"]
     mtime = os.stat(output).st_mtime_ns
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         stl10.prepare_from_archive(str(tmp_path / "gone.tar.gz"), output, num_images=7)
     assert "already there" in caplog.text and os.stat(output).st_mtime_ns == mtime
 

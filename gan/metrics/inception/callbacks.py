@@ -39,13 +39,18 @@ class InceptionScore(MetricCallback):
 class FrechetInceptionDistance(MetricCallback):
     """FID: pool_3 of ``fid_num_samples`` generated vs the fixed ``fid_num_real`` real images."""
 
-    def __init__(self, runner: InceptionRunner, num_samples: int = 10000):
+    def __init__(self, runner: InceptionRunner, num_samples: int = 10000,
+                 reads_real: bool = True):
         self.runner = runner
         self.num_samples = num_samples
-        runner.register(self, fid_samples=num_samples)
+        runner.register(self, fid_samples=num_samples, reads_real=reads_real)
 
     def columns(self) -> list[str]:
         return ["fid"]
+
+    def reference_moments(self, context: MetricContext):
+        """What the generated features are compared with: the fixed real subset's features."""
+        return self.runner.real_pool(context)
 
     def setup(self, context: MetricContext) -> None:
         self.runner.setup(context)
@@ -57,7 +62,7 @@ class FrechetInceptionDistance(MetricCallback):
         # The moments cover the runner's fid_samples; a smaller count reads the features.
         fake = (out["fid_moments"] if self.num_samples == self.runner.fid_samples
                 else out["fid_pool"][:self.num_samples])
-        return {"fid": frechet_distance(self.runner.real_pool(context), fake)}
+        return {"fid": frechet_distance(self.reference_moments(context), fake)}
 
     def release(self) -> None:
         self.runner.release()

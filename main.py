@@ -27,8 +27,8 @@ from gan.preflight import check_runs, data_problems
 from gan.progress import where_to_look
 from gan.report import ReportOptions, summary_text, write_report
 from gan.run_folder import remove_temporaries
-from gan.scheduler import (
-    Scheduler,
+from gan.scheduler import Scheduler
+from gan.tasks import (
     Task,
     load_task,
     run_state,

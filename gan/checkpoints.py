@@ -3,8 +3,8 @@
 A run writes ``checkpoint/model-N`` (the latest five kept by the manager) and, with
 ``extra_checkpoint_freq``, kept copies ``checkpoint/global_id-N/model-N`` that rotation never
 deletes; ``N`` is the ``global_id`` of the last finished iteration. Checkpoints name every
-variable by its Keras path (``gan.trainer.variables_by_path``), so the generator alone can be
-rebuilt from the run config and read back from any of them (a partial restore: the
+variable by its Keras path (``gan.run_checkpoints.variables_by_path``), so the generator alone
+can be rebuilt from the run config and read back from any of them (a partial restore: the
 discriminator, optimizer slots and random state stay in the file, unread).
 
 Every problem (not a run folder, no checkpoints, a number that does not exist, a file that does
@@ -23,7 +23,7 @@ from typing import Any
 from gan.config import ConfigError
 from gan.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SEED_FILE, is_run_folder
 
-MODEL_PREFIX = "model"  # gan.trainer.MODEL_NAME
+MODEL_PREFIX = "model"  # gan.run_checkpoints.MODEL_NAME
 KEPT_PREFIX = "global_id-"
 LATEST = "latest"
 KEPT = "kept"
@@ -141,7 +141,7 @@ def image_shape(config: dict[str, Any]) -> tuple[int, int, int]:
 def load_generator(config: dict[str, Any], checkpoint: CheckpointRef):
     """The run's generator (built from ``config``) with its variables read from
     ``checkpoint``; nothing else of the checkpoint is read."""
-    from gan.trainer import build_generator
+    from gan.variants import build_generator
 
     generator = build_generator(config, image_shape(config))
     restore_generator(generator, checkpoint)
@@ -153,7 +153,7 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
     ``checkpoint``; a ConfigError names the file when one is missing or of another shape."""
     import tensorflow as tf
 
-    from gan.trainer import variables_by_path
+    from gan.run_checkpoints import variables_by_path
 
     reader = tf.train.Checkpoint(generator=variables_by_path(generator))
     try:

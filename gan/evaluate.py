@@ -254,7 +254,7 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     )
     from gan.metrics.registry import build_metrics, metric_columns
     from gan.run import read_run_config, training_data
-    from gan.trainer import build_generator
+    from gan.variants import build_generator
 
     run_dir = require_run_folder(run_dir)
     train_config = read_run_config(run_dir)

@@ -104,7 +104,7 @@ def check_data(dataset: str, data_root: str) -> None:
 def check_runs(runs: Iterable[Any], config_path: str, data: bool = True) -> None:
     """Check every run's config combinations, then (``data``) each dataset file once.
 
-    ``runs`` are :class:`gan.scheduler.Run` objects; ConfigError on the first problem.
+    ``runs`` are :class:`gan.tasks.Run` objects; ConfigError on the first problem.
     """
     runs = list(runs)
     for run in runs:

@@ -1,4 +1,5 @@
-"""Console progress of running runs, read from their ``status.json``, and where to look after.
+"""Progress: the trainer's (:class:`TrainingProgress`, into log lines and ``status.json``) and
+the console's of running runs, read from their ``status.json``, and where to look after.
 
 The trainer writes each run's iteration, total, ``it_per_s``, ``eta_s`` and last losses into
 its ``status.json`` (``gan.run_folder``) every few seconds; the scheduler polls the running
@@ -20,9 +21,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
-from gan.run_folder import SAMPLE_DIR, RunStatus, read_status
+from absl import logging
+
+from gan.run_folder import SAMPLE_DIR, RunStatus, read_status, update_status
 
 TTY_REFRESH_S = 1.0
+SHOWN_LOSSES = ("loss/d", "loss/g")  # in the trainer's progress lines and status.json
 LOG_EVERY_S = 20.0
 _GRID = re.compile(r"global_id-(\d+)\.png")
 
@@ -144,3 +148,51 @@ def where_to_look(runs: Iterable[tuple[str, str]], report_dir: str | None = None
     if report_dir is not None:
         lines.append(f"Report (tables, curves, failures): {report_dir}")
     return "\n".join(lines)
+
+
+class TrainingProgress:
+    """Reports iteration, speed, ETA and the last losses: a log line at most every ``every_s``
+    seconds, and (with ``run_dir``) the ``iteration``/``total``/``progress`` fields of the
+    run's ``status.json`` at most every ``status_every_s`` seconds, which the scheduler shows
+    on the console. The speed leaves the first iteration (tracing) out."""
+
+    def __init__(self, start: int, total: int, shown: Sequence[str] = SHOWN_LOSSES,
+                 every_s: float = 30.0, run_dir: str | None = None, status_every_s: float = 3.0):
+        self.start, self.total, self.every_s = start, total, every_s
+        self.shown = tuple(shown)
+        self.run_dir, self.status_every_s = run_dir, status_every_s
+        self.t0 = self.last = self.last_status = time.time()
+        self.t1: float | None = None  # when the first iteration ended
+        self.losses: dict[str, Any] = {}
+
+    def update(self, global_id: int, stats: dict[str, Any]) -> None:
+        now = time.time()
+        done = global_id + 1 - self.start
+        self.losses.update({k: stats[k] for k in self.shown if k in stats})
+        if self.t1 is None:
+            self.t1 = now
+        final = global_id == self.total - 1
+        log_due = now - self.last >= self.every_s or final or done == 1
+        status_due = self.run_dir is not None and (
+            now - self.last_status >= self.status_every_s or final or done == 1)
+        if not (log_due or status_due):
+            return
+        if done > 1:
+            rate = (done - 1) / max(now - self.t1, 1e-9)
+        else:
+            rate = done / max(now - self.t0, 1e-9)
+        eta = (self.total - global_id - 1) / max(rate, 1e-9)
+        shown = {k: float(v) for k, v in self.losses.items()}
+        if status_due:
+            self.last_status = now
+            try:
+                update_status(self.run_dir, iteration=global_id + 1, total=self.total,
+                              progress={"it_per_s": round(rate, 4), "eta_s": round(eta, 1),
+                                        "losses": {k: round(v, 5) for k, v in shown.items()}})
+            except OSError as exc:  # progress is informative only: never stop training
+                logging.warning("could not write progress to status.json: %s", exc)
+        if log_due:
+            self.last = now
+            logging.info("iter %d/%d  %.2f it/s  ETA %s  %s", global_id + 1, self.total, rate,
+                         datetime.timedelta(seconds=int(eta)),
+                         "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))

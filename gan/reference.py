@@ -14,22 +14,26 @@ from typing import Any
 import tensorflow as tf
 
 from gan import losses
-from gan.trainer import slope_stats
+from gan.schedules import slope_stats, weight_diagnostics
 
 
 def reference_iteration(t: Any, with_summary: bool) -> dict[str, tf.Tensor]:
-    """The original's schedule as written there: every G and D pass computed separately."""
-    g, d = t.generator, t.discriminator
+    """The original's schedule as written there: every G and D pass computed separately.
+
+    ``t`` is a CNN run's :class:`~gan.trainer.Trainer`: its networks, optimizers and schedule
+    (whose draws and D losses this uses) are trained in place.
+    """
+    g, d, s = t.generator, t.discriminator, t.schedule
     stats = {}
-    for i in range(t.n_dis):
-        real, z = t.sample_real(t.batch_size), t.sample_z(t.batch_size)
+    for i in range(s.n_dis):
+        real, z = s.sample_real(s.batch_size), s.sample_z(s.batch_size)
         fake = g(z, training=True)
         with tf.GradientTape() as tape:
             d_real, d_fake = d(real), d(fake)
-            stats = t._d_losses(real, fake, d_real, d_fake)
+            stats = s.d_losses(real, fake, d_real, d_fake)
         grads = tape.gradient(stats["loss/d"], d.trainable_variables)
         if with_summary and i == t.n_dis - 1:
-            stats.update(t._weight_diagnostics())
+            stats.update(weight_diagnostics(d))
             for name, x in (("real", real), ("fake", fake)):
                 stats.update(slope_stats(name, losses.input_slopes(d, x)))
         t.d_opt.apply_gradients(zip(grads, d.trainable_variables, strict=True))

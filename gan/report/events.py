@@ -28,7 +28,7 @@ from gan.report.records import (
     Series,
     write_text_atomic,
 )
-from gan.scheduler import Run
+from gan.tasks import Run
 
 PARALLEL_EVENT_BYTES = 64 * 2**20
 

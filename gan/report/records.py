@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gan.run_folder import COMPLETED, CRASHED, FAILED, INTERRUPTED, RUNNING
-from gan.scheduler import Run
+from gan.tasks import Run
 
 REPORT_DIR = "report"
 FIGURES_DIR = "figures"

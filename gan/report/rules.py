@@ -37,7 +37,7 @@ from gan.report.records import (
     RunRecord,
 )
 from gan.run_folder import LOCK_FILE
-from gan.scheduler import Run
+from gan.tasks import Run
 
 
 def _tokens(name: str) -> set[str]:

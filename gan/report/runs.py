@@ -22,7 +22,7 @@ from gan.report.records import (
 )
 from gan.report.states import run_folder_state
 from gan.run_folder import EVAL_DIR, EVAL_METRICS_FILE, METRICS_FILE
-from gan.scheduler import Run, Task
+from gan.tasks import Run, Task
 
 
 def read_metrics_csv(path: str) -> tuple[dict[str, Series], list[str]]:

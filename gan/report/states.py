@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 
 from gan.report.records import COMPLETED, CRASHED, FAILED, INTERRUPTED, NOT_STARTED, RUNNING
 from gan.run_folder import COMPLETED_FILE, LOCK_FILE, STATUS_FILE, RunStatus, read_status
-from gan.scheduler import Run
+from gan.tasks import Run
 
 LOG_TAIL_BYTES = 64 * 1024
 

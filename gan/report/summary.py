@@ -36,7 +36,7 @@ from gan.report.rules import (
 from gan.report.runs import inspect_run
 from gan.report.states import scheduler_verdicts
 from gan.report.writer import ReportContent, failures_csv, markdown, summary_csv
-from gan.scheduler import Task, load_task
+from gan.tasks import Task, load_task
 
 
 @dataclass

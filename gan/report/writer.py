@@ -32,7 +32,7 @@ from gan.report.records import (
     counts,
 )
 from gan.report.rules import fmt_value, metric_direction
-from gan.scheduler import Task
+from gan.tasks import Task
 
 
 @dataclass

@@ -1,0 +1,147 @@
+"""A training run's checkpoints as it writes and resumes them: every variable by its Keras path,
+the rotating ``checkpoint/model-N``, the kept ``checkpoint/global_id-N/model-N``, and the restore
+that falls back past checkpoints whose files do not read completely.
+
+Reading a finished run's checkpoints (the after-training commands) is :mod:`gan.checkpoints`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from gan.networks.base import NormalizedDiscriminator
+from gan.run_folder import CORRUPT_SUFFIX, one_line
+
+MODEL_NAME = "model"
+MAX_TO_KEEP = 5
+
+
+def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
+    """Every variable of ``model`` (weights, u vectors, BN statistics, gammas) by its path.
+
+    Keras 3 layers do not expose their variables to ``tf.train.Checkpoint`` as trackable
+    children, so checkpoints name them explicitly; paths are stable because every layer is
+    named.
+    """
+    out = {v.path: v for v in model.variables}
+    if len(out) != len(model.variables):
+        raise ValueError(f"{model.name}: variable paths are not unique")
+    if isinstance(model, NormalizedDiscriminator):
+        # The gammas once were ``scale{i}``: also named by their old paths (one object, two
+        # names in a checkpoint), checkpoints written before the rename restore them.
+        out.update(model.legacy_variable_paths())
+    return out
+
+
+class RunCheckpoints:
+    """The checkpoints of one run in ``checkpoint_dir``: ``checkpoint`` is the
+    ``tf.train.Checkpoint`` of its whole training state, whose ``global_id`` variable records
+    the iteration a checkpoint ends; ``manager`` keeps the latest ``MAX_TO_KEEP``."""
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, global_id: tf.Variable,
+                 checkpoint_dir: str):
+        self.checkpoint = checkpoint
+        self.global_id = global_id
+        self.checkpoint_dir = checkpoint_dir
+        self.manager = self._manager()
+
+    def _manager(self) -> tf.train.CheckpointManager:
+        return tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
+                                          max_to_keep=MAX_TO_KEEP, checkpoint_name=MODEL_NAME)
+
+    def save(self, global_id: int) -> str:
+        """Write ``checkpoint/model-N`` (the manager keeps the latest five).
+
+        A failed write (e.g. a full disk) leaves no ``model-N_temp/`` folder behind, and a
+        successful one removes any an earlier failure left.
+        """
+        self.global_id.assign(global_id)
+        try:
+            return self.manager.save(checkpoint_number=global_id)
+        finally:
+            remove_temp_folders(self.checkpoint_dir)
+
+    def save_extra(self, global_id: int) -> str:
+        """Write a kept copy ``checkpoint/global_id-N/model-N`` that rotation never deletes."""
+        self.global_id.assign(global_id)
+        folder = os.path.join(self.checkpoint_dir, f"global_id-{global_id}")
+        try:
+            return self.checkpoint.write(os.path.join(folder, f"{MODEL_NAME}-{global_id}"))
+        finally:
+            remove_temp_folders(folder)
+
+    def restore(self) -> tuple[int, bool]:
+        """Load the newest checkpoint that reads completely; returns its N (or -1) and whether
+        any checkpoint was found (read or set aside).
+
+        A newer checkpoint whose files do not read completely (a node lost mid-write) is set
+        aside: one warning line names it, its files get the suffix ``.corrupt`` (kept, not
+        deleted) and the checkpoint state file stops naming it.
+        """
+        bad: list[tuple[str, str]] = []
+        chosen = None
+        for path in reversed(self.manager.checkpoints):
+            problem = unreadable(path)
+            if problem is None:
+                chosen = path
+                break
+            bad.append((path, problem))
+        for path, problem in bad:
+            files = ", ".join(sorted(os.path.basename(f) for f in checkpoint_files(path)))
+            logging.warning("checkpoint %s does not read completely (%s; files: %s): renamed "
+                            "aside with the suffix %s; resuming from %s", path, problem,
+                            files or "none", CORRUPT_SUFFIX, chosen or "scratch")
+        if bad:
+            self._set_aside([path for path, _ in bad])
+        global_id = -1
+        if chosen is not None:
+            self.checkpoint.restore(chosen).assert_existing_objects_matched()
+            global_id = int(self.global_id.numpy())
+            logging.info("restored %s (iteration %d)", chosen, global_id)
+        return global_id, chosen is not None or bool(bad)
+
+    def _set_aside(self, bad: list[str]) -> None:
+        """Rename the files of the checkpoints ``bad`` to ``*.corrupt`` and rewrite the state
+        file (and the manager) to name only the others."""
+        for path in bad:
+            for name in checkpoint_files(path):
+                os.replace(name, name + CORRUPT_SUFFIX)
+        keep = [p for p in self.manager.checkpoints if p not in bad]
+        state = os.path.join(self.checkpoint_dir, "checkpoint")
+        if keep:
+            tf.compat.v1.train.update_checkpoint_state(self.checkpoint_dir, keep[-1],
+                                                       all_model_checkpoint_paths=keep)
+        elif os.path.exists(state):
+            os.replace(state, state + CORRUPT_SUFFIX)
+        self.manager = self._manager()
+
+
+def checkpoint_files(prefix: str) -> list[str]:
+    """The files of the checkpoint ``prefix`` (``.index``, ``.data-*``), without set-aside ones."""
+    return [f for f in glob.glob(glob.escape(prefix) + ".*")
+            if re.fullmatch(r"\.(index|data-\d+-of-\d+)", f[len(prefix):])]
+
+
+def unreadable(prefix: str) -> str | None:
+    """None when every tensor of the checkpoint ``prefix`` reads completely, else why not."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as exc:  # a cut or missing file fails in many ways (IndexError, DataLoss)
+        return one_line(f"{type(exc).__name__}: {exc}", 200)
+    return None
+
+
+def remove_temp_folders(folder: str) -> None:
+    """Remove the ``model-N_temp`` folders a failed checkpoint write leaves in ``folder``."""
+    for path in glob.glob(os.path.join(glob.escape(folder), f"{MODEL_NAME}-*_temp")):
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)

@@ -14,7 +14,8 @@ LOAD = textwrap.dedent("""
     import numpy as np
     import tensorflow as tf
     repo = sys.argv[3]
-    assert not any(p and os.path.realpath(p).startswith(repo) for p in sys.path), sys.path
+    # The repository root is not on the path (a virtual environment inside the clone may be).
+    assert not any(os.path.realpath(p or os.getcwd()) == repo for p in sys.path), sys.path
     try:
         import gan  # noqa: F401
     except ImportError:

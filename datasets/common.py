@@ -28,12 +28,10 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from gan.config import DEFAULT_DATA_ROOT
-from gan.data import read_npy_header
+from gan.data import DataError, read_npy_header
 from gan.run_folder import chmod_as_created
 
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the file and what was expected."""
+# DataError is gan.data's: the project has one error for bad or missing data.
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from datasets.common import DataError
+from gan.data import DataError
 
 EXPECTED_CLASSES = 1000
 EXPECTED_IMAGES = 1281167

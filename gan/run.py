@@ -189,7 +189,6 @@ def _record_ending(run_dir: str, state: str, exit_code: int, error: str) -> None
 
 def main(argv: list[str]) -> None:
     del argv
-    from datasets.common import DataError as PreprocessedDataError
     from gan.data import DataError
 
     if not FLAGS.run_dir:
@@ -197,7 +196,7 @@ def main(argv: list[str]) -> None:
         sys.exit(EXIT_BAD_INPUT)
     try:
         status = train_run(FLAGS.run_dir)
-    except (ConfigError, DataError, PreprocessedDataError) as e:
+    except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         _record_ending(FLAGS.run_dir, FAILED, EXIT_BAD_INPUT, str(e))
         status = EXIT_BAD_INPUT

@@ -10,6 +10,7 @@ as one ``tf.function``. The schedules themselves are :mod:`gan.schedules.cnn` an
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +87,7 @@ def add_gradients(a: list, b: list) -> list:
     return [y if x is None else x if y is None else x + y for x, y in zip(a, b, strict=True)]
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """One training iteration of a network family, from the run's parts.
 
     ``generator``, ``discriminator`` and their Adam optimizers ``g_opt``, ``d_opt`` are built
@@ -125,10 +126,10 @@ class Schedule:
         """The global batch of the G step."""
         return self.batch_size
 
+    @abc.abstractmethod
     def iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:
         """One iteration (n_dis D steps with u updates, then a G step); its scalars, with the
         diagnostics when ``with_summary``. Traced by the caller as one ``tf.function``."""
-        raise NotImplementedError
 
     # ----------------------------------------------------------------- sampling
     def sample_real(self, n: int) -> tf.Tensor:

@@ -120,9 +120,6 @@ class ReferenceFrechetDistance(FrechetInceptionDistance):
     def reference_moments(self, context: MetricContext) -> FixedMoments:
         return self.moments
 
-    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        del arrays  # no real subset: nothing kept across a resume
-
 
 def dataset_images(dataset: str, data_root: str) -> Any:
     """The training images of ``dataset`` (an array), or the streamed ImageNet folder."""

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan.metrics.base import MetricCallback, MetricContext
-from gan.metrics.inception.runner import InceptionRunner
+from gan.metrics.inception.runner import InceptionRunner, RunnerCallback
 from gan.metrics.inception.statistics import sample_in_chunks
 from gan.tfgan import tfgan_eval
 
@@ -43,7 +43,7 @@ def kernel_distance(activations1: np.ndarray, activations2: np.ndarray,
                      max_block_size=max_block_size))
 
 
-class KernelInceptionDistance(MetricCallback):
+class KernelInceptionDistance(RunnerCallback):
     """KID on pool_3 features: ``fid_num_samples`` generated vs the fixed FID real subset."""
 
     def __init__(self, runner: InceptionRunner, num_samples: int = 10000,
@@ -56,24 +56,12 @@ class KernelInceptionDistance(MetricCallback):
     def columns(self) -> list[str]:
         return ["kid"]
 
-    def setup(self, context: MetricContext) -> None:
-        self.runner.setup(context)
-
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         if not self.runner.available:
             return {"kid": float("nan")}
         fake = self.runner.generated(context, global_id, self)["fid_pool"][:self.num_samples]
         return {"kid": kernel_distance(self.runner.real_pool(context), fake,
                                        self.max_block_size)}
-
-    def release(self) -> None:
-        self.runner.release()
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        return self.runner.state_arrays() if self.runner.owns_state(self) else {}
-
-    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.runner.load_state_arrays(arrays)
 
 
 def _tfgan_swd_module():

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from gan.metrics.base import MetricCallback, MetricContext
-from gan.metrics.inception.runner import InceptionRunner
+from gan.metrics.base import MetricContext
+from gan.metrics.inception.runner import InceptionRunner, RunnerCallback
 from gan.metrics.inception.statistics import frechet_distance
 
 
-class InceptionScore(MetricCallback):
+class InceptionScore(RunnerCallback):
     """IS of ``is_num_samples`` generated images in ``is_num_splits`` splits (logits[:, :1000])."""
 
     def __init__(self, runner: InceptionRunner, num_samples: int = 50000, num_splits: int = 10):
@@ -22,9 +22,6 @@ class InceptionScore(MetricCallback):
     def columns(self) -> list[str]:
         return ["inception_score_mean", "inception_score_std"]
 
-    def setup(self, context: MetricContext) -> None:
-        self.runner.setup(context)
-
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         if not self.runner.available:
             return dict.fromkeys(self.columns(), float("nan"))
@@ -32,11 +29,8 @@ class InceptionScore(MetricCallback):
         return {"inception_score_mean": float(np.mean(scores)),
                 "inception_score_std": float(np.std(scores))}
 
-    def release(self) -> None:
-        self.runner.release()
 
-
-class FrechetInceptionDistance(MetricCallback):
+class FrechetInceptionDistance(RunnerCallback):
     """FID: pool_3 of ``fid_num_samples`` generated vs the fixed ``fid_num_real`` real images."""
 
     def __init__(self, runner: InceptionRunner, num_samples: int = 10000,
@@ -52,9 +46,6 @@ class FrechetInceptionDistance(MetricCallback):
         """What the generated features are compared with: the fixed real subset's features."""
         return self.runner.real_pool(context)
 
-    def setup(self, context: MetricContext) -> None:
-        self.runner.setup(context)
-
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         if not self.runner.available:
             return {"fid": float("nan")}
@@ -63,14 +54,3 @@ class FrechetInceptionDistance(MetricCallback):
         fake = (out["fid_moments"] if self.num_samples == self.runner.fid_samples
                 else out["fid_pool"][:self.num_samples])
         return {"fid": frechet_distance(self.reference_moments(context), fake)}
-
-    def release(self) -> None:
-        self.runner.release()
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        return self.runner.state_arrays() if self.runner.owns_state(self) else {}
-
-    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        self.runner.load_state_arrays(arrays)
-
-

@@ -302,3 +302,22 @@ def inception_batch_size(config: dict) -> int:
     return INCEPTION_CPU_BATCH
 
 
+class RunnerCallback(MetricCallback):
+    """A metric reading an :class:`InceptionRunner`'s shared pass: it sets the runner up,
+    releases its graph after an evaluation, and (when it is the runner's first reader of the
+    real subset) keeps that subset across a resume."""
+
+    runner: InceptionRunner
+
+    def setup(self, context: MetricContext) -> None:
+        self.runner.setup(context)
+
+    def release(self) -> None:
+        self.runner.release()
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return self.runner.state_arrays() if self.runner.owns_state(self) else {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        if self.runner.owns_state(self):
+            self.runner.load_state_arrays(arrays)

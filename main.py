@@ -23,7 +23,7 @@ from absl import app, flags, logging
 
 from gan import commands
 from gan.config import REPO_ROOT, ConfigError
-from gan.preflight import check_runs, data_problems
+from gan.preflight import data_problems
 from gan.progress import where_to_look
 from gan.report import ReportOptions, summary_text, write_report
 from gan.run_folder import remove_temporaries
@@ -105,7 +105,6 @@ def _raise(message: str) -> str:
 
 def _dry_run(task: Task, force_rerun: bool) -> None:
     runs = task.distinct_runs()
-    check_runs(runs, task.config_path, data=False)
     for run in runs:
         state = run_state(run)
         if force_rerun and state == "completed":

@@ -221,7 +221,7 @@ def memory_child(root: str) -> None:
     print(f"celeba run, {FLAGS.precision} (202599x64x64x3 uint8 = "
           f"{202599 * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
           f"({load_s:.0f} s), {stage['trained']:.0f} MiB after setting the metrics up and "
-          f"{n // 2} iterations (summary_freq {cfg['summary_freq']}), {stage['evaluated']:.0f} "
+          f"{n // 2} iterations (summary_freq {cfg.summary_freq}), {stage['evaluated']:.0f} "
           f"MiB after the first evaluation, {peak_rss_mb():.0f} MiB at the end of the run "
           f"({n - n // 2} more iterations, a sample grid, the second evaluation, a "
           f"checkpoint); evaluations of {', '.join(FLAGS.memory_metrics)} with "

@@ -18,9 +18,8 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from gan.config import ConfigError
+from gan.config import ConfigError, RunConfig
 from gan.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SEED_FILE, is_run_folder
 
 MODEL_PREFIX = "model"  # gan.run_checkpoints.MODEL_NAME
@@ -117,10 +116,10 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
     return found[:1]
 
 
-def read_seed(config: dict[str, Any], run_dir: str) -> int:
+def read_seed(config: RunConfig, run_dir: str) -> int:
     """The run's seed (config, else ``seed.json``), without drawing one as ``gan.run`` would."""
-    if config.get("seed") is not None:
-        return int(config["seed"])
+    if config.seed is not None:
+        return int(config.seed)
     path = os.path.join(run_dir, SEED_FILE)
     try:
         with open(path) as f:
@@ -130,20 +129,12 @@ def read_seed(config: dict[str, Any], run_dir: str) -> int:
                           "None, so the run keeps the seed it drew there") from None
 
 
-def image_shape(config: dict[str, Any]) -> tuple[int, int, int]:
-    """The (H, W, C) of the run's dataset, without loading it."""
-    from gan.data import IMAGE_SIZE
-
-    size = IMAGE_SIZE.get(config["dataset"], 32)
-    return (size, size, 3)
-
-
-def load_generator(config: dict[str, Any], checkpoint: CheckpointRef):
+def load_generator(config: RunConfig, checkpoint: CheckpointRef):
     """The run's generator (built from ``config``) with its variables read from
     ``checkpoint``; nothing else of the checkpoint is read."""
     from gan.variants import build_generator
 
-    generator = build_generator(config, image_shape(config))
+    generator = build_generator(config, config.image_shape)
     restore_generator(generator, checkpoint)
     return generator
 

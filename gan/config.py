@@ -1,18 +1,21 @@
-"""The run-config schema: every key a run may have, its type, default and meaning.
+"""The run config: every key a run may have, its type, default and meaning, and every rule.
 
 A task's ``config.py`` keeps the original grammar (``scheduler_config``, ``global_config``,
-``test_config``); each expanded run config (global keys updated by one test combination) is
-checked here, so a misspelt key or a wrong value fails before anything trains, with a message
-naming the key, the value and what was expected.
+``test_config``); each expanded run config (global keys updated by one test combination) becomes
+a :class:`RunConfig`, a frozen object whose construction checks each key and every combination
+the code supports (metric names, network, precision and dataset), so a misspelt key or a wrong
+value fails before anything trains, with a message naming the key, the value and what was
+expected. Code reads its attributes; ``config.json`` holds :meth:`RunConfig.to_dict`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,90 +78,201 @@ _NUM = (int, float)
 _STR = (str,)
 _BOOL = (bool,)
 
-RUN_KEYS: dict[str, Key] = {
+
+def _key(types: tuple[type, ...], default: Any, doc: str,
+         check: Callable[[Any], str | None] | None = None) -> Any:
+    """A :class:`RunConfig` field described by a :class:`Key` (no default when required)."""
+    meta = {"key": Key(types, default, doc, check)}
+    if default is _REQUIRED:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """One run's validated config: every key of :data:`RUN_KEYS` as an attribute.
+
+    Constructing one checks every value and every combination (:meth:`_check_rules`);
+    ``where`` names the source in the messages. Build one from a dict with
+    :func:`validate_run_config`, change one with :meth:`replace`.
+    """
+
     # what is trained
-    "dataset": Key(_STR, _REQUIRED, "training data", _one_of(DATASETS)),
-    "network": Key(_STR, "cnn", "generator/discriminator architecture", _one_of(NETWORKS)),
-    "loss": Key(_STR, "hinge", "GAN loss", _one_of(LOSSES)),
-    "gamma": Key(_STR, "none", "learnable D scaling: none, one shared (same) or per layer (diff)",
-                 _one_of(GAMMAS)),
-    "sn_mode": Key(_STR, "SN", "spectral normalization of D: none, SN or BSN", _one_of(SN_MODES)),
-    "scale": Key(_NUM, 1.0, "constant factor on every normalized D kernel (SSN/BSSN when != 1)",
-                 _positive),
-    "d_gp_coe": Key(_NUM, None, "gradient-penalty coefficient (WGAN-GP only)"),
-    "mg": Key(_INT, None, "CNN generator's first feature-map size (4/6/8 for 32/48/64 px)",
-              _positive),
-    "network_width": Key(_NUM, 1.0, "channel multiplier of G and D, CNN and ResNet (1.0: the "
-                         "paper's networks; smaller for the quickstart, quick tries and tests)",
-                         _positive),
-    "latent_dim": Key(_INT, 128, "size of z", _positive),
+    dataset: str = _key(_STR, _REQUIRED, "training data", _one_of(DATASETS))
+    network: str = _key(_STR, "cnn", "generator/discriminator architecture", _one_of(NETWORKS))
+    loss: str = _key(_STR, "hinge", "GAN loss", _one_of(LOSSES))
+    gamma: str = _key(_STR, "none", "learnable D scaling: none, one shared (same) or per "
+                      "layer (diff)", _one_of(GAMMAS))
+    sn_mode: str = _key(_STR, "SN", "spectral normalization of D: none, SN or BSN",
+                        _one_of(SN_MODES))
+    scale: float = _key(_NUM, 1.0, "constant factor on every normalized D kernel (SSN/BSSN "
+                        "when != 1)", _positive)
+    d_gp_coe: float | None = _key(_NUM, None, "gradient-penalty coefficient (WGAN-GP only)")
+    mg: int | None = _key(_INT, None, "CNN generator's first feature-map size (4/6/8 for "
+                          "32/48/64 px)", _positive)
+    network_width: float = _key(_NUM, 1.0, "channel multiplier of G and D, CNN and ResNet (1.0: "
+                                "the paper's networks; smaller for the quickstart, quick tries "
+                                "and tests)", _positive)
+    latent_dim: int = _key(_INT, 128, "size of z", _positive)
     # schedule
-    "iteration": Key(_INT, _REQUIRED, "number of training iterations", _positive),
-    "run": Key(_INT, 0, "repetition index (a label; also the default seed offset)", _non_negative),
-    "seed": Key(_INT + (type(None),), None, "seed for weights and sampling; None draws one"),
-    "batch_size": Key(_INT, 64, "batch size of every D and G step (CNN)", _positive),
-    "d_batch_size": Key(_INT, None, "batch of each D step (ResNet; split over num_gpus)",
-                        _positive),
-    "g_batch_size": Key(_INT, None, "batch of the G step (ResNet; split over num_gpus)",
-                        _positive),
-    "n_dis": Key(_INT, 1, "D steps per iteration", _positive),
-    "g_lr": Key(_NUM, 1e-4, "G Adam learning rate", _positive),
-    "g_beta1": Key(_NUM, 0.5, "G Adam beta1", _non_negative),
-    "g_beta2": Key(_NUM, 0.999, "G Adam beta2", _non_negative),
-    "d_lr": Key(_NUM, 1e-4, "D Adam learning rate", _positive),
-    "d_beta1": Key(_NUM, 0.5, "D Adam beta1", _non_negative),
-    "d_beta2": Key(_NUM, 0.999, "D Adam beta2", _non_negative),
-    "num_gpus": Key(_INT, 1, "devices one run splits each batch over (ResNet; the task's gpu "
-                    "entries must list that many ids)", _positive),
+    iteration: int = _key(_INT, _REQUIRED, "number of training iterations", _positive)
+    run: int = _key(_INT, 0, "repetition index (a label; also the default seed offset)",
+                    _non_negative)
+    seed: int | None = _key(_INT + (type(None),), None, "seed for weights and sampling; None "
+                            "draws one")
+    batch_size: int = _key(_INT, 64, "batch size of every D and G step (CNN)", _positive)
+    d_batch_size: int | None = _key(_INT, None, "batch of each D step (ResNet; split over "
+                                    "num_gpus)", _positive)
+    g_batch_size: int | None = _key(_INT, None, "batch of the G step (ResNet; split over "
+                                    "num_gpus)", _positive)
+    n_dis: int = _key(_INT, 1, "D steps per iteration", _positive)
+    g_lr: float = _key(_NUM, 1e-4, "G Adam learning rate", _positive)
+    g_beta1: float = _key(_NUM, 0.5, "G Adam beta1", _non_negative)
+    g_beta2: float = _key(_NUM, 0.999, "G Adam beta2", _non_negative)
+    d_lr: float = _key(_NUM, 1e-4, "D Adam learning rate", _positive)
+    d_beta1: float = _key(_NUM, 0.5, "D Adam beta1", _non_negative)
+    d_beta2: float = _key(_NUM, 0.999, "D Adam beta2", _non_negative)
+    num_gpus: int = _key(_INT, 1, "devices one run splits each batch over (ResNet; the task's "
+                         "gpu entries must list that many ids)", _positive)
     # outputs
-    "summary_freq": Key(_INT, 1, "TensorBoard diagnostics every N iterations", _positive),
-    "vis_freq": Key(_INT, 200, "sample grid every N iterations", _positive),
-    "vis_num_h": Key(_INT, 10, "sample grid rows", _positive),
-    "vis_num_w": Key(_INT, 10, "sample grid columns", _positive),
-    "metric_freq": Key(_INT, 10000, "metrics every N iterations", _positive),
-    "save_checkpoint_freq": Key(_INT, 10000, "checkpoint every N iterations", _positive),
-    "extra_checkpoint_freq": Key(_INT + (type(None),), None,
-                                 "kept checkpoint every N iterations (None: never)",
-                                 _optional_positive),
-    "time_freq": Key(_INT, 1000, "time.txt line every N iterations", _positive),
-    "restore": Key(_BOOL, False, "accepted for the original configs; runs always resume"),
+    summary_freq: int = _key(_INT, 1, "TensorBoard diagnostics every N iterations", _positive)
+    vis_freq: int = _key(_INT, 200, "sample grid every N iterations", _positive)
+    vis_num_h: int = _key(_INT, 10, "sample grid rows", _positive)
+    vis_num_w: int = _key(_INT, 10, "sample grid columns", _positive)
+    metric_freq: int = _key(_INT, 10000, "metrics every N iterations", _positive)
+    save_checkpoint_freq: int = _key(_INT, 10000, "checkpoint every N iterations", _positive)
+    extra_checkpoint_freq: int | None = _key(_INT + (type(None),), None, "kept checkpoint every "
+                                             "N iterations (None: never)", _optional_positive)
+    time_freq: int = _key(_INT, 1000, "time.txt line every N iterations", _positive)
+    restore: bool = _key(_BOOL, False, "accepted for the original configs; runs always resume")
     # metrics
-    "metrics": Key((list, tuple), ("inception_score", "fid"), "metric callbacks, in CSV order",
-                   _metric_list),
-    "metric_batch_size": Key(_INT, 64, "batch size of the metric networks", _positive),
-    "inception_batch_size": Key(_INT, 0, "images per Inception forward (0: 16 without a GPU, "
-                                "metric_batch_size with one)", _non_negative),
-    "is_num_samples": Key(_INT, 50000, "generated samples for the Inception Score", _positive),
-    "is_num_splits": Key(_INT, 10, "splits for the Inception Score", _positive),
-    "fid_num_samples": Key(_INT, 10000, "generated samples for FID", _positive),
-    "fid_num_real": Key(_INT, 5000, "real images for FID (a subset fixed per run)", _positive),
-    "fid_reference": Key(_STR + (type(None),), None,
-                         "FID against these fixed statistics (mu, sigma .npz from `main.py "
-                         "fid_stats`) instead of the run's fid_num_real subset (None)"),
-    "inception_graph": Key(_STR + (type(None),), None,
-                           "path of inceptionv1_for_inception_score.pb (None: cache/download)"),
-    "on_missing_inception": Key(_STR, "error",
-                                "what to do when the Inception graph cannot be had",
-                                _one_of(MISSING_INCEPTION)),
-    "swd_num_samples": Key(_INT, 2048, "generated (and real) images for SWD", _positive),
-    "swd_patches_per_image": Key(_INT, 64, "SWD patches per image and pyramid level",
-                                 _positive),
+    metrics: tuple[str, ...] = _key((list, tuple), ("inception_score", "fid"),
+                                    "metric callbacks, in CSV order", _metric_list)
+    metric_batch_size: int = _key(_INT, 64, "batch size of the metric networks", _positive)
+    inception_batch_size: int = _key(_INT, 0, "images per Inception forward (0: 16 without a "
+                                     "GPU, metric_batch_size with one)", _non_negative)
+    is_num_samples: int = _key(_INT, 50000, "generated samples for the Inception Score",
+                               _positive)
+    is_num_splits: int = _key(_INT, 10, "splits for the Inception Score", _positive)
+    fid_num_samples: int = _key(_INT, 10000, "generated samples for FID", _positive)
+    fid_num_real: int = _key(_INT, 5000, "real images for FID (a subset fixed per run)",
+                             _positive)
+    fid_reference: str | None = _key(_STR + (type(None),), None, "FID against these fixed "
+                                     "statistics (mu, sigma .npz from `main.py fid_stats`) "
+                                     "instead of the run's fid_num_real subset (None)")
+    inception_graph: str | None = _key(_STR + (type(None),), None, "path of "
+                                       "inceptionv1_for_inception_score.pb (None: "
+                                       "cache/download)")
+    on_missing_inception: str = _key(_STR, "error", "what to do when the Inception graph "
+                                     "cannot be had", _one_of(MISSING_INCEPTION))
+    swd_num_samples: int = _key(_INT, 2048, "generated (and real) images for SWD", _positive)
+    swd_patches_per_image: int = _key(_INT, 64, "SWD patches per image and pyramid level",
+                                      _positive)
     # data and speed
-    "data_root": Key(_STR, DEFAULT_DATA_ROOT, "folder holding CIFAR10/, STL10/, CelebA/, ..."),
-    "imagenet_allow_subset": Key(_BOOL, False, "accept an ImageNet folder with fewer than the "
-                                 "1000 classes / 1,281,167 images of ILSVRC2012 (quick tries)"),
-    "jit_compile": Key(_BOOL, False, "compile the training step with XLA"),
-    "precision": Key(_STR, "float32", "float32, or mixed_bfloat16 (bfloat16 convolutions and "
-                     "matmuls; spectral-norm math, batch-norm statistics, losses and variables "
-                     "stay float32)", _one_of(PRECISIONS)),
-    "diagnostics": Key(_BOOL, True, "log sigmas and gradient norms every summary_freq"),
-    "inter_op_threads": Key(_INT, 0, "ops TensorFlow may run side by side (0: 1 on a machine "
-                            "without a GPU, where each op already uses every core; "
-                            "TensorFlow's default with one)", _non_negative),
-    "gpu_memory_growth": Key(_BOOL, True, "let TensorFlow take GPU memory as it needs it "
-                             "instead of all of it at start, so several runs can share one "
-                             "GPU (e.g. 'gpu': ['0', '0']); False: TensorFlow's default"),
-}
+    data_root: str = _key(_STR, DEFAULT_DATA_ROOT, "folder holding CIFAR10/, STL10/, "
+                          "CelebA/, ...")
+    imagenet_allow_subset: bool = _key(_BOOL, False, "accept an ImageNet folder with fewer than "
+                                       "the 1000 classes / 1,281,167 images of ILSVRC2012 "
+                                       "(quick tries)")
+    jit_compile: bool = _key(_BOOL, False, "compile the training step with XLA")
+    precision: str = _key(_STR, "float32", "float32, or mixed_bfloat16 (bfloat16 convolutions "
+                          "and matmuls; spectral-norm math, batch-norm statistics, losses and "
+                          "variables stay float32)", _one_of(PRECISIONS))
+    diagnostics: bool = _key(_BOOL, True, "log sigmas and gradient norms every summary_freq")
+    inter_op_threads: int = _key(_INT, 0, "ops TensorFlow may run side by side (0: 1 on a "
+                                 "machine without a GPU, where each op already uses every "
+                                 "core; TensorFlow's default with one)", _non_negative)
+    gpu_memory_growth: bool = _key(_BOOL, True, "let TensorFlow take GPU memory as it needs it "
+                                   "instead of all of it at start, so several runs can share "
+                                   "one GPU (e.g. 'gpu': ['0', '0']); False: TensorFlow's "
+                                   "default")
+
+    where: InitVar[str] = "config"
+
+    def __post_init__(self, where: str) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            check_value(f.name, value, f.metadata["key"], where)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        self._check_rules(where)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key and value, lists for sequences (what ``config.json`` holds)."""
+        return {f.name: self.value(f.name) for f in dataclasses.fields(self)}
+
+    def value(self, key: str) -> Any:
+        """The value of ``key`` as a config file writes it (a list for a sequence)."""
+        value = getattr(self, key)
+        return list(value) if isinstance(value, tuple) else value
+
+    def replace(self, where: str = "config", **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied, checked as a new config (unknown keys refused)."""
+        for key in changes:
+            if key not in RUN_KEYS:
+                raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
+        return dataclasses.replace(self, where=where, **changes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """The (H, W, C) of the dataset's images as the training code loads them."""
+        from gan.data import IMAGE_SIZE
+
+        size = IMAGE_SIZE[self.dataset]
+        return size, size, 3
+
+    def _check_rules(self, where: str) -> None:
+        """Raise ConfigError for a combination of keys the code does not train with."""
+        from gan.metrics.names import check_metric_names
+
+        try:
+            check_metric_names(list(self.metrics))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if "inception_score" in self.metrics and self.is_num_samples < self.is_num_splits:
+            raise ConfigError(f"{where}: is_num_samples = {self.is_num_samples} cannot make "
+                              f"is_num_splits = {self.is_num_splits} splits")
+        if self.loss == "wgan_gp":
+            if self.d_gp_coe is None:
+                raise ConfigError(f"{where}: loss 'wgan_gp' needs d_gp_coe (the penalty "
+                                  "coefficient, 10 in the paper)")
+            if self.d_gp_coe < 0:
+                raise ConfigError(f"{where}: d_gp_coe = {self.d_gp_coe!r}, expected a number "
+                                  ">= 0")
+        if self.network == "cnn":
+            if self.mg is None:
+                raise ConfigError(f"{where}: the CNN needs mg (4, 6 or 8 for 32, 48 or 64 px)")
+            if self.dataset == "imagenet":
+                raise ConfigError(f"{where}: dataset 'imagenet' needs network 'resnet'")
+        else:
+            for key in ("d_batch_size", "g_batch_size"):
+                value = getattr(self, key)
+                if value is None:
+                    raise ConfigError(f"{where}: network 'resnet' needs {key}")
+                if value % self.num_gpus:
+                    raise ConfigError(f"{where}: {key} = {value} does not split evenly over "
+                                      f"num_gpus = {self.num_gpus} devices")
+            size = self.image_shape[0]
+            if size & (size - 1) or size < 8:
+                raise ConfigError(f"{where}: network 'resnet' needs images of 4 * 2^k pixels; "
+                                  f"dataset {self.dataset!r} has {size}x{size}")
+        if self.network != "resnet" and self.num_gpus != 1:
+            raise ConfigError(f"{where}: num_gpus = {self.num_gpus}: splitting batches over "
+                              "devices is implemented for network 'resnet' only; use num_gpus 1")
+        if self.jit_compile and (self.num_gpus > 1 or self.dataset == "imagenet"):
+            raise ConfigError(f"{where}: jit_compile is not available with num_gpus > 1 or the "
+                              "streamed imagenet data")
+        if self.gamma != "none" and self.scale != 1.0:
+            raise ConfigError(f"{where}: gamma {self.gamma!r} learns the scale; leave scale at "
+                              f"1.0 (got {self.scale!r})")
+        if self.sn_mode == "none" and self.gamma != "none":
+            raise ConfigError(f"{where}: gamma {self.gamma!r} scales normalized layers; it needs "
+                              "sn_mode 'SN' or 'BSN'")
+        check_network(self, self.image_shape, where)
+
+
+RUN_KEYS: dict[str, Key] = {f.name: f.metadata["key"] for f in dataclasses.fields(RunConfig)}
+
 
 SCHEDULER_KEYS: dict[str, Key] = {
     "gpu": Key((list,), _REQUIRED, "one entry per worker: an id string or a list of ids"),
@@ -225,71 +339,36 @@ def fill_and_check(cfg: dict[str, Any], known: dict[str, Key], where: str) -> di
     return out
 
 
-def validate_run_config(cfg: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """Check one expanded run config and return it with every default filled in.
-
-    Beyond per-key checks this enforces the combinations the code supports, e.g. WGAN-GP needs
-    ``d_gp_coe`` and the CNN needs ``mg``.
-    """
-    out = fill_and_check(cfg, RUN_KEYS, where)
-    if out["loss"] == "wgan_gp":
-        coe = out["d_gp_coe"]
-        if coe is None:
-            raise ConfigError(f"{where}: loss 'wgan_gp' needs d_gp_coe (the penalty "
-                              "coefficient, 10 in the paper)")
-        if not isinstance(coe, (int, float)) or isinstance(coe, bool) or coe < 0:
-            raise ConfigError(f"{where}: d_gp_coe = {coe!r}, expected a number >= 0")
-    if out["network"] == "cnn":
-        if out["mg"] is None:
-            raise ConfigError(f"{where}: the CNN needs mg (4, 6 or 8 for 32, 48 or 64 px)")
-        if out["dataset"] == "imagenet":
-            raise ConfigError(f"{where}: dataset 'imagenet' needs network 'resnet'")
-    if out["network"] == "resnet":
-        from gan.data import IMAGE_SIZE
-
-        for key in ("d_batch_size", "g_batch_size"):
-            if out[key] is None:
-                raise ConfigError(f"{where}: network 'resnet' needs {key}")
-            if out[key] % out["num_gpus"]:
-                raise ConfigError(f"{where}: {key} = {out[key]} does not split evenly over "
-                                  f"num_gpus = {out['num_gpus']} devices")
-        size = IMAGE_SIZE.get(out["dataset"], 32)
-        if size & (size - 1) or size < 8:
-            raise ConfigError(f"{where}: network 'resnet' needs images of 4 * 2^k pixels; "
-                              f"dataset {out['dataset']!r} has {size}x{size}")
-    elif out["num_gpus"] != 1:
-        raise ConfigError(f"{where}: num_gpus = {out['num_gpus']}: splitting batches over "
-                          "devices is implemented for network 'resnet' only; use num_gpus 1")
-    if out["jit_compile"] and (out["num_gpus"] > 1 or out["dataset"] == "imagenet"):
-        raise ConfigError(f"{where}: jit_compile is not available with num_gpus > 1 or the "
-                          "streamed imagenet data")
-    if out["gamma"] != "none" and out["scale"] != 1.0:
-        raise ConfigError(f"{where}: gamma {out['gamma']!r} learns the scale; leave scale at "
-                          f"1.0 (got {out['scale']!r})")
-    if out["sn_mode"] == "none" and out["gamma"] != "none":
-        raise ConfigError(f"{where}: gamma {out['gamma']!r} scales normalized layers; it needs "
-                          "sn_mode 'SN' or 'BSN'")
-    return out
+def validate_run_config(cfg: Mapping[str, Any], where: str = "config") -> RunConfig:
+    """Check one expanded run config (a dict) and return it as a :class:`RunConfig`."""
+    for key in cfg:
+        if key not in RUN_KEYS:
+            raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
+    for key, spec in RUN_KEYS.items():
+        if key not in cfg and spec.default is _REQUIRED:
+            raise ConfigError(f"{where}: missing required key {key!r} ({spec.doc})")
+    return RunConfig(**cfg, where=where)
 
 
-def check_network(config: dict[str, Any], image_shape: tuple[int, ...],
+def check_network(config: RunConfig, image_shape: tuple[int, ...],
                   where: str = "config") -> None:
     """Raise ConfigError unless ``config``'s networks can be built for ``image_shape`` (H, W, C):
-    the CNN's ``mg`` must give the dataset's image size, the ResNet needs square images and
-    float32. Checked by the scheduler before any run starts and again when a run builds them.
+    the CNN's ``mg`` must give that image size, the ResNet needs square images and float32.
+    Checked for the dataset's images when a config is made, and again when a run builds its
+    networks for the images it loaded.
     """
     h, w = int(image_shape[0]), int(image_shape[1])
-    if config["network"] == "resnet":
-        if config.get("precision", "float32") != "float32":
+    if config.network == "resnet":
+        if config.precision != "float32":
             raise ConfigError(f"{where}: precision 'mixed_bfloat16' is implemented for the CNN "
                               "networks only; use precision 'float32' with network 'resnet'")
         if h != w:
             raise ConfigError(f"{where}: the ResNet networks need square images, got {h}x{w}")
         return
-    mg = config["mg"]
+    mg = config.mg
     if 8 * mg != h or h != w:
         raise ConfigError(f"{where}: mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
-                          f"{config['dataset']!r} has {h}x{w}; use mg = {h // 8}")
+                          f"{config.dataset!r} has {h}x{w}; use mg = {h // 8}")
 
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:

@@ -21,7 +21,8 @@ CIFAR10_ARCHIVE = os.path.join("CIFAR10", "cifar-10-python.tar.gz")
 STL10_FILE = os.path.join("STL10", "stl10.npy")
 CELEBA_FILE = os.path.join("CelebA", "celeba.npy")
 
-IMAGE_SIZE = {"cifar10": 32, "stl10": 48, "celeba": 64, "imagenet": 128}
+IMAGE_SIZE = {"cifar10": 32, "stl10": 48, "celeba": 64, "imagenet": 128, "shapes": 32}
+IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
 
 
 class DataError(ValueError):

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from gan.config import ConfigError
+from gan.config import ConfigError, RunConfig
 from gan.run_folder import CHECKPOINT_DIR, EVAL_DIR, EVAL_METRICS_FILE, METRIC_STATE_FILE
 
 SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
@@ -50,36 +50,28 @@ class EvalSettings:
     checkpoint: str = "latest"
 
 
-def eval_config(config: dict[str, Any], settings: EvalSettings) -> dict[str, Any]:
+def eval_config(config: RunConfig, settings: EvalSettings) -> RunConfig:
     """The run config with the evaluation's metrics, counts, reference and graph applied."""
-    from gan.config import validate_run_config
-    from gan.metrics.registry import check_metric_names
-
-    out = dict(config)
+    changes: dict[str, Any] = {}
     if settings.metrics is not None:
         if not settings.metrics:
             raise ConfigError("--metrics: give at least one metric name")
-        check_metric_names(list(settings.metrics))
-        out["metrics"] = list(settings.metrics)
+        changes["metrics"] = list(settings.metrics)
     for key, value in settings.counts.items():
         if value is not None:
             if value <= 0:
                 raise ConfigError(f"--{key} {value}: expected a positive number")
-            out[key] = int(value)
+            changes[key] = int(value)
     if settings.fid_reference:
         from gan.fid_stats import read_stats
 
         read_stats(settings.fid_reference)
-        out["fid_reference"] = os.path.abspath(settings.fid_reference)
+        changes["fid_reference"] = os.path.abspath(settings.fid_reference)
     if settings.inception_graph:
-        out["inception_graph"] = settings.inception_graph
+        changes["inception_graph"] = settings.inception_graph
     # A missing graph is an error here: a NaN row would look evaluated.
-    out["on_missing_inception"] = "error"
-    out = validate_run_config(out, where="evaluation settings")
-    if "inception_score" in out["metrics"] and out["is_num_samples"] < out["is_num_splits"]:
-        raise ConfigError(f"is_num_samples = {out['is_num_samples']} cannot make "
-                          f"is_num_splits = {out['is_num_splits']} splits")
-    return out
+    changes["on_missing_inception"] = "error"
+    return config.replace(where="evaluation settings", **changes)
 
 
 def setup_callbacks(callbacks: list, context: Any, where: str) -> None:
@@ -91,14 +83,12 @@ def setup_callbacks(callbacks: list, context: Any, where: str) -> None:
             raise ConfigError(f"{where}: {e}") from None
 
 
-def row_settings(config: dict[str, Any], sample_seed: int) -> dict[str, str]:
+def row_settings(config: RunConfig, sample_seed: int) -> dict[str, str]:
     """The settings columns of a row, as strings."""
-    from gan.metrics.registry import _get
-
-    values = {"sample_seed": sample_seed, "fid_reference": config.get("fid_reference") or ""}
+    values = {"sample_seed": sample_seed, "fid_reference": config.fid_reference or ""}
     for key in SETTING_COLUMNS:
         if key not in values:
-            values[key] = _get(config, key)
+            values[key] = getattr(config, key)
     return {k: str(values[k]) for k in SETTING_COLUMNS}
 
 
@@ -171,7 +161,7 @@ class EvalCsv:
             raise
 
 
-def metric_context(config: dict[str, Any], run_dir: str, seed: int,
+def metric_context(config: RunConfig, run_dir: str, seed: int,
                    generate: Callable[[np.ndarray], np.ndarray], real: Any):
     """Training's ``MetricContext`` (``Trainer.metric_context``) for ``generate`` (float32
     z -> images in [-1, 1], one batch) and the real data ``real`` (an array or the streamed
@@ -180,8 +170,8 @@ def metric_context(config: dict[str, Any], run_dir: str, seed: int,
     from gan.metrics.base import MetricContext
 
     rng = np.random.default_rng([seed, 2])
-    bs = int(config["metric_batch_size"])
-    latent_dim = int(config["latent_dim"])
+    bs = config.metric_batch_size
+    latent_dim = config.latent_dim
     state: dict[str, np.random.Generator] = {}
 
     def sample(n: int) -> np.ndarray:
@@ -212,7 +202,7 @@ SUBSET_COUNTS = {"fid_real_indices": "fid_num_real", "fid_real_activations": "fi
 
 
 def load_metric_state(callbacks: list, names: list[str], train_names: list[str],
-                      state_path: str, config: dict[str, Any] | None = None) -> None:
+                      state_path: str, config: RunConfig | None = None) -> None:
     """Give each callback the state training kept for the metric of the same name; the shared
     FID real subset is given to every Inception callback whichever training metric saved it.
     A kept real subset of another size than ``config`` asks for is not used."""
@@ -223,7 +213,7 @@ def load_metric_state(callbacks: list, names: list[str], train_names: list[str],
     if config is not None:
         saved = {k: v for k, v in saved.items()
                  if k.split("/", 1)[-1] not in SUBSET_COUNTS
-                 or len(v) == int(config[SUBSET_COUNTS[k.split("/", 1)[-1]]])}
+                 or len(v) == getattr(config, SUBSET_COUNTS[k.split("/", 1)[-1]])}
     shared = {k.split("/", 1)[1]: v for k, v in saved.items()
               if k.split("/", 1)[1].startswith("fid_real_")}
     for cb, name in zip(callbacks, names, strict=True):
@@ -235,25 +225,24 @@ def load_metric_state(callbacks: list, names: list[str], train_names: list[str],
             cb.load_state_arrays(arrays)
 
 
-def needs_real_data(config: dict[str, Any]) -> bool:
+def needs_real_data(config: RunConfig) -> bool:
     """Whether any metric of ``config`` reads the real images."""
-    names = set(config["metrics"])
+    names = set(config.metrics)
     return bool(names & {"kid", "swd", "shapes"}) or ("fid" in names
-                                                       and not config.get("fid_reference"))
+                                                       and not config.fid_reference)
 
 
 def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) -> list[dict]:
     """Evaluate the checkpoints ``settings.checkpoint`` names of one run into
     ``eval/metrics.csv``; returns the rows evaluated or found."""
     from gan.checkpoints import (
-        image_shape,
         read_seed,
         require_run_folder,
         restore_generator,
         select_checkpoints,
     )
     from gan.metrics.registry import build_metrics, metric_columns
-    from gan.run import read_run_config, training_data
+    from gan.run import read_run_config, run_data
     from gan.variants import build_generator
 
     run_dir = require_run_folder(run_dir)
@@ -263,7 +252,7 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     seed = read_seed(train_config, run_dir)
     sample_seed = seed if settings.seed is None else int(settings.seed)
     table = EvalCsv(os.path.join(run_dir, EVAL_DIR, EVAL_METRICS_FILE))
-    names = list(config["metrics"])
+    names = list(config.metrics)
     columns = metric_columns(names)
     row_set = row_settings(config, sample_seed)
     todo = [r for r in refs if not table.done(r.global_id, row_set, columns)]
@@ -273,17 +262,17 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
             print(f"{run_dir}: {r.label} already evaluated with these settings", flush=True)
     if not todo:
         return out
-    generator = build_generator(config, image_shape(config))
+    generator = build_generator(config, config.image_shape)
     from gan.checkpoints import generate_fn
 
-    fn = generate_fn(generator, int(config["latent_dim"]))
-    real = training_data(config) if needs_real_data(config) else None
+    fn = generate_fn(generator, config.latent_dim)
+    real = run_data(config) if needs_real_data(config) else None
     eval_dir = os.path.join(run_dir, EVAL_DIR)
     os.makedirs(eval_dir, exist_ok=True)
     context, at = metric_context(config, eval_dir, seed, lambda z: fn(z).numpy(), real)
     callbacks = build_metrics(config)
     setup_callbacks(callbacks, context, run_dir)
-    load_metric_state(callbacks, names, list(train_config["metrics"]),
+    load_metric_state(callbacks, names, list(train_config.metrics),
                       os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE), config)
     for ref in todo:
         restore_generator(generator, ref)
@@ -328,14 +317,14 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
     Each metric reads the set from its start (its first ``*_num_samples`` images); a count
     left unset is the run-config default capped at the set's size.
     """
-    from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS
+    from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, validate_run_config
     from gan.data import IMAGE_SIZE
     from gan.metrics.registry import build_metrics
-    from gan.run import training_data
+    from gan.run import run_data
     from gan.sample import read_images
 
     images = read_images(path)
-    size = IMAGE_SIZE.get(dataset, 32)
+    size = IMAGE_SIZE[dataset]
     check_image_set(images, path, size)
     n = len(images)
     counts = dict(settings.counts)
@@ -348,13 +337,13 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
             "data_root": data_root or DEFAULT_DATA_ROOT, "imagenet_allow_subset": True}
     if dataset == "imagenet":
         base.update(network="resnet", mg=None, d_batch_size=64, g_batch_size=64)
-    config = eval_config(base, EvalSettings(
+    config = eval_config(validate_run_config(base, where=f"--images {path}"), EvalSettings(
         metrics=settings.metrics, counts=counts, fid_reference=settings.fid_reference,
         inception_graph=settings.inception_graph))
-    real = training_data(config) if needs_real_data(config) else None
+    real = run_data(config) if needs_real_data(config) else None
     if real is not None and isinstance(real, np.ndarray):
-        config["fid_num_real"] = min(config["fid_num_real"], len(real))
-        config["swd_num_samples"] = min(config["swd_num_samples"], len(real))
+        config = config.replace(fid_num_real=min(config.fid_num_real, len(real)),
+                                swd_num_samples=min(config.swd_num_samples, len(real)))
     cursor = {"at": 0}
 
     def generate(z: np.ndarray) -> np.ndarray:

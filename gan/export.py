@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 
-from gan.config import ConfigError
+from gan.config import ConfigError, RunConfig
 
 SAVED_MODEL = "saved_model"
 KERAS_FILE = "generator.keras"
@@ -48,7 +48,7 @@ class _Serving:
         self.module.serve = serve
 
 
-def _readme(config: dict, label: str, run_dir: str, latent_dim: int,
+def _readme(config: RunConfig, label: str, run_dir: str, latent_dim: int,
             shape: tuple[int, int, int]) -> str:
     h, w, c = shape
     return f"""Generator exported from {run_dir} ({label}).
@@ -69,7 +69,7 @@ Keras ({KERAS_FILE}): needs this project's code importable (custom layers):
     images = g(z, training=False)   # float in [-1, 1]
 
 run config:
-{json.dumps(config, indent=2, sort_keys=True)}
+{json.dumps(config.to_dict(), indent=2, sort_keys=True)}
 """
 
 
@@ -79,7 +79,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     ``checkpoint`` into the folder ``out``; returns it."""
     import tensorflow as tf
 
-    from gan.checkpoints import image_shape, load_generator, require_run_folder, select_checkpoints
+    from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
     from gan.run import read_run_config
 
     run_dir = require_run_folder(run_dir)
@@ -91,7 +91,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
-    latent_dim = int(config["latent_dim"])
+    latent_dim = int(config.latent_dim)
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial-"
                        f"{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -102,7 +102,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
                             signatures={"serving_default": serving.module.serve})
         generator.save(os.path.join(tmp, KERAS_FILE))
         with open(os.path.join(tmp, README), "w") as f:
-            f.write(_readme(config, ref.label, run_dir, latent_dim, image_shape(config)))
+            f.write(_readme(config, ref.label, run_dir, latent_dim, config.image_shape))
         if os.path.lexists(target):
             old = tmp + ".old"
             os.replace(target, old)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gan.config import DEFAULT_DATA_ROOT, ConfigError
+from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError
 from gan.metrics.base import MetricContext
 from gan.metrics.inception import (
     INCEPTION_PB,
@@ -125,8 +125,7 @@ def dataset_images(dataset: str, data_root: str) -> Any:
     """The training images of ``dataset`` (an array), or the streamed ImageNet folder."""
     from gan.run import training_data
 
-    return training_data({"dataset": dataset, "data_root": data_root,
-                          "imagenet_allow_subset": True})
+    return training_data(dataset, data_root, imagenet_allow_subset=True)
 
 
 def compute_stats(images: Any, num: int | None, seed: int, graph: InceptionGraph
@@ -201,7 +200,7 @@ def fid_stats_command(dataset: str, data_root: str | None = None, num: str = "al
     if os.path.exists(path) and not overwrite:
         raise ConfigError(f"{path} already exists; pass --overwrite to replace it")
     graph = InceptionGraph(load_inception_graph_def(graph_path),
-                           inception_batch_size({"inception_batch_size": 0}))
+                           inception_batch_size(0, RUN_KEYS["metric_batch_size"].default))
     mu, sigma, n = compute_stats(images, count, seed, graph)
     write_stats(path, mu, sigma, dataset=dataset, graph=os.path.basename(graph_path), num=n,
                 seed=seed)

@@ -22,8 +22,7 @@ import keras
 import tensorflow as tf
 
 from gan import sn
-
-SN_MODES = ("none", "SN", "BSN")
+from gan.config import SN_MODES
 
 # TF1's fused batch norm (what the original's tf.contrib batch_norm ran) raised any epsilon
 # below this to it, and updated the moving variance with the Bessel-corrected batch variance.

@@ -1,10 +1,11 @@
-"""Cheap checks of a task's runs before the scheduler starts any (and in ``--dry_run``).
+"""Cheap checks of a task's dataset files before the scheduler starts any run (and in
+``--dry_run``).
 
 What a run would otherwise find only inside its worker, after TensorFlow started and its
-folder was made: unknown metric names, an ``mg`` that does not give the dataset's image size,
-network/precision combinations the code does not build, and dataset files that are missing or
-malformed. Each check reads headers only: the CIFAR-10 tarball's member list, a ``.npy``
-file's header and size, the ImageNet folder's existence. No TensorFlow, no dataset loaded.
+folder was made: dataset files that are missing or malformed (every key and combination of
+keys was checked when the run configs were made, :class:`gan.config.RunConfig`). Each check
+reads headers only: the CIFAR-10 tarball's member list, a ``.npy`` file's header and size, the
+ImageNet folder's existence. No TensorFlow, no dataset loaded.
 
 A problem raises ConfigError with one line naming the file, key or value and what was
 expected (the worker's ``error:`` line, before anything exists).
@@ -20,28 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from gan.config import ConfigError, check_network
-from gan.data import IMAGE_SIZE, dataset_path, read_npy_header
-from gan.metrics.names import check_metric_names
+from gan.config import ConfigError
+from gan.data import IMAGE_SIZE, IMAGENET_FOLDER, dataset_path, read_npy_header
 
 CIFAR_MEMBERS = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
-IMAGENET_FOLDER = "ImageNet"  # under data_root (gan.run reads it there)
-SHAPES_SIZE = 32  # gan.shapes draws 32x32 images
-
-
-def image_shape(dataset: str) -> tuple[int, int, int]:
-    """The (H, W, C) of a dataset's images as the training code loads them."""
-    size = SHAPES_SIZE if dataset == "shapes" else IMAGE_SIZE[dataset]
-    return size, size, 3
-
-
-def config_problems(config: dict[str, Any], where: str) -> None:
-    """Raise ConfigError for a combination of keys no run of ``config`` can train with."""
-    try:
-        check_metric_names(list(config["metrics"]))
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    check_network(config, image_shape(config["dataset"]), where)
 
 
 def check_cifar10(path: str) -> None:
@@ -101,30 +84,24 @@ def check_data(dataset: str, data_root: str) -> None:
         check_npy(path, dataset, IMAGE_SIZE[dataset])
 
 
-def check_runs(runs: Iterable[Any], config_path: str, data: bool = True) -> None:
-    """Check every run's config combinations, then (``data``) each dataset file once.
+def check_runs(runs: Iterable[Any]) -> None:
+    """Raise ConfigError for the first dataset of ``runs`` whose files look unusable.
 
-    ``runs`` are :class:`gan.tasks.Run` objects; ConfigError on the first problem.
+    ``runs`` are :class:`gan.tasks.Run` objects (their configs were checked when the task was
+    loaded); each dataset is checked once.
     """
-    runs = list(runs)
-    for run in runs:
-        config_problems(run.config, f"{config_path}: run {run.name or '(results root)'}")
-    if not data:
-        return
-    seen: set[tuple[str, str]] = set()
-    for run in runs:
-        key = (run.config["dataset"], run.config["data_root"])
-        if key not in seen:
-            seen.add(key)
-            check_data(*key)
+    problems = data_problems(runs, first=True)
+    if problems:
+        raise ConfigError(problems[0])
 
 
-def data_problems(runs: Iterable[Any]) -> list[str]:
-    """The data problems :func:`check_runs` would raise, each dataset once (for ``--dry_run``)."""
+def data_problems(runs: Iterable[Any], first: bool = False) -> list[str]:
+    """The data problems of ``runs``, each dataset once (for ``--dry_run``); with ``first``,
+    stop at the first."""
     out: list[str] = []
     seen: set[tuple[str, str]] = set()
     for run in runs:
-        key = (run.config["dataset"], run.config["data_root"])
+        key = (run.config.dataset, run.config.data_root)
         if key in seen:
             continue
         seen.add(key)
@@ -132,4 +109,6 @@ def data_problems(runs: Iterable[Any]) -> list[str]:
             check_data(*key)
         except ConfigError as exc:
             out.append(str(exc))
+            if first:
+                break
     return out

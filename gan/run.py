@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from absl import app, flags, logging
 
-from gan.config import ConfigError, validate_run_config
+from gan.config import ConfigError, RunConfig, validate_run_config
 from gan.run_folder import (
     COMPLETED,
     COMPLETED_FILE,
@@ -40,13 +40,12 @@ if TYPE_CHECKING:
 
     from gan.imagenet import ImageNetFolder
 
-IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
 
 
-def read_run_config(run_dir: str) -> dict[str, Any]:
+def read_run_config(run_dir: str) -> RunConfig:
     """The validated config of the run in ``run_dir``."""
     path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isfile(path):
@@ -60,10 +59,10 @@ def read_run_config(run_dir: str) -> dict[str, Any]:
     return validate_run_config(raw, where=path)
 
 
-def run_seed(config: dict[str, Any], run_dir: str) -> int:
+def run_seed(config: RunConfig, run_dir: str) -> int:
     """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
-    if config["seed"] is not None:
-        return int(config["seed"])
+    if config.seed is not None:
+        return int(config.seed)
     path = os.path.join(run_dir, SEED_FILE)
     if os.path.isfile(path):
         with open(path) as f:
@@ -76,19 +75,26 @@ def run_seed(config: dict[str, Any], run_dir: str) -> int:
     return seed
 
 
-def training_data(config: dict[str, Any]) -> np.ndarray | ImageNetFolder:
-    """The run's real images: the streamed ImageNet folder, or the in-memory array."""
-    if config["dataset"] == "imagenet":
+def training_data(dataset: str, data_root: str, imagenet_allow_subset: bool = False
+                  ) -> np.ndarray | ImageNetFolder:
+    """A dataset's real images: the streamed ImageNet folder, or the in-memory array."""
+    if dataset == "imagenet":
+        from gan.data import IMAGENET_FOLDER
         from gan.imagenet import ImageNetFolder
 
-        return ImageNetFolder(os.path.join(config["data_root"], IMAGENET_FOLDER),
-                              allow_subset=config["imagenet_allow_subset"])
+        return ImageNetFolder(os.path.join(data_root, IMAGENET_FOLDER),
+                              allow_subset=imagenet_allow_subset)
     from gan.data import load_images
 
-    return load_images(config["dataset"], config["data_root"])
+    return load_images(dataset, data_root)
 
 
-def configure_runtime(config: dict[str, Any]) -> int:
+def run_data(config: RunConfig) -> np.ndarray | ImageNetFolder:
+    """The real images of the run ``config``."""
+    return training_data(config.dataset, config.data_root, config.imagenet_allow_subset)
+
+
+def configure_runtime(config: RunConfig) -> int:
     """Apply the run's process-wide TensorFlow settings (before any op runs).
 
     First, with ``gpu_memory_growth`` (the default), memory growth on every visible GPU:
@@ -103,14 +109,14 @@ def configure_runtime(config: dict[str, Any]) -> int:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    if config.get("gpu_memory_growth", True):
+    if config.gpu_memory_growth:
         for gpu in gpus:
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # TensorFlow already initialized this GPU in this process
                 logging.warning("gpu_memory_growth not applied to %s: TensorFlow is already "
                                 "initialized in this process", gpu.name)
-    threads = int(config.get("inter_op_threads", 0))
+    threads = int(config.inter_op_threads)
     if threads == 0 and not gpus:
         threads = 1
     if threads and threads != tf.config.threading.get_inter_op_parallelism_threads():
@@ -146,7 +152,7 @@ def install_stop_handlers(trainer: Any) -> None:
 def train_run(run_dir: str) -> int:
     """Train the run in ``run_dir`` to completion or interruption; returns the exit status."""
     config = read_run_config(run_dir)
-    update_status(run_dir, **process_status(RUNNING, total=config["iteration"]))
+    update_status(run_dir, **process_status(RUNNING, total=config.iteration))
     configure_runtime(config)
 
     from gan.metrics.registry import build_metrics
@@ -156,13 +162,13 @@ def train_run(run_dir: str) -> int:
     logging.info("run %s, seed %d", run_dir, seed)
     metrics = build_metrics(config)
     # No reference to a loaded array is kept here: the trainer's ImageBank holds the only copy.
-    trainer = Trainer(config, run_dir, training_data(config), metric_callbacks=metrics,
+    trainer = Trainer(config, run_dir, run_data(config), metric_callbacks=metrics,
                       seed=seed)
     if trainer.folder is not None:
         logging.info("imagenet: streaming %d images of %d classes", trainer.num_images,
                      trainer.folder.num_classes)
     else:
-        logging.info("%s: %s %s", config["dataset"], trainer.images.shape,
+        logging.info("%s: %s %s", config.dataset, trainer.images.shape,
                      trainer.images.dtype.name)
 
     install_stop_handlers(trainer)
@@ -171,7 +177,7 @@ def train_run(run_dir: str) -> int:
         return EXIT_INTERRUPTED
     with open(os.path.join(run_dir, COMPLETED_FILE), "w") as f:
         f.write("completed\n")
-    update_status(run_dir, COMPLETED, iteration=config["iteration"], exit_code=0)
+    update_status(run_dir, COMPLETED, iteration=config.iteration, exit_code=0)
     logging.info("run completed: %s", run_dir)
     return 0
 

@@ -249,7 +249,7 @@ def sample_run(run_dir: str, out: str, num: int = DEFAULT_NUM, seed: int = 0,
                overwrite: bool = False, progress: bool = True) -> str:
     """Write ``num`` images of the run's generator (restored from ``checkpoint``) from the
     latents of ``seed`` to ``out``; returns the path written."""
-    from gan.checkpoints import image_shape, load_generator, require_run_folder, select_checkpoints
+    from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
     from gan.run import read_run_config
 
     if num <= 0:
@@ -261,10 +261,10 @@ def sample_run(run_dir: str, out: str, num: int = DEFAULT_NUM, seed: int = 0,
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
-    latent_dim = int(config["latent_dim"])
+    latent_dim = int(config.latent_dim)
     generate = uint8_generate_fn(generator, latent_dim)
     batches = (generate(z).numpy() for z in latent_batches(seed, num, latent_dim, batch_size))
-    path = write_images(out, batches, num, image_shape(config),
+    path = write_images(out, batches, num, config.image_shape,
                         z_batches=lambda: latent_batches(seed, num, latent_dim, batch_size),
                         latent_dim=latent_dim, progress=progress)
     print(f"wrote {num} images of {ref.label} (seed {seed}) to {path}", flush=True)

@@ -167,7 +167,7 @@ class Scheduler:
         if self.preflight:
             from gan.preflight import check_runs
 
-            check_runs(self.runs, self.task.config_path)
+            check_runs(self.runs)
         log_path = self.task.scheduler_log_path
         try:
             os.makedirs(self.task.results_root, exist_ok=True)
@@ -295,12 +295,12 @@ class Scheduler:
                     old = json.load(f)
             except (OSError, ValueError):
                 old = None
-            new = json.loads(json.dumps(run.config))
+            new = json.loads(json.dumps(run.config.to_dict()))
             if isinstance(old, dict) and old != new:
                 changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
                 self._log(f"{name}: config of {run.name} changed since its last start "
                           f"({', '.join(changed)}); it resumes with the new config", "WARNING")
-        write_json_atomic(path, run.config)
+        write_json_atomic(path, run.config.to_dict())
 
     def _launch(self, name: str, gpu: str, run: Run, lock_fd: int, resumed: bool) -> None:
         cmd = self.command + ["--run_dir", run.run_dir]

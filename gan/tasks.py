@@ -23,6 +23,7 @@ from gan.config import (
     RUN_KEYS,
     SCHEDULER_KEYS,
     ConfigError,
+    RunConfig,
     check_value,
     fill_and_check,
     parse_assignments,
@@ -40,7 +41,7 @@ class Run:
     run_dir: str
     block: int
     combo: dict[str, Any]
-    config: dict[str, Any]
+    config: RunConfig
 
 
 @dataclass
@@ -136,7 +137,7 @@ def check_gpu_entries(task: Task, where: str | None = None) -> None:
     """
     where = where or f"{task.config_path}: scheduler_config"
     for run in task.runs:
-        n = run.config["num_gpus"]
+        n = run.config.num_gpus
         for i, entry in enumerate(task.gpus):
             k = len(entry.split(","))
             if k < n:
@@ -264,7 +265,8 @@ def _check_shared_folders(runs: list[Run], config_path: str) -> None:
     for run in runs:
         other = first.setdefault(run.run_dir, run)
         if other is not run and other.config != run.config:
-            diff = sorted(k for k in run.config if run.config[k] != other.config[k])
+            mine, theirs = run.config.to_dict(), other.config.to_dict()
+            diff = sorted(k for k in mine if mine[k] != theirs[k])
             raise ConfigError(
                 f"{config_path}: test_config[{other.block}] and test_config[{run.block}] both "
                 f"give folder {run.name!r} but differ in {', '.join(diff)}; folder names must "
@@ -318,11 +320,11 @@ def filter_runs(runs: Sequence[Run], only: str | Mapping[str, Any] | None,
     if not wanted:
         return list(runs)
     kept = [run for run in runs
-            if all(_same_value(run.config[k], v) for k, v in wanted.items())]
+            if all(_same_value(run.config.value(k), v) for k, v in wanted.items())]
     if not kept:
         text = ",".join(f"{k}={v}" for k, v in wanted.items())
         present = "; ".join(
-            f"{k} in {{{', '.join(dict.fromkeys(str(r.config[k]) for r in runs))}}}"
+            f"{k} in {{{', '.join(dict.fromkeys(str(r.config.value(k)) for r in runs))}}}"
             for k in wanted)
         raise ConfigError(f"{where} {text}: no run of the task matches this filter (the task "
                           f"has {present})")
@@ -342,9 +344,8 @@ def apply_overrides(runs: Sequence[Run], overrides: str | Mapping[str, Any] | No
     text = ",".join(f"{k}={v!r}" for k, v in values.items())
     out = []
     for run in runs:
-        cfg = dict(run.config)
-        cfg.update(copy.deepcopy(values))
-        cfg = validate_run_config(cfg, where=f"{where} {text}: run {run.name}")
+        cfg = run.config.replace(where=f"{where} {text}: run {run.name}",
+                                 **copy.deepcopy(values))
         out.append(replace(run, config=cfg))
     return out
 

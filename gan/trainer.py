@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from gan.config import ConfigError
+from gan.config import ConfigError, RunConfig
 from gan.data import ImageBank
 from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
@@ -139,7 +139,7 @@ class Trainer:
     :data:`gan.variants.VARIANTS`.
     """
 
-    def __init__(self, config: dict[str, Any], run_dir: str,
+    def __init__(self, config: RunConfig, run_dir: str,
                  images: np.ndarray | ImageBank | ImageNetFolder,
                  metric_callbacks: list | None = None,
                  seed: int = 0, devices: list[str] | None = None):
@@ -153,9 +153,9 @@ class Trainer:
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         os.makedirs(self.sample_dir, exist_ok=True)
 
-        self.variant = variant(config)
-        self.iteration = config["iteration"]
-        self.latent_dim = config["latent_dim"]
+        self.variant = variant(config.network)
+        self.iteration = config.iteration
+        self.latent_dim = config.latent_dim
         self.stop_requested = False
         self.evaluating = False  # inside the callbacks of log_metrics (may be abandoned)
 
@@ -167,15 +167,15 @@ class Trainer:
         self.folder, self.images = data.folder, data.bank
         self.image_shape, self.num_images = data.image_shape, data.num_images
 
-        self.strategy = make_strategy(config["num_gpus"], devices)
+        self.strategy = make_strategy(config.num_gpus, devices)
         self.num_replicas = self.strategy.num_replicas_in_sync
         keras.utils.set_random_seed(self.seed)
         with self.strategy.scope():
             self.generator, self.discriminator = build_networks(config, self.image_shape)
-            self.g_opt = keras.optimizers.Adam(config["g_lr"], beta_1=config["g_beta1"],
-                                               beta_2=config["g_beta2"], epsilon=ADAM_EPSILON)
-            self.d_opt = keras.optimizers.Adam(config["d_lr"], beta_1=config["d_beta1"],
-                                               beta_2=config["d_beta2"], epsilon=ADAM_EPSILON)
+            self.g_opt = keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1,
+                                               beta_2=config.g_beta2, epsilon=ADAM_EPSILON)
+            self.d_opt = keras.optimizers.Adam(config.d_lr, beta_1=config.d_beta1,
+                                               beta_2=config.d_beta2, epsilon=ADAM_EPSILON)
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
 
@@ -187,7 +187,7 @@ class Trainer:
         self.batch_size = self.schedule.batch_size
         self.d_batch_size = self.schedule.d_batch_size
         self.g_batch_size = self.schedule.g_batch_size
-        vis_n = config["vis_num_h"] * config["vis_num_w"]
+        vis_n = config.vis_num_h * config.vis_num_w
         self.vis_latents = tf.Variable(self.rng.normal([vis_n, self.latent_dim]),
                                        trainable=False, name="vis_latents")
         self.global_id = tf.Variable(-1, dtype=tf.int64, trainable=False, name="global_id")
@@ -226,7 +226,7 @@ class Trainer:
         return self.checkpoints.manager
 
     def _make_iteration_fn(self):
-        jit = bool(self.config.get("jit_compile", False))
+        jit = bool(self.config.jit_compile)
         return tf.function(self.schedule.iteration, jit_compile=jit)
 
     def open_stream(self, start_iteration: int = 0) -> None:
@@ -254,8 +254,8 @@ class Trainer:
 
     def visualize(self, global_id: int) -> str:
         """Write ``sample/global_id-N.png`` from the fixed latents; returns its path."""
-        grid = image_grid(self.generate(self.vis_latents), self.config["vis_num_h"],
-                          self.config["vis_num_w"])
+        grid = image_grid(self.generate(self.vis_latents), self.config.vis_num_h,
+                          self.config.vis_num_w)
         if grid.shape[-1] == 1:
             grid = grid[..., 0]
         path = os.path.join(self.sample_dir, f"global_id-{global_id}.png")
@@ -265,7 +265,7 @@ class Trainer:
     def metric_context(self) -> MetricContext:
         """What the metric callbacks see of this run."""
         rng = np.random.default_rng([self.seed, 2])
-        bs = self.config["metric_batch_size"]
+        bs = self.config.metric_batch_size
         self._sample_rng = np.random.default_rng([self.seed, 3])
 
         def sample(n: int) -> np.ndarray:
@@ -337,7 +337,7 @@ class Trainer:
             f.write(f"iter {global_id} {what}: {now}\n")
 
     def _timed(self, global_id: int) -> bool:
-        return (global_id == 0 or (global_id + 1) % self.config["time_freq"] == 0
+        return (global_id == 0 or (global_id + 1) % self.config.time_freq == 0
                 or global_id == self.iteration - 1)
 
     def save(self, global_id: int) -> str:
@@ -395,7 +395,7 @@ class Trainer:
             if left:
                 return self._stop_in_evaluation(start - 1, left, saved=True)
             os.remove(self._pending_path)
-        extra = cfg["extra_checkpoint_freq"]
+        extra = cfg.extra_checkpoint_freq
         # Progress goes into the status.json gan.run keeps (not into a bare folder).
         status_dir = self.run_dir if os.path.isfile(status_path(self.run_dir)) else None
         progress = TrainingProgress(start, self.iteration, SHOWN_LOSSES, run_dir=status_dir)
@@ -403,21 +403,21 @@ class Trainer:
         for global_id in range(start, self.iteration):
             if self._timed(global_id):
                 self._time_line(global_id, "starts")
-            with_summary = (global_id + 1) % cfg["summary_freq"] == 0
+            with_summary = (global_id + 1) % cfg.summary_freq == 0
             stats = self.train_iteration(with_summary)
             if with_summary:
                 self.write_scalars(stats, global_id)
             if self.variant.memory_scalars:
                 self.write_scalars(memory_scalars(), global_id)
-            if (global_id + 1) % cfg["vis_freq"] == 0:
+            if (global_id + 1) % cfg.vis_freq == 0:
                 self.visualize(global_id)
-            stages = [stage for stage, every in ((METRICS_STAGE, cfg["metric_freq"]),
+            stages = [stage for stage, every in ((METRICS_STAGE, cfg.metric_freq),
                                                  (EXTRA_STAGE, extra))
                       if every is not None and (global_id + 1) % every == 0]
             left = self._evaluate_stages(global_id, stages)
             if left:
                 return self._stop_in_evaluation(global_id, left, saved=False)
-            if ((global_id + 1) % cfg["save_checkpoint_freq"] == 0
+            if ((global_id + 1) % cfg.save_checkpoint_freq == 0
                     or global_id == self.iteration - 1):
                 self.save(global_id)
             if self._timed(global_id):

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 
-from gan.config import check_network
+from gan.config import RunConfig, check_network
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
 from gan.schedules import CNNSchedule, ResNetSchedule, Schedule
@@ -22,30 +21,30 @@ from gan.schedules import CNNSchedule, ResNetSchedule, Schedule
 ImageShape = tuple[int, int, int]
 
 
-def cnn_generator(config: dict[str, Any], image_shape: ImageShape) -> keras.Model:
+def cnn_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The CNN generator of a run config (its ``mg``, ``latent_dim``, precision and width)."""
-    return CNNGenerator(config["mg"], channels=image_shape[2], latent_dim=config["latent_dim"],
-                        precision=config.get("precision", "float32"),
-                        width=config.get("network_width", 1.0), name="generator")
+    return CNNGenerator(config.mg, channels=image_shape[2], latent_dim=config.latent_dim,
+                        precision=config.precision,
+                        width=config.network_width, name="generator")
 
 
-def cnn_discriminator(config: dict[str, Any], image_shape: ImageShape) -> keras.Model:
+def cnn_discriminator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The CNN discriminator of a run config (``sn_mode``, ``scale``, ``gamma``, precision)."""
-    return CNNDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                            image_shape=image_shape, precision=config.get("precision", "float32"),
-                            width=config.get("network_width", 1.0), name="discriminator")
+    return CNNDiscriminator(config.sn_mode, config.scale, config.gamma,
+                            image_shape=image_shape, precision=config.precision,
+                            width=config.network_width, name="discriminator")
 
 
-def resnet_generator(config: dict[str, Any], image_shape: ImageShape) -> keras.Model:
+def resnet_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The ResNet generator of a run config, for square images of ``image_shape``."""
-    return ResNetGenerator(image_shape[0], channels=image_shape[2], latent_dim=config["latent_dim"],
-                           width=config.get("network_width", 1.0), name="generator")
+    return ResNetGenerator(image_shape[0], channels=image_shape[2], latent_dim=config.latent_dim,
+                           width=config.network_width, name="generator")
 
 
-def resnet_discriminator(config: dict[str, Any], image_shape: ImageShape) -> keras.Model:
+def resnet_discriminator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The ResNet discriminator of a run config (``sn_mode``, ``scale``, ``gamma``, width)."""
-    return ResNetDiscriminator(config["sn_mode"], config["scale"], config["gamma"],
-                               image_shape=image_shape, width=config.get("network_width", 1.0),
+    return ResNetDiscriminator(config.sn_mode, config.scale, config.gamma,
+                               image_shape=image_shape, width=config.network_width,
                                name="discriminator")
 
 
@@ -58,8 +57,8 @@ class Variant:
     saved there).
     """
 
-    generator: Callable[[dict[str, Any], ImageShape], keras.Model]
-    discriminator: Callable[[dict[str, Any], ImageShape], keras.Model]
+    generator: Callable[[RunConfig, ImageShape], keras.Model]
+    discriminator: Callable[[RunConfig, ImageShape], keras.Model]
     schedule: type[Schedule]
     memory_scalars: bool
     extra_outputs: bool
@@ -73,23 +72,23 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-def variant(config: dict[str, Any]) -> Variant:
-    """The table entry of the run config's ``network``; ValueError for an unknown one."""
+def variant(network: str) -> Variant:
+    """The table entry of a run config's ``network``; ValueError for an unknown one."""
     try:
-        return VARIANTS[config["network"]]
+        return VARIANTS[network]
     except KeyError:
-        raise ValueError(f"unknown network {config['network']!r}") from None
+        raise ValueError(f"unknown network {network!r}") from None
 
 
-def build_generator(config: dict[str, Any], image_shape: ImageShape) -> keras.Model:
+def build_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The generator a run config asks for, built for ``image_shape`` (no discriminator)."""
-    chosen = variant(config)
+    chosen = variant(config.network)
     check_network(config, image_shape)
     return chosen.generator(config, image_shape)
 
 
-def build_networks(config: dict[str, Any], image_shape: ImageShape
+def build_networks(config: RunConfig, image_shape: ImageShape
                    ) -> tuple[keras.Model, keras.Model]:
     """The generator and discriminator a run config asks for, built for ``image_shape``."""
     g = build_generator(config, image_shape)
-    return g, variant(config).discriminator(config, image_shape)
+    return g, variant(config.network).discriminator(config, image_shape)

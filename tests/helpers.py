@@ -9,6 +9,13 @@ import tarfile
 
 import numpy as np
 
+from gan.config import RunConfig, validate_run_config
+
+
+def run_config(**keys) -> RunConfig:
+    """A validated run config of the CIFAR-10 CNN (mg 4, one iteration) with ``keys`` set."""
+    return validate_run_config({"dataset": "cifar10", "mg": 4, "iteration": 1, **keys})
+
 
 def write_cifar_tarball(path: str, per_batch: int = 10000, seed: int = 0) -> np.ndarray:
     """A ``cifar-10-python.tar.gz`` with 5 data_batch pickles; returns the NHWC images."""

@@ -5,6 +5,7 @@ import pytest
 
 from gan.checkpoints import list_checkpoints, select_checkpoints
 from gan.config import ConfigError
+from tests.helpers import run_config
 
 
 def test_checkpoint_names_select_rotated_kept_and_all(trained_run):
@@ -31,8 +32,8 @@ def test_a_fid_reference_in_the_config_builds_a_fid_against_it(tmp_path):
 
     ref = str(tmp_path / "ref.npz")
     np.savez(ref, mu=np.zeros(4), sigma=np.eye(4))
-    [own] = build_metrics({"metrics": ["fid"]})
-    [fixed] = build_metrics({"metrics": ["fid"], "fid_reference": ref})
+    [own] = build_metrics(run_config(metrics=["fid"]))
+    [fixed] = build_metrics(run_config(metrics=["fid"], fid_reference=ref))
     assert type(own) is FrechetInceptionDistance
     assert isinstance(fixed, ReferenceFrechetDistance) and fixed.reference == ref
     assert not fixed.runner.needs_real and own.runner.needs_real

@@ -9,7 +9,7 @@ import pytest
 
 from gan.evaluate import EvalCsv
 from tests.after_training import assert_one_error_line, cli, no_partial_files
-from tests.helpers import TINY_RUN_CONFIG
+from tests.helpers import TINY_RUN_CONFIG, run_config
 
 
 def _rows(path):
@@ -150,12 +150,12 @@ def test_kept_state_goes_to_the_metric_of_the_same_name_and_only_at_its_size(tmp
                       "2/swd_real_indices": np.arange(3)})
     kid, swd = Recorder(runner=True), Recorder()
     load_metric_state([kid, swd], ["kid", "swd"], ["inception_score", "fid", "swd"], path,
-                      {"fid_num_real": 4, "swd_num_samples": 3})
+                      run_config(fid_num_real=4, swd_num_samples=3))
     np.testing.assert_array_equal(kid.got["fid_real_indices"], np.arange(4))
     assert sorted(swd.got) == ["swd_real_indices", "swd_seed"]
     kid, swd = Recorder(runner=True), Recorder()
     load_metric_state([kid, swd], ["kid", "swd"], ["inception_score", "fid", "swd"], path,
-                      {"fid_num_real": 5, "swd_num_samples": 6})
+                      run_config(fid_num_real=5, swd_num_samples=6))
     assert kid.got == {} and sorted(swd.got) == ["swd_seed"]
 
 

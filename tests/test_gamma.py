@@ -96,7 +96,7 @@ def test_gamma_tasks_have_the_original_75_runs(task):
     t = load_task(f"tasks/{task}")
     assert len(t.runs) == 75 and len(t.distinct_runs()) == 75
     cfg = t.runs[0].config
-    assert (cfg["loss"], cfg["gamma"], cfg["d_gp_coe"], cfg["sn_mode"]) == (
+    assert (cfg.loss, cfg.gamma, cfg.d_gp_coe, cfg.sn_mode) == (
         "wgan_gp", task.split("_")[0], 10.0, "SN")
     assert t.runs[0].name == ("d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,"
                               "g_beta2-0.999,g_lr-0.0001,iteration-400000,mg-4,n_dis-1,run-0,"

@@ -20,12 +20,13 @@ import pytest
 import scipy.linalg
 import tensorflow as tf
 
-from gan.config import ConfigError
+from gan.config import ConfigError, RunConfig
 from gan.metrics import extra
 from gan.metrics import inception as inc
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics, metric_columns
 from gan.tfgan import tfgan_eval
+from tests.helpers import run_config
 from tests.inception_stub import stub_inception_graph_def
 
 SIZE = 12
@@ -77,11 +78,11 @@ def make_context(real: np.ndarray | None = None, sample=None, seed: int = 0,
         real_images=None if streamed else real, rng=rng, config=config or {}, run_dir="/tmp")
 
 
-def small_config(**kw) -> dict:
+def small_config(**kw) -> RunConfig:
     cfg = {"metrics": ["inception_score", "fid"], "metric_batch_size": 16,
            "is_num_samples": 40, "is_num_splits": 4, "fid_num_samples": 48, "fid_num_real": 32}
     cfg.update(kw)
-    return cfg
+    return run_config(**cfg)
 
 
 def evaluate_all(callbacks, context, global_id=0) -> dict[str, float]:
@@ -402,19 +403,19 @@ def test_download_rejects_a_wrong_file(tmp_path, monkeypatch):
 def test_registry_names_columns_and_errors():
     assert metric_columns(["inception_score", "fid"]) == [
         "inception_score_mean", "inception_score_std", "fid"]
-    callbacks = build_metrics({})
+    callbacks = build_metrics(run_config())
     assert [c for cb in callbacks for c in cb.columns()] == [
         "inception_score_mean", "inception_score_std", "fid"]
     assert callbacks[0].num_samples == 50000 and callbacks[0].num_splits == 10
     assert callbacks[1].num_samples == 10000 and callbacks[1].runner.num_real == 5000
-    order = build_metrics({"metrics": ["swd", "fid", "kid", "inception_score"]})
+    order = build_metrics(run_config(metrics=["swd", "fid", "kid", "inception_score"]))
     assert [c for cb in order for c in cb.columns()] == [
         "swd", "fid", "kid", "inception_score_mean", "inception_score_std"]
     with pytest.raises(ConfigError, match="'sfid'.*inception_score, fid, kid, swd"):
-        build_metrics({"metrics": ["fid", "sfid"]})
+        build_metrics(run_config(metrics=["fid", "sfid"]))
     with pytest.raises(ConfigError, match="more than once"):
-        build_metrics({"metrics": ["fid", "fid"]})
-    assert build_metrics({"metrics": []}) == []
+        build_metrics(run_config(metrics=["fid", "fid"]))
+    assert build_metrics(run_config(metrics=[])) == []
 
 
 # -- memory-saving paths give the same numbers ------------------------------------------------
@@ -473,7 +474,7 @@ def test_parked_weights_rebuild_the_graph_at_each_evaluation(graph_path, tmp_pat
     ctx_again = dataclasses.replace(ctx, sample=Generator(seed=3))
     assert callbacks[0].evaluate(ctx_again, 1) == values
     assert runner.graph is not built
-    images = Generator(seed=3)(cfg["is_num_samples"])
+    images = Generator(seed=3)(cfg.is_num_samples)
     logits, _ = inc.InceptionGraph.from_file(graph_path).run(images)
     scores = [inc.split_score(logits[a:b, :1000]) for a, b in inc.split_bounds(len(images), 4)]
     assert values["inception_score_mean"] == pytest.approx(np.mean(scores), rel=1e-6)
@@ -518,7 +519,7 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
         cb.setup(ctx)
     out = runner.generated(ctx, 0, callbacks[0])
     assert len(out["fid_pool"]) == 20
-    kid_only = inc.InceptionRunner({})
+    kid_only = inc.InceptionRunner(run_config())
     extra.KernelInceptionDistance(kid_only, 20)
     assert kid_only.keep_features and not kid_only.keep_moments
     streamed = callbacks[0].evaluate(ctx, 0)["fid"]
@@ -527,8 +528,8 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
 
 
 def test_fid_on_fewer_samples_than_the_pass_reads_its_own_count(graph_path):
-    runner = inc.InceptionRunner({"inception_graph": graph_path, "fid_num_real": 30,
-                                  "metric_batch_size": 16})
+    runner = inc.InceptionRunner(run_config(inception_graph=graph_path, fid_num_real=30,
+                                            metric_batch_size=16))
     small = inc.FrechetInceptionDistance(runner, 10)
     large = inc.FrechetInceptionDistance(runner, 20)
     assert runner.keep_features
@@ -564,8 +565,9 @@ def test_feature_moments_need_two_rows():
 
 
 def test_inception_batch_is_16_on_the_cpu_unless_configured():
-    assert inc.inception_batch_size({"metric_batch_size": 64}) == 16
-    assert inc.inception_batch_size({"metric_batch_size": 64, "inception_batch_size": 40}) == 40
+    assert inc.inception_batch_size(0, 64) == 16
+    assert inc.inception_batch_size(40, 64) == 40
+    assert inc.InceptionRunner(run_config(inception_batch_size=40)).inception_batch_size == 40
 
 
 @pytest.mark.parametrize("n1,n2,dead", [(300, 200, 0.0), (300, 250, 0.2), (40, 30, 0.1)])

@@ -90,7 +90,7 @@ def test_gpu_entries_must_hold_num_gpus_ids(tmp_path):
     with pytest.raises(ConfigError, match="num_gpus = 2 but gpu entry 0 \\('0'\\)"):
         select_runs(one, overrides="num_gpus=2")
     two = select_runs(with_gpu_entries(one, "[['0', '1']]"), overrides="num_gpus=2")
-    assert two.gpus == ["0,1"] and all(r.config["num_gpus"] == 2 for r in two.runs)
+    assert two.gpus == ["0,1"] and all(r.config.num_gpus == 2 for r in two.runs)
     with pytest.raises(ConfigError, match="--gpu 0,1: expected a list"):
         with_gpu_entries(one, "0,1")
 

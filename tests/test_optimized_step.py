@@ -72,7 +72,7 @@ def test_optimized_iteration_matches_the_straightforward_schedule(tmp_path, over
         # the weight may move by up to one Adam step (about the learning rate) differently.
         m_scale = max(np.abs(m).max() for _, m, _ in slow_trained)
         v_scale = max(np.abs(v).max() for _, _, v in slow_trained)
-        lr = max(cfg["d_lr"], cfg["g_lr"])
+        lr = max(cfg.d_lr, cfg.g_lr)
         for i, ((w1, m1, v1), (w2, m2, v2)) in enumerate(
                 zip(fast_trained, slow_trained, strict=True)):
             np.testing.assert_allclose(m1, m2, rtol=1e-4, atol=1e-6 * m_scale, err_msg=f"m {i}")

@@ -64,9 +64,9 @@ def test_shapes_fid_is_small_for_real_images_and_large_for_noise(cache):
 
 def test_quickstart_task_is_sn_bsn_and_bssn():
     task = load_task(os.path.join(REPO, "tasks", "quickstart"))
-    assert [(r.config["sn_mode"], r.config["scale"]) for r in task.runs] == [
+    assert [(r.config.sn_mode, r.config.scale) for r in task.runs] == [
         ("SN", 1.0), ("BSN", 1.0), ("BSN", 1.6)]
-    assert all(r.config["dataset"] == "shapes" for r in task.runs)
+    assert all(r.config.dataset == "shapes" for r in task.runs)
 
 
 def test_shortened_quickstart_runs_through_main(tmp_path, cache):
@@ -94,9 +94,9 @@ def test_shortened_quickstart_runs_through_main(tmp_path, cache):
 
 def test_quickstart_alone_uses_narrow_networks_and_the_paper_tasks_keep_width_one():
     quick = load_task(os.path.join(REPO, "tasks", "quickstart"))
-    assert all(r.config["network_width"] < 1.0 for r in quick.runs)
+    assert all(r.config.network_width < 1.0 for r in quick.runs)
     for name in sorted(os.listdir(os.path.join(REPO, "tasks"))):
         if name != "quickstart" and os.path.isfile(os.path.join(REPO, "tasks", name,
                                                                  "config.py")):
             task = load_task(os.path.join(REPO, "tasks", name))
-            assert {r.config["network_width"] for r in task.runs} == {1.0}, name
+            assert {r.config.network_width for r in task.runs} == {1.0}, name

@@ -360,7 +360,7 @@ def test_preflight_passes_good_data_without_importing_tensorflow(tmp_path, cifar
         from gan.scheduler import load_task
         from gan.preflight import check_runs
         task = load_task({_data_task(tmp_path, data_root, dataset='cifar10')!r})
-        check_runs(task.runs, task.config_path)
+        check_runs(task.runs)
         assert "tensorflow" not in sys.modules
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,

@@ -128,7 +128,7 @@ def sweep(tmp_path):
     task_dir = write_task(tmp_path, '[{"sn_mode": ["SN", "BSN"], "scale": [1.0, 1.6], '
                                     '"run": range(3)}]')
     task = load_task(task_dir)
-    runs = {(r.config["sn_mode"], r.config["scale"], r.config["run"]): r.run_dir
+    runs = {(r.config.sn_mode, r.config.scale, r.config.run): r.run_dir
             for r in task.runs}
     for key, rows in ROWS.items():
         write_metrics(runs[key], rows)

@@ -41,14 +41,14 @@ def test_the_task_configs_hold_the_original_values():
                     g_lr=0.0002, d_lr=0.0002, g_beta1=0.0, d_beta1=0.0, g_beta2=0.9,
                     d_beta2=0.9, extra_checkpoint_freq=50000, metric_freq=10000,
                     save_checkpoint_freq=10000, vis_freq=200, latent_dim=128, fid_num_real=5000)
-    assert {k: cfg[k] for k in expected} == expected
-    assert sorted({r.config["scale"] for r in task.runs}) == [1.0, 1.2, 1.4, 1.6]
+    assert {k: getattr(cfg, k) for k in expected} == expected
+    assert sorted({r.config.scale for r in task.runs}) == [1.0, 1.2, 1.4, 1.6]
     assert task.runs[0].name == ("d_batch_size-16,d_beta1-0.0,d_beta2-0.9,d_lr-0.0002,"
                                  "g_batch_size-32,g_beta1-0.0,g_beta2-0.9,g_lr-0.0002,n_dis-5,"
                                  "num_gpus-1,run-0,scale-1.0,sn_mode-SN,")
     diff = load_task(os.path.join(REPO, "tasks", "diff_gamma-ResNet"))
     assert len(diff.runs) == 6
-    assert {(r.config["sn_mode"], r.config["run"]) for r in diff.runs} == {
+    assert {(r.config.sn_mode, r.config.run) for r in diff.runs} == {
         (m, i) for m in ("SN", "BSN") for i in range(3)}
     for run in diff.runs:
         c = run.config

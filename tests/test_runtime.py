@@ -12,7 +12,8 @@ from gan.config import REPO_ROOT, ConfigError, validate_run_config
 PROBE = """
 import tensorflow as tf
 from gan.run import configure_runtime
-applied = configure_runtime({config!r})
+from tests.helpers import run_config
+applied = configure_runtime(run_config(**{config!r}))
 tf.zeros([1])
 print(len(tf.config.list_physical_devices("GPU")), applied,
       tf.config.threading.get_inter_op_parallelism_threads())

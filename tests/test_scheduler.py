@@ -131,12 +131,12 @@ def test_no_gamma_cnn_expands_to_480_runs():
     assert first.name == SPEC_NAME
     assert first.run_dir == os.path.join(task.results_root, SPEC_NAME)
     cfg = first.config
-    assert (cfg["batch_size"], cfg["latent_dim"], cfg["metric_freq"]) == (64, 128, 10000)
-    assert (cfg["dataset"], cfg["scale"], cfg["sn_mode"], cfg["run"]) == ("cifar10", 0.7, "SN", 0)
-    assert cfg["network"] == "cnn" and cfg["loss"] == "hinge"  # defaults filled in
-    stl = [r for r in task.runs if r.config["dataset"] == "stl10"]
-    assert {r.config["iteration"] for r in stl if r.block == 7} == {400000}
-    assert {r.config["iteration"] for r in stl if r.block != 7} == {800000}
+    assert (cfg.batch_size, cfg.latent_dim, cfg.metric_freq) == (64, 128, 10000)
+    assert (cfg.dataset, cfg.scale, cfg.sn_mode, cfg.run) == ("cifar10", 0.7, "SN", 0)
+    assert cfg.network == "cnn" and cfg.loss == "hinge"  # defaults filled in
+    stl = [r for r in task.runs if r.config.dataset == "stl10"]
+    assert {r.config.iteration for r in stl if r.block == 7} == {400000}
+    assert {r.config.iteration for r in stl if r.block != 7} == {800000}
 
 
 def test_folder_name_rules():
@@ -174,9 +174,9 @@ def test_overrides_change_every_config_but_no_folder_name():
     task = load_task(NO_GAMMA_CNN)
     changed = select_runs(task, overrides="iteration=1000,summary_freq=10,data_root='/d'")
     assert [r.name for r in changed.runs] == [r.name for r in task.runs]
-    assert all(r.config["iteration"] == 1000 and r.config["summary_freq"] == 10
-               and r.config["data_root"] == "/d" for r in changed.runs)
-    assert task.runs[0].config["iteration"] == 400000  # the original task is untouched
+    assert all(r.config.iteration == 1000 and r.config.summary_freq == 10
+               and r.config.data_root == "/d" for r in changed.runs)
+    assert task.runs[0].config.iteration == 400000  # the original task is untouched
 
 
 def test_filter_selects_the_true_count():
@@ -342,7 +342,7 @@ def test_run_skip_and_force_rerun(tmp_path, fake, monkeypatch):
     gpus = set()
     for run in task.runs:
         assert os.path.exists(os.path.join(run.run_dir, "COMPLETED"))
-        assert json.loads(read(os.path.join(run.run_dir, "config.json"))) == run.config
+        assert json.loads(read(os.path.join(run.run_dir, "config.json"))) == run.config.to_dict()
         assert read(os.path.join(run.run_dir, "config.json")).startswith('{\n  "batch_size"')
         log = read(os.path.join(run.run_dir, "worker.log"))
         assert "scheduler starts this run" in log and f"fake run {run.name}" in log

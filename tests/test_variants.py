@@ -11,10 +11,10 @@ from gan.variants import VARIANTS, build_networks, variant
 
 def test_every_network_of_the_config_schema_has_one_table_entry():
     assert set(VARIANTS) == set(NETWORKS)
-    assert variant({"network": "cnn"}).schedule is CNNSchedule
-    assert variant({"network": "resnet"}).schedule is ResNetSchedule
+    assert variant("cnn").schedule is CNNSchedule
+    assert variant("resnet").schedule is ResNetSchedule
     with pytest.raises(ValueError, match="unknown network 'mlp'"):
-        variant({"network": "mlp"})
+        variant("mlp")
 
 
 def test_the_table_builds_the_networks_under_their_checkpointed_names():

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gan.config import RunConfig
+
 
 @dataclass
 class MetricContext:
@@ -31,7 +33,7 @@ class MetricContext:
     sample_real: Callable[[int], np.ndarray]
     real_images: np.ndarray | None
     rng: np.random.Generator
-    config: dict
+    config: RunConfig
     run_dir: str
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-GAMMA_MODES = ("none", "same", "diff")
+from gan.config import GAMMAS
+
 # The gammas' variable names, and the names checkpoints written before the rename used.
 GAMMA_NAME = "gamma{}"
 LEGACY_GAMMA_NAME = "scale{}"
@@ -22,8 +23,8 @@ class NormalizedDiscriminator(keras.Model):
     """
 
     def _make_gammas(self, gamma: str) -> None:
-        if gamma not in GAMMA_MODES:
-            raise ValueError(f"unknown gamma {gamma!r}; expected one of {GAMMA_MODES}")
+        if gamma not in GAMMAS:
+            raise ValueError(f"unknown gamma {gamma!r}; expected one of {GAMMAS}")
         self.gamma_mode = gamma
         n = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
         self.gammas = [self.add_weight(name=GAMMA_NAME.format(i), shape=(), initializer="ones",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from absl import logging
 
+from gan.config import RunConfig
 from gan.report.records import (
     CACHE_VERSION,
     EVENTS_GLOB,
@@ -188,10 +189,10 @@ def read_event_scalars(paths: Sequence[str], keep_every: int = 1
     return series, bad, issues
 
 
-def event_stride(config: dict[str, Any], max_points: int) -> int:
+def event_stride(config: RunConfig, max_points: int) -> int:
     """The step stride that keeps at most about ``max_points`` summary steps of a run."""
-    freq = max(1, int(config.get("summary_freq") or 1))
-    count = max(1, int(config.get("iteration") or 1) // freq)
+    freq = config.summary_freq
+    count = max(1, config.iteration // freq)
     return freq * max(1, math.ceil(count / max(1, max_points)))
 
 

@@ -101,7 +101,7 @@ def _split_by(records: list[RunRecord], variants: list[tuple[str, ...]], shown: 
     first = {v: next(r.run for r in records if r.variant == v) for v in variants}
     out: dict[str, list[tuple[str, ...]]] = {}
     for v in variants:
-        out.setdefault(f"dataset={first[v].config['dataset']}", []).append(v)
+        out.setdefault(f"dataset={first[v].config.dataset}", []).append(v)
     return list(out.items())
 
 
@@ -199,10 +199,10 @@ class Figures:
                 if not math.isfinite(row["final_mean"]):
                     continue
                 run = self.members(v)[0].run
-                label = ", ".join(f"{k}={fmt_value(run.config.get(k))}"
+                label = ", ".join(f"{k}={fmt_value(run.config.value(k))}"
                                   for k in series_keys if k != "dataset" or not split)
                 lines.setdefault(label or "all runs", []).append(
-                    (float(run.config["scale"]), row["final_mean"],
+                    (float(run.config.scale), row["final_mean"],
                      row["final_std"] if math.isfinite(row["final_std"]) else 0.0))
             name = split_name("scaling", column, split)
             lines = {k: sorted(pts) for k, pts in lines.items() if len(pts) >= 2}

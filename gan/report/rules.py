@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gan.config import RUN_KEYS
 from gan.report.records import (
     COMPANION,
     COMPLETED,
@@ -178,15 +179,15 @@ def variant_keys(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
     the subset shown in tables (keys that follow from the others are left out)."""
     if not runs:
         return [], []
-    names = list(runs[0].config)
+    names = list(RUN_KEYS)
     varying = [k for k in names if k not in REPLICATE_KEYS
-               and len({config_ident(r.config.get(k)) for r in runs}) > 1]
+               and len({config_ident(r.config.value(k)) for r in runs}) > 1]
     rank = {k: i for i, k in enumerate(KEY_ORDER)}
     varying.sort(key=lambda k: (rank.get(k, len(rank)), names.index(k)))
     shown = list(varying)
 
     def count(keys: list[str]) -> int:
-        return len({tuple(config_ident(r.config.get(k)) for k in keys) for r in runs})
+        return len({tuple(config_ident(r.config.value(k)) for k in keys) for r in runs})
 
     total = count(shown)
     for key in reversed(varying):
@@ -203,7 +204,7 @@ def fmt_value(value: Any) -> str:
 
 def variant_label(run: Run, shown: Sequence[str]) -> str:
     """``key=value, ...`` of the shown variant keys (``all runs`` when none vary)."""
-    return ", ".join(f"{k}={fmt_value(run.config.get(k))}" for k in shown) or "all runs"
+    return ", ".join(f"{k}={fmt_value(run.config.value(k))}" for k in shown) or "all runs"
 
 
 
@@ -215,7 +216,7 @@ def group_rows(records: list[RunRecord], variants: list[tuple[str, ...]], varyin
     for variant in variants:
         members = [r for r in records if r.variant == variant]
         first = members[0].run
-        base: dict[str, Any] = {k: first.config.get(k) for k in varying}
+        base: dict[str, Any] = {k: first.config.value(k) for k in varying}
         base["variant"] = variant_label(first, shown)
         base["runs"] = len(members)
         base["completed"] = sum(r.state == COMPLETED for r in members)
@@ -259,7 +260,7 @@ def list_failures(records: list[RunRecord], options: ReportOptions) -> list[Fail
     }
     out: list[tuple[int, Failure]] = []
     for index, r in enumerate(records):
-        base = {"variant": r.label, "run": r.run.config.get("run"), "folder": r.run.name}
+        base = {"variant": r.label, "run": r.run.config.run, "folder": r.run.name}
         problems = [(DIVERGED, detail, step) for detail, step in divergence(r, options)]
         if r.state in state_detail:
             problems.append((r.state, state_detail[r.state] or r.error_line or "", None))

@@ -139,7 +139,7 @@ def inspect_run(run: Run, variant: tuple[str, ...], task: Task, options: ReportO
     if state == NOT_STARTED:
         return record
     quiet = state == RUNNING  # a running run may not have written anything yet
-    expects_metrics = bool(run.config.get("metrics"))
+    expects_metrics = bool(run.config.metrics)
     metrics, issues = read_metrics_csv(os.path.join(run.run_dir, METRICS_FILE))
     missing = not os.path.isfile(os.path.join(run.run_dir, METRICS_FILE))
     if metrics:

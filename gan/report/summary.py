@@ -95,7 +95,7 @@ def write_report(task: str | Task, results_dir: str | None = None,
                             "process", type(exc).__name__, exc)
     verdicts = scheduler_verdicts(task.scheduler_log_path)  # legacy run folders only
     for run in runs:
-        variant = tuple(config_ident(run.config.get(k)) for k in varying)
+        variant = tuple(config_ident(run.config.value(k)) for k in varying)
         if variant not in variants:
             variants.append(variant)
         record = inspect_run(run, variant, task, options, cache_dir, verdicts.get(run.name))

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan import losses
+from gan.config import RunConfig
 from gan.data import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
@@ -99,7 +100,7 @@ class Schedule(abc.ABC):
     #: Whether the schedule reads streamed (ImageNet folder) data.
     streams_data = False
 
-    def __init__(self, config: dict[str, Any], generator: keras.Model,
+    def __init__(self, config: RunConfig, generator: keras.Model,
                  discriminator: keras.Model, g_opt: keras.optimizers.Optimizer,
                  d_opt: keras.optimizers.Optimizer, rng: tf.random.Generator, data: RealData,
                  strategy: tf.distribute.Strategy, seed: int = 0):
@@ -111,9 +112,9 @@ class Schedule(abc.ABC):
         self.strategy = strategy
         self.num_replicas = strategy.num_replicas_in_sync
         self.seed = int(seed)
-        self.n_dis = config["n_dis"]
-        self.batch_size = config["batch_size"]
-        self.latent_dim = config["latent_dim"]
+        self.n_dis = config.n_dis
+        self.batch_size = config.batch_size
+        self.latent_dim = config.latent_dim
         self._real_iter = None
 
     @property
@@ -172,8 +173,8 @@ class Schedule(abc.ABC):
                  d_fake: tf.Tensor, alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The D loss of the run's ``loss`` (with WGAN-GP's penalty) and its parts, and the
         mean D outputs ``d/real``, ``d/fake``, from D's outputs on ``real`` and ``fake``."""
-        out = losses.d_loss(self.config["loss"], d_real, d_fake)
-        if self.config["loss"] == "wgan_gp":
+        out = losses.d_loss(self.config.loss, d_real, d_fake)
+        if self.config.loss == "wgan_gp":
             out["loss/d/gp"], penalty = self.penalty(real, fake, alpha)
             out["loss/d"] = out["loss/d"] + penalty
         out["d/real"] = tf.reduce_mean(d_real)
@@ -186,7 +187,7 @@ class Schedule(abc.ABC):
         if alpha is None:
             alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
         gp = losses.gradient_penalty(self.discriminator, real, fake, alpha)
-        return gp, self.config["d_gp_coe"] * gp
+        return gp, self.config.d_gp_coe * gp
 
     def weight_diagnostics(self) -> dict[str, tf.Tensor]:
         """D's sigmas and gammas (see :func:`weight_diagnostics`)."""

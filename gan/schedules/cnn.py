@@ -34,8 +34,8 @@ class CNNSchedule(Schedule):
         """
         d = self.discriminator
         d_vars = d.trainable_variables
-        slopes_wanted = diagnostics and self.config.get("diagnostics", True)
-        terms = losses.D_TERMS[self.config["loss"]]
+        slopes_wanted = diagnostics and self.config.diagnostics
+        terms = losses.D_TERMS[self.config.loss]
         stats: dict[str, tf.Tensor] = {}
         grads: list[tf.Tensor] | None = None
         done: list[tf.Tensor] = []
@@ -57,7 +57,7 @@ class CNNSchedule(Schedule):
                 stats.update(slope_stats(name, slopes))
                 done.append(slopes)
         stats["loss/d"] = stats["loss/d/real"] + stats["loss/d/fake"]
-        if self.config["loss"] == "wgan_gp":
+        if self.config.loss == "wgan_gp":
             with tf.control_dependencies(done), tf.GradientTape() as tape:
                 gp, penalty = self.penalty(real, fake)
             # The penalty does not depend on the last bias: its gradient there is None.

@@ -32,12 +32,12 @@ class ResNetSchedule(Schedule):
     @property
     def d_batch_size(self) -> int:
         """The global batch of one D step: ``d_batch_size``."""
-        return self.config["d_batch_size"]
+        return self.config.d_batch_size
 
     @property
     def g_batch_size(self) -> int:
         """The global batch of the G step: ``g_batch_size``."""
-        return self.config["g_batch_size"]
+        return self.config.g_batch_size
 
     def d_replica(self, real: tf.Tensor, z: tf.Tensor, *alpha: tf.Tensor) -> tf.Tensor:
         """One D step on this replica's share of the global ``real`` and ``z``; returns fake.
@@ -81,7 +81,7 @@ class ResNetSchedule(Schedule):
         alpha_local = self.local(alpha[0]) if alpha else None
         input_tape, d_real, d_fake = self.watched_d(real, fake)
         stats = self.d_losses(real, fake, d_real, d_fake, alpha_local)
-        if not self.config.get("diagnostics", True):
+        if not self.config.diagnostics:
             empty = tf.zeros([0])
             return stats, empty, empty
         s_real, s_fake = self.slopes(input_tape, real, fake, d_real, d_fake)
@@ -105,7 +105,7 @@ class ResNetSchedule(Schedule):
         real = self.next_real()
         z = self.sample_z(self.d_batch_size)
         extra = ((self.rng.uniform([self.d_batch_size, 1, 1, 1]),)
-                 if self.config["loss"] == "wgan_gp" else ())
+                 if self.config.loss == "wgan_gp" else ())
         fake = self.strategy.run(self.d_replica, args=(real, z) + extra)
         self.discriminator.update_u()
         return real, fake, extra
@@ -127,7 +127,7 @@ class ResNetSchedule(Schedule):
                 self.diagnostics_replica, args=(real, fake) + extra)
             stats.update(self.mean(per_replica))
             stats.update(self.weight_diagnostics())
-            if self.config.get("diagnostics", True):
+            if self.config.diagnostics:
                 stats.update(slope_stats("real", self.first(real_slopes)))
                 stats.update(slope_stats("fake", self.first(fake_slopes)))
         z = self.sample_z(self.g_batch_size)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from gan.config import RunConfig
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.graph import (
     INCEPTION_CPU_BATCH,
@@ -45,12 +46,13 @@ class InceptionRunner:
     ``context.sample_real`` whose pool_3 features are kept (``fid_real_activations``).
     """
 
-    def __init__(self, config: dict):
+    def __init__(self, config: RunConfig):
         self.config = config
-        self.batch_size = int(config.get("metric_batch_size", 64))
-        self.inception_batch_size = inception_batch_size(config)
+        self.batch_size = config.metric_batch_size
+        self.inception_batch_size = inception_batch_size(config.inception_batch_size,
+                                                         config.metric_batch_size)
         self.chunk_images = 256  # generated images held at a time (48 KiB each at 64 px)
-        self.on_missing = config.get("on_missing_inception", "error")
+        self.on_missing = config.on_missing_inception
         self.graph_path: str | None = None
         self._graph: InceptionGraph | None = None
         self._split_def: tf.compat.v1.GraphDef | None = None
@@ -59,7 +61,7 @@ class InceptionRunner:
         self.is_samples = 0
         self.is_splits = 1
         self.fid_samples = 0
-        self.num_real = int(config.get("fid_num_real", 5000))
+        self.num_real = config.fid_num_real
         self.real_indices: np.ndarray | None = None
         self.real_activations: np.ndarray | None = None
         self._ready = False
@@ -153,7 +155,7 @@ class InceptionRunner:
         if self._ready:
             return
         try:
-            path = find_inception_graph(self.config.get("inception_graph"))
+            path = find_inception_graph(self.config.inception_graph)
             # A bad file fails here, before any training.
             self._split_def, weights = split_weights(load_inception_graph_def(path))
             self.graph_path = path
@@ -290,15 +292,15 @@ class InceptionRunner:
 
 
 
-def inception_batch_size(config: dict) -> int:
-    """Images per Inception forward: the config's ``inception_batch_size``, or with 0 (auto)
-    ``INCEPTION_CPU_BATCH`` without a GPU and ``metric_batch_size`` with one. On the CPU its
-    activations (~14 MiB per 299x299 image) come out of the memory training already holds."""
-    value = int(config.get("inception_batch_size", 0))
-    if value:
-        return value
+def inception_batch_size(requested: int, metric_batch_size: int) -> int:
+    """Images per Inception forward: the config's ``inception_batch_size`` (``requested``), or
+    with 0 (auto) ``INCEPTION_CPU_BATCH`` without a GPU and ``metric_batch_size`` with one. On
+    the CPU its activations (~14 MiB per 299x299 image) come out of the memory training
+    already holds."""
+    if requested:
+        return requested
     if tf.config.list_physical_devices("GPU"):
-        return int(config.get("metric_batch_size", 64))
+        return metric_batch_size
     return INCEPTION_CPU_BATCH
 
 

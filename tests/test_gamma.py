@@ -13,8 +13,9 @@ import tensorflow as tf
 from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
+from gan.run_checkpoints import MODEL_NAME
 from gan.scheduler import load_task
-from gan.trainer import MODEL_NAME, Trainer
+from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
@@ -69,10 +70,11 @@ def test_gammas_move_under_d_steps_only_and_are_logged(tmp_path):
     t = Trainer(_config(), str(tmp_path), IMAGES, seed=0)
     gammas = lambda: np.array([float(g) for g in t.discriminator.gammas])  # noqa: E731
     g0 = gammas()
-    z = t.sample_z(4)
-    t.g_step(z)
+    z = t.schedule.sample_z(4)
+    t.schedule.g_step(z)
     np.testing.assert_array_equal(g0, gammas())
-    stats = t.d_step(t.sample_real(4), t.generator(z, training=True), diagnostics=True)
+    stats = t.schedule.d_step(t.schedule.sample_real(4), t.generator(z, training=True),
+                              diagnostics=True)
     assert not np.allclose(g0, gammas())
     assert {f"d/gamma{i}" for i in range(8)} <= set(stats)
     assert "loss/d/gp" in stats and float(stats["loss/d/gp"]) >= 0.0

@@ -1,6 +1,7 @@
 """A training run's checkpoints as it writes and resumes them: every variable by its Keras path,
 the rotating ``checkpoint/model-N``, the kept ``checkpoint/global_id-N/model-N``, and the restore
-that falls back past checkpoints whose files do not read completely.
+that falls back past checkpoints whose files do not read completely, reads the gammas of
+checkpoints written before their rename by their old names.
 
 Reading a finished run's checkpoints (the after-training commands) is :mod:`gan.checkpoints`.
 """
@@ -11,6 +12,7 @@ import glob
 import os
 import re
 import shutil
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -33,21 +35,38 @@ def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
     out = {v.path: v for v in model.variables}
     if len(out) != len(model.variables):
         raise ValueError(f"{model.name}: variable paths are not unique")
-    if isinstance(model, NormalizedDiscriminator):
-        # The gammas once were ``scale{i}``: also named by their old paths (one object, two
-        # names in a checkpoint), checkpoints written before the rename restore them.
-        out.update(model.legacy_variable_paths())
     return out
+
+
+def legacy_paths(model: keras.Model) -> dict[str, str]:
+    """Path -> the path checkpoints written before the gamma rename used, for the variables
+    of ``model`` that had another one (the gammas ``scale{i}``, now ``gamma{i}``)."""
+    if isinstance(model, NormalizedDiscriminator):
+        return model.legacy_variable_paths()
+    return {}
+
+
+def checkpoint_key(child: str, name: str | int | None = None) -> str:
+    """The key ``tf.train.Checkpoint`` stores a variable under: the variable ``child`` itself,
+    or the entry ``name`` of the dict or list ``child`` (``/`` in a name escaped as ``.S``,
+    ``.`` as ``..``, as TensorFlow escapes object names)."""
+    parts = [child] + ([] if name is None else [str(name)])
+    return "/".join(p.replace(".", "..").replace("/", ".S") for p in parts) + \
+        "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class RunCheckpoints:
     """The checkpoints of one run in ``checkpoint_dir``: ``checkpoint`` is the
-    ``tf.train.Checkpoint`` of its whole training state, whose ``global_id`` variable records
-    the iteration a checkpoint ends; ``manager`` keeps the latest ``MAX_TO_KEEP``."""
+    ``tf.train.Checkpoint`` of its whole training state ``objects`` (its children by name),
+    whose ``global_id`` variable records the iteration a checkpoint ends; ``manager`` keeps the
+    latest ``MAX_TO_KEEP``. ``renamed`` gives, per child, the old path of each variable that
+    checkpoints written before a rename name otherwise (:func:`legacy_paths`)."""
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, global_id: tf.Variable,
-                 checkpoint_dir: str):
-        self.checkpoint = checkpoint
+    def __init__(self, objects: dict[str, Any], global_id: tf.Variable, checkpoint_dir: str,
+                 renamed: dict[str, dict[str, str]] | None = None):
+        self.objects = dict(objects)
+        self.renamed = {child: paths for child, paths in (renamed or {}).items() if paths}
+        self.checkpoint = tf.train.Checkpoint(**self.objects)
         self.global_id = global_id
         self.checkpoint_dir = checkpoint_dir
         self.manager = self._manager()
@@ -77,6 +96,20 @@ class RunCheckpoints:
         finally:
             remove_temp_folders(folder)
 
+    def objects_for(self, keys: set[str] | dict[str, Any]) -> dict[str, Any]:
+        """``objects`` as a checkpoint holding ``keys`` names them: a renamed variable under
+        its old path where the checkpoint has only that (one written before the rename); the
+        same dict when nothing is named otherwise."""
+        objects = self.objects
+        for child, paths in self.renamed.items():
+            old = {path: paths[path] for path in objects[child] if path in paths
+                   and checkpoint_key(child, path) not in keys
+                   and checkpoint_key(child, paths[path]) in keys}
+            if old:
+                objects = dict(objects)
+                objects[child] = {old.get(path, path): v for path, v in objects[child].items()}
+        return objects
+
     def restore(self) -> tuple[int, bool]:
         """Load the newest checkpoint that reads completely; returns its N (or -1) and whether
         any checkpoint was found (read or set aside).
@@ -87,8 +120,9 @@ class RunCheckpoints:
         """
         bad: list[tuple[str, str]] = []
         chosen = None
+        shapes: dict[str, list[int]] = {}
         for path in reversed(self.manager.checkpoints):
-            problem = unreadable(path)
+            shapes, problem = read_shapes(path)
             if problem is None:
                 chosen = path
                 break
@@ -102,7 +136,10 @@ class RunCheckpoints:
             self._set_aside([path for path, _ in bad])
         global_id = -1
         if chosen is not None:
-            self.checkpoint.restore(chosen).assert_existing_objects_matched()
+            objects = self.objects_for(shapes)
+            reader = self.checkpoint if objects is self.objects else \
+                tf.train.Checkpoint(**objects)
+            reader.restore(chosen).assert_existing_objects_matched()
             global_id = int(self.global_id.numpy())
             logging.info("restored %s (iteration %d)", chosen, global_id)
         return global_id, chosen is not None or bool(bad)
@@ -129,15 +166,17 @@ def checkpoint_files(prefix: str) -> list[str]:
             if re.fullmatch(r"\.(index|data-\d+-of-\d+)", f[len(prefix):])]
 
 
-def unreadable(prefix: str) -> str | None:
-    """None when every tensor of the checkpoint ``prefix`` reads completely, else why not."""
+def read_shapes(prefix: str) -> tuple[dict[str, list[int]], str | None]:
+    """The shape of every tensor of the checkpoint ``prefix`` by its key, after reading each
+    completely; or ``{}`` and why it does not read."""
     try:
         reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
+        shapes = reader.get_variable_to_shape_map()
+        for name in shapes:
             reader.get_tensor(name)
     except Exception as exc:  # a cut or missing file fails in many ways (IndexError, DataLoss)
-        return one_line(f"{type(exc).__name__}: {exc}", 200)
-    return None
+        return {}, one_line(f"{type(exc).__name__}: {exc}", 200)
+    return shapes, None
 
 
 def remove_temp_folders(folder: str) -> None:

@@ -36,7 +36,7 @@ from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.progress import SHOWN_LOSSES, TrainingProgress
-from gan.run_checkpoints import RunCheckpoints, variables_by_path
+from gan.run_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.run_folder import (
     METRIC_STATE_FILE,
     METRICS_FILE,
@@ -177,12 +177,14 @@ class Trainer:
                                        trainable=False, name="vis_latents")
         self.global_id = tf.Variable(-1, dtype=tf.int64, trainable=False, name="global_id")
 
-        self.checkpoint = tf.train.Checkpoint(
-            generator=variables_by_path(self.generator),
-            discriminator=variables_by_path(self.discriminator),
-            g_optimizer=list(self.g_opt.variables), d_optimizer=list(self.d_opt.variables),
-            rng=self.rng, vis_latents=self.vis_latents, global_id=self.global_id)
-        self.checkpoints = RunCheckpoints(self.checkpoint, self.global_id, self.checkpoint_dir)
+        self.checkpoints = RunCheckpoints(
+            dict(generator=variables_by_path(self.generator),
+                 discriminator=variables_by_path(self.discriminator),
+                 g_optimizer=list(self.g_opt.variables), d_optimizer=list(self.d_opt.variables),
+                 rng=self.rng, vis_latents=self.vis_latents, global_id=self.global_id),
+            self.global_id, self.checkpoint_dir,
+            renamed={"discriminator": legacy_paths(self.discriminator)})
+        self.checkpoint = self.checkpoints.checkpoint
         self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
 
         self.metric_callbacks = list(metric_callbacks or [])

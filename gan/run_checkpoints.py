@@ -1,7 +1,8 @@
 """A training run's checkpoints as it writes and resumes them: every variable by its Keras path,
 the rotating ``checkpoint/model-N``, the kept ``checkpoint/global_id-N/model-N``, and the restore
 that falls back past checkpoints whose files do not read completely, reads the gammas of
-checkpoints written before their rename by their old names.
+checkpoints written before their rename by their old names, and refuses a checkpoint whose
+variables the run's config now builds in other shapes.
 
 Reading a finished run's checkpoints (the after-training commands) is :mod:`gan.checkpoints`.
 """
@@ -18,11 +19,13 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from gan.config import ConfigError
 from gan.networks.base import NormalizedDiscriminator
-from gan.run_folder import CORRUPT_SUFFIX, one_line
+from gan.run_folder import CONFIG_FILE, CORRUPT_SUFFIX, one_line
 
 MODEL_NAME = "model"
 MAX_TO_KEEP = 5
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"  # ends the key of a variable's value
 
 
 def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
@@ -51,8 +54,54 @@ def checkpoint_key(child: str, name: str | int | None = None) -> str:
     or the entry ``name`` of the dict or list ``child`` (``/`` in a name escaped as ``.S``,
     ``.`` as ``..``, as TensorFlow escapes object names)."""
     parts = [child] + ([] if name is None else [str(name)])
-    return "/".join(p.replace(".", "..").replace("/", ".S") for p in parts) + \
-        "/.ATTRIBUTES/VARIABLE_VALUE"
+    return "/".join(p.replace(".", "..").replace("/", ".S") for p in parts) + VALUE_SUFFIX
+
+
+def named_variables(objects: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(checkpoint key, label for messages, variable) of every variable in ``objects`` (the
+    children of a ``tf.train.Checkpoint``: a variable, a dict of them by path, or a list),
+    in order; other children (the random generator) are left out."""
+    out = []
+    for child, obj in objects.items():
+        if isinstance(obj, dict):
+            out += [(checkpoint_key(child, name), f"{child} variable {name}", v)
+                    for name, v in obj.items()]
+        elif isinstance(obj, (list, tuple)):
+            out += [(checkpoint_key(child, i), f"{child} variable {i} ({_path(v)})", v)
+                    for i, v in enumerate(obj)]
+        elif isinstance(obj, (tf.Variable, keras.Variable)):
+            out.append((checkpoint_key(child), child, obj))
+    return out
+
+
+def _path(variable: Any) -> str:
+    return getattr(variable, "path", None) or variable.name
+
+
+def shape_mismatch(objects: dict[str, Any], shapes: dict[str, list[int]]) -> str | None:
+    """The first variable of ``objects`` that the checkpoint with the tensor shapes ``shapes``
+    lacks or holds in another shape (with both shapes), else the first network variable (of a
+    dict child) it holds that ``objects`` lacks; None when all fit."""
+    expected = set()
+    for key, label, variable in named_variables(objects):
+        expected.add(key)
+        built = [int(d) for d in variable.shape]
+        if key not in shapes:
+            return f"it has no {label} (shape {built} as config.json now builds it)"
+        if list(shapes[key]) != built:
+            return (f"its {label} has shape {list(shapes[key])}, config.json now builds "
+                    f"{built}")
+    for child, obj in objects.items():
+        if not isinstance(obj, dict):
+            continue
+        for key in sorted(shapes):
+            if (key.startswith(f"{child}/") and key.endswith(VALUE_SUFFIX)
+                    and key not in expected):
+                name = key[len(child) + 1:-len(VALUE_SUFFIX)].replace(".S", "/")
+                name = name.replace("..", ".")
+                return (f"its {child} variable {name} (shape {list(shapes[key])}) is one "
+                        "config.json no longer builds")
+    return None
 
 
 class RunCheckpoints:
@@ -116,7 +165,10 @@ class RunCheckpoints:
 
         A newer checkpoint whose files do not read completely (a node lost mid-write) is set
         aside: one warning line names it, its files get the suffix ``.corrupt`` (kept, not
-        deleted) and the checkpoint state file stops naming it.
+        deleted) and the checkpoint state file stops naming it. A checkpoint that lacks a
+        variable of ``objects``, holds one in another shape, or holds a network variable the
+        networks no longer have (the config changed since it was written) is a ConfigError
+        naming it and the first such variable, before anything is restored.
         """
         bad: list[tuple[str, str]] = []
         chosen = None
@@ -137,6 +189,14 @@ class RunCheckpoints:
         global_id = -1
         if chosen is not None:
             objects = self.objects_for(shapes)
+            mismatch = shape_mismatch(objects, shapes)
+            if mismatch is not None:
+                run_dir = os.path.dirname(os.path.abspath(self.checkpoint_dir))
+                raise ConfigError(
+                    f"{chosen}: cannot resume from this checkpoint: {mismatch}; the config "
+                    f"changed since this checkpoint was written (see {CONFIG_FILE}): restore "
+                    "the old values, or start over in a new results folder (or delete "
+                    f"{run_dir}; --force_rerun clears completed runs only)")
             reader = self.checkpoint if objects is self.objects else \
                 tf.train.Checkpoint(**objects)
             reader.restore(chosen).assert_existing_objects_matched()

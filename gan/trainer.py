@@ -330,7 +330,9 @@ class Trainer:
 
     def restore(self) -> int:
         """Load the newest checkpoint that reads completely (setting aside newer ones that do
-        not); returns its N, or -1. ``metrics.csv`` keeps the rows up to N only."""
+        not); returns its N, or -1. ``metrics.csv`` keeps the rows up to N only. A checkpoint
+        the networks of the config no longer fit is a ConfigError (see
+        :meth:`gan.run_checkpoints.RunCheckpoints.restore`)."""
         global_id, found = self.checkpoints.restore()
         if self.metrics_csv is not None and found:
             self.metrics_csv.truncate_after(global_id)

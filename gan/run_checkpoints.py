@@ -1,6 +1,8 @@
 """A training run's checkpoints as it writes and resumes them: every variable by its Keras path,
 the rotating ``checkpoint/model-N``, the kept ``checkpoint/global_id-N/model-N``, and the restore
-that falls back past checkpoints whose files do not read completely.
+that falls back past checkpoints whose files do not read completely, reads the gammas of
+checkpoints written before their rename by their old names, and refuses a checkpoint whose
+variables the run's config now builds in other shapes.
 
 Reading a finished run's checkpoints (the after-training commands) is :mod:`gan.checkpoints`.
 """
@@ -11,16 +13,19 @@ import glob
 import os
 import re
 import shutil
+from typing import Any
 
 import keras
 import tensorflow as tf
 from absl import logging
 
+from gan.config import ConfigError
 from gan.networks.base import NormalizedDiscriminator
-from gan.run_folder import CORRUPT_SUFFIX, one_line
+from gan.run_folder import CONFIG_FILE, CORRUPT_SUFFIX, one_line
 
 MODEL_NAME = "model"
 MAX_TO_KEEP = 5
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"  # ends the key of a variable's value
 
 
 def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
@@ -33,21 +38,84 @@ def variables_by_path(model: keras.Model) -> dict[str, keras.Variable]:
     out = {v.path: v for v in model.variables}
     if len(out) != len(model.variables):
         raise ValueError(f"{model.name}: variable paths are not unique")
-    if isinstance(model, NormalizedDiscriminator):
-        # The gammas once were ``scale{i}``: also named by their old paths (one object, two
-        # names in a checkpoint), checkpoints written before the rename restore them.
-        out.update(model.legacy_variable_paths())
     return out
+
+
+def legacy_paths(model: keras.Model) -> dict[str, str]:
+    """Path -> the path checkpoints written before the gamma rename used, for the variables
+    of ``model`` that had another one (the gammas ``scale{i}``, now ``gamma{i}``)."""
+    if isinstance(model, NormalizedDiscriminator):
+        return model.legacy_variable_paths()
+    return {}
+
+
+def checkpoint_key(child: str, name: str | int | None = None) -> str:
+    """The key ``tf.train.Checkpoint`` stores a variable under: the variable ``child`` itself,
+    or the entry ``name`` of the dict or list ``child`` (``/`` in a name escaped as ``.S``,
+    ``.`` as ``..``, as TensorFlow escapes object names)."""
+    parts = [child] + ([] if name is None else [str(name)])
+    return "/".join(p.replace(".", "..").replace("/", ".S") for p in parts) + VALUE_SUFFIX
+
+
+def named_variables(objects: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """(checkpoint key, label for messages, variable) of every variable in ``objects`` (the
+    children of a ``tf.train.Checkpoint``: a variable, a dict of them by path, or a list),
+    in order; other children (the random generator) are left out."""
+    out = []
+    for child, obj in objects.items():
+        if isinstance(obj, dict):
+            out += [(checkpoint_key(child, name), f"{child} variable {name}", v)
+                    for name, v in obj.items()]
+        elif isinstance(obj, (list, tuple)):
+            out += [(checkpoint_key(child, i), f"{child} variable {i} ({_path(v)})", v)
+                    for i, v in enumerate(obj)]
+        elif isinstance(obj, (tf.Variable, keras.Variable)):
+            out.append((checkpoint_key(child), child, obj))
+    return out
+
+
+def _path(variable: Any) -> str:
+    return getattr(variable, "path", None) or variable.name
+
+
+def shape_mismatch(objects: dict[str, Any], shapes: dict[str, list[int]]) -> str | None:
+    """The first variable of ``objects`` that the checkpoint with the tensor shapes ``shapes``
+    lacks or holds in another shape (with both shapes), else the first network variable (of a
+    dict child) it holds that ``objects`` lacks; None when all fit."""
+    expected = set()
+    for key, label, variable in named_variables(objects):
+        expected.add(key)
+        built = [int(d) for d in variable.shape]
+        if key not in shapes:
+            return f"it has no {label} (shape {built} as config.json now builds it)"
+        if list(shapes[key]) != built:
+            return (f"its {label} has shape {list(shapes[key])}, config.json now builds "
+                    f"{built}")
+    for child, obj in objects.items():
+        if not isinstance(obj, dict):
+            continue
+        for key in sorted(shapes):
+            if (key.startswith(f"{child}/") and key.endswith(VALUE_SUFFIX)
+                    and key not in expected):
+                name = key[len(child) + 1:-len(VALUE_SUFFIX)].replace(".S", "/")
+                name = name.replace("..", ".")
+                return (f"its {child} variable {name} (shape {list(shapes[key])}) is one "
+                        "config.json no longer builds")
+    return None
 
 
 class RunCheckpoints:
     """The checkpoints of one run in ``checkpoint_dir``: ``checkpoint`` is the
-    ``tf.train.Checkpoint`` of its whole training state, whose ``global_id`` variable records
-    the iteration a checkpoint ends; ``manager`` keeps the latest ``MAX_TO_KEEP``."""
+    ``tf.train.Checkpoint`` of its whole training state ``objects`` (its children by name),
+    whose ``global_id`` variable records the iteration a checkpoint ends; ``manager`` keeps the
+    latest ``MAX_TO_KEEP``. ``renamed`` gives, per child, the old path of each variable that
+    checkpoints written before a rename name otherwise (:func:`legacy_paths`)."""
 
-    def __init__(self, checkpoint: tf.train.Checkpoint, global_id: tf.Variable,
-                 checkpoint_dir: str):
-        self.checkpoint = checkpoint
+    def __init__(self, objects: dict[str, Any], global_id: tf.Variable, checkpoint_dir: str,
+                 renamed: dict[str, dict[str, str]] | None = None):
+        self.objects = dict(objects)
+        self.renamed = {child: paths for child, paths in (renamed or {}).items() if paths}
+        self.checkpoint = tf.train.Checkpoint(**self.objects)
         self.global_id = global_id
         self.checkpoint_dir = checkpoint_dir
         self.manager = self._manager()
@@ -77,18 +145,36 @@ class RunCheckpoints:
         finally:
             remove_temp_folders(folder)
 
+    def objects_for(self, keys: set[str] | dict[str, Any]) -> dict[str, Any]:
+        """``objects`` as a checkpoint holding ``keys`` names them: a renamed variable under
+        its old path where the checkpoint has only that (one written before the rename); the
+        same dict when nothing is named otherwise."""
+        objects = self.objects
+        for child, paths in self.renamed.items():
+            old = {path: paths[path] for path in objects[child] if path in paths
+                   and checkpoint_key(child, path) not in keys
+                   and checkpoint_key(child, paths[path]) in keys}
+            if old:
+                objects = dict(objects)
+                objects[child] = {old.get(path, path): v for path, v in objects[child].items()}
+        return objects
+
     def restore(self) -> tuple[int, bool]:
         """Load the newest checkpoint that reads completely; returns its N (or -1) and whether
         any checkpoint was found (read or set aside).
 
         A newer checkpoint whose files do not read completely (a node lost mid-write) is set
         aside: one warning line names it, its files get the suffix ``.corrupt`` (kept, not
-        deleted) and the checkpoint state file stops naming it.
+        deleted) and the checkpoint state file stops naming it. A checkpoint that lacks a
+        variable of ``objects``, holds one in another shape, or holds a network variable the
+        networks no longer have (the config changed since it was written) is a ConfigError
+        naming it and the first such variable, before anything is restored.
         """
         bad: list[tuple[str, str]] = []
         chosen = None
+        shapes: dict[str, list[int]] = {}
         for path in reversed(self.manager.checkpoints):
-            problem = unreadable(path)
+            shapes, problem = read_shapes(path)
             if problem is None:
                 chosen = path
                 break
@@ -102,7 +188,18 @@ class RunCheckpoints:
             self._set_aside([path for path, _ in bad])
         global_id = -1
         if chosen is not None:
-            self.checkpoint.restore(chosen).assert_existing_objects_matched()
+            objects = self.objects_for(shapes)
+            mismatch = shape_mismatch(objects, shapes)
+            if mismatch is not None:
+                run_dir = os.path.dirname(os.path.abspath(self.checkpoint_dir))
+                raise ConfigError(
+                    f"{chosen}: cannot resume from this checkpoint: {mismatch}; the config "
+                    f"changed since this checkpoint was written (see {CONFIG_FILE}): restore "
+                    "the old values, or start over in a new results folder (or delete "
+                    f"{run_dir}; --force_rerun clears completed runs only)")
+            reader = self.checkpoint if objects is self.objects else \
+                tf.train.Checkpoint(**objects)
+            reader.restore(chosen).assert_existing_objects_matched()
             global_id = int(self.global_id.numpy())
             logging.info("restored %s (iteration %d)", chosen, global_id)
         return global_id, chosen is not None or bool(bad)
@@ -129,15 +226,17 @@ def checkpoint_files(prefix: str) -> list[str]:
             if re.fullmatch(r"\.(index|data-\d+-of-\d+)", f[len(prefix):])]
 
 
-def unreadable(prefix: str) -> str | None:
-    """None when every tensor of the checkpoint ``prefix`` reads completely, else why not."""
+def read_shapes(prefix: str) -> tuple[dict[str, list[int]], str | None]:
+    """The shape of every tensor of the checkpoint ``prefix`` by its key, after reading each
+    completely; or ``{}`` and why it does not read."""
     try:
         reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
+        shapes = reader.get_variable_to_shape_map()
+        for name in shapes:
             reader.get_tensor(name)
     except Exception as exc:  # a cut or missing file fails in many ways (IndexError, DataLoss)
-        return one_line(f"{type(exc).__name__}: {exc}", 200)
-    return None
+        return {}, one_line(f"{type(exc).__name__}: {exc}", 200)
+    return shapes, None
 
 
 def remove_temp_folders(folder: str) -> None:

@@ -36,7 +36,7 @@ from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.progress import SHOWN_LOSSES, TrainingProgress
-from gan.run_checkpoints import MODEL_NAME, RunCheckpoints, variables_by_path
+from gan.run_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.run_folder import (
     METRIC_STATE_FILE,
     METRICS_FILE,
@@ -45,15 +45,11 @@ from gan.run_folder import (
     status_path,
     write_json_atomic,
 )
-from gan.schedules import RealData, sigma_scalars, slope_stats
-from gan.variants import VARIANTS, build_generator, build_networks, variant
+from gan.schedules import RealData
+from gan.variants import VARIANTS, build_networks, variant
 
-# Names of the single-module trainer, imported from here by callers written before the split.
-__all__ = ["MODEL_NAME", "SHOWN_LOSSES", "EvaluationAbandoned", "Trainer", "build_generator",
-           "build_networks", "image_grid", "make_strategy", "memory_scalars", "sigma_scalars",
-           "slope_stats", "variables_by_path"]
+__all__ = ["EvaluationAbandoned", "Trainer", "image_grid", "make_strategy", "memory_scalars"]
 
-_Progress = TrainingProgress  # its name here before it moved to gan.progress
 METRICS_STAGE = "metrics"  # the metric_freq evaluation of an iteration
 EXTRA_STAGE = "extra"  # the extra_checkpoint_freq sample grid, evaluation and kept checkpoint
 
@@ -67,17 +63,6 @@ class EvaluationAbandoned(BaseException):
 
 ADAM_EPSILON = 1e-8
 GRID_EPS = 1e-8
-
-#: The schedule's names a ``Trainer`` answers for it (callers written when both schedules were
-#: methods of the trainer): trainer name -> schedule name.
-SCHEDULE_NAMES = {
-    "sample_real": "sample_real", "sample_z": "sample_z", "d_step": "d_step",
-    "g_step": "g_step", "g_step_on": "g_step_on", "_d_losses": "d_losses",
-    "_weight_diagnostics": "weight_diagnostics", "_local": "local",
-    "resnet_d_replica": "d_replica", "resnet_d_gradients": "d_gradients",
-    "resnet_d_update": "d_update", "resnet_diagnostics_replica": "diagnostics_replica",
-    "resnet_g_replica": "g_replica",
-}
 
 
 def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distribute.Strategy:
@@ -192,12 +177,14 @@ class Trainer:
                                        trainable=False, name="vis_latents")
         self.global_id = tf.Variable(-1, dtype=tf.int64, trainable=False, name="global_id")
 
-        self.checkpoint = tf.train.Checkpoint(
-            generator=variables_by_path(self.generator),
-            discriminator=variables_by_path(self.discriminator),
-            g_optimizer=list(self.g_opt.variables), d_optimizer=list(self.d_opt.variables),
-            rng=self.rng, vis_latents=self.vis_latents, global_id=self.global_id)
-        self.checkpoints = RunCheckpoints(self.checkpoint, self.global_id, self.checkpoint_dir)
+        self.checkpoints = RunCheckpoints(
+            dict(generator=variables_by_path(self.generator),
+                 discriminator=variables_by_path(self.discriminator),
+                 g_optimizer=list(self.g_opt.variables), d_optimizer=list(self.d_opt.variables),
+                 rng=self.rng, vis_latents=self.vis_latents, global_id=self.global_id),
+            self.global_id, self.checkpoint_dir,
+            renamed={"discriminator": legacy_paths(self.discriminator)})
+        self.checkpoint = self.checkpoints.checkpoint
         self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
 
         self.metric_callbacks = list(metric_callbacks or [])
@@ -211,14 +198,6 @@ class Trainer:
             lambda z: self.generator(z, training=False),
             input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
         self._write_fn = tf.function(self._write, autograph=False)
-
-    def __getattr__(self, name: str) -> Any:
-        """The schedule's steps and draws under their names of :data:`SCHEDULE_NAMES`."""
-        schedule = self.__dict__.get("schedule")
-        target = SCHEDULE_NAMES.get(name)
-        if schedule is None or target is None or not hasattr(schedule, target):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(schedule, target)
 
     @property
     def manager(self) -> tf.train.CheckpointManager:
@@ -351,7 +330,9 @@ class Trainer:
 
     def restore(self) -> int:
         """Load the newest checkpoint that reads completely (setting aside newer ones that do
-        not); returns its N, or -1. ``metrics.csv`` keeps the rows up to N only."""
+        not); returns its N, or -1. ``metrics.csv`` keeps the rows up to N only. A checkpoint
+        the networks of the config no longer fit is a ConfigError (see
+        :meth:`gan.run_checkpoints.RunCheckpoints.restore`)."""
         global_id, found = self.checkpoints.restore()
         if self.metrics_csv is not None and found:
             self.metrics_csv.truncate_after(global_id)

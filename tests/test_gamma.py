@@ -13,8 +13,9 @@ import tensorflow as tf
 from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
+from gan.run_checkpoints import MODEL_NAME
 from gan.scheduler import load_task
-from gan.trainer import MODEL_NAME, Trainer
+from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
@@ -69,10 +70,11 @@ def test_gammas_move_under_d_steps_only_and_are_logged(tmp_path):
     t = Trainer(_config(), str(tmp_path), IMAGES, seed=0)
     gammas = lambda: np.array([float(g) for g in t.discriminator.gammas])  # noqa: E731
     g0 = gammas()
-    z = t.sample_z(4)
-    t.g_step(z)
+    z = t.schedule.sample_z(4)
+    t.schedule.g_step(z)
     np.testing.assert_array_equal(g0, gammas())
-    stats = t.d_step(t.sample_real(4), t.generator(z, training=True), diagnostics=True)
+    stats = t.schedule.d_step(t.schedule.sample_real(4), t.generator(z, training=True),
+                              diagnostics=True)
     assert not np.allclose(g0, gammas())
     assert {f"d/gamma{i}" for i in range(8)} <= set(stats)
     assert "loss/d/gp" in stats and float(stats["loss/d/gp"]) >= 0.0
@@ -184,3 +186,76 @@ def test_checkpoint_written_before_the_gamma_rename_restores(tmp_path):
     assert [float(g) for g in again.discriminator.gammas] == [1.5 + i for i in range(8)]
     assert [v.path for v in again.discriminator.gammas][:2] == ["discriminator/gamma0",
                                                                  "discriminator/gamma1"]
+
+
+def _layout_children(t, layout: str) -> dict:
+    """The children of a checkpoint of ``t`` naming the gammas as ``layout`` does: "scale"
+    (written before the rename: scale{i} only), "both" (written until the gammas were mapped
+    at restore time: gamma{i}, and scale{i} as a second name of the same variables)."""
+    d_paths = {}
+    for v in t.discriminator.variables:
+        m = re.search(r"/gamma(\d+)$", v.path)
+        if not m or layout == "both":
+            d_paths[v.path] = v
+    for v in t.discriminator.gammas:
+        d_paths[re.sub(r"/gamma(\d+)$", r"/scale\1", v.path)] = v
+    return dict(generator={v.path: v for v in t.generator.variables}, discriminator=d_paths,
+                g_optimizer=list(t.g_opt.variables), d_optimizer=list(t.d_opt.variables),
+                rng=t.rng, vis_latents=t.vis_latents, global_id=t.global_id)
+
+
+def _names(path: str, word: str) -> tuple[list[str], list[str]]:
+    """The tensor keys and the object-graph names of the checkpoint ``path`` naming a gamma
+    ``<word>{i}``."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    keys = sorted(n for n, _ in tf.train.list_variables(path)
+                  if re.search(rf"discriminator\.S{word}\d+/", n))
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    names = sorted(c.local_name for node in graph.nodes for c in node.children
+                   if re.fullmatch(rf"discriminator/{word}\d+", c.local_name))
+    return keys, names
+
+
+def test_checkpoints_of_every_gamma_naming_restore_the_same_values(tmp_path):
+    """Checkpoints naming the gammas scale{i} only, both ways, and gamma{i} only (written now)
+    resume to the same values, and the after-training reader reads their generator."""
+    from gan.checkpoints import CheckpointRef, load_generator
+    from gan.run_checkpoints import RunCheckpoints
+
+    src = Trainer(_config(), str(tmp_path / "src"), IMAGES, seed=0)
+    for i, g in enumerate(src.discriminator.gammas):
+        g.assign(1.5 + i)
+    paths = {"gamma": src.save(1)}
+    for layout in ("scale", "both"):
+        manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(**_layout_children(src, layout)), str(tmp_path / layout),
+            max_to_keep=5, checkpoint_name=MODEL_NAME)
+        paths[layout] = manager.save(checkpoint_number=1)
+
+    gammas = [f"discriminator/gamma{i}" for i in range(8)]
+    scales = [f"discriminator/scale{i}" for i in range(8)]
+    # a new checkpoint holds each gamma once, under gamma{i}, and names no scale{i}
+    assert [len(k) for k in _names(paths["gamma"], "gamma")] == [8, 8]
+    assert _names(paths["gamma"], "scale") == ([], [])
+    assert _names(paths["both"], "gamma")[1] == gammas
+    assert _names(paths["both"], "scale")[1] == scales
+    assert _names(paths["scale"], "gamma") == ([], [])
+    assert [len(k) for k in _names(paths["scale"], "scale")] == [8, 8]
+
+    expected = {v.path: v.numpy() for v in src.generator.variables + src.discriminator.variables}
+    again = Trainer(_config(iteration=3), str(tmp_path / "again"), IMAGES, seed=1)
+    restored = again.generator.variables + again.discriminator.variables
+    for layout, path in paths.items():
+        for v in restored:
+            v.assign(tf.zeros_like(v))
+        checkpoints = RunCheckpoints(again.checkpoints.objects, again.global_id,
+                                     os.path.dirname(path), renamed=again.checkpoints.renamed)
+        assert checkpoints.restore() == (1, True), layout
+        assert [float(g) for g in again.discriminator.gammas] == [1.5 + i for i in range(8)]
+        for v in restored:
+            np.testing.assert_array_equal(v.numpy(), expected[v.path], err_msg=layout)
+        generator = load_generator(src.config, CheckpointRef(1, path))
+        for v in generator.variables:
+            np.testing.assert_array_equal(v.numpy(), expected[v.path], err_msg=layout)

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from gan.progress import (
     ConsoleProgress,
+    TrainingProgress,
     format_duration,
     latest_sample_grid,
     progress_line,
@@ -19,7 +20,6 @@ from gan.progress import (
 )
 from gan.run_folder import RUNNING, RunStatus, read_status, update_status, write_status
 from gan.scheduler import Scheduler, load_task
-from gan.trainer import _Progress
 
 
 class Clock:
@@ -119,7 +119,7 @@ def test_a_console_without_isatty_or_a_missing_status_is_quiet(tmp_path):
 def test_trainer_progress_writes_iteration_speed_eta_and_losses_to_status_json(tmp_path):
     run_dir = str(tmp_path)
     update_status(run_dir, RUNNING, total=50, pid=123)
-    progress = _Progress(0, 50, run_dir=run_dir, status_every_s=3600.0)
+    progress = TrainingProgress(0, 50, run_dir=run_dir, status_every_s=3600.0)
     progress.update(0, {"loss/d": tf.constant(1.5), "loss/g": tf.constant(0.25),
                         "d/real": tf.constant(3.0)})
     status = read_status(run_dir)

@@ -182,6 +182,74 @@ def test_restore_with_every_checkpoint_corrupt_starts_over(tmp_path):
     assert trainer.train()
 
 
+def test_a_checkpoint_lacking_holding_extra_or_reshaped_variables_is_refused(tmp_path):
+    """The shape check before a restore: a variable the checkpoint lacks, one of another shape
+    (in a dict or list child) or a network variable no longer built is a ConfigError naming it;
+    nothing is restored then. A checkpoint that fits restores."""
+    import tensorflow as tf
+
+    from gan.run_checkpoints import RunCheckpoints
+
+    def objects(value=0.0, **shapes):
+        step = tf.Variable(0, dtype=tf.int64)
+        net = {f"d/{name}": tf.Variable(tf.fill(shape, value)) for name, shape in shapes.items()}
+        return dict(discriminator=net, d_optimizer=[tf.Variable(tf.zeros([3]))], global_id=step)
+
+    saved = objects(2.0, kernel=[3], gamma0=[])
+    written = RunCheckpoints(saved, saved["global_id"], str(tmp_path))
+    written.save(4)
+
+    def restore(**shapes):
+        built = objects(**shapes)
+        checkpoints = RunCheckpoints(built, built["global_id"], str(tmp_path))
+        try:
+            return checkpoints.restore(), built
+        except ConfigError as e:
+            assert float(built["discriminator"]["d/kernel"][0]) == 0.0  # nothing restored
+            return str(e), built
+
+    message, _ = restore(kernel=[3], gamma0=[], gamma1=[])
+    assert "model-4: cannot resume" in message and "no discriminator variable d/gamma1" in message
+    message, _ = restore(kernel=[4], gamma0=[])
+    assert "discriminator variable d/kernel has shape [3], config.json now builds [4]" in message
+    message, _ = restore(kernel=[3])
+    assert "discriminator variable d/gamma0 (shape []) is one config.json no longer" in message
+    assert "\n" not in message
+    (global_id, found), built = restore(kernel=[3], gamma0=[])
+    assert (global_id, found) == (4, True)
+    assert [float(np.ravel(v.numpy())[0]) for v in built["discriminator"].values()] == [2.0, 2.0]
+
+
+def test_a_resume_whose_config_changes_variable_shapes_is_refused_in_one_line(tmp_path):
+    """A half-finished run whose config.json now builds other shapes (network_width changed)
+    stops before restoring: one error line naming the checkpoint, the first differing
+    variable with both shapes and what to do; exit 2, status failed, the checkpoint kept."""
+    from gan.run import train_run
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = dict(dataset="shapes", mg=4, iteration=2, batch_size=4, vis_freq=100,
+                  vis_num_h=1, vis_num_w=2, metric_freq=1000, save_checkpoint_freq=1,
+                  metrics=[], time_freq=100, summary_freq=100, seed=3)
+    (run_dir / rf.CONFIG_FILE).write_text(json.dumps(config))
+    assert train_run(str(run_dir)) == 0
+    (run_dir / rf.CONFIG_FILE).write_text(json.dumps(dict(config, iteration=4,
+                                                          network_width=0.5)))
+    proc = subprocess.run([sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == rf.EXIT_BAD_INPUT, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    ckpt = os.path.join(str(run_dir), "checkpoint", "model-1")
+    assert f"error: {ckpt}: cannot resume from this checkpoint" in line
+    assert re.search(r"generator variable generator/\S+ has shape \[\d+(, \d+)*\], "
+                     r"config\.json now builds \[\d+(, \d+)*\]", line), line
+    assert "config changed" in line and "new results folder" in line
+    status = rf.read_status(str(run_dir))
+    assert status.state == rf.FAILED and status.exit_code == rf.EXIT_BAD_INPUT
+    assert os.path.exists(ckpt + ".index")
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. metrics.csv ending in a cut row
 

@@ -18,7 +18,8 @@ from gan.networks.resnet import (
     generator_channels,
     upsample2x,
 )
-from gan.trainer import Trainer, sigma_scalars
+from gan.schedules import sigma_scalars
+from gan.trainer import Trainer
 
 LATENT = 128
 

@@ -34,10 +34,10 @@ def _same(a, b):
 def test_u_moves_once_per_d_step_and_never_in_g_step_or_diagnostics(tmp_path):
     t = Trainer(_config(sn_mode="BSN", n_dis=3), str(tmp_path), IMAGES, seed=0)
     u0 = _u(t)
-    real, z = t.sample_real(4), t.sample_z(4)
-    t.d_step(real, t.generator(z, training=True), diagnostics=True)
+    real, z = t.schedule.sample_real(4), t.schedule.sample_z(4)
+    t.schedule.d_step(real, t.generator(z, training=True), diagnostics=True)
     assert _same(u0, _u(t)), "a D step with diagnostics must not move u"
-    t.g_step(z)
+    t.schedule.g_step(z)
     assert _same(u0, _u(t)), "the G step must not move u"
     t.discriminator.update_u()
     u1 = _u(t)
@@ -54,12 +54,12 @@ def test_u_moves_once_per_d_step_and_never_in_g_step_or_diagnostics(tmp_path):
 def test_g_batch_norm_averages_move_on_every_training_call(tmp_path):
     t = Trainer(_config(), str(tmp_path), IMAGES, seed=0)
     bn = t.generator.bns[1]
-    z = t.sample_z(4)
+    z = t.schedule.sample_z(4)
     m0 = bn.moving_mean.numpy().copy()
-    t.d_step(t.sample_real(4), t.generator(z, training=True), diagnostics=False)
+    t.schedule.d_step(t.schedule.sample_real(4), t.generator(z, training=True), diagnostics=False)
     m1 = bn.moving_mean.numpy().copy()
     assert not np.array_equal(m0, m1)
-    t.g_step(z)
+    t.schedule.g_step(z)
     assert not np.array_equal(m1, bn.moving_mean.numpy())
     before = bn.moving_mean.numpy().copy()
     t.generate(z)

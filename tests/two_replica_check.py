@@ -66,10 +66,10 @@ def main(out_dir: str) -> None:
 
     def step(trainer):
         def replica():
-            r, f, a = (trainer._local(x) for x in (real, fake, alpha))
-            stats, grads = trainer.resnet_d_gradients(r, f, a)
+            r, f, a = (trainer.schedule.local(x) for x in (real, fake, alpha))
+            stats, grads = trainer.schedule.d_gradients(r, f, a)
             summed = tf.distribute.get_replica_context().all_reduce("sum", grads)
-            trainer.resnet_d_update(r, f, a)
+            trainer.schedule.d_update(r, f, a)
             return stats["loss/d"], summed
 
         @tf.function

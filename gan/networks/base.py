@@ -31,13 +31,13 @@ class NormalizedDiscriminator(keras.Model):
                                        autocast=False)
                        for i in range(n)]
 
-    def legacy_variable_paths(self) -> dict[str, tf.Variable]:
-        """The gammas under the paths checkpoints written before their rename used
-        (``<name>/scale{i}``; now ``<name>/gamma{i}``)."""
+    def legacy_variable_paths(self) -> dict[str, str]:
+        """Each gamma's path -> the path checkpoints written before the rename named it by
+        (``<name>/gamma{i}`` -> ``<name>/scale{i}``); read by the resume of such a checkpoint."""
         out = {}
         for i, g in enumerate(self.gammas):
             head = g.path.rpartition("/")[0]
-            out[f"{head}/{LEGACY_GAMMA_NAME.format(i)}"] = g
+            out[g.path] = f"{head}/{LEGACY_GAMMA_NAME.format(i)}"
         return out
 
     def _gain(self, i: int) -> tf.Variable | None:

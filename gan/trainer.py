@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from typing import Any
 
 import keras
 import numpy as np

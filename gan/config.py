@@ -344,8 +344,10 @@ def validate_run_config(cfg: Mapping[str, Any], where: str = "config") -> RunCon
     for key in cfg:
         if key not in RUN_KEYS:
             raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
-    for key, spec in RUN_KEYS.items():
-        if key not in cfg and spec.default is _REQUIRED:
+    for key, spec in RUN_KEYS.items():  # the first problem in schema order
+        if key in cfg:
+            check_value(key, cfg[key], spec, where)
+        elif spec.default is _REQUIRED:
             raise ConfigError(f"{where}: missing required key {key!r} ({spec.doc})")
     return RunConfig(**cfg, where=where)
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from gan.metrics import extra
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics
+from tests.helpers import run_config
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
@@ -132,7 +133,7 @@ def swd_context(seed: int, calls: list) -> MetricContext:
 
 
 def test_swd_callback_resume_and_config():
-    cfg = {"metrics": ["swd"], "swd_num_samples": 32, "swd_patches_per_image": 8}
+    cfg = run_config(metrics=["swd"], swd_num_samples=32, swd_patches_per_image=8)
     calls: list = []
     (first,) = build_metrics(cfg)
     assert first.columns() == ["swd"] and first.num_samples == 32

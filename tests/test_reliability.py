@@ -706,12 +706,12 @@ def test_memory_growth_is_set_on_every_gpu_before_anything_else(monkeypatch):
     monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 0)
     config = validate_run_config({"dataset": "shapes", "mg": 4, "iteration": 1,
                                   "inter_op_threads": 2})
-    assert config["gpu_memory_growth"] is True
+    assert config.gpu_memory_growth is True
     run.configure_runtime(config)
     assert calls == [("list", "GPU"), ("growth", "/physical_device:GPU:0", True),
                      ("growth", "/physical_device:GPU:1", True), ("threads", 2)]
     calls.clear()
-    run.configure_runtime({**config, "gpu_memory_growth": False})
+    run.configure_runtime(config.replace(gpu_memory_growth=False))
     assert not [c for c in calls if c[0] == "growth"]
 
 

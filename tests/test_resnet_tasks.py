@@ -52,9 +52,9 @@ def test_the_task_configs_hold_the_original_values():
         (m, i) for m in ("SN", "BSN") for i in range(3)}
     for run in diff.runs:
         c = run.config
-        assert (c["loss"], c["gamma"], c["d_gp_coe"], c["scale"]) == ("wgan_gp", "diff", 10.0,
+        assert (c.loss, c.gamma, c.d_gp_coe, c.scale) == ("wgan_gp", "diff", 10.0,
                                                                       1.0)
-        assert {k: c[k] for k in expected if k not in ("loss", "gamma")} == {
+        assert {k: getattr(c, k) for k in expected if k not in ("loss", "gamma")} == {
             k: v for k, v in expected.items() if k not in ("loss", "gamma")}
 
 

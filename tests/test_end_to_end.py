@@ -29,6 +29,7 @@ def _task(tmp_path, data_root):
                 "vis_num_w": 5, "summary_freq": 1, "metric_freq": 10,
                 "save_checkpoint_freq": 5, "extra_checkpoint_freq": 20, "time_freq": 10,
                 "metrics": ["swd"], "swd_num_samples": 64, "seed": 11,
+                "network_width": 0.25,
             }},
             "test_config": [{{"sn_mode": ["BSN"], "run": range(1)}}],
         }}

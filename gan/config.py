@@ -81,11 +81,9 @@ _BOOL = (bool,)
 
 def _key(types: tuple[type, ...], default: Any, doc: str,
          check: Callable[[Any], str | None] | None = None) -> Any:
-    """A :class:`RunConfig` field described by a :class:`Key` (no default when required)."""
-    meta = {"key": Key(types, default, doc, check)}
-    if default is _REQUIRED:
-        return dataclasses.field(metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+    """A :class:`RunConfig` field described by a :class:`Key` (a required one defaults to a
+    marker that construction refuses)."""
+    return dataclasses.field(default=default, metadata={"key": Key(types, default, doc, check)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,9 +188,11 @@ class RunConfig:
     where: InitVar[str] = "config"
 
     def __post_init__(self, where: str) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            check_value(f.name, value, f.metadata["key"], where)
+        for f in dataclasses.fields(self):  # the first problem in schema order
+            value, spec = getattr(self, f.name), f.metadata["key"]
+            if value is _REQUIRED:
+                raise ConfigError(f"{where}: missing required key {f.name!r} ({spec.doc})")
+            check_value(f.name, value, spec, where)
             if isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
         self._check_rules(where)
@@ -344,11 +344,6 @@ def validate_run_config(cfg: Mapping[str, Any], where: str = "config") -> RunCon
     for key in cfg:
         if key not in RUN_KEYS:
             raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
-    for key, spec in RUN_KEYS.items():  # the first problem in schema order
-        if key in cfg:
-            check_value(key, cfg[key], spec, where)
-        elif spec.default is _REQUIRED:
-            raise ConfigError(f"{where}: missing required key {key!r} ({spec.doc})")
     return RunConfig(**cfg, where=where)
 
 

@@ -79,3 +79,10 @@ def test_dry_run_refuses_a_combination_only_the_networks_used_to_check(tmp_path)
     assert proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
     assert "config.py" in proc.stderr and "mixed_bfloat16" in proc.stderr
     assert not (tmp_path / "res").exists()
+
+
+def test_the_first_problem_in_schema_order_is_reported_even_when_built_directly():
+    with pytest.raises(ConfigError, match="sn_mode = 'XN'"):
+        validate_run_config({"dataset": "cifar10", "sn_mode": "XN"})  # before missing iteration
+    with pytest.raises(ConfigError, match="missing required key 'iteration'"):
+        RunConfig(dataset="cifar10", mg=4)

@@ -119,7 +119,7 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
 def read_seed(config: RunConfig, run_dir: str) -> int:
     """The run's seed (config, else ``seed.json``), without drawing one as ``gan.run`` would."""
     if config.seed is not None:
-        return int(config.seed)
+        return config.seed
     path = os.path.join(run_dir, SEED_FILE)
     try:
         with open(path) as f:

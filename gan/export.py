@@ -91,7 +91,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
-    latent_dim = int(config.latent_dim)
+    latent_dim = config.latent_dim
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial-"
                        f"{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -62,7 +62,7 @@ def read_run_config(run_dir: str) -> RunConfig:
 def run_seed(config: RunConfig, run_dir: str) -> int:
     """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
     if config.seed is not None:
-        return int(config.seed)
+        return config.seed
     path = os.path.join(run_dir, SEED_FILE)
     if os.path.isfile(path):
         with open(path) as f:
@@ -116,7 +116,7 @@ def configure_runtime(config: RunConfig) -> int:
             except RuntimeError:  # TensorFlow already initialized this GPU in this process
                 logging.warning("gpu_memory_growth not applied to %s: TensorFlow is already "
                                 "initialized in this process", gpu.name)
-    threads = int(config.inter_op_threads)
+    threads = config.inter_op_threads
     if threads == 0 and not gpus:
         threads = 1
     if threads and threads != tf.config.threading.get_inter_op_parallelism_threads():

@@ -261,7 +261,7 @@ def sample_run(run_dir: str, out: str, num: int = DEFAULT_NUM, seed: int = 0,
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
-    latent_dim = int(config.latent_dim)
+    latent_dim = config.latent_dim
     generate = uint8_generate_fn(generator, latent_dim)
     batches = (generate(z).numpy() for z in latent_batches(seed, num, latent_dim, batch_size))
     path = write_images(out, batches, num, config.image_shape,

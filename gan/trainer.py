@@ -204,7 +204,7 @@ class Trainer:
         return self.checkpoints.manager
 
     def _make_iteration_fn(self):
-        jit = bool(self.config.jit_compile)
+        jit = self.config.jit_compile
         return tf.function(self.schedule.iteration, jit_compile=jit)
 
     def open_stream(self, start_iteration: int = 0) -> None:

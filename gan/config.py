@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass
 from typing import Any
 
+from gan.errors import UserError
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
 DEFAULT_RESULTS_ROOT = os.path.join(REPO_ROOT, "results")
@@ -31,7 +33,7 @@ MISSING_INCEPTION = ("error", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config that cannot be run; the message names the file, key and value."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from gan.errors import UserError
 from gan.metrics.inception.statistics import cache_dir, check_range
 from gan.run_folder import INCEPTION_WEIGHTS_PREFIX, chmod_as_created
 
@@ -33,7 +34,7 @@ IS_NUM_CLASSES = 1000
 INCEPTION_CPU_BATCH = 16
 DOWNLOAD_TIMEOUT_S = 60
 
-class InceptionUnavailable(RuntimeError):
+class InceptionUnavailable(UserError, RuntimeError):
     """The Inception graph is neither configured, cached nor downloadable (or is not valid)."""
 
 

@@ -1,0 +1,18 @@
+"""The user-error base class: a problem the user can fix (a config, a data file, a run folder,
+a metric's inputs, a missing Inception graph).
+
+Every entry point (the scheduler's console, ``python -m gan.run``, each command of
+``gan/cli.py``) turns a :class:`UserError` into one ``error:`` line and exit code 2
+(``gan.run_folder.EXIT_BAD_INPUT``); any other exception is a bug and keeps its traceback.
+This module imports nothing, so every module (TensorFlow-free ones included) can raise it.
+"""
+
+
+class UserError(Exception):
+    """A problem the user can fix; its message names the file, key or value and what was
+    expected."""
+
+
+def error_line(exc: BaseException) -> str:
+    """The one ``error:`` line printed for a user error (whitespace folded)."""
+    return f"error: {' '.join(str(exc).split())}"

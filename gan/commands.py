@@ -68,8 +68,7 @@ _MAIN = {"dry_run", "only", "set", "results_dir", "force_rerun", "gpu", "shard"}
 
 # Exception types that mean bad input besides ConfigError: (module, class name). One whose
 # module was never imported cannot have been raised, so checking costs no import.
-_BAD_INPUT = (("gan.data", "DataError"), ("datasets.common", "DataError"),
-              ("gan.metrics.inception", "InceptionUnavailable"))
+_BAD_INPUT = (("gan.data", "DataError"), ("gan.metrics.inception", "InceptionUnavailable"))
 
 
 def is_bad_input(exc: BaseException) -> bool:

@@ -20,7 +20,18 @@ from typing import Any
 
 from gan.errors import UserError
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+def _project_root() -> str:
+    """The clone holding this package (its ``tasks/`` and ``main.py`` next to ``gan/``), or the
+    working directory when the package is installed (site-packages is no place for data)."""
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tasks, main = os.path.join(parent, "tasks"), os.path.join(parent, "main.py")
+    is_clone = os.path.isdir(tasks) and os.path.isfile(main)
+    return parent if is_clone else os.getcwd()
+
+
+# data/, results/ and tasks/ are looked for here; runs are launched with it as working directory.
+REPO_ROOT = _project_root()
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
 DEFAULT_RESULTS_ROOT = os.path.join(REPO_ROOT, "results")
 

@@ -19,6 +19,7 @@ from dataclasses import InitVar, dataclass
 from typing import Any
 
 from gan.errors import ConfigError
+from gan.metrics.names import check_metrics
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
@@ -221,15 +222,10 @@ class RunConfig:
 
     def _check_rules(self, where: str) -> None:
         """Raise ConfigError for a combination of keys the code does not train with."""
-        from gan.metrics.names import check_metric_names
-
         try:
-            check_metric_names(list(self.metrics))
+            check_metrics(self)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        if "inception_score" in self.metrics and self.is_num_samples < self.is_num_splits:
-            raise ConfigError(f"{where}: is_num_samples = {self.is_num_samples} cannot make "
-                              f"is_num_splits = {self.is_num_splits} splits")
         if self.loss == "wgan_gp":
             if self.d_gp_coe is None:
                 raise ConfigError(f"{where}: loss 'wgan_gp' needs d_gp_coe (the penalty "

@@ -14,11 +14,13 @@ import dataclasses
 import difflib
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import InitVar, dataclass
 from typing import Any
 
-from gan.errors import UserError
+from gan.errors import ConfigError
+from gan.metrics.names import check_metrics
+from gan.networks.specs import NETWORKS, network_spec, networks_where
 
 
 def _project_root() -> str:
@@ -39,13 +41,9 @@ DATASETS = ("cifar10", "stl10", "celeba", "imagenet", "shapes")
 SN_MODES = ("none", "SN", "BSN")
 LOSSES = ("hinge", "wgan_gp")
 GAMMAS = ("none", "same", "diff")
-NETWORKS = ("cnn", "resnet")
 MISSING_INCEPTION = ("error", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
-
-
-class ConfigError(UserError, ValueError):
-    """A config that cannot be run; the message names the file, key and value."""
+STREAMED_DATASETS = ("imagenet",)
 
 
 _REQUIRED = object()
@@ -69,7 +67,7 @@ def _non_negative(v: Any) -> str | None:
     return None if v >= 0 else "a number >= 0"
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[Any], str | None]:
+def _one_of(choices: Collection[str]) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         return None if v in choices else "one of " + ", ".join(repr(c) for c in choices)
 
@@ -236,15 +234,10 @@ class RunConfig:
 
     def _check_rules(self, where: str) -> None:
         """Raise ConfigError for a combination of keys the code does not train with."""
-        from gan.metrics.names import check_metric_names
-
         try:
-            check_metric_names(list(self.metrics))
+            check_metrics(self)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        if "inception_score" in self.metrics and self.is_num_samples < self.is_num_splits:
-            raise ConfigError(f"{where}: is_num_samples = {self.is_num_samples} cannot make "
-                              f"is_num_splits = {self.is_num_splits} splits")
         if self.loss == "wgan_gp":
             if self.d_gp_coe is None:
                 raise ConfigError(f"{where}: loss 'wgan_gp' needs d_gp_coe (the penalty "
@@ -252,27 +245,8 @@ class RunConfig:
             if self.d_gp_coe < 0:
                 raise ConfigError(f"{where}: d_gp_coe = {self.d_gp_coe!r}, expected a number "
                                   ">= 0")
-        if self.network == "cnn":
-            if self.mg is None:
-                raise ConfigError(f"{where}: the CNN needs mg (4, 6 or 8 for 32, 48 or 64 px)")
-            if self.dataset == "imagenet":
-                raise ConfigError(f"{where}: dataset 'imagenet' needs network 'resnet'")
-        else:
-            for key in ("d_batch_size", "g_batch_size"):
-                value = getattr(self, key)
-                if value is None:
-                    raise ConfigError(f"{where}: network 'resnet' needs {key}")
-                if value % self.num_gpus:
-                    raise ConfigError(f"{where}: {key} = {value} does not split evenly over "
-                                      f"num_gpus = {self.num_gpus} devices")
-            size = self.image_shape[0]
-            if size & (size - 1) or size < 8:
-                raise ConfigError(f"{where}: network 'resnet' needs images of 4 * 2^k pixels; "
-                                  f"dataset {self.dataset!r} has {size}x{size}")
-        if self.network != "resnet" and self.num_gpus != 1:
-            raise ConfigError(f"{where}: num_gpus = {self.num_gpus}: splitting batches over "
-                              "devices is implemented for network 'resnet' only; use num_gpus 1")
-        if self.jit_compile and (self.num_gpus > 1 or self.dataset == "imagenet"):
+        check_network(self, self.image_shape, where)
+        if self.jit_compile and (self.num_gpus > 1 or self.dataset in STREAMED_DATASETS):
             raise ConfigError(f"{where}: jit_compile is not available with num_gpus > 1 or the "
                               "streamed imagenet data")
         if self.gamma != "none" and self.scale != 1.0:
@@ -281,7 +255,6 @@ class RunConfig:
         if self.sn_mode == "none" and self.gamma != "none":
             raise ConfigError(f"{where}: gamma {self.gamma!r} scales normalized layers; it needs "
                               "sn_mode 'SN' or 'BSN'")
-        check_network(self, self.image_shape, where)
 
 
 RUN_KEYS: dict[str, Key] = {f.name: f.metadata["key"] for f in dataclasses.fields(RunConfig)}
@@ -362,23 +335,44 @@ def validate_run_config(cfg: Mapping[str, Any], where: str = "config") -> RunCon
 
 def check_network(config: RunConfig, image_shape: tuple[int, ...],
                   where: str = "config") -> None:
-    """Raise ConfigError unless ``config``'s networks can be built for ``image_shape`` (H, W, C):
-    the CNN's ``mg`` must give that image size, the ResNet needs square images and float32.
-    Checked for the dataset's images when a config is made, and again when a run builds its
-    networks for the images it loaded.
+    """Raise ConfigError unless ``config``'s network (its :class:`~gan.networks.specs.
+    NetworkSpec`) trains with this config and ``image_shape`` (H, W, C): the keys it needs,
+    the streamed data, the dataset, the batch split over ``num_gpus``, the precision and the
+    image size (e.g. the CNN's ``mg``). Checked for the dataset's images when a config is made,
+    and again when a run builds its networks for the images it loaded.
     """
-    h, w = int(image_shape[0]), int(image_shape[1])
-    if config.network == "resnet":
-        if config.precision != "float32":
-            raise ConfigError(f"{where}: precision 'mixed_bfloat16' is implemented for the CNN "
-                              "networks only; use precision 'float32' with network 'resnet'")
-        if h != w:
-            raise ConfigError(f"{where}: the ResNet networks need square images, got {h}x{w}")
-        return
-    mg = config.mg
-    if 8 * mg != h or h != w:
-        raise ConfigError(f"{where}: mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset "
-                          f"{config.dataset!r} has {h}x{w}; use mg = {h // 8}")
+    spec = network_spec(config.network)
+    name = spec.name
+    for key, what in spec.needs.items():
+        if getattr(config, key) is None:
+            raise ConfigError(f"{where}: network {name!r} needs {key}"
+                              + (f" ({what})" if what else ""))
+    if config.dataset in STREAMED_DATASETS and not spec.streams_data:
+        streaming = " or ".join(repr(s.name) for s in networks_where(lambda s: s.streams_data))
+        raise ConfigError(f"{where}: dataset {config.dataset!r} needs network {streaming}")
+    if spec.datasets is not None and config.dataset not in spec.datasets:
+        raise ConfigError(f"{where}: network {name!r} trains on dataset "
+                          f"{' or '.join(map(repr, spec.datasets))} only, not "
+                          f"{config.dataset!r}")
+    for key in spec.split_keys:
+        value = getattr(config, key)
+        if value is not None and value % config.num_gpus:
+            raise ConfigError(f"{where}: {key} = {value} does not split evenly over "
+                              f"num_gpus = {config.num_gpus} devices")
+    if config.num_gpus != 1 and not spec.split_keys:
+        split = " or ".join(repr(s.name) for s in networks_where(lambda s: bool(s.split_keys)))
+        raise ConfigError(f"{where}: num_gpus = {config.num_gpus}: splitting batches over "
+                          f"devices is implemented for network {split} only; use num_gpus 1")
+    if config.precision not in spec.precisions:
+        titles = " and ".join(s.title for s in
+                              networks_where(lambda s: config.precision in s.precisions))
+        raise ConfigError(f"{where}: precision {config.precision!r} is implemented for the "
+                          f"{titles} networks only; use precision {spec.precisions[0]!r} with "
+                          f"network {name!r}")
+    problem = spec.check_images(config, int(image_shape[0]), int(image_shape[1])) \
+        if spec.check_images else None
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
 
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:

@@ -13,6 +13,10 @@ class UserError(Exception):
     expected."""
 
 
+class ConfigError(UserError, ValueError):
+    """A config that cannot be run; the message names the file, key and value."""
+
+
 def error_line(exc: BaseException) -> str:
     """The one ``error:`` line printed for a user error (whitespace folded)."""
     return f"error: {' '.join(str(exc).split())}"

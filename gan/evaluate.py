@@ -10,10 +10,10 @@ checkpoint scores what training logged for it.
 
 Results go to ``RUN_DIR/eval/metrics.csv`` (never training's ``metrics.csv``): one row per
 (``global_id``, settings), with the columns ``global_id, checkpoint``, the settings
-(``SETTING_COLUMNS``) and every metric column evaluated so far (``registry.COLUMNS`` order;
-empty where a metric was not asked for). A row whose settings match and whose asked-for
-columns are filled is skipped, so an interrupted evaluation resumes; the file is rewritten
-atomically after each checkpoint.
+(``SETTING_COLUMNS``) and every metric column evaluated so far (the registry's order,
+:func:`gan.metrics.names.all_columns`; empty where a metric was not asked for). A row whose
+settings match and whose asked-for columns are filled is skipped, so an interrupted evaluation
+resumes; the file is rewritten atomically after each checkpoint.
 
 ``evaluate --images FILE --dataset NAME`` scores an image set (``sample``'s formats) the same
 way against the dataset, printing the values.
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import ConfigError, RunConfig
+from gan.metrics import names
 from gan.run_folder import CHECKPOINT_DIR, EVAL_DIR, EVAL_METRICS_FILE, METRIC_STATE_FILE
 
 SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
@@ -96,10 +97,8 @@ class EvalCsv:
     """``eval/metrics.csv``: rows keyed by (global_id, settings), rewritten atomically."""
 
     def __init__(self, path: str):
-        from gan.metrics.registry import COLUMNS
-
         self.path = path
-        self.known = [c for cols in COLUMNS.values() for c in cols]
+        self.known = names.all_columns()
         self.rows: list[dict[str, str]] = []
         self.extra: list[str] = []
         if os.path.isfile(path):
@@ -196,40 +195,35 @@ def metric_context(config: RunConfig, run_dir: str, seed: int,
     return context, at
 
 
-# Kept real subsets and the count they must have to be reused (else the fresh draw stays).
-SUBSET_COUNTS = {"fid_real_indices": "fid_num_real", "fid_real_activations": "fid_num_real",
-                 "swd_real_indices": "swd_num_samples", "shapes_real_indices": "fid_num_real"}
-
-
-def load_metric_state(callbacks: list, names: list[str], train_names: list[str],
+def load_metric_state(callbacks: list, metrics: list[str], train_metrics: list[str],
                       state_path: str, config: RunConfig | None = None) -> None:
-    """Give each callback the state training kept for the metric of the same name; the shared
-    FID real subset is given to every Inception callback whichever training metric saved it.
-    A kept real subset of another size than ``config`` asks for is not used."""
+    """Give each callback the state training kept for the metric of the same name; a kept
+    array a metric shares with its group (the Inception metrics' FID real subset) is given to
+    every member whichever training metric saved it. A kept real subset of another size than
+    ``config`` asks for is not used (the metric specs' ``state``)."""
     if not os.path.isfile(state_path):
         return
     with np.load(state_path, allow_pickle=False) as data:
         saved = {k: data[k] for k in data.files}
     if config is not None:
+        counts = names.kept_subset_counts()
         saved = {k: v for k, v in saved.items()
-                 if k.split("/", 1)[-1] not in SUBSET_COUNTS
-                 or len(v) == getattr(config, SUBSET_COUNTS[k.split("/", 1)[-1]])}
-    shared = {k.split("/", 1)[1]: v for k, v in saved.items()
-              if k.split("/", 1)[1].startswith("fid_real_")}
-    for cb, name in zip(callbacks, names, strict=True):
-        arrays = dict(shared) if hasattr(cb, "runner") else {}
-        if name in train_names:
-            prefix = f"{train_names.index(name)}/"
+                 if k.split("/", 1)[-1] not in counts
+                 or len(v) == getattr(config, counts[k.split("/", 1)[-1]])}
+    for cb, name in zip(callbacks, metrics, strict=True):
+        group = names.shared_state_keys(names.metric_spec(name).shares)
+        arrays = {k.split("/", 1)[1]: v for k, v in saved.items()
+                  if k.split("/", 1)[1] in group}
+        if name in train_metrics:
+            prefix = f"{train_metrics.index(name)}/"
             arrays.update({k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)})
         if arrays:
             cb.load_state_arrays(arrays)
 
 
 def needs_real_data(config: RunConfig) -> bool:
-    """Whether any metric of ``config`` reads the real images."""
-    names = set(config.metrics)
-    return bool(names & {"kid", "swd", "shapes"}) or ("fid" in names
-                                                       and not config.fid_reference)
+    """Whether any metric of ``config`` reads the real images (its spec's ``reads_real``)."""
+    return names.reads_real(config)
 
 
 def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) -> list[dict]:
@@ -252,8 +246,8 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     seed = read_seed(train_config, run_dir)
     sample_seed = seed if settings.seed is None else int(settings.seed)
     table = EvalCsv(os.path.join(run_dir, EVAL_DIR, EVAL_METRICS_FILE))
-    names = list(config.metrics)
-    columns = metric_columns(names)
+    metrics = list(config.metrics)
+    columns = metric_columns(metrics)
     row_set = row_settings(config, sample_seed)
     todo = [r for r in refs if not table.done(r.global_id, row_set, columns)]
     out = [table.find(r.global_id, row_set) for r in refs if r not in todo]
@@ -272,7 +266,7 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     context, at = metric_context(config, eval_dir, seed, lambda z: fn(z).numpy(), real)
     callbacks = build_metrics(config)
     setup_callbacks(callbacks, context, run_dir)
-    load_metric_state(callbacks, names, list(train_config.metrics),
+    load_metric_state(callbacks, metrics, list(train_config.metrics),
                       os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE), config)
     for ref in todo:
         restore_generator(generator, ref)
@@ -328,7 +322,7 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
     check_image_set(images, path, size)
     n = len(images)
     counts = dict(settings.counts)
-    for key in ("is_num_samples", "fid_num_samples", "swd_num_samples"):
+    for key in names.sample_count_keys():
         if counts.get(key) is None:
             counts[key] = min(int(RUN_KEYS[key].default), n)
         elif counts[key] > n:
@@ -342,8 +336,8 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
         inception_graph=settings.inception_graph))
     real = run_data(config) if needs_real_data(config) else None
     if real is not None and isinstance(real, np.ndarray):
-        config = config.replace(fid_num_real=min(config.fid_num_real, len(real)),
-                                swd_num_samples=min(config.swd_num_samples, len(real)))
+        config = config.replace(**{key: min(getattr(config, key), len(real))
+                                   for key in names.real_count_keys()})
     cursor = {"at": 0}
 
     def generate(z: np.ndarray) -> np.ndarray:

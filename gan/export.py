@@ -8,8 +8,9 @@
   runs, so the images equal ``sample``'s for the same ``z``). Loading it needs TensorFlow only:
   ``tf.saved_model.load(path).signatures["serving_default"](z=z)["images"]``.
 - ``generator.keras``: the Keras generator (float output in [-1, 1]). Its layers are this
-  project's classes, so loading it needs the project importable: ``import gan.networks.cnn,
-  gan.networks.resnet`` (which registers them), then ``keras.saving.load_model(path)``.
+  project's classes, so loading it needs the project importable: ``import`` the Keras module
+  of the run's network spec (``gan.networks.cnn`` or ``gan.networks.resnet``, which registers
+  them), then ``keras.saving.load_model(path)``.
 - ``README.txt``: latent size, image size, the run's config, the checkpoint, how to load both.
 
 The folder is written under a temporary name and renamed when complete.
@@ -22,6 +23,7 @@ import os
 import shutil
 
 from gan.config import ConfigError, RunConfig
+from gan.networks.specs import network_spec
 
 SAVED_MODEL = "saved_model"
 KERAS_FILE = "generator.keras"
@@ -51,6 +53,7 @@ class _Serving:
 def _readme(config: RunConfig, label: str, run_dir: str, latent_dim: int,
             shape: tuple[int, int, int]) -> str:
     h, w, c = shape
+    layers = network_spec(config.network).keras_module
     return f"""Generator exported from {run_dir} ({label}).
 
 latent size: {latent_dim} (z ~ N(0, I), float32)
@@ -64,7 +67,7 @@ SavedModel ({SAVED_MODEL}/), TensorFlow only:
     images = g.signatures["serving_default"](z=tf.constant(z))["images"].numpy()
 
 Keras ({KERAS_FILE}): needs this project's code importable (custom layers):
-    import keras, gan.networks.cnn, gan.networks.resnet
+    import keras, {layers}
     g = keras.saving.load_model("{KERAS_FILE}")
     images = g(z, training=False)   # float in [-1, 1]
 

@@ -1,22 +1,25 @@
 """The variants by network: ``network`` -> generator, discriminator and schedule, in one table.
 
-Every difference between the CNN and the ResNet runs lives in :data:`VARIANTS`: the two
-builders, the schedule class (:mod:`gan.schedules`), and the two ways the original's ResNet
-code wrote its outputs differently (memory scalars every iteration; extra checkpoints without
-a sample grid or a metrics row). The training loop reads the table and never the network name.
+Every difference between the network families lives in their specs
+(:mod:`gan.networks.specs`): the config checks, the output quirks (memory scalars every
+iteration; extra checkpoints without a sample grid or a metrics row, as the original's ResNet
+code wrote them) and the builders and schedule, which :data:`VARIANTS` resolves. The training
+loop reads the table and never the network name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import keras
 
 from gan.config import RunConfig, check_network
+from gan.lazy import resolve
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
-from gan.schedules import CNNSchedule, ResNetSchedule, Schedule
+from gan.networks.specs import NETWORKS, NetworkSpec, network_spec
+from gan.schedules import Schedule
 
 ImageShape = tuple[int, int, int]
 
@@ -50,26 +53,55 @@ def resnet_discriminator(config: RunConfig, image_shape: ImageShape) -> keras.Mo
 
 @dataclass(frozen=True)
 class Variant:
-    """What a ``network`` value selects.
+    """What a ``network`` value selects: its spec's builders and schedule, resolved.
 
     ``memory_scalars``: write ``memory/*`` scalars every iteration. ``extra_outputs``: an extra
     checkpoint also writes a sample grid and a metrics row (the original's ResNet code only
     saved there).
     """
 
+    spec: NetworkSpec
     generator: Callable[[RunConfig, ImageShape], keras.Model]
     discriminator: Callable[[RunConfig, ImageShape], keras.Model]
     schedule: type[Schedule]
-    memory_scalars: bool
-    extra_outputs: bool
+
+    @property
+    def memory_scalars(self) -> bool:
+        return self.spec.memory_scalars
+
+    @property
+    def extra_outputs(self) -> bool:
+        return self.spec.extra_outputs
 
 
-VARIANTS: dict[str, Variant] = {
-    "cnn": Variant(cnn_generator, cnn_discriminator, CNNSchedule,
-                   memory_scalars=False, extra_outputs=True),
-    "resnet": Variant(resnet_generator, resnet_discriminator, ResNetSchedule,
-                      memory_scalars=True, extra_outputs=False),
-}
+class _VariantTable(Mapping[str, Variant]):
+    """The registered networks' :class:`Variant`, each resolved once per spec."""
+
+    def __init__(self) -> None:
+        self._resolved: dict[str, Variant] = {}
+
+    def __getitem__(self, name: str) -> Variant:
+        if name not in NETWORKS:
+            raise KeyError(name)
+        spec = network_spec(name)
+        found = self._resolved.get(name)
+        if found is None or found.spec is not spec:
+            found = Variant(spec, resolve(spec.generator), resolve(spec.discriminator),
+                            resolve(spec.schedule))
+            if found.schedule.streams_data != spec.streams_data:
+                raise ValueError(f"network {name!r}: streams_data = {spec.streams_data} but its "
+                                 f"schedule {found.schedule.__name__} says otherwise")
+            self._resolved[name] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(NETWORKS))
+
+    def __len__(self) -> int:
+        return len(NETWORKS)
+
+
+VARIANTS: Mapping[str, Variant] = _VariantTable()
 
 
 def variant(network: str) -> Variant:

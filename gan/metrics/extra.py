@@ -22,12 +22,14 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from gan.config import RunConfig
 from gan.metrics.base import MetricCallback, MetricContext
-from gan.metrics.inception.runner import InceptionRunner, RunnerCallback
+from gan.metrics.inception.runner import InceptionRunner, RunnerCallback, shared_runner
 from gan.metrics.inception.statistics import sample_in_chunks
 from gan.tfgan import tfgan_eval
 
@@ -62,6 +64,11 @@ class KernelInceptionDistance(RunnerCallback):
         fake = self.runner.generated(context, global_id, self)["fid_pool"][:self.num_samples]
         return {"kid": kernel_distance(self.runner.real_pool(context), fake,
                                        self.max_block_size)}
+
+
+def build_kid(config: RunConfig, shared: dict[str, Any]) -> KernelInceptionDistance:
+    """The ``kid`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
+    return KernelInceptionDistance(shared_runner(config, shared), config.fid_num_samples)
 
 
 def _tfgan_swd_module():
@@ -233,3 +240,10 @@ class SlicedWassersteinDistance(MetricCallback):
         if "swd_real_indices" in arrays:
             self.real_indices = np.asarray(arrays["swd_real_indices"], dtype=np.int64)
             self.real = None
+
+
+def build_swd(config: RunConfig, shared: dict[str, Any]) -> SlicedWassersteinDistance:
+    """The ``swd`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
+    del shared
+    return SlicedWassersteinDistance(config.swd_num_samples, config.swd_patches_per_image,
+                                     config.metric_batch_size)

@@ -10,11 +10,13 @@ not with Inception-based FID/KID.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import keras
 import numpy as np
 from absl import logging
 
+from gan.config import RunConfig
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.extra import kernel_distance
 from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
@@ -113,3 +115,9 @@ class ShapesFeatureDistance(MetricCallback):
         fake_features = self.features(fake)
         return {"shapes_fid": frechet_distance(self._real_features, fake_features),
                 "shapes_kid": kernel_distance(self._real_features, fake_features)}
+
+
+def build_shapes(config: RunConfig, shared: dict[str, Any]) -> ShapesFeatureDistance:
+    """The ``shapes`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
+    del shared
+    return ShapesFeatureDistance(config.fid_num_samples, config.fid_num_real)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import RUN_KEYS
+from gan.metrics.names import column_direction
 from gan.report.records import (
     COMPANION,
     COMPLETED,
@@ -37,6 +38,7 @@ from gan.report.records import (
     ReportOptions,
     RunRecord,
 )
+from gan.report.runs import EVAL_PREFIX
 from gan.run_folder import LOCK_FILE
 from gan.tasks import Run
 
@@ -51,10 +53,12 @@ def metric_direction(column: str, columns: Sequence[str] = (),
 
     Explicit ``higher_is_better`` / ``lower_is_better`` names win. A ``<x>_std`` column is
     never ranked itself: with a ``<x>_mean`` column beside it, it is ``at_best`` (its value at
-    the row where ``<x>_mean`` is best), else unranked. Otherwise the name's tokens (split on
-    non-alphanumerics) decide: fid, kid, swd, fd, mmd, distance, wasserstein, loss, error, err
-    make it a distance (``min``); is, inception, precision, recall, accuracy, acc, density,
-    coverage make it a score (``max``); anything else is unranked.
+    the row where ``<x>_mean`` is best), else unranked. A column of a registered metric (also
+    as ``eval_<column>``) ranks as its spec says (``better``, :mod:`gan.metrics.names`).
+    Otherwise the name's tokens (split on non-alphanumerics) decide: fid, kid, swd, fd, mmd,
+    distance, wasserstein, loss, error, err make it a distance (``min``); is, inception,
+    precision, recall, accuracy, acc, density, coverage make it a score (``max``); anything
+    else is unranked.
     """
     options = options or ReportOptions()
     if column in options.higher_is_better:
@@ -63,6 +67,9 @@ def metric_direction(column: str, columns: Sequence[str] = (),
         return LOWER
     if column.endswith("_std"):
         return COMPANION if column[:-4] + "_mean" in columns else UNRANKED
+    registered = column_direction(column.removeprefix(EVAL_PREFIX))
+    if registered is not None:
+        return registered
     tokens = _tokens(column)
     if tokens & LOWER_TOKENS:
         return LOWER

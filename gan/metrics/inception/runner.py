@@ -304,6 +304,14 @@ def inception_batch_size(requested: int, metric_batch_size: int) -> int:
     return INCEPTION_CPU_BATCH
 
 
+def shared_runner(config: RunConfig, shared: dict[str, Any]) -> InceptionRunner:
+    """The :class:`InceptionRunner` of a run's metrics (``shared``: one dict per run), made by
+    the first Inception-based metric built."""
+    if "inception" not in shared:
+        shared["inception"] = InceptionRunner(config)
+    return shared["inception"]
+
+
 class RunnerCallback(MetricCallback):
     """A metric reading an :class:`InceptionRunner`'s shared pass: it sets the runner up,
     releases its graph after an evaluation, and (when it is the runner's first reader of the

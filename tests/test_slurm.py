@@ -474,7 +474,8 @@ def test_status_never_imports_tensorflow(tmp_path):
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEADLINE_S = 300  # a safety net only: the whole scenario takes about a minute
+DEADLINE_S = 400  # a safety net only: the whole scenario takes one to two minutes
+ITERATIONS = 100
 slurm = pytest.mark.slurm
 # One xdist worker runs this file: its Slurm jobs fill the node's CPUs (pyproject: loadgroup).
 pytestmark = pytest.mark.xdist_group("slurm")
@@ -537,12 +538,41 @@ def main_py(*args, env=None):
     )
 
 
+def interrupt(job, element, run_dir, how, deadline):
+    """Stop ``element`` once its run saved a checkpoint (``how``: the command doing it), wait
+    until the run says interrupted and the element is queued again, then let it start at once
+    (Slurm holds a requeued job back for two minutes: its BeginTime). Returns the run's
+    status.json as it stopped."""
+    wait_for(
+        f"{run_dir.name}'s first checkpoint",
+        lambda: (run_dir / "checkpoint" / "model-19.index").exists(),
+        deadline,
+    )
+    subprocess.run([*how, f"{job}_{element}"], check=True)
+
+    def interrupted():
+        status = rf.read_status(str(run_dir))
+        return status.state == rf.INTERRUPTED and not lock_held(str(run_dir))
+
+    wait_for(f"{run_dir.name} interrupted", interrupted, deadline)
+    stopped = rf.read_status(str(run_dir))
+    wait_for(
+        f"element {element} pending again",
+        lambda: squeue(job).get(f"{job}_{element}") == "PENDING",
+        deadline,
+    )
+    subprocess.run(["scontrol", "update", f"JobId={job}_{element}", "StartTime=now"], check=True)
+    return stopped
+
+
 @pytest.fixture(scope="module")
 def sweep(live_slurm, tmp_path_factory):
-    """A task of three one-CPU elements submitted to the live Slurm: run-0 (requeued with
-    ``scontrol requeue`` once it saved a checkpoint), run-1 (the same config, uninterrupted)
-    and a CIFAR-10 run whose data is bad (each batch holds 10 images: exit 2 in gan.run, after
-    the pre-flight check of the tarball's members passed). Returns what was seen on the way."""
+    """A task of four one-CPU elements submitted to the live Slurm: run-0 (requeued from
+    outside with ``scontrol requeue`` once it saved a checkpoint), run-1 (the same config,
+    uninterrupted), run-2 (the same config, its batch shell sent SIGTERM as at a time limit:
+    the element requeues itself) and a CIFAR-10 run whose data is bad (each batch holds 10
+    images: exit 2 in gan.run, after the pre-flight check of the tarball's members passed).
+    Returns what was seen on the way."""
     from tests.helpers import write_cifar_tarball
 
     root = tmp_path_factory.mktemp("slurm")
@@ -550,15 +580,15 @@ def sweep(live_slurm, tmp_path_factory):
     write_cifar_tarball(str(data / "CIFAR10" / "cifar-10-python.tar.gz"), per_batch=10)
     task_dir = write_task(
         root / "task",
-        [{"run": [0, 1]}, {"dataset": ["cifar10"], "run": [0]}],
+        [{"run": [0, 1, 2]}, {"dataset": ["cifar10"]}],
         data_root=str(data),
-        iteration=150,
+        iteration=ITERATIONS,
         metric_freq=50,
     )
     results = root / "results"
     where = [str(task_dir), "--results_dir", str(results)]
     env = dict(os.environ, TF_DETERMINISTIC_OPS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    seen = {"root": root, "results": results, "where": where}
+    seen = {"results": results}
     proc = main_py(
         "submit",
         *where,
@@ -573,37 +603,20 @@ def sweep(live_slurm, tmp_path_factory):
         env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    job = proc.stdout.split("submitted job array ")[1].split()[0]
-    seen["job"] = job
+    job = seen["job"] = proc.stdout.split("submitted job array ")[1].split()[0]
     try:
         deadline = time.time() + DEADLINE_S
-        run0, bad = results / "run-0,", results / "dataset-cifar10,run-0,"
-        wait_for(
-            "run-0's first checkpoint",
-            lambda: (run0 / "checkpoint" / "model-19.index").exists(),
-            deadline,
-        )
+        wait_for("run-0 running", lambda: (results / "run-0," / rf.STATUS_FILE).exists(), deadline)
         seen["status_running"] = main_py("status", *where).stdout
-        subprocess.run(["scontrol", "requeue", f"{job}_0"], check=True)
-
-        def interrupted():
-            from gan.report.states import lock_held
-
-            status = rf.read_status(str(run0))
-            return status.state == rf.INTERRUPTED and not lock_held(str(run0))
-
-        wait_for("run-0 interrupted", interrupted, deadline)
-        seen["interrupted"] = rf.read_status(str(run0))
+        seen["requeued"] = interrupt(job, 0, results / "run-0,", ["scontrol", "requeue"], deadline)
         seen["status_interrupted"] = main_py("status", *where).stdout
-        # Slurm holds a requeued job back for two minutes (its BeginTime): not worth waiting.
-        wait_for(
-            "element 0 pending again", lambda: squeue(job).get(f"{job}_0") == "PENDING", deadline
+        seen["time_limit"] = interrupt(
+            job, 2, results / "run-2,", ["scancel", "--batch", "--signal=TERM"], deadline
         )
-        subprocess.run(["scontrol", "update", f"JobId={job}_0", "StartTime=now"], check=True)
         wait_for("every element done", lambda: not squeue(job), deadline)
         seen["status_done"] = main_py("status", *where).stdout
-        seen["jobs"] = {i: job_fields(f"{job}_{i}") for i in range(3)}
-        seen["bad"] = rf.read_status(str(bad))
+        seen["jobs"] = {i: job_fields(f"{job}_{i}") for i in range(4)}
+        seen["bad"] = rf.read_status(str(results / "dataset-cifar10,"))
         yield seen
     finally:
         subprocess.run(["scancel", job], capture_output=True)
@@ -611,53 +624,71 @@ def sweep(live_slurm, tmp_path_factory):
 
 @slurm
 def test_a_submitted_task_runs_every_run_on_slurm(sweep):
-    results = sweep["results"]
-    for name in ("run-0,", "run-1,"):
-        assert (results / name / rf.COMPLETED_FILE).is_file(), name
-        status = rf.read_status(str(results / name))
-        assert status.state == rf.COMPLETED and status.slurm_job.startswith(sweep["job"] + "_")
-    logs = os.listdir(results / "slurm" / "logs")
-    assert sorted(logs) == [f"bsn-task-{sweep['job']}_{i}.out" for i in range(3)]
+    results, job = sweep["results"], sweep["job"]
+    for i in range(3):
+        status = rf.read_status(str(results / f"run-{i},"))
+        assert (results / f"run-{i}," / rf.COMPLETED_FILE).is_file()
+        assert (status.state, status.slurm_job) == (rf.COMPLETED, f"{job}_{i}")
+    assert sorted(os.listdir(results / "slurm" / "logs")) == [
+        f"bsn-task-{job}_{i}.out" for i in range(4)
+    ]
+
+
+def final_state(run_dir):
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run_dir / "checkpoint" / f"model-{ITERATIONS - 1}"))
+    return {
+        n: reader.get_tensor(n)
+        for n in reader.get_variable_to_shape_map()
+        if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")
+    }
+
+
+def assert_resumed_bit_identical(results, name):
+    """The run ``name`` resumed from its checkpoint and ended exactly as the uninterrupted
+    run-1: every checkpoint variable equal, ``metrics.csv`` the same bytes."""
+    import numpy as np
+
+    log = (results / name / "worker.log").read_text()
+    assert log.count("scheduler resumes this run") == 1 and "restored" in log
+    resumed, reference = final_state(results / name), final_state(results / "run-1,")
+    assert resumed.keys() == reference.keys() and len(resumed) > 20
+    for variable, value in reference.items():
+        assert np.array_equal(resumed[variable], value), variable
+    metrics = (results / "run-1," / rf.METRICS_FILE).read_bytes()
+    assert len(metrics.splitlines()) == 3  # header, rows 49 and 99
+    assert (results / name / rf.METRICS_FILE).read_bytes() == metrics
 
 
 @slurm
 def test_a_requeued_element_resumes_its_run_and_ends_bit_identical(sweep):
-    import numpy as np
-    import tensorflow as tf
+    job, jobs = sweep["job"], sweep["jobs"]
+    stopped = sweep["requeued"]
+    assert (stopped.exit_code, stopped.slurm_job) == (rf.EXIT_INTERRUPTED, f"{job}_0")
+    assert (jobs[0]["JobState"], jobs[0]["Restarts"]) == ("COMPLETED", "1")
+    assert (jobs[1]["JobState"], jobs[1]["Restarts"]) == ("COMPLETED", "0")
+    assert_resumed_bit_identical(sweep["results"], "run-0,")
 
-    results = sweep["results"]
-    stopped = sweep["interrupted"]
-    assert (stopped.exit_code, stopped.slurm_job) == (rf.EXIT_INTERRUPTED, f"{sweep['job']}_0")
-    assert sweep["jobs"][0]["Restarts"] == "1" and sweep["jobs"][0]["JobState"] == "COMPLETED"
-    assert sweep["jobs"][1]["Restarts"] == "0"
-    log = (results / "run-0," / "worker.log").read_text()
-    assert "scheduler resumes this run" in log and "restored" in log
 
-    def final(run):
-        reader = tf.train.load_checkpoint(str(results / run / "checkpoint" / "model-149"))
-        return {
-            n: reader.get_tensor(n)
-            for n in reader.get_variable_to_shape_map()
-            if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")
-        }
-
-    resumed, reference = final("run-0,"), final("run-1,")
-    assert resumed.keys() == reference.keys() and len(resumed) > 20
-    for name, value in reference.items():
-        assert np.array_equal(resumed[name], value), name
-    metrics = (results / "run-1," / rf.METRICS_FILE).read_bytes()
-    assert len(metrics.splitlines()) == 4  # header, rows 49, 99, 149
-    assert (results / "run-0," / rf.METRICS_FILE).read_bytes() == metrics
+@slurm
+def test_at_its_time_limit_signal_an_element_requeues_itself_and_resumes(sweep):
+    job, jobs = sweep["job"], sweep["jobs"]
+    stopped = sweep["time_limit"]
+    assert (stopped.exit_code, stopped.slurm_job) == (rf.EXIT_INTERRUPTED, f"{job}_2")
+    assert (jobs[2]["JobState"], jobs[2]["Restarts"]) == ("COMPLETED", "1")
+    log = (sweep["results"] / "slurm" / "logs" / f"bsn-task-{job}_2.out").read_text()
+    assert f"scontrol requeue {jobs[2]['JobId']}: requeued" in log
+    assert_resumed_bit_identical(sweep["results"], "run-2,")
 
 
 @slurm
 def test_a_run_failing_with_bad_input_on_slurm_is_not_requeued(sweep):
-    bad = sweep["bad"]
-    assert (bad.state, bad.exit_code, bad.slurm_job) == (rf.FAILED, 2, f"{sweep['job']}_2")
+    job, bad, fields = sweep["job"], sweep["bad"], sweep["jobs"][3]
+    assert (bad.state, bad.exit_code, bad.slurm_job) == (rf.FAILED, 2, f"{job}_3")
     assert "holds uint8 (10, 3072)" in bad.error
-    fields = sweep["jobs"][2]
     assert (fields["JobState"], fields["ExitCode"], fields["Restarts"]) == ("FAILED", "2:0", "0")
-    log = (sweep["results"] / "dataset-cifar10,run-0," / "worker.log").read_text()
+    log = (sweep["results"] / "dataset-cifar10," / "worker.log").read_text()
     assert log.count("scheduler starts this run") == 1 and "resumes" not in log
 
 
@@ -666,12 +697,12 @@ def test_status_follows_the_submitted_task_through_each_state(sweep):
     job = sweep["job"]
     running = sweep["status_running"]
     assert f"    run-0,: slurm job {job}_0, host " in running
+    assert "not started  2 (2 queued in Slurm)" in running
     assert "need a resubmit: 0" in running and f"    {job}  submitted " in running
-    interrupted = sweep["status_interrupted"]
-    assert "interrupted  1 (1 queued in Slurm)" in interrupted
+    assert "interrupted  1 (1 queued in Slurm)" in sweep["status_interrupted"]
     done = sweep["status_done"].splitlines()
     assert done[1:8] == [
-        "completed    2",
+        "completed    3",
         "running      0",
         "interrupted  0",
         "failed       1",
@@ -679,7 +710,7 @@ def test_status_follows_the_submitted_task_through_each_state(sweep):
         "not started  0",
         "need a resubmit: 1:",
     ]
-    assert done[8].startswith("    dataset-cifar10,run-0,  failed: ")
+    assert done[8].startswith("    dataset-cifar10,  failed: ")
     assert done[-1].startswith(f"    {job}  submitted ") and "none in the queue" in done[-1]
 
 

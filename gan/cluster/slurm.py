@@ -12,6 +12,7 @@ reads "not started" until it starts). Submitted job ids are appended to
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import shlex
@@ -124,7 +125,8 @@ def plan_submission(
                 f"give --gpus_per_element {run.config.num_gpus}"
             )
     elements = [todo[i : i + options.pack] for i in range(0, len(todo), options.pack)]
-    stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    # Microseconds: two submits of one task in the same second must not share a plan.
+    stamp = stamp or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     return Submission(task, elements, options, stamp, skipped)
 
 
@@ -229,13 +231,13 @@ def submit(sub: Submission, sbatch: Sequence[str] | None = None) -> str:
     try:
         os.makedirs(sub.log_dir, exist_ok=True)
         os.makedirs(sub.slurm_dir, exist_ok=True)
-        write_json_atomic(sub.plan_path, plan_json(sub))
-        with open(sub.script_path, "w") as f:
+        with open(sub.script_path, "x") as f:  # never another submission's script
             f.write(batch_script(sub))
+        write_json_atomic(sub.plan_path, plan_json(sub))
     except OSError as exc:
         raise ConfigError(
             f"cannot write the Slurm files under {sub.slurm_dir}: {exc}; choose "
-            "another --results_dir or --log_dir"
+            "another --results_dir or --slurm_log_dir"
         ) from None
     cmd = list(sbatch or sub.sbatch_command())
     try:
@@ -249,17 +251,21 @@ def submit(sub: Submission, sbatch: Sequence[str] | None = None) -> str:
         why = " ".join((proc.stderr or proc.stdout).split()) or f"exit code {proc.returncode}"
         raise ConfigError(f"sbatch refused {sub.script_path}: {why}")
     job_id = proc.stdout.strip().split(";")[0]
-    jobs = read_jobs(sub.task.results_root)
-    jobs.append(
-        {
-            "job_id": job_id,
-            "job_name": sub.job_name,
-            "submitted": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
-            "elements": len(sub.elements),
-            "runs": len(sub.runs),
-            "script": sub.script_path,
-            "plan": sub.plan_path,
-        }
-    )
-    write_json_atomic(os.path.join(sub.slurm_dir, JOBS_FILE), jobs)
+    record = {
+        "job_id": job_id,
+        "job_name": sub.job_name,
+        "submitted": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        "elements": len(sub.elements),
+        "runs": len(sub.runs),
+        "script": sub.script_path,
+        "plan": sub.plan_path,
+    }
+    # Concurrent submits of one task append in turn (an exclusive lock on jobs.json.lock).
+    fd = os.open(os.path.join(sub.slurm_dir, JOBS_FILE + ".lock"), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        jobs = read_jobs(sub.task.results_root)
+        write_json_atomic(os.path.join(sub.slurm_dir, JOBS_FILE), [*jobs, record])
+    finally:
+        os.close(fd)
     return job_id

@@ -717,3 +717,10 @@ def test_status_follows_the_submitted_task_through_each_state(sweep):
 def test_without_slurm_commands_the_live_tests_say_why(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert "scontrol ping" in slurm_problem()
+
+
+def test_an_element_without_scontrol_says_its_runs_need_a_resubmit(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(element.signal, "signal", lambda *args: None)  # keep pytest's SIGTERM
+    element.requeue("91")
+    assert "scontrol requeue 91: not run" in capsys.readouterr().out

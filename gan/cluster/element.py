@@ -83,10 +83,13 @@ def failed_in_this_job(run: Run, job: str | None) -> bool:
 def requeue(job_id: str) -> None:
     """Ask Slurm to requeue this job (it sends the job SIGTERM: ignored here, we are done)."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    proc = subprocess.run(
-        ["scontrol", "requeue", job_id], capture_output=True, text=True, check=False
-    )
-    said = " ".join((proc.stderr or proc.stdout).split())
+    try:
+        proc = subprocess.run(
+            ["scontrol", "requeue", job_id], capture_output=True, text=True, check=False
+        )
+        said = " ".join((proc.stderr or proc.stdout).split())
+    except OSError as exc:  # no scontrol on this node: the runs stay interrupted
+        said = f"not run ({exc}); resubmit the task to resume its runs"
     print(f"scontrol requeue {job_id}: " + (said or "requeued"), flush=True)
 
 
@@ -103,6 +106,8 @@ def run_element(plan_path: str, index: int, command: Sequence[str] | None = None
     if not kept:
         return EXIT_BAD_INPUT
     task.runs, task.gpus = kept, task.gpus[: len(kept)]
+    # No pre-flight here (submit ran it): a run whose data went bad checks it itself and
+    # records the failure (exit 2) in its status.json, which a pre-flight error would not.
     scheduler = Scheduler(task, force_rerun=False, command=command, preflight=False)
     code = scheduler.start()
     unfinished = scheduler.counts["interrupted"] + scheduler.counts["pending"]

@@ -22,6 +22,7 @@ from dataclasses import replace
 from absl import app, flags, logging
 
 from gan import commands
+from gan.cluster import commands as cluster
 from gan.config import REPO_ROOT, ConfigError
 from gan.preflight import data_problems
 from gan.progress import where_to_look
@@ -194,6 +195,8 @@ def _main(args: Sequence[str]) -> int:
             return _after_training(args[1], args[2:])
         if len(args) > 1 and args[1] == REPORT_COMMAND:
             return _report(args[2:])
+        if len(args) > 1 and args[1] in cluster.COMMANDS:  # submit, status (gan/cluster/)
+            return cluster.run_command(args[1], args[2:], resolve_task_dir)
         if len(args) > 2:
             raise ConfigError(f"expected at most one task folder, got {' '.join(args[1:])}")
         task_dir = resolve_task_dir(args[1] if len(args) > 1 else None)
@@ -240,8 +243,8 @@ def run_cli(argv: Sequence[str]) -> int:
 def main_for_task(task_dir: str) -> None:
     """Entry point of a task folder's ``main.py``: this CLI with ``task_dir`` as the task."""
     def task_main(argv: list[str]) -> int:
-        if len(argv) > 1 and argv[1] == REPORT_COMMAND:  # python main.py report, in the folder
-            return _main([argv[0], REPORT_COMMAND, task_dir, *argv[2:]])
+        if len(argv) > 1 and argv[1] in (REPORT_COMMAND, *cluster.COMMANDS):  # report, ...
+            return _main([argv[0], argv[1], task_dir, *argv[2:]])
         if len(argv) > 1 and argv[1] in commands.COMMANDS:  # evaluate alone: this task's runs
             alone = argv[1] == commands.EVALUATE and len(argv) == 2 and not FLAGS.images
             return _main([argv[0], argv[1], *([task_dir] if alone else argv[2:])])

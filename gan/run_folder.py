@@ -69,6 +69,8 @@ class RunStatus:
     ``iteration`` counts the iterations finished (the last ``global_id`` + 1) of ``total``;
     ``checkpoint`` is the iteration count of the latest saved checkpoint. ``progress`` holds the
     trainer's latest ``it_per_s``, ``eta_s`` and last losses while it runs. ``error`` is one line.
+    ``slurm_job`` is the Slurm job of the process (``<array job>_<index>`` for a job array's
+    element; None outside Slurm and in files written before it existed).
     """
 
     state: str
@@ -82,6 +84,7 @@ class RunStatus:
     host: str | None = None
     updated: float = 0.0
     progress: dict[str, Any] = field(default_factory=dict)
+    slurm_job: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,9 +129,20 @@ def update_status(run_dir: str, state: str | None = None, **changes: Any) -> Run
     return write_status(run_dir, replace(old, **changes))
 
 
+def slurm_job_id(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Slurm job this process runs in, from its ``SLURM_*`` environment: ``<array job
+    id>_<index>`` in a job array's element, else the job id; None outside Slurm."""
+    env = os.environ if environ is None else environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID") or None
+
+
 def process_status(state: str, **changes: Any) -> dict[str, Any]:
-    """``state`` with this process's pid and host, as keyword arguments of ``update_status``."""
-    return {"state": state, "pid": os.getpid(), "host": socket.gethostname(), **changes}
+    """``state`` with this process's pid, host and Slurm job, as keyword arguments of
+    ``update_status``."""
+    return {"state": state, "pid": os.getpid(), "host": socket.gethostname(),
+            "slurm_job": slurm_job_id(), **changes}
 
 
 def write_json_atomic(path: str, obj: Any) -> None:

@@ -184,7 +184,7 @@ class Trainer:
             self.global_id, self.checkpoint_dir,
             renamed={"discriminator": legacy_paths(self.discriminator)})
         self.checkpoint = self.checkpoints.checkpoint
-        self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
+        self._writer: tf.summary.SummaryWriter | None = None  # see the writer property
 
         self.metric_callbacks = list(metric_callbacks or [])
         self.metrics_csv = None
@@ -197,6 +197,14 @@ class Trainer:
             lambda z: self.generator(z, training=False),
             input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
         self._write_fn = tf.function(self._write, autograph=False)
+
+    @property
+    def writer(self) -> tf.summary.SummaryWriter:
+        """The event-file writer in ``checkpoint/``, opened on first use: a resume refused
+        before it (the config no longer fits the checkpoint) adds no event file."""
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.checkpoint_dir)
+        return self._writer
 
     @property
     def manager(self) -> tf.train.CheckpointManager:
@@ -365,6 +373,7 @@ class Trainer:
         """
         cfg = self.config
         start = self.restore() + 1
+        _ = self.writer  # this session's event file, opened once the resume is accepted
         self.open_stream(start)
         self.setup_metrics()
         pending = self._read_pending(start - 1)

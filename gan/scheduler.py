@@ -284,7 +284,8 @@ class Scheduler:
             for entry in foreign:
                 os.replace(os.path.join(run.run_dir, entry), os.path.join(kept, entry))
             moved = f"; moved {len(foreign)} entries it did not write to {kept}"
-        self._log(f"{name}: force_rerun of {run.name}: deleted {len(deleted)} entries the run "
+        label = run.name or f"the run in the results root {os.path.normpath(run.run_dir)}"
+        self._log(f"{name}: force_rerun of {label}: deleted {len(deleted)} entries the run "
                   f"wrote{moved}")
 
     def _write_config(self, name: str, run: Run) -> None:

@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 
 from gan.config import ConfigError, RunConfig
@@ -80,9 +81,15 @@ def _available(refs: list[CheckpointRef]) -> str:
 
 def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
                        ) -> list[CheckpointRef]:
-    """The checkpoints ``which`` names: ``latest``, ``N`` (``model-N``, else the kept
-    ``global_id-N``), ``kept`` (every kept one) or ``all`` (every one, one per N, the rotated
-    copy first). ``single`` refuses ``kept`` and ``all`` (sample and export read one)."""
+    """The checkpoints ``which`` names, each proven readable: ``latest``, ``N`` (``model-N``,
+    else the kept ``global_id-N``), ``kept`` (every kept one) or ``all`` (every one, one per N,
+    the rotated copy first). ``single`` refuses ``kept`` and ``all`` (sample and export read one).
+
+    Every tensor of a chosen checkpoint is read first, as training's resume does. One whose
+    files do not read completely (cut mid-write) gets a ``warning:`` line on stderr naming it:
+    ``latest`` falls back to the newest readable one (the kept copy of the same N first), ``kept``
+    and ``all`` leave it out; an ``N`` none of whose copies reads is a ConfigError.
+    """
     refs = list_checkpoints(run_dir)
     if not refs:
         raise ConfigError(f"{run_dir} has no checkpoints ({CHECKPOINT_DIR}/model-N.index): the "
@@ -92,19 +99,24 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
         raise ConfigError(f"--checkpoint {which}: this command reads one checkpoint; give "
                           f"'latest' or a number ({_available(refs)})")
     if which == LATEST:
-        rotated = [c for c in refs if not c.kept]
-        return [max(rotated or refs, key=lambda c: c.global_id)]
+        newest_first = sorted(refs, key=lambda c: (-c.global_id, c.kept))
+        return _readable(run_dir, newest_first, refs, first_only=True)
     if which == KEPT:
         kept = [c for c in refs if c.kept]
         if not kept:
             raise ConfigError(f"{run_dir} has no kept checkpoints (extra_checkpoint_freq); "
                               f"it has {_available(refs)}")
-        return kept
+        return _readable(run_dir, kept, refs)
     if which == ALL:
-        seen: dict[int, CheckpointRef] = {}
+        by_number: dict[int, list[CheckpointRef]] = {}
         for c in refs:
-            seen.setdefault(c.global_id, c)
-        return sorted(seen.values(), key=lambda c: c.global_id)
+            by_number.setdefault(c.global_id, []).append(c)
+        out = []
+        for copies in by_number.values():
+            out += _readable(run_dir, copies, refs, first_only=True, required=False)
+        if not out:
+            raise ConfigError(f"{run_dir}: no checkpoint reads completely ({_available(refs)})")
+        return out
     try:
         number = int(which)
     except ValueError:
@@ -113,7 +125,60 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
     found = [c for c in refs if c.global_id == number]
     if not found:
         raise ConfigError(f"{run_dir}: no checkpoint {number}; it has {_available(refs)}")
-    return found[:1]
+    return _readable(run_dir, found, refs, first_only=True)
+
+
+def unreadable(ref: CheckpointRef) -> str | None:
+    """Why the checkpoint's files do not read completely (every tensor is read), or None."""
+    from gan.run_checkpoints import read_shapes
+
+    return read_shapes(ref.path)[1]
+
+
+def _readable(run_dir: str, candidates: list[CheckpointRef], refs: list[CheckpointRef],
+              first_only: bool = False, required: bool = True) -> list[CheckpointRef]:
+    """The readable ones of ``candidates`` (only the first with ``first_only``), with a
+    warning line for each unreadable one tried; a ConfigError when ``required`` and none
+    reads."""
+    bad: list[tuple[CheckpointRef, str]] = []
+    good: list[CheckpointRef] = []
+    for ref in candidates:
+        problem = unreadable(ref)
+        if problem is not None:
+            bad.append((ref, problem))
+            continue
+        good.append(ref)
+        if first_only:
+            break
+    if not good and required:
+        ref, problem = bad[0]
+        if len(candidates) == 1:
+            raise ConfigError(f"{ref.path}: checkpoint {ref.label} does not read completely "
+                              f"({problem}); choose another with --checkpoint "
+                              f"({_available(refs)})")
+        tried = ", ".join(c.label for c in candidates)
+        raise ConfigError(f"{run_dir}: none of the checkpoints {tried} reads completely "
+                          f"({ref.label}: {problem}); the run has {_available(refs)}")
+    instead = f"using {good[0].label} instead" if first_only and good else "left out"
+    for ref, problem in bad:
+        print(f"warning: checkpoint {ref.path} does not read completely ({problem}); "
+              f"{instead}", file=sys.stderr, flush=True)
+    return good
+
+
+def writable_folder(folder: str, hint: str) -> str:
+    """Create ``folder`` (and its parents) and prove a file can be written in it; a
+    ConfigError naming the folder and ``hint`` (what to do instead) when not."""
+    probe = os.path.join(folder, f".write-probe-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise ConfigError(f"{folder}: cannot write there ({exc.strerror or exc}); {hint}"
+                          ) from None
+    return folder
 
 
 def read_seed(config: RunConfig, run_dir: str) -> int:

@@ -109,14 +109,7 @@ def sample_command(args: Sequence[str]) -> int:
 
     _check_flags(SAMPLE)
     run_dir = _one_arg(SAMPLE, args, "run folder")
-    out = FLAGS.out
-    if not out:
-        from gan.checkpoints import require_run_folder
-        from gan.run_folder import EVAL_DIR, EVAL_SAMPLES_FILE
-
-        out = os.path.join(require_run_folder(run_dir), EVAL_DIR, EVAL_SAMPLES_FILE)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-    sample_run(run_dir, out, num=_num(DEFAULT_NUM), seed=FLAGS.seed or 0,
+    sample_run(run_dir, FLAGS.out or None, num=_num(DEFAULT_NUM), seed=FLAGS.seed or 0,
                checkpoint=FLAGS.checkpoint, batch_size=FLAGS.batch_size,
                overwrite=FLAGS.overwrite)
     return 0

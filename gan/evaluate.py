@@ -234,6 +234,7 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
         require_run_folder,
         restore_generator,
         select_checkpoints,
+        writable_folder,
     )
     from gan.metrics.registry import build_metrics, metric_columns
     from gan.run import read_run_config, run_data
@@ -260,9 +261,11 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     from gan.checkpoints import generate_fn
 
     fn = generate_fn(generator, config.latent_dim)
+    restore_generator(generator, todo[0])  # a checkpoint that does not fit: before eval/
     real = run_data(config) if needs_real_data(config) else None
-    eval_dir = os.path.join(run_dir, EVAL_DIR)
-    os.makedirs(eval_dir, exist_ok=True)
+    eval_dir = writable_folder(os.path.join(run_dir, EVAL_DIR),
+                               "evaluate writes its table into the run folder: make it "
+                               "writable, or evaluate a copy of the run folder")
     context, at = metric_context(config, eval_dir, seed, lambda z: fn(z).numpy(), real)
     callbacks = build_metrics(config)
     setup_callbacks(callbacks, context, run_dir)

@@ -82,8 +82,14 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     ``checkpoint`` into the folder ``out``; returns it."""
     import tensorflow as tf
 
-    from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
+    from gan.checkpoints import (
+        load_generator,
+        require_run_folder,
+        select_checkpoints,
+        writable_folder,
+    )
     from gan.run import read_run_config
+    from gan.sample import publish
 
     run_dir = require_run_folder(run_dir)
     target = os.path.abspath(out.rstrip("/") or out)
@@ -94,6 +100,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
+    writable_folder(os.path.dirname(target), "choose another --out")
     latent_dim = config.latent_dim
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial-"
                        f"{os.getpid()}")
@@ -106,13 +113,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
         generator.save(os.path.join(tmp, KERAS_FILE))
         with open(os.path.join(tmp, README), "w") as f:
             f.write(_readme(config, ref.label, run_dir, latent_dim, config.image_shape))
-        if os.path.lexists(target):
-            old = tmp + ".old"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        publish(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -32,6 +32,7 @@ from gan.run_folder import (
     SEED_FILE,
     one_line,
     process_status,
+    read_status,
     update_status,
 )
 
@@ -172,44 +173,81 @@ def train_run(run_dir: str) -> int:
                      trainer.images.dtype.name)
 
     install_stop_handlers(trainer)
-    if not trainer.train():
-        update_status(run_dir, INTERRUPTED, exit_code=EXIT_INTERRUPTED)
+    try:
+        finished = trainer.train()
+    except BaseException:
+        trainer.record_status()  # the iteration reached and the latest checkpoint
+        raise
+    if not finished:
+        update_status(run_dir, INTERRUPTED, exit_code=EXIT_INTERRUPTED,
+                      iteration=trainer.iterations_done, checkpoint=trainer.checkpointed)
         return EXIT_INTERRUPTED
     with open(os.path.join(run_dir, COMPLETED_FILE), "w") as f:
         f.write("completed\n")
-    update_status(run_dir, COMPLETED, iteration=config.iteration, exit_code=0)
+    update_status(run_dir, COMPLETED, iteration=config.iteration,
+                  checkpoint=trainer.checkpointed, exit_code=0)
     logging.info("run completed: %s", run_dir)
     return 0
 
 
-def _record_ending(run_dir: str, state: str, exit_code: int, error: str) -> None:
-    """Write the run's ending into status.json when the folder is a run folder and writable."""
+def _record_ending(run_dir: str, state: str, exit_code: int, error: str | None,
+                   survived: bool = False) -> None:
+    """Write the run's ending into status.json when the folder is a run folder and writable;
+    ``survived``: the iterations left are those of the latest checkpoint (nothing trained)."""
     if not os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
         return
     try:
-        update_status(run_dir, **process_status(state, exit_code=exit_code,
-                                                 error=one_line(error)))
+        changes: dict[str, Any] = {"exit_code": exit_code,
+                                   "error": None if error is None else one_line(error)}
+        old = read_status(run_dir)
+        if survived and old is not None and old.checkpoint is not None:
+            changes["iteration"] = old.checkpoint
+        update_status(run_dir, **process_status(state, **changes))
     except OSError as exc:
         logging.warning("could not write the run's status: %s", exc)
 
 
-def main(argv: list[str]) -> None:
-    del argv
+class StoppedDuringStartUp(BaseException):
+    """SIGTERM/SIGINT before the trainer's own handlers are installed (loading TensorFlow,
+    the data, the networks): nothing was trained in this process, so the run stops at once,
+    interrupted, with its latest checkpoint as it was."""
+
+
+def _stop_during_start_up(signum, _frame):
+    raise StoppedDuringStartUp(signum)
+
+
+def execute(run_dir: str) -> int:
+    """Train the run in ``run_dir`` and record how it ended in ``status.json``; returns the
+    exit status (0, 2 bad input, 75 stopped by a signal). A crash is recorded and re-raised."""
     from gan.data import DataError
 
+    old = {sig: signal.signal(sig, _stop_during_start_up)
+           for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return train_run(run_dir)
+    except StoppedDuringStartUp as stop:
+        logging.warning("signal %d during start-up: stopping before training", stop.args[0])
+        _record_ending(run_dir, INTERRUPTED, EXIT_INTERRUPTED, None, survived=True)
+        return EXIT_INTERRUPTED
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        _record_ending(run_dir, FAILED, EXIT_BAD_INPUT, str(e))
+        return EXIT_BAD_INPUT
+    except Exception as e:
+        _record_ending(run_dir, CRASHED, EXIT_CRASHED, f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str]) -> None:
+    del argv
     if not FLAGS.run_dir:
         print("error: --run_dir is required", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
-    try:
-        status = train_run(FLAGS.run_dir)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        _record_ending(FLAGS.run_dir, FAILED, EXIT_BAD_INPUT, str(e))
-        status = EXIT_BAD_INPUT
-    except Exception as e:
-        _record_ending(FLAGS.run_dir, CRASHED, EXIT_CRASHED, f"{type(e).__name__}: {e}")
-        raise
-    sys.exit(status)
+    sys.exit(execute(FLAGS.run_dir))
 
 
 if __name__ == "__main__":

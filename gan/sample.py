@@ -151,15 +151,22 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def _publish(tmp: str, target: str) -> None:
-    """Rename ``tmp`` to ``target``, replacing what is there (``--overwrite`` was checked)."""
-    if os.path.isdir(target) and not os.path.islink(target):
-        old = _tmp_name(target) + ".old"
-        os.replace(target, old)
+def publish(tmp: str, target: str) -> None:
+    """Rename the finished ``tmp`` (a file or a folder) to ``target``, replacing whatever is
+    there (a file, a folder or a link; ``--overwrite`` was checked): the old target is renamed
+    aside first and removed once the new one is in place, so nothing temporary is left."""
+    if not os.path.lexists(target):
         os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
+        return
+    old = _tmp_name(target) + ".old"
+    _remove(old)
+    os.replace(target, old)
+    try:
         os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)  # put the old target back
+        raise
+    _remove(old)
 
 
 def write_images(path: str, batches: Iterator[np.ndarray], num: int,
@@ -198,7 +205,7 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
         if writer is not None:
             writer.close(z_batches() if z_batches else None, (num, latent_dim))
             writer = None
-        _publish(tmp, target)
+        publish(tmp, target)
     except BaseException:
         if writer is not None:
             writer.abort()
@@ -244,23 +251,39 @@ def read_images(path: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- the command
-def sample_run(run_dir: str, out: str, num: int = DEFAULT_NUM, seed: int = 0,
+def sample_run(run_dir: str, out: str | None = None, num: int = DEFAULT_NUM, seed: int = 0,
                checkpoint: str = "latest", batch_size: int = DEFAULT_BATCH,
                overwrite: bool = False, progress: bool = True) -> str:
     """Write ``num`` images of the run's generator (restored from ``checkpoint``) from the
-    latents of ``seed`` to ``out``; returns the path written."""
-    from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
+    latents of ``seed`` to ``out`` (default ``RUN_DIR/eval/samples.npz``); returns the path
+    written. Nothing is created before the inputs are checked and the generator is restored."""
+    from gan.checkpoints import (
+        load_generator,
+        require_run_folder,
+        select_checkpoints,
+        writable_folder,
+    )
     from gan.run import read_run_config
+    from gan.run_folder import EVAL_DIR, EVAL_SAMPLES_FILE
 
     if num <= 0:
         raise ConfigError(f"--num {num}: expected a positive number of images")
     if batch_size <= 0:
         raise ConfigError(f"--batch_size {batch_size}: expected a positive number")
     run_dir = require_run_folder(run_dir)
-    check_output(out, overwrite)
+    default_out = not out
+    if default_out:
+        out = os.path.join(run_dir, EVAL_DIR, EVAL_SAMPLES_FILE)
+        if os.path.lexists(out) and not overwrite:
+            raise ConfigError(f"{out} already exists; pass --overwrite to replace it")
+    else:
+        check_output(out, overwrite)
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
+    folder = os.path.dirname(os.path.abspath(out.rstrip("/") or out))
+    writable_folder(folder, "give --out a path elsewhere" if default_out
+                    else "choose another --out")
     latent_dim = config.latent_dim
     generate = uint8_generate_fn(generator, latent_dim)
     batches = (generate(z).numpy() for z in latent_batches(seed, num, latent_dim, batch_size))

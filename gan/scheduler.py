@@ -284,7 +284,8 @@ class Scheduler:
             for entry in foreign:
                 os.replace(os.path.join(run.run_dir, entry), os.path.join(kept, entry))
             moved = f"; moved {len(foreign)} entries it did not write to {kept}"
-        self._log(f"{name}: force_rerun of {run.name}: deleted {len(deleted)} entries the run "
+        label = run.name or f"the run in the results root {os.path.normpath(run.run_dir)}"
+        self._log(f"{name}: force_rerun of {label}: deleted {len(deleted)} entries the run "
                   f"wrote{moved}")
 
     def _write_config(self, name: str, run: Run) -> None:
@@ -364,17 +365,24 @@ class Scheduler:
         A process that died without writing how it ended (killed, out of memory, a crash
         before Python could write, an unwritable folder) is recorded as crashed, also when
         the file still holds an earlier ending (e.g. "interrupted" from the last attempt).
+        One that died of the SIGTERM/SIGINT this scheduler forwarded (before the run could
+        install its handler: nothing trained yet) is interrupted, with the iterations of its
+        latest checkpoint, as the scheduler's log says.
         """
         status = read_status(run.run_dir)
         if status is None and code in (0, EXIT_INTERRUPTED):
             return None  # not a gan.run process (a test's command): nothing to correct
         expected = _STATE_OF_EXIT.get(code, CRASHED)
+        if code < 0 and self._stop.is_set() and -code in (signal.SIGTERM, signal.SIGINT):
+            expected = INTERRUPTED
         if status is not None and status.state == expected:
             return status
         if status is not None and status.state == FAILED and code == EXIT_BAD_INPUT:
             return status
-        ending = {"exit_code": code} if code >= 0 else {"signal": -code}
-        state = FAILED if expected == FAILED else CRASHED
+        ending: dict[str, Any] = {"exit_code": code} if code >= 0 else {"signal": -code}
+        state = expected if expected in (FAILED, INTERRUPTED) else CRASHED
+        if state == INTERRUPTED and status is not None and status.checkpoint is not None:
+            ending["iteration"] = status.checkpoint
         return self._write_ending(run, state, ending, status)
 
     def _record_crash(self, run: Run, error: str) -> None:

@@ -184,8 +184,11 @@ def _import_config(config_path: str) -> dict[str, Any]:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # any error inside the user's file is a config error
-        raise ConfigError(f"{config_path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:
+        # Anything the user's file raises is a config error, also sys.exit() and a raised
+        # KeyboardInterrupt (the file is read in milliseconds: a real Ctrl-C lands elsewhere).
+        raise ConfigError(f"{config_path}: failed to import: {type(exc).__name__}: {exc}; a "
+                          "task's config.py should only define the dict 'config'") from exc
     raw = getattr(module, "config", None)
     if raw is None:
         raise ConfigError(f"{config_path}: defines no dict named 'config'")

@@ -42,6 +42,7 @@ from gan.run_folder import (
     PENDING_FILE,
     TIME_FILE,
     status_path,
+    update_status,
     write_json_atomic,
 )
 from gan.schedules import RealData
@@ -142,6 +143,11 @@ class Trainer:
         self.latent_dim = config.latent_dim
         self.stop_requested = False
         self.evaluating = False  # inside the callbacks of log_metrics (may be abandoned)
+        # For status.json, known once restore() ran: iterations finished (restored or trained
+        # in this process) and the iteration count of the latest checkpoint (None: none yet).
+        self.restored = False
+        self.iterations_done = 0
+        self.checkpointed: int | None = None
 
         data = RealData.of(images)
         if data.folder is not None and not self.variant.schedule.streams_data:
@@ -184,7 +190,7 @@ class Trainer:
             self.global_id, self.checkpoint_dir,
             renamed={"discriminator": legacy_paths(self.discriminator)})
         self.checkpoint = self.checkpoints.checkpoint
-        self.writer = tf.summary.create_file_writer(self.checkpoint_dir)
+        self._writer: tf.summary.SummaryWriter | None = None  # see the writer property
 
         self.metric_callbacks = list(metric_callbacks or [])
         self.metrics_csv = None
@@ -197,6 +203,14 @@ class Trainer:
             lambda z: self.generator(z, training=False),
             input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
         self._write_fn = tf.function(self._write, autograph=False)
+
+    @property
+    def writer(self) -> tf.summary.SummaryWriter:
+        """The event-file writer in ``checkpoint/``, opened on first use: a resume refused
+        before it (the config no longer fits the checkpoint) adds no event file."""
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.checkpoint_dir)
+        return self._writer
 
     @property
     def manager(self) -> tf.train.CheckpointManager:
@@ -319,13 +333,35 @@ class Trainer:
                 or global_id == self.iteration - 1)
 
     def save(self, global_id: int) -> str:
-        """Write ``checkpoint/model-N`` (the manager keeps the latest five); see
-        :meth:`gan.run_checkpoints.RunCheckpoints.save`."""
-        return self.checkpoints.save(global_id)
+        """Write ``checkpoint/model-N`` (the manager keeps the latest five; see
+        :meth:`gan.run_checkpoints.RunCheckpoints.save`) and record it in ``status.json``."""
+        path = self.checkpoints.save(global_id)
+        self._checkpoint_saved(global_id)
+        return path
 
     def save_extra(self, global_id: int) -> str:
         """Write a kept copy ``checkpoint/global_id-N/model-N`` that rotation never deletes."""
-        return self.checkpoints.save_extra(global_id)
+        path = self.checkpoints.save_extra(global_id)
+        self._checkpoint_saved(global_id)
+        return path
+
+    def _checkpoint_saved(self, global_id: int) -> None:
+        self.checkpointed = max(self.checkpointed or 0, global_id + 1)
+        self.iterations_done = max(self.iterations_done, global_id + 1)
+        self.record_status()
+
+    def record_status(self) -> None:
+        """Write ``iteration`` (iterations finished) and ``checkpoint`` (the iteration count of
+        the latest checkpoint) into the ``status.json`` ``gan.run`` keeps (none in a bare
+        folder), once :meth:`restore` has told them; a folder that cannot be written only gets
+        a warning."""
+        if not self.restored or not os.path.isfile(status_path(self.run_dir)):
+            return
+        try:
+            update_status(self.run_dir, iteration=self.iterations_done,
+                          checkpoint=self.checkpointed)
+        except OSError as exc:
+            logging.warning("could not write the checkpoint to status.json: %s", exc)
 
     def restore(self) -> int:
         """Load the newest checkpoint that reads completely (setting aside newer ones that do
@@ -335,6 +371,12 @@ class Trainer:
         global_id, found = self.checkpoints.restore()
         if self.metrics_csv is not None and found:
             self.metrics_csv.truncate_after(global_id)
+        # What survives is what the checkpoint holds (iterations after it are redone).
+        self.iterations_done = global_id + 1
+        self.checkpointed = global_id + 1 if global_id >= 0 else None
+        self.restored = True
+        if found:
+            self.record_status()
         return global_id
 
     def write_scalars(self, stats: dict[str, tf.Tensor | float], global_id: int) -> None:
@@ -365,6 +407,7 @@ class Trainer:
         """
         cfg = self.config
         start = self.restore() + 1
+        _ = self.writer  # this session's event file, opened once the resume is accepted
         self.open_stream(start)
         self.setup_metrics()
         pending = self._read_pending(start - 1)
@@ -385,6 +428,7 @@ class Trainer:
                 self._time_line(global_id, "starts")
             with_summary = (global_id + 1) % cfg.summary_freq == 0
             stats = self.train_iteration(with_summary)
+            self.iterations_done = global_id + 1
             if with_summary:
                 self.write_scalars(stats, global_id)
             if self.variant.memory_scalars:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gan.config import RunConfig
+from gan.config import ConfigError, RunConfig
 
 
 @dataclass
@@ -73,17 +73,23 @@ class MetricsCsv:
         self.fieldnames = ["global_id"] + list(columns)
         if os.path.isfile(path) and os.path.getsize(path) > 0:
             with open(path, newline="") as f:
-                header = next(csv.reader(f), None)
+                first = f.readline()
+            if not first.endswith(("\n", "\r")):
+                return  # cut inside its header (a crash mid-write): dropped like a cut row
+            header = next(csv.reader([first]), None)
             if header != self.fieldnames:
-                raise ValueError(
-                    f"{path}: existing header {header} differs from this run's metrics "
-                    f"{self.fieldnames}; move the file away or restore the run's metric list")
+                raise ConfigError(
+                    f"{path}: its columns {header} are not those of this run's metrics "
+                    f"{self.fieldnames}: the metrics changed since the run started (see "
+                    "config.json); restore the old metrics list, or start the new one in a new "
+                    "results folder")
 
     def append(self, global_id: int, values: dict[str, float]) -> None:
         """Write one row; floats with 12 decimals as the original did.
 
-        A file that ends in a cut row (a crash mid-write) is first cut back to its complete
-        rows, so the new row never merges with a partial one.
+        A file that ends in a cut row or a cut header (a crash mid-write) is first cut back to
+        its complete lines, so the new row never merges with a partial one (a file left without
+        a header gets a new one).
         """
         if self._ends_cut():
             self.truncate_after(None)

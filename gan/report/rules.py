@@ -143,9 +143,38 @@ def mean_std(values: Sequence[float], ddof: int = 0) -> tuple[float, float]:
     return float(np.mean(arr)), std
 
 
+#: The never-learned rule: a hinge-loss run whose ``loss/d`` is at most ``D_LOSS_FLOOR`` at its
+#: last logged step and at no fewer than ``PINNED_SHARE`` of its (at least ``PINNED_MIN_POINTS``)
+#: logged steps. The discriminator then separates every real from every generated batch by the
+#: hinge margin and the generator learns nothing; a learning GAN's D loss stays near 1-2.
+D_LOSS_FLOOR = 1e-3
+PINNED_SHARE = 1 / 3
+PINNED_MIN_POINTS = 10
+
+
+def never_learned(record: RunRecord) -> tuple[str, int] | None:
+    """``(detail, first pinned iteration)`` when the run's discriminator loss was pinned at 0
+    (see :data:`D_LOSS_FLOOR`); None otherwise, and for losses without a floor at 0 (WGAN)."""
+    s = record.scalars.get("loss/d")
+    if record.run.config.loss != "hinge" or s is None or s.values.size < PINNED_MIN_POINTS:
+        return None
+    pinned = np.isfinite(s.values) & (np.abs(s.values) <= D_LOSS_FLOOR)
+    if not pinned[-1] or pinned.sum() < PINNED_SHARE * s.values.size:
+        return None
+    first = int(s.steps[int(np.argmax(pinned))])
+    return (f"never learned: the discriminator's loss loss/d is at most {D_LOSS_FLOOR:g} at "
+            f"{int(pinned.sum())} of its {s.values.size} logged steps (the first at iteration "
+            f"{first}, the last included): it separates every batch and the generator gets no "
+            "signal", first)
+
+
 def divergence(record: RunRecord, options: ReportOptions) -> list[tuple[str, int | None]]:
-    """Why a run counts as diverged: ``[(detail, iteration)]`` by iteration (empty if not)."""
+    """Why a run counts as diverged (or never learned, :func:`never_learned`):
+    ``[(detail, iteration)]`` by iteration (empty if not)."""
     out = []
+    stuck = never_learned(record)
+    if stuck is not None:
+        out.append(stuck)
     not_finite: dict[int, list[str]] = {}
     for column, s in record.metrics.items():
         finite = np.isfinite(s.values)

@@ -11,7 +11,9 @@ The run-folder contract (:mod:`gan.run_folder`) decides, in this order:
    that died without saying how, by the scheduler) gives the state; a crash's detail is its
    ``error``, ``exit_code`` and ``signal``. A status still saying *running* with no lock held
    is *running* when its process is alive on this host, else *crashed* (the process and the
-   scheduler that would have recorded its end both died).
+   scheduler that would have recorded its end both died). An *interrupted* run whose folder
+   cannot be written (a read-only mount) is *crashed*: no start can resume it there, and the
+   scheduler that found so could not write that into its ``status.json``.
 5. **Legacy path**, for run folders written before ``status.json`` existed (finished sweeps
    must still report): the last ``worker.log`` session is *interrupted* when it ends with the
    trainer's "stop requested" checkpoint line, else the run *crashed* and the detail is the
@@ -131,7 +133,13 @@ def run_folder_state(run: Run, log_file: str | None, ignore: Iterable[str] = (),
         return NOT_STARTED, None
     status = read_status(run.run_dir)
     if status is not None:
-        return status_state(status)
+        state, detail = status_state(status)
+        if state == INTERRUPTED and not os.access(run.run_dir, os.W_OK):
+            # A read-only folder: no start can resume it, nor record why it could not.
+            return CRASHED, (f"{run.run_dir} cannot be written (a read-only file system?): "
+                             f"its {STATUS_FILE} still says interrupted, but no start can "
+                             "resume the run there")
+        return state, detail
     return legacy_log_state(run.run_dir, log_file, verdict)
 
 

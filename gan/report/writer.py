@@ -31,7 +31,13 @@ from gan.report.records import (
     RunRecord,
     counts,
 )
-from gan.report.rules import fmt_value, metric_direction
+from gan.report.rules import (
+    D_LOSS_FLOOR,
+    PINNED_MIN_POINTS,
+    PINNED_SHARE,
+    fmt_value,
+    metric_direction,
+)
 from gan.tasks import Task
 
 
@@ -163,7 +169,9 @@ def rules_text(options: ReportOptions) -> list[str]:
         "- **diverged**: a metric NaN/inf after a finite value (or ever inf), a `loss/*` scalar "
         f"NaN/inf, or an FID-like column whose final value exceeds {options.fid_ratio:g} x its "
         f"best and best + {options.fid_margin:g} (`--report_fid_ratio`, "
-        "`--report_fid_margin`).",
+        "`--report_fid_margin`); also a run that **never learned**: its hinge D loss "
+        f"`loss/d` at most {D_LOSS_FLOOR:g} at its last logged step and at no fewer than "
+        f"{PINNED_SHARE:.0%} of them (at least {PINNED_MIN_POINTS}).",
         "- **states**: **completed** with a `COMPLETED` file; **running** while another "
         "process holds the run's `.lock`; otherwise the run's `status.json` says "
         "**interrupted** (stopped by a signal after a checkpoint), **failed** (bad input) or "

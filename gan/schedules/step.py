@@ -62,8 +62,11 @@ def normalized_layers(model: keras.Model) -> list[SpectralNormalized]:
     found = getattr(model, "normalized_layers", None)
     if found is not None:
         return list(found)
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, SpectralNormalized)]
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, SpectralNormalized)
+    ]
 
 
 def update_u(model: keras.Model) -> None:
@@ -86,8 +89,7 @@ def weight_diagnostics(discriminator: keras.Model) -> dict[str, tf.Tensor]:
         sigmas = [layer.sigmas() for layer in normalized_layers(discriminator)]
     out = sigma_scalars(sigmas)
     gammas = list(getattr(discriminator, "gammas", []))
-    gammas += [layer.gamma for layer in normalized_layers(discriminator)
-               if layer.gamma is not None]
+    gammas += [layer.gamma for layer in normalized_layers(discriminator) if layer.gamma is not None]
     for i, g in enumerate(gammas):
         out[f"d/gamma{i}"] = tf.identity(g)
     return out
@@ -98,8 +100,9 @@ def shares_forward(generator: keras.Model) -> bool:
     return "update_stats" in inspect.signature(generator.call).parameters
 
 
-def d_step(parts: StepParts, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool
-           ) -> dict[str, tf.Tensor]:
+def d_step(
+    parts: StepParts, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool
+) -> dict[str, tf.Tensor]:
     """One D update on ``real`` and the generated ``fake``; its losses (and diagnostics).
 
     The loss is a sum of per-input terms (plus WGAN-GP's penalty), so its gradient is computed
@@ -154,8 +157,7 @@ def d_step(parts: StepParts, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool
     return stats
 
 
-def g_step_on(parts: StepParts, g_tape: tf.GradientTape, fake: tf.Tensor
-              ) -> dict[str, tf.Tensor]:
+def g_step_on(parts: StepParts, g_tape: tf.GradientTape, fake: tf.Tensor) -> dict[str, tf.Tensor]:
     """One G update given a forward ``fake = G(z)`` recorded on ``g_tape``.
 
     The loss -mean(D(fake)) uses D's current weights; its gradient to ``fake`` is carried back
@@ -172,8 +174,9 @@ def g_step_on(parts: StepParts, g_tape: tf.GradientTape, fake: tf.Tensor
     return stats
 
 
-def paper_iteration(parts: StepParts, draw: Draw, n_dis: int, diagnostics: bool
-                    ) -> dict[str, tf.Tensor]:
+def paper_iteration(
+    parts: StepParts, draw: Draw, n_dis: int, diagnostics: bool
+) -> dict[str, tf.Tensor]:
     """n_dis D steps (each on ``draw(i)``'s real batch and ``z``, then ``u <- u'``) and the G
     step on the last ``z``; the diagnostics from the last D step when ``diagnostics``."""
     g = parts.generator

@@ -25,7 +25,8 @@ def mirrored_strategy(devices: list[str] | None = None) -> tf.distribute.Mirrore
     if devices is None:
         gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
         devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")][:1]
-    key = tuple(tf.DeviceSpec.from_string(d).to_string() for d in devices)
+    specs = [tf.DeviceSpec.from_string(d) for d in devices]
+    key = tuple(f"{s.device_type}:{s.device_index or 0}".upper() for s in specs)
     with _LOCK:
         if key not in _STRATEGIES:
             _STRATEGIES[key] = tf.distribute.MirroredStrategy(devices=list(devices))

@@ -1,6 +1,8 @@
 """The library API (gan.bsn): fit() runs the trainer's iteration, layers save and load, the
 callbacks and resume, and one clear error for each misuse."""
 
+import json
+import math
 import os
 import subprocess
 import sys
@@ -305,3 +307,26 @@ def test_each_misuse_is_one_clear_user_error():
         model.fit(tf.data.Dataset.from_tensors(real_images(4, size=16)), verbose=0)
     for error in (ConfigError, DataError):  # library users catch ValueError
         assert issubclass(error, UserError) and issubclass(error, ValueError)
+
+
+def test_two_models_train_one_after_the_other_under_mirrored_strategy(tmp_path):
+    """Two BSNGAN fits, then two 2-replica Trainers of different sizes, in one process on two
+    logical CPUs (tests/two_models_check.py): each trains, replicas stay identical."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests", "two_models_check.py"), str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
+    r = json.loads(lines[0][len("RESULT ") :])
+    assert r["same_strategy"]
+    for fit in r["fit"]:
+        assert fit["replicas"] == 2 and fit["steps"] == 3 and fit["spread"] == 0.0
+        assert math.isfinite(fit["loss_d"])
+    assert [t["d_variables"] for t in r["trainers"]] == [30, 20]  # ten gammas apart
+    assert all(t["replicas"] == 2 and math.isfinite(t["loss_g"]) for t in r["trainers"])

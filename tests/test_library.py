@@ -330,3 +330,24 @@ def test_two_models_train_one_after_the_other_under_mirrored_strategy(tmp_path):
         assert math.isfinite(fit["loss_d"])
     assert [t["d_variables"] for t in r["trainers"]] == [30, 20]  # ten gammas apart
     assert all(t["replicas"] == 2 and math.isfinite(t["loss_g"]) for t in r["trainers"])
+
+
+def twenty_lines(path: str, heading: str) -> str:
+    """The first python block under ``heading`` in the markdown file ``path``."""
+    with open(path) as f:
+        text = f.read()
+    after = text[text.index(heading) :]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start : after.index("```", start)]
+
+
+@pytest.mark.parametrize(
+    "path, heading",
+    [("docs/library.md", "## Twenty lines"), ("README.md", "## Use the layers in your own model")],
+)
+def test_the_documented_twenty_line_use_trains(path, heading):
+    code = twenty_lines(os.path.join(REPO, path), heading)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 20
+    namespace = {"images": tf.data.Dataset.from_tensors(real_images(8, size=16))}
+    exec(compile(code, path, "exec"), namespace)
+    assert int(namespace["gan"].g_optimizer.iterations.numpy()) == 10

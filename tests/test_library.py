@@ -351,3 +351,35 @@ def test_the_documented_twenty_line_use_trains(path, heading):
     namespace = {"images": tf.data.Dataset.from_tensors(real_images(8, size=16))}
     exec(compile(code, path, "exec"), namespace)
     assert int(namespace["gan"].g_optimizer.iterations.numpy()) == 10
+
+
+def test_the_papers_networks_save_and_load_inside_bsngan(tmp_path):
+    """BSNGAN on the paper's CNN and ResNet networks (gammas, scale, BSN) round-trips through
+    a .keras file with identical G and D outputs."""
+    from gan.networks.cnn import CNNDiscriminator, CNNGenerator
+    from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
+
+    w, shape = 1 / 16, (16, 16, 3)
+    pairs = [
+        (
+            CNNGenerator(2, latent_dim=8, width=w),
+            CNNDiscriminator("BSN", 1.3, "diff", shape, width=w),
+        ),
+        (
+            ResNetGenerator(16, latent_dim=8, width=w),
+            ResNetDiscriminator("BSN", 1.3, "same", shape, w),
+        ),
+    ]
+    z = np.ones((2, 8), np.float32)
+    for generator, discriminator in pairs:
+        model = bsn.BSNGAN(generator, discriminator)
+        model.compile(d_optimizer=adam(), g_optimizer=adam())
+        model.fit(tf.data.Dataset.from_tensors(real_images(4, size=16)).repeat(2), verbose=0)
+        model.save(tmp_path / "paper.keras")
+        again = keras.models.load_model(tmp_path / "paper.keras")
+        assert type(again.discriminator) is type(discriminator)
+        images = np.asarray(model(z))
+        np.testing.assert_array_equal(np.asarray(again(z)), images)
+        np.testing.assert_array_equal(
+            np.asarray(again.discriminator(images)), np.asarray(discriminator(images))
+        )

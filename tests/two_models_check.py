@@ -85,7 +85,7 @@ def fit_model(width: int) -> dict:
 
 
 def train_trainer(out_dir: str, gamma: str) -> dict:
-    """A 2-replica ResNet Trainer (gamma "diff" has ten more D variables than "none")."""
+    """A 2-replica ResNet Trainer at 8 px (gamma "diff" has 7 more D variables than "none")."""
     cfg = validate_run_config(
         dict(
             dataset="cifar10",
@@ -102,7 +102,7 @@ def train_trainer(out_dir: str, gamma: str) -> dict:
             metrics=[],
         )
     )
-    images = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
     t = Trainer(cfg, os.path.join(out_dir, gamma), images, seed=5, devices=DEVICES)
     stats = t.train_iteration(with_summary=False)
     return {

@@ -7,8 +7,10 @@ where ``W^T`` swaps the conv kernel's in/out axes and has its own vector ``u_t``
 never moves ``u``: the trainer calls ``update_u()`` after each discriminator optimizer step.
 
 A learnable gamma (the same_gamma / diff_gamma families) is owned by the network and passed to
-``call(..., gain=gamma)``; it multiplies both the normalized kernel and the bias, as the
-original's learnable scale did.
+``call(..., gain=gamma)``, or owned by the layer itself (``learnable_gamma=True``, one gamma per
+layer); it multiplies both the normalized kernel and the bias, as the original's learnable scale
+did. The layers are registered for ``.keras`` files (package "bsn"; ``gan.bsn`` is their
+public home).
 
 Under a mixed-precision dtype policy (``precision: mixed_bfloat16``) the variables stay float32
 and are never autocast: sigma, ``u`` and ``scale * gain * W / sigma`` are computed in float32 and
@@ -18,11 +20,13 @@ statistics in float32.
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 
 from gan import sn
-from gan.config import SN_MODES
+from gan.config import SN_MODES, ConfigError
 
 # TF1's fused batch norm (what the original's tf.contrib batch_norm ran) raised any epsilon
 # below this to it, and updated the moving variance with the Bessel-corrected batch variance.
@@ -56,20 +60,43 @@ def leaky_relu(h: tf.Tensor, alpha: float) -> tf.Tensor:
     return forward(h)
 
 
-class _SpectralNormalized(keras.layers.Layer):
-    """Shared machinery of the normalized layers: u vectors, sigma, the u update."""
+def check_sn_mode(sn_mode: str, where: str) -> str:
+    """``sn_mode`` if it is one of ``SN_MODES``, else a ConfigError naming the choices."""
+    if not isinstance(sn_mode, str) or sn_mode not in SN_MODES:
+        raise ConfigError(f"{where}: unknown sn_mode {sn_mode!r}; expected one of "
+                          f"{', '.join(repr(m) for m in SN_MODES)} (SN: W / sigma(W); BSN: "
+                          f"W / ((sigma(W) + sigma(W^T)) / 2) on convolutions)")
+    return sn_mode
+
+
+def check_scale(scale: float, where: str) -> float:
+    """``scale`` as a float if it is a finite positive number, else a ConfigError."""
+    ok = (isinstance(scale, (int, float)) and not isinstance(scale, bool)
+          and math.isfinite(scale) and scale > 0)
+    if not ok:
+        raise ConfigError(f"{where}: scale = {scale!r}; expected a positive number (1.0 is "
+                          f"plain SN/BSN, other values multiply the normalized kernel)")
+    return float(scale)
+
+
+class SpectralNormalized(keras.layers.Layer):
+    """Shared machinery of the normalized layers: u vectors, sigma, the u update, gamma.
+
+    ``learnable_gamma``: the layer owns one trainable scalar gamma (initial value 1.0) that
+    multiplies its normalized kernel and its bias (used when ``call`` gets no ``gain``).
+    """
 
     _supports_bsn = False
 
     def __init__(self, units: int, sn_mode: str = "SN", scale: float = 1.0,
                  kernel_initializer: keras.initializers.Initializer | str = "glorot_uniform",
-                 **kwargs):
+                 learnable_gamma: bool = False, **kwargs):
         super().__init__(**kwargs)
-        if sn_mode not in SN_MODES:
-            raise ValueError(f"unknown sn_mode {sn_mode!r}; expected one of {SN_MODES}")
-        self.units = units
-        self.sn_mode = sn_mode
-        self.scale = float(scale)
+        where = f"{type(self).__name__} {kwargs.get('name') or ''}".strip()
+        self.units = int(units)
+        self.sn_mode = check_sn_mode(sn_mode, where)
+        self.scale = check_scale(scale, where)
+        self.learnable_gamma = bool(learnable_gamma)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         # BSN applies to convs only; dense layers fall back to plain SN as in the original.
         self.bsn = sn_mode == "BSN" and self._supports_bsn
@@ -85,6 +112,10 @@ class _SpectralNormalized(keras.layers.Layer):
         u_init = keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
         self.u = None
         self.u_t = None
+        self.gamma = None
+        if self.learnable_gamma:
+            self.gamma = self.add_weight(name="gamma", shape=(), initializer="ones",
+                                         autocast=False)
         # Under tf.distribute every replica holds the same u: an update made in a replica takes
         # the first replica's value (all compute it from the same mirrored weights).
         if self.sn_mode != "none":
@@ -112,8 +143,20 @@ class _SpectralNormalized(keras.layers.Layer):
             return [(found[0] + found[1]) / 2.0, found[0], found[1]]
         return found
 
+    def _own_gain(self, gain: tf.Tensor | None) -> tf.Tensor | None:
+        return self.gamma if gain is None else gain
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        config = super().get_config()
+        config.update(sn_mode=self.sn_mode, scale=self.scale,
+                      learnable_gamma=self.learnable_gamma,
+                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        return config
+
     def normalized_kernel(self, gain: tf.Tensor | None = None) -> tf.Tensor:
         """``scale * gain * W / sigma``: the kernel the forward pass uses."""
+        gain = self._own_gain(gain)
         sigmas = self.sigmas()
         w = self.kernel if not sigmas else self.kernel / sigmas[0]
         if self.scale != 1.0:
@@ -124,6 +167,7 @@ class _SpectralNormalized(keras.layers.Layer):
 
     def effective_bias(self, gain: tf.Tensor | None = None) -> tf.Tensor:
         """The bias, times the learnable gamma when there is one."""
+        gain = self._own_gain(gain)
         return self.bias if gain is None else self.bias * gain
 
     def update_u(self) -> None:
@@ -138,8 +182,14 @@ class _SpectralNormalized(keras.layers.Layer):
         return [v for v in (self.u, self.u_t) if v is not None]
 
 
-class SNConv2D(_SpectralNormalized):
-    """2-D convolution (SAME padding) with a spectrally normalized kernel (SN or BSN)."""
+@keras.saving.register_keras_serializable(package="bsn")
+class SNConv2D(SpectralNormalized):
+    """2-D convolution (SAME padding) with a spectrally normalized kernel (SN or BSN).
+
+    Computes ``conv(x, scale * gamma * W / s) + gamma * b`` with ``s = sigma(W)`` (SN) or
+    ``(sigma(W) + sigma(W^T)) / 2`` (BSN, ``W^T`` the kernel with in/out channels swapped),
+    each sigma one power iteration from a stored ``u``; ``u`` moves only in ``update_u()``.
+    """
 
     _supports_bsn = True
 
@@ -147,6 +197,12 @@ class SNConv2D(_SpectralNormalized):
         super().__init__(units=filters, **kwargs)
         self.kernel_size = int(kernel_size)
         self.strides = int(strides)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        config = super().get_config()
+        config.update(filters=self.units, kernel_size=self.kernel_size, strides=self.strides)
+        return config
 
     def build(self, input_shape):
         k = self.kernel_size
@@ -165,11 +221,22 @@ class SNConv2D(_SpectralNormalized):
                 self.units)
 
 
-class SNDense(_SpectralNormalized):
-    """Fully connected layer with a spectrally normalized matrix (BSN falls back to SN)."""
+@keras.saving.register_keras_serializable(package="bsn")
+class SNDense(SpectralNormalized):
+    """Fully connected layer ``x (scale * gamma * W / sigma(W)) + gamma * b``.
+
+    Asked for BSN, a dense layer computes plain SN (one sigma, one ``u``), as the original did:
+    BSN's second sigma is defined for convolution kernels only.
+    """
 
     def __init__(self, units: int, **kwargs):
         super().__init__(units=units, **kwargs)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        config = super().get_config()
+        config.update(units=self.units)
+        return config
 
     def build(self, input_shape):
         self._build_sn((int(input_shape[-1]), self.units))
@@ -183,6 +250,7 @@ class SNDense(_SpectralNormalized):
         return tuple(input_shape[:-1]) + (self.units,)
 
 
+@keras.saving.register_keras_serializable(package="bsn")
 class BatchNorm(keras.layers.Layer):
     """Batch normalization as the original ran it (TF1 fused batch norm, updates in place).
 
@@ -197,6 +265,12 @@ class BatchNorm(keras.layers.Layer):
         super().__init__(**kwargs)
         self.momentum = float(momentum)
         self.epsilon = max(float(epsilon), FUSED_BN_MIN_EPSILON)
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        config = super().get_config()
+        config.update(momentum=self.momentum, epsilon=self.epsilon)
+        return config
 
     def build(self, input_shape):
         c = int(input_shape[-1])

@@ -31,6 +31,7 @@ from PIL import Image
 
 from gan.config import ConfigError, RunConfig
 from gan.data import ImageBank
+from gan.distribute import mirrored_strategy
 from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
@@ -87,7 +88,7 @@ def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distrib
                           f"{devices}")
     if num_gpus == 1:
         return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy(devices=list(devices))
+    return mirrored_strategy(list(devices))  # one per device set: see gan/distribute.py
 
 
 def memory_scalars() -> dict[str, float]:

@@ -117,6 +117,7 @@ class CNNGenerator(keras.Model):
         return tf.cast(tf.tanh(h), tf.float32)
 
 
+@keras.saving.register_keras_serializable(package="bsn")
 class CNNDiscriminator(NormalizedDiscriminator):
     """Seven normalized convs (LeakyReLU 0.1) and a normalized dense to one logit.
 
@@ -131,6 +132,8 @@ class CNNDiscriminator(NormalizedDiscriminator):
                  width: float = 1.0, **kwargs):
         super().__init__(dtype=precision, **kwargs)
         self.sn_mode = sn_mode
+        self.scale = scale
+        self.image_shape = None if image_shape is None else tuple(image_shape)
         self.width = float(width)
         self.convs = [
             SNConv2D(f, k, strides=s, sn_mode=sn_mode, scale=scale,
@@ -143,6 +146,12 @@ class CNNDiscriminator(NormalizedDiscriminator):
         self._make_gammas(gamma)
         if image_shape is not None:
             self.build((None,) + tuple(image_shape))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        return {"name": self.name, "sn_mode": self.sn_mode, "scale": self.scale,
+                "gamma": self.gamma_mode, "image_shape": self.image_shape,
+                "precision": self.dtype_policy.name, "width": self.width}
 
     @property
     def normalized_layers(self) -> list:

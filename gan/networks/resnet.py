@@ -225,6 +225,7 @@ class ResNetGenerator(keras.Model):
         return tf.tanh(self.out_conv(h))
 
 
+@keras.saving.register_keras_serializable(package="bsn")
 class ResNetDiscriminator(NormalizedDiscriminator):
     """Down-blocks -> ReLU -> sum over H and W -> normalized dense to one logit.
 
@@ -238,6 +239,9 @@ class ResNetDiscriminator(NormalizedDiscriminator):
                  **kwargs):
         super().__init__(**kwargs)
         self.sn_mode = sn_mode
+        self.scale = scale
+        self.image_shape = tuple(image_shape)
+        self.width = float(width)
         h, w, _ = image_shape
         if h != w:
             raise ValueError(f"the ResNet discriminator needs square images, got {h}x{w}")
@@ -250,6 +254,11 @@ class ResNetDiscriminator(NormalizedDiscriminator):
                              name=f"layer{last + 1}_dense")
         self._make_gammas(gamma)
         self.build((None,) + tuple(image_shape))
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (for ``.keras`` files)."""
+        return {"name": self.name, "sn_mode": self.sn_mode, "scale": self.scale,
+                "gamma": self.gamma_mode, "image_shape": self.image_shape, "width": self.width}
 
     @property
     def normalized_layers(self) -> list:

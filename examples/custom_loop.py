@@ -1,0 +1,112 @@
+"""A custom training loop with the BSN layers and ``bsn.update_u``: the paper's iteration
+written out by hand (what ``bsn.BSNGAN.fit`` runs for you).
+
+Per iteration: ``n_dis`` times [a real batch, ``z``; one D step on the hinge loss;
+``bsn.update_u(D)``, the only place any ``u`` moves]; then one G step, after which no ``u``
+is updated. Run it from the repository root:
+
+    python examples/custom_loop.py --images path/to/folder --image_size 32 --steps 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from gan import bsn  # noqa: E402
+
+
+def networks(latent_dim: int, image_size: int, sn_mode: str) -> tuple[keras.Model, ...]:
+    s = image_size // 4
+    generator = keras.Sequential(
+        [
+            keras.Input((latent_dim,)),
+            keras.layers.Dense(s * s * 64),
+            keras.layers.Reshape((s, s, 64)),
+            bsn.BatchNorm(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same"),
+            bsn.BatchNorm(),
+            keras.layers.ReLU(),
+            keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh"),
+        ]
+    )
+    discriminator = keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 3)),
+            bsn.SNConv2D(32, 3, sn_mode=sn_mode),
+            keras.layers.LeakyReLU(0.1),
+            bsn.SNConv2D(64, 4, strides=2, sn_mode=sn_mode),
+            keras.layers.LeakyReLU(0.1),
+            keras.layers.Flatten(),
+            bsn.SNDense(1, sn_mode=sn_mode),  # BSN asked of a dense layer: plain SN
+        ]
+    )
+    return generator, discriminator
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", required=True, help="a folder of images")
+    p.add_argument("--image_size", type=int, default=32, help="a multiple of 4")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--n_dis", type=int, default=1)
+    p.add_argument("--latent_dim", type=int, default=128)
+    p.add_argument("--sn_mode", default="BSN")
+    args = p.parse_args(argv)
+
+    images = keras.utils.image_dataset_from_directory(
+        args.images, label_mode=None, image_size=(args.image_size, args.image_size), batch_size=None
+    )
+    images = images.map(lambda x: x / 127.5 - 1.0).repeat().shuffle(1000)
+    batches = iter(images.batch(args.batch_size, drop_remainder=True))
+
+    g, d = networks(args.latent_dim, args.image_size, args.sn_mode)
+    g_opt = keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8)
+    d_opt = keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8)
+
+    @tf.function
+    def d_step(real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        z = tf.random.normal([tf.shape(real)[0], args.latent_dim])
+        fake = g(z, training=True)  # G in training mode: its batch norm moves, as the paper's
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.nn.relu(1.0 - d(real))) + tf.reduce_mean(
+                tf.nn.relu(1.0 + d(fake))
+            )
+        d_opt.apply_gradients(
+            zip(tape.gradient(loss, d.trainable_variables), d.trainable_variables, strict=True)
+        )
+        bsn.update_u(d)  # after each D step, and only here
+        return loss, z
+
+    @tf.function
+    def g_step(z: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(d(g(z, training=True)))
+        g_opt.apply_gradients(
+            zip(tape.gradient(loss, g.trainable_variables), g.trainable_variables, strict=True)
+        )
+        return loss  # no update_u: the G step moves no u
+
+    for step in range(args.steps):
+        for _ in range(args.n_dis):
+            d_loss, z = d_step(next(batches))
+        g_loss = g_step(z)  # the z of the last D step, as in the paper
+        if step % 100 == 0 or step == args.steps - 1:
+            sigmas = [float(layer.sigmas()[0]) for layer in bsn.normalized_layers(d)]
+            print(
+                f"step {step}: loss/d {float(d_loss):.4f} loss/g {float(g_loss):.4f} "
+                f"sigmas {[round(s, 3) for s in sigmas]}"
+            )
+    return {"loss/d": float(d_loss), "loss/g": float(g_loss)}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The examples in examples/ run at a tiny size on a folder of tiny PNGs."""
+
+import importlib.util
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--image_size", "16", "--batch_size", "4", "--steps", "3", "--latent_dim", "8"]
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(REPO, "examples", f"{name}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Eight 20x20 PNGs in a class subfolder, as a user's folder of images."""
+    folder = tmp_path / "images"
+    (folder / "faces").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        pixels = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "faces" / f"{i}.png")
+    return str(folder)
+
+
+def test_dcgan_example_fits_on_a_folder_of_images(tmp_path, image_folder):
+    out = tmp_path / "out"
+    gan = load_example("dcgan_fit").main(
+        [
+            "--images",
+            image_folder,
+            "--out",
+            str(out),
+            "--sample_every",
+            "2",
+            "--steps_per_epoch",
+            "2",
+        ]
+        + TINY
+    )
+    assert int(gan.g_optimizer.iterations.numpy()) == 4  # 3 steps: two epochs of 2
+    assert sorted(os.listdir(out / "samples")) == ["global_id-1.png", "global_id-3.png"]
+    assert os.listdir(out / "logs") and (out / "gan.keras").is_file()
+    assert not (out / "backup").exists()  # BackupAndRestore removes it after a finished fit
+
+
+def test_replace_keras_sn_example_swaps_layers_and_keeps_weights(image_folder):
+    example = load_example("replace_keras_sn")
+    old = example.existing_discriminator(16)
+    new = example.replace_spectral_normalization(old, sn_mode="BSN", scale=1.2)
+    from gan import bsn
+
+    replaced = bsn.normalized_layers(new)
+    assert [type(layer).__name__ for layer in replaced] == ["SNConv2D", "SNConv2D", "SNDense"]
+    assert [layer.bsn for layer in replaced] == [True, True, False]  # dense BSN is plain SN
+    wrapped = [
+        layer.layer for layer in old.layers if isinstance(layer, keras.layers.SpectralNormalization)
+    ]
+    for mine, theirs in zip(replaced, wrapped, strict=True):
+        np.testing.assert_array_equal(mine.kernel.numpy(), theirs.kernel.numpy())
+        assert mine.scale == 1.2
+    gan = example.main(["--images", image_folder] + TINY)
+    assert int(gan.g_optimizer.iterations.numpy()) == 3
+
+
+def test_custom_loop_example_trains(image_folder):
+    losses = load_example("custom_loop").main(["--images", image_folder, "--n_dis", "2"] + TINY)
+    assert all(math.isfinite(v) for v in losses.values())

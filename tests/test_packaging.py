@@ -31,7 +31,6 @@ DISTRIBUTION = "bsn-gan"
 SCRIPT = "bsn-gan"
 # requirements.txt pins that only the preprocessing scripts under datasets/ (not installed) need.
 CLONE_ONLY = {"tensorflow-datasets", "importlib-resources"}
-HAS_PUBLIC_API = os.path.exists(os.path.join(REPO_ROOT, "gan", "bsn.py"))
 
 
 def _pyproject() -> dict:
@@ -209,10 +208,6 @@ def test_the_paper_task_folders_do_not_ship_with_the_package(installed, tmp_path
     assert proc.stderr.startswith("error: task folder 'no_gamma-CNN' not found")
 
 
-# The public Keras API (gan/bsn.py) is written on another branch; the integrator removes this
-# skip when it is merged and aligns the constructor calls below with docs/library.md.
-needs_public_api = pytest.mark.skipif(not HAS_PUBLIC_API, reason="gan/bsn.py not merged yet")
-
 SAVE = """
     import sys
     import keras, numpy as np
@@ -221,7 +216,7 @@ SAVE = """
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((8, 8, 3)),
-        SNConv2D(4, 3, padding="same", sn_mode="BSN", scale=1.5),
+        SNConv2D(4, 3, sn_mode="BSN", scale=1.5),
         keras.layers.LeakyReLU(0.1),
         keras.layers.Flatten(),
         SNDense(1, sn_mode="SN"),
@@ -255,7 +250,7 @@ EXAMPLE = """
     ])
     discriminator = keras.Sequential([
         keras.Input((8, 8, 3)),
-        SNConv2D(8, 3, strides=2, padding="same", sn_mode="BSN"),
+        SNConv2D(8, 3, strides=2, sn_mode="BSN"),
         keras.layers.LeakyReLU(0.1),
         keras.layers.Flatten(),
         SNDense(1, sn_mode="BSN"),
@@ -269,12 +264,10 @@ EXAMPLE = """
 """
 
 
-@needs_public_api
 def test_the_public_api_trains_a_tiny_gan_with_fit_in_the_venv(installed):
     installed.python_code(EXAMPLE)
 
 
-@needs_public_api
 def test_a_keras_file_saved_in_the_venv_loads_in_a_fresh_process_with_identical_outputs(
     installed, tmp_path
 ):

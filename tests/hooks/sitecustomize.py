@@ -1,16 +1,23 @@
-"""Test hook: holds a run process at one point so that a test can signal or kill it there.
+"""Test hooks for processes a test starts: a pause at one point, and no network.
 
-Only the tests put this folder on ``PYTHONPATH`` (``tests.helpers.pause_env``); Python imports
-``sitecustomize`` at start-up, in the scheduler and in every ``python -m gan.run`` it launches.
+Only the tests put this folder on ``PYTHONPATH`` (``tests.helpers.pause_env``,
+``offline_env``); Python imports ``sitecustomize`` at start-up, in the scheduler and in every
+``python -m gan.run`` it launches.
+
+With ``BSN_TEST_OFFLINE=1`` every TCP connection fails as on a machine without a network
+(``socket.create_connection`` raises ``ENETUNREACH``).
+
 With ``BSN_TEST_PAUSE=<method>:<N>:<marker>`` (``method``: ``save`` or ``log_metrics``), the
 first ``Trainer.<method>(N)`` to return writes this process's pid to ``marker`` and then waits
 until a stop is requested (SIGTERM/SIGINT set ``stop_requested``) or the process is killed. The
 run's own code is unchanged: only this wait is added. After 10 minutes it goes on (a safety net).
 """
 
+import errno
 import importlib.abc
 import importlib.util
 import os
+import socket
 import sys
 import time
 
@@ -56,5 +63,11 @@ class _PatchTrainer(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _unreachable(address, *args, **kwargs):
+    raise OSError(errno.ENETUNREACH, f"network is unreachable (test hook): {address}")
+
+
 if PAUSE:
     sys.meta_path.insert(0, _PatchTrainer())
+if os.environ.get("BSN_TEST_OFFLINE"):
+    socket.create_connection = _unreachable

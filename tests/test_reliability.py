@@ -28,7 +28,8 @@ import pytest
 from gan import run_folder as rf
 from gan.config import REPO_ROOT, ConfigError
 from gan.metrics.base import MetricsCsv
-from gan.scheduler import Scheduler, load_task, with_gpu_entries
+from gan.scheduler import Scheduler
+from gan.tasks import load_task, with_gpu_entries
 from tests.helpers import write_cifar_tarball
 from tests.test_scheduler import FAKE_RUN, events, read, run_scheduler, write_task
 

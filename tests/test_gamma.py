@@ -14,7 +14,7 @@ from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
 from gan.run_checkpoints import MODEL_NAME
-from gan.scheduler import load_task
+from gan.tasks import load_task
 from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,7 +95,7 @@ def test_restore_keeps_the_learned_gammas(tmp_path):
 
 @pytest.mark.parametrize("task", ["same_gamma-CNN", "diff_gamma-CNN"])
 def test_gamma_tasks_have_the_original_75_runs(task):
-    t = load_task(f"tasks/{task}")
+    t = load_task(os.path.join(REPO, "tasks", task))
     assert len(t.runs) == 75 and len(t.distinct_runs()) == 75
     cfg = t.runs[0].config
     assert (cfg.loss, cfg.gamma, cfg.d_gp_coe, cfg.sn_mode) == (

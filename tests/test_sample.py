@@ -40,7 +40,8 @@ def test_sample_twice_gives_identical_files_in_every_format(trained_run, tmp_pat
     assert not np.array_equal(np.load(other), _read(str(tmp_path / "1a.npy"))[0])
 
 
-def test_sample_of_a_kept_checkpoint_differs_from_the_latest(trained_run, tmp_path):
+def test_sample_of_a_kept_checkpoint_differs_from_the_latest(own_trained_run, tmp_path):
+    trained_run = own_trained_run
     assert cli("sample", trained_run, "--num", "4", "--checkpoint", "1",
                "--out", str(tmp_path / "k.npy")) == 0
     assert cli("sample", trained_run, "--num", "4", "--out", str(tmp_path / "l.npy")) == 0

@@ -566,6 +566,32 @@ def test_atomic_outputs_get_the_mode_the_umask_gives(tmp_path, mask):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_the_cached_inception_graph_gets_the_mode_the_umask_gives(tmp_path, monkeypatch, mask):
+    """A shared cache's graph must be readable by other users' jobs: the download is
+    written through a 0600 temporary file, then given the umask's mode."""
+    from gan.metrics import inception as inc
+    from tests.inception_stub import stub_inception_graph_def
+
+    data = stub_inception_graph_def().SerializeToString()
+    archive = tmp_path / "frozen.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(inc.INCEPTION_PB)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setenv("BSN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BSN_INCEPTION_URL", archive.as_uri())
+    monkeypatch.delenv("BSN_INCEPTION_GRAPH", raising=False)
+    old = os.umask(mask)
+    try:
+        path = inc.find_inception_graph(None)
+    finally:
+        os.umask(old)
+    assert path == str(tmp_path / "cache" / inc.INCEPTION_PB)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+    assert os.listdir(tmp_path / "cache") == [inc.INCEPTION_PB]
+
+
 def test_umask_is_read_without_changing_it():
     old = os.umask(0o027)
     try:

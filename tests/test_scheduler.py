@@ -135,6 +135,11 @@ def read(path) -> str:
 
 
 def test_no_gamma_cnn_expands_to_480_runs():
+    # The original's values, from fjxmlzn/BSN at commit
+    # 10862a2ce1a3efd045539d8b72c5353e888e4a92, no_gamma-CNN/config.py: its 9 test_config
+    # blocks (in order) expand to 190, 70, 70, 40, 40, 40, 10, 10, 10 runs (480); batch_size,
+    # latent_dim and metric_freq are in its global_config, the first run's keys (SPEC_NAME) in
+    # its first block.
     task = load_task(NO_GAMMA_CNN)
     assert task.name == "no_gamma-CNN"
     assert len(task.runs) == 480

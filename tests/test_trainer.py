@@ -161,7 +161,7 @@ def test_resume_cuts_metrics_csv_back_to_the_checkpoint_it_restores(tmp_path,
     """A run whose latest checkpoint is lost (cut mid-write, as after kill -9 on a network
     file system) resumes from the one before and drops the metrics rows written after it: its
     metrics.csv ends equal to an uninterrupted run's, whole file."""
-    cfg = dict(metric_freq=1, save_checkpoint_freq=3, vis_freq=100)
+    cfg = dict(metric_freq=1, save_checkpoint_freq=3, vis_freq=100, summary_freq=100)
     full = Trainer(_config(iteration=8, **cfg), str(tmp_path / "a"), IMAGES,
                    metric_callbacks=[MeanOfSamples()], seed=7)
     assert full.train()

@@ -1,6 +1,6 @@
 """Throughput of the streaming ImageNet loader (gan/imagenet.py) on a synthetic folder.
 
-    python -m benchmarks.imagenet_loader [--num_files=5000] [--num_classes=50] [--dir=DIR]
+    python benchmarks/imagenet_loader.py [--num_files=5000] [--num_classes=50] [--dir=DIR]
 
 Writes num_files random 128x128x3 uint8 .npy files (unless --dir already holds them), then
 measures images/s after a warm-up for the in-graph reader (tf.io.read_file + header check), in
@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import time
 
-import numpy as np
-import tensorflow as tf
-from absl import app, flags
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gan.imagenet import IMAGE_SHAPE, ImageNetFolder, to_float
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from gan.imagenet import IMAGE_SHAPE, ImageNetFolder, to_float  # noqa: E402
 
 flags.DEFINE_integer("num_files", 5000, "Number of .npy files to generate.")
 flags.DEFINE_integer("num_classes", 50, "Number of class folders.")

@@ -8,7 +8,7 @@ resize to 299, graph, scores) on each graph it can get without a download:
   a download-free stand-in of the same architecture family and cost as the real graph;
 - ``real``: the real graph, when the usual lookup (config/env/cache) finds it.
 
-Usage: python benchmarks/metrics.py [--images 512] [--size 32] [--no-standin]
+Usage: python benchmarks/metrics.py [--images 512] [--size 32] [--no-standin] [--tiny]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gan.config import validate_run_config  # noqa: E402
 from gan.metrics import inception as inc  # noqa: E402
 from gan.metrics.base import MetricContext  # noqa: E402
 from gan.metrics.registry import build_metrics  # noqa: E402
@@ -58,12 +59,15 @@ def bench_graph(path: str, n: int, size: int, batch: int) -> float:
     """Images/s of one IS+FID evaluation (n generated, n // 2 real) through the callbacks."""
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    cfg = {"metrics": ["inception_score", "fid"], "metric_batch_size": batch,
-           "is_num_samples": n, "is_num_splits": 10, "fid_num_samples": n,
-           "fid_num_real": n // 2, "inception_graph": path}
+    # The metric keys are what is measured; dataset, mg and iteration only make a valid config.
+    cfg = validate_run_config({
+        "dataset": "cifar10", "mg": 4, "iteration": 1, "metrics": ["inception_score", "fid"],
+        "metric_batch_size": batch, "is_num_samples": n, "is_num_splits": min(10, n),
+        "fid_num_samples": n, "fid_num_real": n // 2, "inception_graph": path})
     context = MetricContext(
         sample=lambda k: np.tanh(rng.normal(size=(k, size, size, 3))).astype(np.float32),
-        sample_real=lambda k: real[:k], real_images=real, rng=rng, config=cfg, run_dir=".")
+        sample_real=lambda k: real[:k], real_images=real, rng=rng, config=cfg,
+        run_dir=os.path.dirname(path))
     callbacks = build_metrics(cfg)
     for cb in callbacks:
         cb.setup(context)
@@ -74,12 +78,13 @@ def bench_graph(path: str, n: int, size: int, batch: int) -> float:
     return (n + n // 2) / (time.perf_counter() - start)
 
 
-def score_seconds() -> float:
-    """Seconds of the IS and FID arithmetic at the paper's sizes (2048-d features)."""
+def score_seconds(fraction: int = 1) -> float:
+    """Seconds of the IS and FID arithmetic at the paper's sizes divided by ``fraction``
+    (2048-d features)."""
     rng = np.random.default_rng(0)
-    logits = rng.normal(size=(PAPER["is"], 1000)).astype(np.float32)
-    act_fake = rng.normal(size=(PAPER["fid"], 2048)).astype(np.float32)
-    act_real = rng.normal(size=(PAPER["real"], 2048)).astype(np.float32)
+    logits = rng.normal(size=(PAPER["is"] // fraction, 1000)).astype(np.float32)
+    act_fake = rng.normal(size=(PAPER["fid"] // fraction, 2048)).astype(np.float32)
+    act_real = rng.normal(size=(PAPER["real"] // fraction, 2048)).astype(np.float32)
     start = time.perf_counter()
     inc.inception_score(logits, 10)
     inc.frechet_distance(act_real, act_fake)
@@ -92,28 +97,34 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="generated image size (px)")
     parser.add_argument("--batch", type=int, default=64, help="metric_batch_size")
     parser.add_argument("--no-standin", action="store_true", help="skip the Keras stand-in")
+    parser.add_argument("--tiny", action="store_true", help="only check that the script runs: "
+                        "the score arithmetic at 1/100 of the paper's sizes, no Keras stand-in, "
+                        "no real graph (the figures mean nothing)")
     args = parser.parse_args()
 
     import tensorflow as tf
 
     print(f"devices: {[d.device_type for d in tf.config.list_physical_devices()]}, "
           f"CPU cores: {os.cpu_count()}")
-    scoring = score_seconds()
-    print(f"IS+FID arithmetic at paper sizes (50,000x1000 logits, 2048-d FID): {scoring:.1f} s")
+    fraction = 100 if args.tiny else 1
+    scoring = score_seconds(fraction) * fraction
+    print(f"IS+FID arithmetic at paper sizes (50,000x1000 logits, 2048-d FID): {scoring:.1f} s"
+          + (" (--tiny: 100 times the time at 1/100 of the sizes)" if args.tiny else ""))
     graphs = []
     with tempfile.TemporaryDirectory() as tmp:
         stub = os.path.join(tmp, "stub.pb")
         with open(stub, "wb") as f:
             f.write(stub_inception_graph_def().SerializeToString())
         graphs.append(("stub", stub, args.images))
-        if not args.no_standin:
+        if not (args.no_standin or args.tiny):
             standin = os.path.join(tmp, "keras_v3.pb")
             with open(standin, "wb") as f:
                 f.write(keras_standin_graph_def().SerializeToString())
             graphs.append(("keras-v3", standin, max(20, args.images // 4)))
         try:
-            graphs.append(("real", inc.find_inception_graph(None, download=False),
-                           max(20, args.images // 4)))
+            if not args.tiny:
+                graphs.append(("real", inc.find_inception_graph(None, download=False),
+                               max(20, args.images // 4)))
         except inc.InceptionUnavailable as e:
             print(f"real graph: not available here ({str(e).split(';')[0]})")
         per_eval = PAPER["is"] + PAPER["fid"] + PAPER["real"]

@@ -70,7 +70,7 @@ def make_run(folder: str, dataset: str) -> str:
     run = os.path.join(folder, "run")
     os.makedirs(os.path.join(run, "checkpoint"))
     with open(os.path.join(run, "config.json"), "w") as f:
-        json.dump(config, f)
+        json.dump(config.to_dict(), f)
     size = 8 * MG[dataset]
     generator = build_generator(config, (size, size, 3))
     tf.train.Checkpoint(generator=variables_by_path(generator)).write(

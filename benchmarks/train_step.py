@@ -74,6 +74,8 @@ flags.DEFINE_integer("memory_iterations", 200, "training iterations of the memor
                      "step's memory settles over the first ~150)")
 flags.DEFINE_integer("memory_summary_freq", 1, "summary_freq of the memory probe (the paper's "
                      "1: diagnostics every iteration; > 1 also traces the step without them)")
+flags.DEFINE_integer("memory_images", 202599, "images in the CelebA memory probe's array (the "
+                     "real set's 202,599; fewer only to check the script runs)")
 flags.DEFINE_string("_memory_child", None, "internal: data root of the CelebA memory probe")
 
 MG = {"cifar10": 4, "stl10": 6, "celeba": 8}
@@ -155,7 +157,7 @@ def celeba_memory() -> None:
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(os.path.join(root, "CelebA"))
         path = os.path.join(root, "CelebA", "celeba.npy")
-        shape = (202599, 64, 64, 3)
+        shape = (FLAGS.memory_images, 64, 64, 3)
         out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
         rng = np.random.default_rng(0)
         for i in range(0, shape[0], 20000):
@@ -176,9 +178,12 @@ def celeba_memory() -> None:
                f"--memory_fid_samples={FLAGS.memory_fid_samples}",
                f"--memory_fid_real={FLAGS.memory_fid_real}",
                f"--memory_summary_freq={FLAGS.memory_summary_freq}",
-               f"--memory_iterations={FLAGS.memory_iterations}"]
+               f"--memory_iterations={FLAGS.memory_iterations}",
+               f"--memory_images={FLAGS.memory_images}"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         print(result.stdout.strip() or result.stderr[-2000:])
+        if result.returncode:
+            sys.exit(f"the CelebA memory probe failed (exit {result.returncode})")
 
 
 def memory_child(root: str) -> None:
@@ -218,8 +223,9 @@ def memory_child(root: str) -> None:
 
         trainer.log_metrics = measured_log_metrics
         trainer.train()
-    print(f"celeba run, {FLAGS.precision} (202599x64x64x3 uint8 = "
-          f"{202599 * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
+    count = FLAGS.memory_images
+    print(f"celeba run, {FLAGS.precision} ({count}x64x64x3 uint8 = "
+          f"{count * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
           f"({load_s:.0f} s), {stage['trained']:.0f} MiB after setting the metrics up and "
           f"{n // 2} iterations (summary_freq {cfg.summary_freq}), {stage['evaluated']:.0f} "
           f"MiB after the first evaluation, {peak_rss_mb():.0f} MiB at the end of the run "
@@ -232,7 +238,8 @@ def memory_child(root: str) -> None:
 
 def main(argv: list[str]) -> None:
     del argv
-    threads = configure_runtime({"inter_op_threads": FLAGS.inter_op_threads})
+    threads = configure_runtime(validate_run_config(dict(
+        dataset="cifar10", mg=4, iteration=1, inter_op_threads=FLAGS.inter_op_threads)))
     if FLAGS._memory_child:
         memory_child(FLAGS._memory_child)
         return

@@ -13,6 +13,7 @@ import glob
 import os
 import re
 import shutil
+import time
 from typing import Any
 
 import keras
@@ -213,8 +214,12 @@ class RunCheckpoints:
         keep = [p for p in self.manager.checkpoints if p not in bad]
         state = os.path.join(self.checkpoint_dir, "checkpoint")
         if keep:
-            tf.compat.v1.train.update_checkpoint_state(self.checkpoint_dir, keep[-1],
-                                                       all_model_checkpoint_paths=keep)
+            # With timestamps: a new CheckpointManager (the next start) ignores entries without.
+            now = time.time()
+            tf.compat.v1.train.update_checkpoint_state(
+                self.checkpoint_dir, keep[-1], all_model_checkpoint_paths=keep,
+                all_model_checkpoint_timestamps=[now] * len(keep),
+                last_preserved_timestamp=now - 1.0)
         elif os.path.exists(state):
             os.replace(state, state + CORRUPT_SUFFIX)
         self.manager = self._manager()

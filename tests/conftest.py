@@ -51,3 +51,12 @@ def trained_run(tmp_path_factory, stub_graph):
     from tests.helpers import train_tiny_run
 
     return train_tiny_run(str(tmp_path_factory.mktemp("runs") / "tiny"), stub_graph)
+
+
+@pytest.fixture
+def own_trained_run(trained_run, tmp_path):
+    """A copy of ``trained_run`` for one test that writes into the run folder (evaluate's
+    ``eval/``, sample's default output), so that no test sees another's files."""
+    import shutil
+
+    return shutil.copytree(trained_run, str(tmp_path / "own_run"), symlinks=True)

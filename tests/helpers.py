@@ -69,3 +69,53 @@ def train_tiny_run(run_dir: str, inception_graph: str, **overrides) -> str:
     if train_run(run_dir) != 0:
         raise RuntimeError(f"the tiny run in {run_dir} did not complete")
     return run_dir
+
+
+HOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hooks")
+
+
+def pause_env(method: str, global_id: int, marker: str) -> dict[str, str]:
+    """Environment entries that hold every run process the scheduler starts right after its
+    first ``Trainer.<method>(global_id)`` (``save`` or ``log_metrics``) until a stop is
+    requested or it is killed; it writes its pid to ``marker`` then (tests/hooks/)."""
+    path = os.pathsep.join(p for p in (HOOKS, os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "BSN_TEST_PAUSE": f"{method}:{global_id}:{marker}"}
+
+
+def offline_env() -> dict[str, str]:
+    """Environment entries under which a Python process can open no TCP connection
+    (tests/hooks/): a download-or-fail path then takes its offline branch on every machine."""
+    path = os.pathsep.join(p for p in (HOOKS, os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "BSN_TEST_OFFLINE": "1"}
+
+
+def wait_for_file(path: str, proc, timeout: float = 600.0) -> None:
+    """Wait until ``path`` exists; fail at once if ``proc`` ends first (the deadline is a
+    safety net only)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.poll() is not None:
+            raise AssertionError(f"ended (exit {proc.returncode}) before {path} appeared:\n"
+                                 + (proc.communicate()[0] or ""))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout} s")
+        time.sleep(0.05)
+
+
+def checkpoint_tensors(prefix: str) -> dict[str, np.ndarray]:
+    """Every tensor of checkpoint ``prefix`` but the save counter, by name."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(prefix)
+    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+            if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")}
+
+
+def assert_identical_checkpoints(a: str, b: str) -> None:
+    """Checkpoints ``a`` and ``b`` hold the same tensors, bit for bit."""
+    x, y = checkpoint_tensors(a), checkpoint_tensors(b)
+    assert x.keys() == y.keys() and len(x) > 50
+    different = [n for n in x if not np.array_equal(x[n], y[n])]
+    assert not different, f"{len(different)} of {len(x)} tensors differ, e.g. {different[:5]}"

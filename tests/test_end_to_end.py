@@ -1,16 +1,18 @@
 """A real run through ``main.py``: outputs, SIGTERM mid-run, resume, identical end state."""
 
 import csv
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 
-import numpy as np
 import tensorflow as tf
 from PIL import Image
+
+from tests.helpers import assert_identical_checkpoints, pause_env, wait_for_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ITER = 30
@@ -37,21 +39,21 @@ def _task(tmp_path, data_root):
     return task
 
 
-def _main(task, results, **kw):
+def _main(task, results, *args, env=None):
     cmd = [sys.executable, os.path.join(REPO, "main.py"), str(task), "--results_dir",
-           str(results)]
-    # Deterministic kernels: the end states are compared to float32 round-off.
+           str(results), *args]
+    # Deterministic kernels: the end states are compared bit for bit.
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2",
-               TF_DETERMINISTIC_OPS="1")
+               TF_DETERMINISTIC_OPS="1", **(env or {}))
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kw)
+                            stderr=subprocess.STDOUT, text=True)
 
 
-def _final_state(run_dir):
-    reader = tf.train.load_checkpoint(os.path.join(run_dir, "checkpoint", f"model-{ITER - 1}"))
-    names = [n for n in reader.get_variable_to_shape_map()
-             if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")]
-    return {n: reader.get_tensor(n) for n in names}
+def _finished(proc, code, timeout=600):
+    """The console output of ``proc``, which must exit with ``code``."""
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == code, out
+    return out
 
 
 def test_main_runs_interrupts_resumes_and_matches_an_uninterrupted_run(tmp_path, cifar_root):
@@ -59,26 +61,21 @@ def test_main_runs_interrupts_resumes_and_matches_an_uninterrupted_run(tmp_path,
     task = _task(tmp_path, data_root)
 
     # Uninterrupted reference.
-    ref = _main(task, tmp_path / "ref")
-    out, _ = ref.communicate(timeout=600)
-    assert ref.returncode == 0, out
+    _finished(_main(task, tmp_path / "ref"), 0)
     ref_dir = tmp_path / "ref" / RUN
 
-    # Interrupted at a checkpoint, then resumed by a second invocation.
+    # Interrupted at a checkpoint, then resumed by a second invocation. The run is held right
+    # after writing model-9 until the SIGTERM arrives, so it cannot finish before it.
     res = tmp_path / "res"
-    p = _main(task, res)
-    ckpt = res / RUN / "checkpoint" / "model-9.index"
-    deadline = time.time() + 600
-    while not ckpt.exists() and p.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
+    held = tmp_path / "held"
+    p = _main(task, res, env=pause_env("save", 9, str(held)))
+    wait_for_file(str(held), p)
     p.send_signal(signal.SIGTERM)
-    out, _ = p.communicate(timeout=300)
-    assert p.returncode == 128 + signal.SIGTERM, out  # the scheduler itself was signalled
+    out = _finished(p, 128 + signal.SIGTERM, timeout=300)  # the scheduler itself was signalled
     assert "interrupted 1" in out
     assert not (res / RUN / "COMPLETED").exists()
-    again = _main(task, res)
-    out, _ = again.communicate(timeout=600)
-    assert again.returncode == 0, out
+    assert tf.train.latest_checkpoint(str(res / RUN / "checkpoint")).endswith("model-9")
+    _finished(_main(task, res), 0)
     run_dir = res / RUN
     log = (run_dir / "worker.log").read_text()
     assert "restored" in log and "stopping after this iteration" in log
@@ -101,14 +98,87 @@ def test_main_runs_interrupts_resumes_and_matches_an_uninterrupted_run(tmp_path,
     times = (run_dir / "time.txt").read_text()
     assert "iter 0 starts:" in times and f"iter {ITER - 1} ends:" in times
 
-    # Same end state as the uninterrupted run.
-    a, b = _final_state(ref_dir), _final_state(run_dir)
-    assert a.keys() == b.keys() and len(a) > 50
-    for name in a:
-        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-6, err_msg=name)
-    with open(ref_dir / "metrics.csv") as f:
-        ref_rows = list(csv.reader(f))
-    assert [r[0] for r in ref_rows] == [r[0] for r in rows]
+    # Same end state as the uninterrupted run, bit for bit, and the same metrics.csv.
+    final = os.path.join("checkpoint", f"model-{ITER - 1}")
+    assert_identical_checkpoints(str(ref_dir / final), str(run_dir / final))
+    assert (run_dir / "metrics.csv").read_bytes() == (ref_dir / "metrics.csv").read_bytes()
+
+
+PAPER_ITER = 12
+PAPER_RUN = "run-0,"
+
+
+def _paper_style_task(tmp_path, data_root):
+    """Like the paper's tasks: no seed in the config, so the run draws one (seed.json)."""
+    task = tmp_path / "paper_task"
+    task.mkdir()
+    (task / "config.py").write_text(textwrap.dedent(f"""
+        config = {{
+            "scheduler_config": {{"gpu": ["0"]}},
+            "global_config": {{
+                "dataset": "cifar10", "data_root": {str(data_root)!r}, "mg": 4,
+                "iteration": {PAPER_ITER}, "batch_size": 8, "vis_freq": 100, "vis_num_h": 1,
+                "vis_num_w": 2, "summary_freq": 4, "metric_freq": 2,
+                "save_checkpoint_freq": 3, "time_freq": 100, "metrics": ["swd"],
+                "swd_num_samples": 32, "swd_patches_per_image": 8, "network_width": 0.25,
+            }},
+            "test_config": [{{"run": range(1)}}],
+        }}
+    """))
+    return task
+
+
+def test_paper_style_run_survives_ctrl_c_and_kill_9_and_ends_as_an_uninterrupted_run(
+        tmp_path, cifar_root):
+    """The seed a run draws is kept in seed.json and reread by every resume; Ctrl-C (SIGINT
+    to the scheduler) checkpoints and stops; kill -9 of the training process loses only the
+    iterations since its last checkpoint, and the resume cuts metrics.csv back to it. The
+    run then ends bit-identical to an uninterrupted run of the same seed, metrics.csv too."""
+    data_root, _ = cifar_root
+    task = _paper_style_task(tmp_path, data_root)
+    res = tmp_path / "res"
+    run_dir = res / PAPER_RUN
+    ckpt = run_dir / "checkpoint"
+
+    # Ctrl-C: SIGINT to the scheduler while the run is held after writing model-2.
+    held = tmp_path / "held-sigint"
+    p = _main(task, res, env=pause_env("save", 2, str(held)))
+    wait_for_file(str(held), p)
+    p.send_signal(signal.SIGINT)
+    out = _finished(p, 128 + signal.SIGINT, timeout=300)
+    assert "scheduler got SIGINT: sending SIGINT to 1 running runs" in out
+    assert "interrupted 1" in out
+    assert "signal 2: stopping after this iteration" in (run_dir / "worker.log").read_text()
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("model-2")
+    seed = json.loads((run_dir / "seed.json").read_text())["seed"]
+    assert json.loads((run_dir / "config.json").read_text())["seed"] is None
+
+    # kill -9 of the training process, held after writing metrics row 7 (checkpoint 5).
+    held = tmp_path / "held-kill"
+    p = _main(task, res, env=pause_env("log_metrics", 7, str(held)))
+    wait_for_file(str(held), p)
+    rows = [line.split(",")[0] for line in (run_dir / "metrics.csv").read_text().splitlines()]
+    assert rows == ["global_id", "1", "3", "5", "7"]
+    assert tf.train.latest_checkpoint(str(ckpt)).endswith("model-5")
+    os.kill(int(held.read_text()), signal.SIGKILL)
+    out = _finished(p, 1, timeout=300)
+    assert "killed by signal 9" in out
+
+    # The resume rereads seed.json, restores model-5, drops row 7 and runs to the end.
+    _finished(_main(task, res), 0)
+    log = (run_dir / "worker.log").read_text()
+    assert re.findall(r"seed (\d+)", log) == [str(seed)] * 3
+    assert json.loads((run_dir / "seed.json").read_text()) == {"seed": seed}
+
+    # An uninterrupted run with that seed set in its config ends in the same state.
+    ref = tmp_path / "ref"
+    _finished(_main(task, ref, "--set", f"seed={seed}"), 0)
+    final = os.path.join(PAPER_RUN, "checkpoint", f"model-{PAPER_ITER - 1}")
+    assert_identical_checkpoints(str(ref / final), str(res / final))
+    reference = (ref / PAPER_RUN / "metrics.csv").read_text()
+    assert [r.split(",")[0] for r in reference.splitlines()[1:]] == [
+        str(n) for n in range(1, PAPER_ITER, 2)]
+    assert (run_dir / "metrics.csv").read_text() == reference
 
 
 def test_bad_dataset_file_stops_the_run_with_a_clear_error(tmp_path):

@@ -31,18 +31,29 @@ def test_fid_stats_are_the_dataset_features_moments_under_ttur_names(tmp_path, s
                "--inception_graph", stub_graph) == 2
 
 
-def test_evaluate_with_a_fid_reference(trained_run, tmp_path, stub_graph):
+def test_evaluate_with_a_fid_reference(own_trained_run, tmp_path, stub_graph):
+    """The FID column is against the reference's moments: with the generated samples fixed,
+    moving the reference mean by +d and -d changes the FID by the formula's
+    FID(m + d) + FID(m - d) - 2 FID(m) = 2 |d|^2 (the covariance terms cancel)."""
+    import csv
+
     ref = str(tmp_path / "ref.npz")
     assert cli("fid_stats", "--dataset", "shapes", "--num", "64", "--out", ref,
                "--inception_graph", stub_graph) == 0
-    assert cli("evaluate", trained_run, "--metrics", "fid", "--fid_reference", ref,
-               "--seed", "21") == 0
-    import csv
-
-    with open(os.path.join(trained_run, "eval", "metrics.csv")) as f:
+    mu, sigma = read_stats(ref)
+    d = np.linspace(-0.5, 1.0, len(mu))
+    refs = [ref, str(tmp_path / "plus.npz"), str(tmp_path / "minus.npz")]
+    np.savez(refs[1], mu=mu + d, sigma=sigma)
+    np.savez(refs[2], mu=mu - d, sigma=sigma)
+    for path in refs:
+        assert cli("evaluate", own_trained_run, "--metrics", "fid", "--fid_reference", path,
+                   "--seed", "21") == 0
+    with open(os.path.join(own_trained_run, "eval", "metrics.csv")) as f:
         rows = [r for r in csv.DictReader(f) if r["sample_seed"] == "21"]
-    assert len(rows) == 1 and rows[0]["fid_reference"] == ref
-    assert np.isfinite(float(rows[0]["fid"]))
+    assert [r["fid_reference"] for r in rows] == refs
+    base, plus, minus = (float(r["fid"]) for r in rows)
+    assert np.isfinite(base) and len({base, plus, minus}) == 3
+    np.testing.assert_allclose(plus + minus - 2 * base, 2 * np.sum(d**2), rtol=1e-6)
 
 
 def test_a_reference_of_the_wrong_dimension_is_one_error_line(trained_run, tmp_path, capsys):

@@ -14,7 +14,7 @@ from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
 from gan.run_checkpoints import MODEL_NAME
-from gan.scheduler import load_task
+from gan.tasks import load_task
 from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -95,7 +95,12 @@ def test_restore_keeps_the_learned_gammas(tmp_path):
 
 @pytest.mark.parametrize("task", ["same_gamma-CNN", "diff_gamma-CNN"])
 def test_gamma_tasks_have_the_original_75_runs(task):
-    t = load_task(f"tasks/{task}")
+    # The original's values, from fjxmlzn/BSN at commit
+    # 10862a2ce1a3efd045539d8b72c5353e888e4a92: same_gamma-CNN/config.py and
+    # diff_gamma-CNN/config.py (their test_config blocks give the 75 runs and the first run's
+    # name; d_gp_coe 10.0 is in their global_config); the WGAN-GP loss and the per-layer or
+    # shared gamma in same_gamma-CNN/gan/ and diff_gamma-CNN/gan/ (gan.py, network.py).
+    t = load_task(os.path.join(REPO, "tasks", task))
     assert len(t.runs) == 75 and len(t.distinct_runs()) == 75
     cfg = t.runs[0].config
     assert (cfg.loss, cfg.gamma, cfg.d_gp_coe, cfg.sn_mode) == (

@@ -10,6 +10,10 @@ from gan.variants import build_networks
 
 # The paper's CIFAR10 CNN (mg 4, 32x32x3): every variable's path and shape. A width-1.0 network
 # must keep them, so checkpoints written before the multiplier existed still restore.
+# The original's shapes, from fjxmlzn/BSN at commit 10862a2ce1a3efd045539d8b72c5353e888e4a92:
+# no_gamma-CNN/gan/network.py (Generator, Discriminator: channels, kernel sizes, the
+# mg * mg * 512 dense) with the layers of no_gamma-CNN/gan/op.py, for cifar10 at mg 4 as
+# no_gamma-CNN/config.py sets it.
 PAPER_G = {
     "layer0_dense/kernel": (128, 8192), "layer0_dense/bias": (8192,),
     "layer1_deconv/kernel": (4, 4, 256, 512), "layer2_deconv/kernel": (4, 4, 128, 256),

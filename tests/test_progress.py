@@ -19,7 +19,8 @@ from gan.progress import (
     where_to_look,
 )
 from gan.run_folder import RUNNING, RunStatus, read_status, update_status, write_status
-from gan.scheduler import Scheduler, load_task
+from gan.scheduler import Scheduler
+from gan.tasks import load_task
 
 
 class Clock:
@@ -152,16 +153,30 @@ def test_scheduler_prints_running_runs_progress_from_status_json(tmp_path):
                 "it_per_s": 3.5, "eta_s": 9.4, "losses": {"loss/g": 0.125}}}, f)
         os.replace(os.path.join(run_dir, "status.json.tmp"),
                    os.path.join(run_dir, "status.json"))
-        time.sleep(2.5)
+        # Running until the console has shown the progress (60 s at most, a safety net).
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+            time.sleep(0.01)
         open(os.path.join(run_dir, "COMPLETED"), "w").close()
     """))
+    shown = tmp_path / "shown"
+    line = "[t] sn_mode-SN,: iter 7/40 (17%)  3.50 it/s  ETA 0:00:09  loss/g=0.1250\n"
+
+    class Console(io.StringIO):
+        """Tells the fake run (through the file ``shown``) when the progress line is out."""
+
+        def write(self, text):
+            written = super().write(text)
+            if line in self.getvalue():
+                shown.touch()
+            return written
+
     task = load_task(str(task_dir), results_dir=str(tmp_path / "results"))
-    console = io.StringIO()
-    code = Scheduler(task, command=[sys.executable, str(fake)], handle_signals=False,
-                     console=console).start()
+    console = Console()
+    code = Scheduler(task, command=[sys.executable, str(fake), str(shown)],
+                     handle_signals=False, console=console).start()
     assert code == 0, console.getvalue()
-    assert "[t] sn_mode-SN,: iter 7/40 (17%)  3.50 it/s  ETA 0:00:09  loss/g=0.1250\n" in \
-        console.getvalue()
+    assert line in console.getvalue()
 
 
 def test_where_to_look_names_the_newest_grid_of_each_run_and_the_report(tmp_path):

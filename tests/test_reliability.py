@@ -28,7 +28,8 @@ import pytest
 from gan import run_folder as rf
 from gan.config import REPO_ROOT, ConfigError
 from gan.metrics.base import MetricsCsv
-from gan.scheduler import Scheduler, load_task, with_gpu_entries
+from gan.scheduler import Scheduler
+from gan.tasks import load_task, with_gpu_entries
 from tests.helpers import write_cifar_tarball
 from tests.test_scheduler import FAKE_RUN, events, read, run_scheduler, write_task
 
@@ -563,6 +564,32 @@ def test_atomic_outputs_get_the_mode_the_umask_gives(tmp_path, mask):
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_the_cached_inception_graph_gets_the_mode_the_umask_gives(tmp_path, monkeypatch, mask):
+    """A shared cache's graph must be readable by other users' jobs: the download is
+    written through a 0600 temporary file, then given the umask's mode."""
+    from gan.metrics import inception as inc
+    from tests.inception_stub import stub_inception_graph_def
+
+    data = stub_inception_graph_def().SerializeToString()
+    archive = tmp_path / "frozen.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo(inc.INCEPTION_PB)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setenv("BSN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BSN_INCEPTION_URL", archive.as_uri())
+    monkeypatch.delenv("BSN_INCEPTION_GRAPH", raising=False)
+    old = os.umask(mask)
+    try:
+        path = inc.find_inception_graph(None)
+    finally:
+        os.umask(old)
+    assert path == str(tmp_path / "cache" / inc.INCEPTION_PB)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
+    assert os.listdir(tmp_path / "cache") == [inc.INCEPTION_PB]
 
 
 def test_umask_is_read_without_changing_it():

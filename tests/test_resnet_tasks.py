@@ -12,7 +12,7 @@ from PIL import Image
 
 from gan.config import validate_run_config
 from gan.imagenet import ImageNetFolder
-from gan.scheduler import load_task
+from gan.tasks import load_task
 from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +33,14 @@ def data_root(tmp_path_factory):
 
 
 def test_the_task_configs_hold_the_original_values():
+    # The original's values, from fjxmlzn/BSN at commit
+    # 10862a2ce1a3efd045539d8b72c5353e888e4a92:
+    # - no_gamma-ResNet/config.py: 24 runs (run 0-2 x 4 scales x SN/BSN), iteration, every
+    #   *_freq, vis_freq, latent_dim, learning rates, betas, n_dis, num_gpus, d/g_batch_size,
+    #   the scales and the first run's folder keys;
+    # - no_gamma-ResNet/gan_task.py: ImageNet, and fid_num_real (the 5000 real images it
+    #   samples for the metrics); no_gamma-ResNet/gan/gan.py build_loss: the hinge loss.
+    # diff_gamma-ResNet is this port's own task (see its config.py).
     task = load_task(os.path.join(REPO, "tasks", "no_gamma-ResNet"))
     assert len(task.runs) == 24 and len(task.distinct_runs()) == 24
     cfg = task.runs[0].config

@@ -39,13 +39,15 @@ def test_scheduler_records_a_run_killed_before_it_said_how_it_ended(tmp_path):
     import sys
     import textwrap
 
-    from gan.scheduler import Scheduler, load_task
+    from gan.config import REPO_ROOT
+    from gan.scheduler import Scheduler
+    from gan.tasks import load_task
     from tests.test_scheduler import write_task
 
     fake = tmp_path / "fake_run.py"
     fake.write_text(textwrap.dedent(f"""
         import os, signal, sys
-        sys.path.insert(0, {os.getcwd()!r})
+        sys.path.insert(0, {REPO_ROOT!r})
         from gan import run_folder as rf
         run_dir = sys.argv[sys.argv.index("--run_dir") + 1]
         rf.update_status(run_dir, **rf.process_status(rf.RUNNING, total=3))

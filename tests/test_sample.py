@@ -40,7 +40,8 @@ def test_sample_twice_gives_identical_files_in_every_format(trained_run, tmp_pat
     assert not np.array_equal(np.load(other), _read(str(tmp_path / "1a.npy"))[0])
 
 
-def test_sample_of_a_kept_checkpoint_differs_from_the_latest(trained_run, tmp_path):
+def test_sample_of_a_kept_checkpoint_differs_from_the_latest(own_trained_run, tmp_path):
+    trained_run = own_trained_run
     assert cli("sample", trained_run, "--num", "4", "--checkpoint", "1",
                "--out", str(tmp_path / "k.npy")) == 0
     assert cli("sample", trained_run, "--num", "4", "--out", str(tmp_path / "l.npy")) == 0
@@ -118,3 +119,27 @@ def test_the_command_line_prints_one_error_line_and_exits_2(tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "not a run folder" in lines[0], done.stderr
     assert "Traceback" not in done.stderr and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["s.npy", "s.npz", "s_png"])
+def test_sample_memory_does_not_grow_with_num(trained_run, tmp_path, name):
+    """``sample`` streams: the Python-side peak (tracemalloc: NumPy buffers, bytes, lists) of
+    sampling 4N images exceeds that of N images by far less than the 3N extra images."""
+    import tracemalloc
+
+    from gan.sample import sample_run
+
+    n, batch = 256, 64
+    image_bytes = 32 * 32 * 3
+    sample_run(trained_run, str(tmp_path / f"warm-{name}"), num=batch, batch_size=batch,
+               progress=False)  # imports, caches: not part of either figure
+    peaks = []
+    for num in (n, 4 * n):
+        tracemalloc.start()
+        try:
+            sample_run(trained_run, str(tmp_path / f"{num}-{name}"), num=num,
+                       batch_size=batch, progress=False)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] - peaks[0] < 3 * n * image_bytes / 4, peaks

@@ -16,14 +16,9 @@ import time
 import pytest
 
 from gan.config import DEFAULT_RESULTS_ROOT, REPO_ROOT, ConfigError
-from gan.scheduler import (
-    DEFAULT_COMMAND,
-    Scheduler,
-    filter_runs,
-    folder_name,
-    load_task,
-    select_runs,
-)
+from gan.scheduler import DEFAULT_COMMAND, Scheduler
+from gan.tasks import filter_runs, folder_name, load_task, select_runs
+from tests.helpers import wait_for_file
 
 NO_GAMMA_CNN = os.path.join(REPO_ROOT, "tasks", "no_gamma-CNN")
 SPEC_NAME = ("d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,g_beta2-0.999,"
@@ -42,16 +37,37 @@ FAKE_RUN = textwrap.dedent("""
     if os.environ.get("FAKE_SHARED"):
         with open(os.environ["FAKE_SHARED"], "a") as f:
             f.write(name + "\\n")
+    if os.environ.get("FAKE_LAUNCHES"):
+        # A barrier: wait until the launches listed in FAKE_LAUNCHES come from FAKE_DISTINCT
+        # ("ppid:2": two schedulers, "gpu:2": two workers) at once; only overlapping runs get
+        # past (alone for 60 s: "ran alone", exit 3).
+        with open(os.environ["FAKE_LAUNCHES"], "a") as f:
+            f.write(f"{name} {os.getppid()} {gpu}\\n")
+        key, want = os.environ["FAKE_DISTINCT"].split(":")
+        field = {"ppid": 1, "gpu": 2}[key]
+        deadline = time.monotonic() + 60
+        while len({line.split(" ")[field] for line in
+                   open(os.environ["FAKE_LAUNCHES"]).read().splitlines()}) < int(want):
+            if time.monotonic() > deadline:
+                print("ran alone", flush=True)
+                sys.exit(3)
+            time.sleep(0.01)
     mode = os.environ.get("FAKE_MODE", "complete")
-    if mode == "sleep":
+    if mode in ("sleep", "stubborn"):
+        # Wait for signals (an alarm ends the process after 60 s as a safety net). "sleep"
+        # checkpoints and exits on the first; "stubborn" records each and goes on.
         def stop(signum, frame):
             print(f"got signal {signum}, checkpointing", flush=True)
-            sys.exit(75)
+            if mode == "sleep":
+                sys.exit(75)
+            with open(os.path.join(run_dir, "signals.txt"), "a") as f:
+                f.write(f"{signum}\\n")
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        signal.alarm(60)
         open(os.path.join(run_dir, "started"), "w").close()
-        time.sleep(30)
-    time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
+        while True:
+            signal.pause()
     if mode == "crash":
         sys.exit(1)
     if mode == "interrupt":
@@ -63,7 +79,8 @@ FAKE_RUN = textwrap.dedent("""
 DRIVER = textwrap.dedent(f"""
     import sys
     sys.path.insert(0, {REPO_ROOT!r})
-    from gan.scheduler import Scheduler, load_task
+    from gan.scheduler import Scheduler
+    from gan.tasks import load_task
     task = load_task(sys.argv[1])
     sys.exit(Scheduler(task, command=[sys.executable, sys.argv[2]]).start())
 """)
@@ -118,6 +135,11 @@ def read(path) -> str:
 
 
 def test_no_gamma_cnn_expands_to_480_runs():
+    # The original's values, from fjxmlzn/BSN at commit
+    # 10862a2ce1a3efd045539d8b72c5353e888e4a92, no_gamma-CNN/config.py: its 9 test_config
+    # blocks (in order) expand to 190, 70, 70, 40, 40, 40, 10, 10, 10 runs (480); batch_size,
+    # latent_dim and metric_freq are in its global_config, the first run's keys (SPEC_NAME) in
+    # its first block.
     task = load_task(NO_GAMMA_CNN)
     assert task.name == "no_gamma-CNN"
     assert len(task.runs) == 480
@@ -334,7 +356,9 @@ def test_default_command_is_gan_run():
 
 
 def test_run_skip_and_force_rerun(tmp_path, fake, monkeypatch):
-    monkeypatch.setenv("FAKE_SLEEP", "0.3")
+    # Each run waits until both workers have launched one: both get work.
+    monkeypatch.setenv("FAKE_LAUNCHES", str(tmp_path / "launches.txt"))
+    monkeypatch.setenv("FAKE_DISTINCT", "gpu:2")
     task = load_task(write_task(tmp_path), results_dir=str(tmp_path / "res"))
     task = select_runs(task, overrides="iteration=7")
     code, console = run_scheduler(task, fake)
@@ -405,14 +429,19 @@ def test_concurrent_schedulers_never_share_a_run(tmp_path, fake):
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     shared = tmp_path / "launched.txt"
-    env = dict(os.environ, FAKE_SHARED=str(shared), FAKE_SLEEP="0.2")
+    launches = tmp_path / "launches.txt"
+    # Every run waits until both schedulers have launched one (else it fails): they overlap.
+    env = dict(os.environ, FAKE_SHARED=str(shared), FAKE_LAUNCHES=str(launches),
+               FAKE_DISTINCT="ppid:2")
     procs = [subprocess.Popen([sys.executable, str(driver), task_dir, fake[1]], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(2)]
-    outputs = [p.communicate(timeout=60)[0] for p in procs]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     names = read(shared).split()
     assert len(names) == len(set(names)) == 8
+    launchers = {line.split()[1] for line in read(launches).splitlines()}
+    assert launchers == {str(p.pid) for p in procs}
     task = load_task(task_dir)
     assert sorted(names) == sorted(r.name for r in task.runs)
     assert all(os.path.exists(os.path.join(r.run_dir, "COMPLETED")) for r in task.runs)
@@ -427,10 +456,8 @@ def test_sigterm_is_forwarded_and_runs_resume(tmp_path, fake):
     env = dict(os.environ, FAKE_MODE="sleep")
     proc = subprocess.Popen([sys.executable, str(driver), task_dir, fake[1]], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    started = [os.path.join(r.run_dir, "started") for r in task.runs[:2]]
-    deadline = time.time() + 20
-    while not all(os.path.exists(p) for p in started) and time.time() < deadline:
-        time.sleep(0.05)
+    for run in task.runs[:2]:
+        wait_for_file(os.path.join(run.run_dir, "started"), proc)
     proc.send_signal(signal.SIGTERM)
     output = proc.communicate(timeout=30)[0]
     assert proc.returncode == 128 + signal.SIGTERM, output
@@ -441,3 +468,53 @@ def test_sigterm_is_forwarded_and_runs_resume(tmp_path, fake):
 
     code, console = run_scheduler(task, fake)
     assert code == 0 and events(console, "resumes") == 2 and events(console, "starts") == 1
+
+
+def _signals_received(run_dir: str) -> list[str]:
+    path = os.path.join(run_dir, "signals.txt")
+    return read(path).split() if os.path.exists(path) else []
+
+
+def test_a_second_signal_is_passed_on_and_the_third_kills_the_runs(tmp_path, fake):
+    """The scheduler forwards the first two SIGTERMs to a run that does not stop; the third
+    becomes SIGKILL. The run is recorded interrupted (killed by signal 9) and resumes."""
+    task_dir = write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}])
+    task = load_task(task_dir)
+    run_dir = task.runs[0].run_dir
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    env = dict(os.environ, FAKE_MODE="stubborn")  # records each signal, keeps running
+    proc = subprocess.Popen([sys.executable, str(driver), task_dir, fake[1]], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for_file(os.path.join(run_dir, "started"), proc)
+    for count in (1, 2):
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 60  # a safety net: the run records it at once
+        while len(_signals_received(run_dir)) < count:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    assert _signals_received(run_dir) == ["15", "15"]
+    assert output.count("scheduler got SIGTERM: sending SIGTERM to 1 running runs") == 2
+    assert "scheduler got SIGTERM: sending SIGKILL to 1 running runs" in output
+    assert events(output, "interrupted") == 1 and "(killed by signal 9)" in output
+    code, console = run_scheduler(task, fake)
+    assert code == 0 and events(console, "resumes") == 1
+
+
+def test_a_config_changed_since_the_last_start_is_warned_with_its_keys(tmp_path, fake,
+                                                                         monkeypatch):
+    task = load_task(write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}]))
+    monkeypatch.setenv("FAKE_MODE", "interrupt")
+    code, console = run_scheduler(task, fake)
+    assert code == 75 and "changed since its last start" not in console
+    code, console = run_scheduler(task, fake)  # the same config: no warning
+    assert code == 75 and "changed since its last start" not in console
+    changed = select_runs(task, overrides="iteration=20,n_dis=2")
+    code, console = run_scheduler(changed, fake)
+    (line,) = [x for x in console.splitlines() if "changed since its last start" in x]
+    assert " WARNING " in line and task.runs[0].name in line
+    assert "(iteration, n_dis); it resumes with the new config" in line
+    assert json.loads(read(os.path.join(task.runs[0].run_dir, "config.json")))["n_dis"] == 2

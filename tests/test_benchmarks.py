@@ -1,0 +1,99 @@
+"""Every script in benchmarks/ runs to its end at a tiny size (its figures are not checked).
+
+Each script runs as a user runs it (``python benchmarks/X.py``, a fresh process, its real code
+path) with size flags that make it take seconds. A change that breaks a script (a renamed
+function, a config it builds that no longer validates) fails here instead of silently.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(REPO, "benchmarks")
+
+#: Per script: the flags of a seconds-long run and a line its output must hold at the end.
+TINY = {
+    "train_step.py": (
+        [
+            "--datasets=cifar10",
+            "--iters=1",
+            "--warmup=1",
+            "--batch_size=4",
+            "--num_images=16",
+            "--matmul_n=64",
+            "--noreference",
+            "--celeba_memory",
+            "--memory_images=64",
+            "--memory_iterations=2",
+            "--memory_metrics=swd",
+            "--memory_fid_samples=16",
+        ],
+        "celeba run, float32 (64x64x64x3 uint8",
+    ),
+    "resnet_step.py": (
+        [
+            "--sizes=32",
+            "--iters=1",
+            "--warmup=1",
+            "--width=0.125",
+            "--n_dis=1",
+            "--d_batch_size=2",
+            "--g_batch_size=2",
+        ],
+        "  32 0.125",
+    ),
+    "metrics.py": (["--tiny", "--images=8", "--batch=4"], "stub "),
+    "sample.py": (["--num=8", "--batch_size=4"], "peak RSS at 16 minus at 8"),
+    "imagenet_loader.py": (
+        [
+            "--num_files=24",
+            "--num_classes=2",
+            "--batch_size=4",
+            "--seconds=0.05",
+            "--warmup_batches=1",
+        ],
+        "tf.numpy_function(np.load)",
+    ),
+    "quickstart.py": (
+        [
+            "--matmul_n=64",
+            "--only=sn_mode=SN",
+            "--set=iteration=2,vis_freq=2,metric_freq=2,save_checkpoint_freq=2,vis_num_h=2,"
+            "vis_num_w=2,swd_num_samples=16,metrics=['swd']",
+        ],
+        "quickstart (python main.py --set",
+    ),
+}
+
+
+def test_every_benchmark_script_has_a_tiny_run():
+    scripts = sorted(n for n in os.listdir(BENCHMARKS) if n.endswith(".py") and n != "__init__.py")
+    assert scripts == sorted(TINY)
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_benchmark_script_runs_at_a_tiny_size(script, tmp_path):
+    flags, expected = TINY[script]
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES="",
+        BSN_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    # Started outside the repository, as the scripts find it from their own path.
+    out = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, script), *flags],
+        cwd=str(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr[-5000:]
+    assert expected in out.stdout, out.stdout
+    assert "Traceback" not in out.stdout + out.stderr

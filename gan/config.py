@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass
 from typing import Any
 
-from gan.errors import UserError
+from gan.errors import ConfigError  # noqa: F401  (re-exported: gan.config.ConfigError)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
@@ -31,10 +31,6 @@ GAMMAS = ("none", "same", "diff")
 NETWORKS = ("cnn", "resnet")
 MISSING_INCEPTION = ("error", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
-
-
-class ConfigError(UserError, ValueError):
-    """A config that cannot be run; the message names the file, key and value."""
 
 
 _REQUIRED = object()

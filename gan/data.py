@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 
 from gan import safe_pickle
-from gan.errors import UserError
+from gan.errors import DataError  # noqa: F401  (re-exported: gan.data.DataError)
 
 CIFAR10_ARCHIVE = os.path.join("CIFAR10", "cifar-10-python.tar.gz")
 STL10_FILE = os.path.join("STL10", "stl10.npy")
@@ -24,10 +24,6 @@ CELEBA_FILE = os.path.join("CelebA", "celeba.npy")
 
 IMAGE_SIZE = {"cifar10": 32, "stl10": 48, "celeba": 64, "imagenet": 128, "shapes": 32}
 IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
-
-
-class DataError(UserError, ValueError):
-    """Training data that is missing or not in the expected format; names the file."""
 
 
 def dataset_path(dataset: str, data_root: str) -> str:

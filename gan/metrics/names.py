@@ -6,7 +6,7 @@ builds the callbacks of the same names.
 
 from __future__ import annotations
 
-from gan.config import ConfigError
+from gan.errors import ConfigError
 
 COLUMNS: dict[str, list[str]] = {
     "inception_score": ["inception_score_mean", "inception_score_std"],

@@ -23,6 +23,7 @@ from absl import app, flags, logging
 
 from gan import commands
 from gan.config import REPO_ROOT, ConfigError
+from gan.errors import UserError, error_line
 from gan.preflight import data_problems
 from gan.progress import where_to_look
 from gan.report import ReportOptions, summary_text, write_report
@@ -173,17 +174,11 @@ def _task_run_dirs(arg: str) -> list[str]:
 
 def _after_training(command: str, args: Sequence[str]) -> int:
     """``sample``, ``evaluate``, ``fid_stats`` or ``export`` (see ``gan/commands.py``)."""
-    try:
-        if command == commands.EVALUATE:
-            return commands.evaluate_command(args, _task_run_dirs)
-        return {commands.SAMPLE: commands.sample_command,
-                commands.FID_STATS: commands.fid_stats_command,
-                commands.EXPORT: commands.export_command}[command](args)
-    except Exception as exc:
-        if not commands.is_bad_input(exc):
-            raise
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+    if command == commands.EVALUATE:
+        return commands.evaluate_command(args, _task_run_dirs)
+    return {commands.SAMPLE: commands.sample_command,
+            commands.FID_STATS: commands.fid_stats_command,
+            commands.EXPORT: commands.export_command}[command](args)
 
 
 def _main(args: Sequence[str]) -> int:
@@ -213,8 +208,8 @@ def _main(args: Sequence[str]) -> int:
             runs = [(run.name, run.run_dir) for run in task.distinct_runs()]
             print(where_to_look(runs, report_dir), flush=True)
         return code
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except UserError as exc:  # anything else is a bug and keeps its traceback
+        print(error_line(exc), file=sys.stderr)
         return EXIT_CONFIG_ERROR
 
 

@@ -3,14 +3,13 @@
 ``sample RUN_DIR``, ``evaluate RUN_DIR|TASK`` (or ``evaluate --images FILE --dataset NAME``),
 ``fid_stats --dataset NAME`` and ``export RUN_DIR --out DIR``; the work is done by
 ``gan.sample``, ``gan.evaluate``, ``gan.fid_stats`` and ``gan.export``. Bad input raises
-``ConfigError`` (``main.py`` prints it as one ``error:`` line and exits 2); ``is_bad_input``
-also accepts the data and Inception errors that mean bad input rather than a bug.
+``ConfigError`` (a ``gan.errors.UserError``: ``gan/cli.py`` prints it as one ``error:`` line and
+exits 2).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
 
 from absl import flags
@@ -64,21 +63,6 @@ _USED = {
 }
 # main.py's training and report flags that no after-training command reads.
 _MAIN = {"dry_run", "only", "set", "results_dir", "force_rerun", "gpu", "shard"}
-
-
-# Exception types that mean bad input besides ConfigError: (module, class name). One whose
-# module was never imported cannot have been raised, so checking costs no import.
-_BAD_INPUT = (("gan.data", "DataError"), ("datasets.common", "DataError"),
-              ("gan.metrics.inception", "InceptionUnavailable"))
-
-
-def is_bad_input(exc: BaseException) -> bool:
-    """Whether ``exc`` means bad input (printed as one ``error:`` line, exit 2), not a bug."""
-    if isinstance(exc, ConfigError):
-        return True
-    types = tuple(getattr(sys.modules[module], name) for module, name in _BAD_INPUT
-                  if module in sys.modules)
-    return isinstance(exc, types)
 
 
 def _check_flags(command: str) -> None:

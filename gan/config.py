@@ -227,6 +227,9 @@ class RunConfig:
             check_metric_names(list(self.metrics))
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        if "shapes" in self.metrics and self.dataset != "shapes":
+            raise ConfigError(f"{where}: metric 'shapes' scores with the shapes classifier; it "
+                              f"needs dataset 'shapes', got {self.dataset!r}")
         if "inception_score" in self.metrics and self.is_num_samples < self.is_num_splits:
             raise ConfigError(f"{where}: is_num_samples = {self.is_num_samples} cannot make "
                               f"is_num_splits = {self.is_num_splits} splits")

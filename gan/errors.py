@@ -23,6 +23,11 @@ class DataError(UserError, ValueError):
     """Training data that is missing or not in the expected format; names the file."""
 
 
+class MetricError(UserError, ValueError):
+    """A metric that cannot be computed from these inputs (a sample count above the data's
+    size, images of another size or dataset, a metrics.csv of another metric list)."""
+
+
 def error_line(exc: BaseException) -> str:
     """The one ``error:`` line printed for a user error (whitespace folded)."""
     return f"error: {' '.join(str(exc).split())}"

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import ConfigError, RunConfig
+from gan.errors import MetricError
 from gan.run_folder import CHECKPOINT_DIR, EVAL_DIR, EVAL_METRICS_FILE, METRIC_STATE_FILE
 
 SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
@@ -75,12 +76,12 @@ def eval_config(config: RunConfig, settings: EvalSettings) -> RunConfig:
 
 
 def setup_callbacks(callbacks: list, context: Any, where: str) -> None:
-    """``setup`` every callback; a count the data cannot meet (a ValueError) is bad input."""
+    """``setup`` every callback; a count the data cannot meet (a MetricError) names ``where``."""
     for cb in callbacks:
         try:
             cb.setup(context)
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        except MetricError as e:
+            raise MetricError(f"{where}: {e}") from None
 
 
 def row_settings(config: RunConfig, sample_seed: int) -> dict[str, str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from absl import app, flags, logging
 
 from gan.config import ConfigError, RunConfig, validate_run_config
+from gan.errors import UserError, error_line
 from gan.run_folder import (
     COMPLETED,
     COMPLETED_FILE,
@@ -195,15 +196,13 @@ def _record_ending(run_dir: str, state: str, exit_code: int, error: str) -> None
 
 def main(argv: list[str]) -> None:
     del argv
-    from gan.data import DataError
-
     if not FLAGS.run_dir:
         print("error: --run_dir is required", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     try:
         status = train_run(FLAGS.run_dir)
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except UserError as e:  # anything else is a bug and keeps its traceback
+        print(error_line(e), file=sys.stderr)
         _record_ending(FLAGS.run_dir, FAILED, EXIT_BAD_INPUT, str(e))
         status = EXIT_BAD_INPUT
     except Exception as e:

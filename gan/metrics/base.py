@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gan.config import RunConfig
+from gan.errors import MetricError
 
 
 @dataclass
@@ -75,7 +76,7 @@ class MetricsCsv:
             with open(path, newline="") as f:
                 header = next(csv.reader(f), None)
             if header != self.fieldnames:
-                raise ValueError(
+                raise MetricError(
                     f"{path}: existing header {header} differs from this run's metrics "
                     f"{self.fieldnames}; move the file away or restore the run's metric list")
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.extra import kernel_distance
 from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
@@ -92,7 +93,7 @@ class ShapesFeatureDistance(MetricCallback):
 
     def setup(self, context: MetricContext) -> None:
         if context.real_images is None or context.real_images.shape[1:] != (32, 32, 3):
-            raise ValueError("shapes_fid/shapes_kid need the 32x32 in-memory 'shapes' dataset")
+            raise MetricError("shapes_fid/shapes_kid need the 32x32 in-memory 'shapes' dataset")
         self.model = load_classifier()
         n = len(context.real_images)
         self.real_indices = np.sort(context.rng.choice(n, min(self.num_real, n), replace=False))

@@ -176,9 +176,9 @@ def write_stats(path: str, mu: np.ndarray, sigma: np.ndarray, **info: Any) -> No
         raise
 
 
-def fid_stats_command(dataset: str, data_root: str | None = None, num: str = "all",
-                      seed: int = 0, inception_graph: str | None = None,
-                      out: str | None = None, overwrite: bool = False) -> str:
+def write_dataset_stats(dataset: str, data_root: str | None = None, num: str = "all",
+                        seed: int = 0, inception_graph: str | None = None,
+                        out: str | None = None, overwrite: bool = False) -> str:
     """Compute and write the reference statistics of ``dataset``; returns the file."""
     from gan.config import DATASETS
 

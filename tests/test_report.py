@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import main
-from gan import cli, report
+from gan import commands, report
 from gan.report import (
     ReportOptions,
     Series,
@@ -499,16 +499,16 @@ def test_cli_report_and_report_after_training(sweep, capsys, monkeypatch):
         def start(self):
             return 0
 
-    monkeypatch.setattr(cli, "Scheduler", FakeScheduler)
+    monkeypatch.setattr(commands, "Scheduler", FakeScheduler)
     assert main.run_cli(["main.py", task_dir]) == 0
     assert "Report written to" in capsys.readouterr().out
 
     def broken(*args, **kw):
         raise RuntimeError("no report today")
 
-    monkeypatch.setattr(cli, "write_report", broken)
+    monkeypatch.setattr(commands, "write_report", broken)
     warned = []
-    monkeypatch.setattr(cli.logging, "warning", lambda *a: warned.append(a[0] % a[1:]))
+    monkeypatch.setattr(commands.logging, "warning", lambda *a: warned.append(a[0] % a[1:]))
     assert main.run_cli(["main.py", task_dir]) == 0
     assert warned and "no report today" in warned[0]
 

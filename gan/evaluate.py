@@ -64,7 +64,7 @@ def eval_config(config: RunConfig, settings: EvalSettings) -> RunConfig:
                 raise ConfigError(f"--{key} {value}: expected a positive number")
             changes[key] = int(value)
     if settings.fid_reference:
-        from gan.fid_stats import read_stats
+        from gan.metrics.reference_stats import read_stats
 
         read_stats(settings.fid_reference)
         changes["fid_reference"] = os.path.abspath(settings.fid_reference)
@@ -243,7 +243,8 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
         select_checkpoints,
     )
     from gan.metrics.registry import build_metrics, metric_columns
-    from gan.run import read_run_config, run_data
+    from gan.real_data import run_data
+    from gan.run_folder import read_run_config
     from gan.variants import build_generator
 
     run_dir = require_run_folder(run_dir)
@@ -321,7 +322,7 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
     from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, validate_run_config
     from gan.data import IMAGE_SIZE
     from gan.metrics.registry import build_metrics
-    from gan.run import run_data
+    from gan.real_data import run_data
     from gan.sample import read_images
 
     images = read_images(path)

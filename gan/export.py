@@ -80,7 +80,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     import tensorflow as tf
 
     from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
-    from gan.run import read_run_config
+    from gan.run_folder import read_run_config
 
     run_dir = require_run_folder(run_dir)
     target = os.path.abspath(out.rstrip("/") or out)

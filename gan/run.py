@@ -13,12 +13,13 @@ import os
 import secrets
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from absl import app, flags, logging
 
-from gan.config import ConfigError, RunConfig, validate_run_config
+from gan.config import RunConfig
 from gan.errors import UserError, error_line
+from gan.real_data import run_data
 from gan.run_folder import (
     COMPLETED,
     COMPLETED_FILE,
@@ -33,31 +34,12 @@ from gan.run_folder import (
     SEED_FILE,
     one_line,
     process_status,
+    read_run_config,
     update_status,
 )
 
-if TYPE_CHECKING:
-    import numpy as np
-
-    from gan.imagenet import ImageNetFolder
-
-
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
-
-
-def read_run_config(run_dir: str) -> RunConfig:
-    """The validated config of the run in ``run_dir``."""
-    path = os.path.join(run_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path} not found: a run folder needs the config.json the "
-                          "scheduler writes")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    return validate_run_config(raw, where=path)
 
 
 def run_seed(config: RunConfig, run_dir: str) -> int:
@@ -74,25 +56,6 @@ def run_seed(config: RunConfig, run_dir: str) -> int:
         json.dump({"seed": seed}, f)
     os.replace(tmp, path)
     return seed
-
-
-def training_data(dataset: str, data_root: str, imagenet_allow_subset: bool = False
-                  ) -> np.ndarray | ImageNetFolder:
-    """A dataset's real images: the streamed ImageNet folder, or the in-memory array."""
-    if dataset == "imagenet":
-        from gan.data import IMAGENET_FOLDER
-        from gan.imagenet import ImageNetFolder
-
-        return ImageNetFolder(os.path.join(data_root, IMAGENET_FOLDER),
-                              allow_subset=imagenet_allow_subset)
-    from gan.data import load_images
-
-    return load_images(dataset, data_root)
-
-
-def run_data(config: RunConfig) -> np.ndarray | ImageNetFolder:
-    """The real images of the run ``config``."""
-    return training_data(config.dataset, config.data_root, config.imagenet_allow_subset)
 
 
 def configure_runtime(config: RunConfig) -> int:

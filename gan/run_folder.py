@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gan.config import ConfigError, RunConfig, validate_run_config
+
 CONFIG_FILE = "config.json"
 SEED_FILE = "seed.json"
 STATUS_FILE = "status.json"
@@ -92,6 +94,20 @@ class RunStatus:
         if known.get("state") not in STATES:
             raise ValueError(f"unknown state {known.get('state')!r}")
         return cls(**known)
+
+
+def read_run_config(run_dir: str) -> RunConfig:
+    """The validated config of the run in ``run_dir``."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path} not found: a run folder needs the config.json the "
+                          "scheduler writes")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    return validate_run_config(raw, where=path)
 
 
 def status_path(run_dir: str) -> str:

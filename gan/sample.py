@@ -250,7 +250,7 @@ def sample_run(run_dir: str, out: str, num: int = DEFAULT_NUM, seed: int = 0,
     """Write ``num`` images of the run's generator (restored from ``checkpoint``) from the
     latents of ``seed`` to ``out``; returns the path written."""
     from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
-    from gan.run import read_run_config
+    from gan.run_folder import read_run_config
 
     if num <= 0:
         raise ConfigError(f"--num {num}: expected a positive number of images")

@@ -21,6 +21,7 @@ from gan.config import RunConfig
 from gan.metrics.base import MetricCallback
 from gan.metrics.extra import KernelInceptionDistance, SlicedWassersteinDistance
 from gan.metrics.inception.callbacks import FrechetInceptionDistance, InceptionScore
+from gan.metrics.inception.reference import ReferenceFrechetDistance
 from gan.metrics.inception.runner import InceptionRunner
 from gan.metrics.names import COLUMNS, check_metric_names
 from gan.metrics.shapes_features import ShapesFeatureDistance
@@ -46,8 +47,6 @@ def _fid(runner: InceptionRunner, config: RunConfig) -> MetricCallback:
     n = config.fid_num_samples
     reference = config.fid_reference
     if reference:
-        from gan.fid_stats import ReferenceFrechetDistance
-
         return ReferenceFrechetDistance(runner, n, reference)
     return FrechetInceptionDistance(runner, n)
 

@@ -132,6 +132,7 @@ def read_seed(config: RunConfig, run_dir: str) -> int:
 def load_generator(config: RunConfig, checkpoint: CheckpointRef):
     """The run's generator (built from ``config``) with its variables read from
     ``checkpoint``; nothing else of the checkpoint is read."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     from gan.variants import build_generator
 
     generator = build_generator(config, config.image_shape)
@@ -142,6 +143,7 @@ def load_generator(config: RunConfig, checkpoint: CheckpointRef):
 def restore_generator(generator, checkpoint: CheckpointRef) -> None:
     """Read every variable of ``generator`` (by its path, as training saved it) from
     ``checkpoint``; a ConfigError names the file when one is missing or of another shape."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
     from gan.run_checkpoints import variables_by_path
@@ -160,6 +162,7 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
 def generate_fn(generator, latent_dim: int):
     """Inference-mode G as one traced function ``z [None, latent_dim] -> images in [-1, 1]``
     (the trainer's ``_generate_fn``)."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
     return tf.function(lambda z: generator(z, training=False),

@@ -231,7 +231,7 @@ def quiet_tensorflow() -> None:
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401  (imported here, with stderr held)
+            import tensorflow  # noqa: F401  (TensorFlow: imported here, with stderr held)
         except BaseException:
             os.dup2(saved, 2)
             held.seek(0)

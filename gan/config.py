@@ -10,6 +10,7 @@ expected. Code reads its attributes; ``config.json`` holds :meth:`RunConfig.to_d
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import math
@@ -18,7 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass
 from typing import Any
 
+from gan.data import IMAGE_SIZE
 from gan.errors import ConfigError  # noqa: F401  (re-exported: gan.config.ConfigError)
+from gan.metrics.names import check_metric_names
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
@@ -214,15 +217,11 @@ class RunConfig:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """The (H, W, C) of the dataset's images as the training code loads them."""
-        from gan.data import IMAGE_SIZE
-
         size = IMAGE_SIZE[self.dataset]
         return size, size, 3
 
     def _check_rules(self, where: str) -> None:
         """Raise ConfigError for a combination of keys the code does not train with."""
-        from gan.metrics.names import check_metric_names
-
         try:
             check_metric_names(list(self.metrics))
         except ConfigError as exc:
@@ -371,8 +370,6 @@ def check_network(config: RunConfig, image_shape: tuple[int, ...],
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:
     """Parse ``k=v,k2=v2`` (values as Python literals, else strings) from a command-line flag."""
-    import ast
-
     out: dict[str, Any] = {}
     if not text:
         return out

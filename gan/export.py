@@ -21,7 +21,10 @@ import json
 import os
 import shutil
 
+from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
 from gan.config import ConfigError, RunConfig
+from gan.run_folder import read_run_config
+from gan.sample import uint8_generate_fn
 
 SAVED_MODEL = "saved_model"
 KERAS_FILE = "generator.keras"
@@ -32,9 +35,8 @@ class _Serving:
     """The module saved: the generator's variables and the traced ``z -> uint8`` function."""
 
     def __init__(self, generator, latent_dim: int):
+        # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
         import tensorflow as tf
-
-        from gan.sample import uint8_generate_fn
 
         self.module = tf.Module()
         # The backing tf.Variables, so the SavedModel holds them and nothing of Keras.
@@ -77,10 +79,8 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
                overwrite: bool = False) -> str:
     """Write the SavedModel, the ``.keras`` file and README.txt of the run's generator at
     ``checkpoint`` into the folder ``out``; returns it."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
-
-    from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
-    from gan.run_folder import read_run_config
 
     run_dir = require_run_folder(run_dir)
     target = os.path.abspath(out.rstrip("/") or out)

@@ -70,6 +70,7 @@ def configure_runtime(config: RunConfig) -> int:
     buffers alive at once (on the CelebA CNN it costs ~200 MiB of peak memory and no time).
     Returns the value applied (0: TensorFlow's default).
     """
+    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -98,6 +99,7 @@ def install_stop_handlers(trainer: Any) -> None:
     checkpoint saved; during a metric evaluation at once (the handler raises
     ``EvaluationAbandoned`` there, the trainer saves the finished iteration's checkpoint and
     the resumed run redoes the evaluation)."""
+    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
     from gan.trainer import EvaluationAbandoned
 
     def request_stop(signum, _frame):
@@ -119,6 +121,7 @@ def train_run(run_dir: str) -> int:
     update_status(run_dir, **process_status(RUNNING, total=config.iteration))
     configure_runtime(config)
 
+    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
     from gan.metrics.registry import build_metrics
     from gan.trainer import Trainer
 

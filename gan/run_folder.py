@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -187,8 +188,6 @@ def clear_run(run_dir: str, log_file: str | None) -> list[str]:
     hold the scheduler log, the report and anything the user put there: those stay. Returns
     the names deleted.
     """
-    import shutil
-
     names = owned_entries(run_dir, log_file)
     for name in names:
         full = os.path.join(run_dir, name)

@@ -23,8 +23,12 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
+from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
 from gan.config import ConfigError
+from gan.run_folder import read_run_config
 
 NPZ, NPY, PNG_DIR = "npz", "npy", "png"
 DEFAULT_NUM = 50000
@@ -73,6 +77,7 @@ def latents(seed: int, num: int, latent_dim: int) -> np.ndarray:
 def to_uint8_tf(images):
     """Images in [-1, 1] -> uint8 as ``clip(round((x + 1) * 127.5), 0, 255)`` (TensorFlow;
     the same rounding as ``gan.metrics.extra.to_uint8``)."""
+    # TensorFlow: imported here so that the CLI and evaluate importing this module do not.
     import tensorflow as tf
 
     x = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
@@ -82,6 +87,7 @@ def to_uint8_tf(images):
 def uint8_generate_fn(generator, latent_dim: int):
     """One traced function ``z [None, latent_dim] float32 -> uint8 NHWC images`` of the
     inference-mode generator (what ``sample`` runs and ``export`` saves)."""
+    # TensorFlow: imported here so that the CLI and evaluate importing this module do not.
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
@@ -169,8 +175,6 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
     """Write ``num`` uint8 images coming in ``batches`` to ``path`` (kind by its name) through
     a temporary name, renamed when complete; ``z_batches()`` gives the latents again for the
     ``.npz``'s ``z``. Returns the path written. Nothing is left behind on failure."""
-    from tqdm import tqdm
-
     kind = output_kind(path)
     target = path.rstrip("/") or path
     tmp = _tmp_name(target)
@@ -210,8 +214,6 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
 
 
 def _write_pngs(folder: str, images: np.ndarray, start: int, width: int) -> None:
-    from PIL import Image
-
     for i, image in enumerate(images):
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
             os.path.join(folder, f"{start + i:0{width}d}.png"), format="PNG")
@@ -225,8 +227,6 @@ def read_images(path: str) -> np.ndarray:
         raise ConfigError(f"{path}: no such file or folder")
     try:
         if os.path.isdir(path):
-            from PIL import Image
-
             names = sorted(n for n in os.listdir(path) if n.lower().endswith(".png"))
             if not names:
                 raise ConfigError(f"{path}: a folder without .png files")
@@ -249,9 +249,6 @@ def sample_run(run_dir: str, out: str, num: int = DEFAULT_NUM, seed: int = 0,
                overwrite: bool = False, progress: bool = True) -> str:
     """Write ``num`` images of the run's generator (restored from ``checkpoint``) from the
     latents of ``seed`` to ``out``; returns the path written."""
-    from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
-    from gan.run_folder import read_run_config
-
     if num <= 0:
         raise ConfigError(f"--num {num}: expected a positive number of images")
     if batch_size <= 0:

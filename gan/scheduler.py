@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from gan.config import REPO_ROOT, ConfigError
+from gan.preflight import check_runs
 from gan.progress import ConsoleProgress
 from gan.run_folder import (
     COMPLETED,
@@ -165,8 +166,6 @@ class Scheduler:
         unwritable results root raise ConfigError (one line naming what is wrong).
         """
         if self.preflight:
-            from gan.preflight import check_runs
-
             check_runs(self.runs)
         log_path = self.task.scheduler_log_path
         try:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import resource
 
 import keras
 import numpy as np
+import psutil
 import tensorflow as tf
 from absl import logging
 from PIL import Image
@@ -91,10 +93,6 @@ def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distrib
 
 def memory_scalars() -> dict[str, float]:
     """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
-    import resource
-
-    import psutil
-
     info = psutil.Process(os.getpid()).memory_info()
     return {"memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
             "memory/rss": float(info.rss), "memory/vms": float(info.vms)}

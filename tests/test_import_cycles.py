@@ -122,3 +122,20 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path
              for n in "abcd"}
     assert graph["gan.c"] == {"gan", "gan.a"}  # not gan.d: under TYPE_CHECKING
     assert find_cycle(graph) == ["gan.a", "gan.b", "gan.c", "gan.a"]
+
+
+def test_a_function_local_import_says_it_keeps_tensorflow_out():
+    unexplained = []
+    for module, path in sorted(module_files().items()):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                # the comment sits on the import's line or the three lines above it
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and not any(
+                        "TensorFlow" in line
+                        for line in lines[max(0, node.lineno - 4):node.lineno]):
+                    unexplained.append(f"{module}:{node.lineno}")
+    assert not unexplained, f"function-local imports without a TensorFlow reason: {unexplained}"

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 from absl import logging
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from gan.report.records import RunRecord, Series
 from gan.report.rules import fmt_value, variant_label
@@ -55,9 +57,6 @@ def _aggregate(series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 4.5)) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(size[0] * cols, size[1] * rows))
     FigureCanvasAgg(fig)
     return fig

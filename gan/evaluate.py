@@ -49,6 +49,7 @@ from gan.run_folder import (
     EVAL_DIR,
     EVAL_METRICS_FILE,
     METRIC_STATE_FILE,
+    atomic_path,
     read_run_config,
 )
 from gan.sample import read_images
@@ -162,19 +163,11 @@ class EvalCsv:
 
     def _write(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = f"{self.path}.tmp.{os.getpid()}"
-        try:
+        with atomic_path(self.path, sync=True, sync_folder=False) as tmp:
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=self.fieldnames(), extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(self.rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
 
 
 def metric_context(config: RunConfig, run_dir: str, seed: int,

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
 from gan.config import ConfigError, RunConfig
-from gan.run_folder import read_run_config
+from gan.run_folder import atomic_path, read_run_config
 from gan.sample import uint8_generate_fn
 
 SAVED_MODEL = "saved_model"
@@ -92,10 +91,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
     latent_dim = config.latent_dim
-    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial-"
-                       f"{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_path(target) as tmp:
         os.makedirs(tmp)
         serving = _Serving(generator, latent_dim)
         tf.saved_model.save(serving.module, os.path.join(tmp, SAVED_MODEL),
@@ -103,15 +99,5 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
         generator.save(os.path.join(tmp, KERAS_FILE))
         with open(os.path.join(tmp, README), "w") as f:
             f.write(_readme(config, ref.label, run_dir, latent_dim, config.image_shape))
-        if os.path.lexists(target):
-            old = tmp + ".old"
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f"exported {ref.label} of {run_dir} to {target}", flush=True)
     return target

@@ -6,20 +6,23 @@ run folder (the scheduler, ``--dry_run``, the report, ``sample``/``evaluate``/``
 the names from here, and learns how a run ended from ``status.json`` (:class:`RunStatus`),
 never from the wording of a log line.
 
-``status.json`` is rewritten atomically (temporary file, then rename) by the run process as it
+Every file a run, the report or a command writes goes through :func:`atomic_path` (a temporary
+name beside the target, renamed over it when complete), so a reader sees the old or the whole
+new content, never a part. ``status.json`` is rewritten so by the run process as it
 starts, while it trains (progress) and when it ends; the scheduler writes it only when the run
 process died without saying how it ended (a crash, a kill).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -148,22 +151,69 @@ def process_status(state: str, **changes: Any) -> dict[str, Any]:
     return {"state": state, "pid": os.getpid(), "host": socket.gethostname(), **changes}
 
 
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON (sorted keys) to ``path`` through a temporary file and rename."""
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+def remove_path(path: str) -> None:
+    """Delete the file, link or folder ``path`` if there is one."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, sort_keys=True, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = "", sync: bool = False,
+                sync_folder: bool | None = None) -> Iterator[str]:
+    """Yield a temporary path beside ``path`` to write a file or a folder to; rename it over
+    ``path`` when the block ends, delete it when the block fails.
+
+    ``path`` is then absent, the old content or the complete new one, never a part. The name is
+    ``NAME.tmp.<pid>.<thread><suffix>`` (``suffix`` for writers that want an extension), which
+    :func:`remove_temporaries` and :func:`clear_run` recognize. A new folder, or anything
+    replacing a folder, moves the old ``path`` aside first and deletes it after the rename.
+    ``sync`` fsyncs the new file before the rename and ``sync_folder`` (default: ``sync``) its
+    folder after it.
+    """
+    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}{suffix}"
+    remove_path(tmp)
+    try:
+        yield tmp
+        if sync and os.path.isfile(tmp):
+            _fsync(tmp)
+        if os.path.lexists(path) and (os.path.isdir(tmp) or (os.path.isdir(path)
+                                                            and not os.path.islink(path))):
+            old = f"{tmp}.old"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            remove_path(old)
+        else:
+            os.replace(tmp, path)
+        if sync if sync_folder is None else sync_folder:
+            _fsync(os.path.dirname(os.path.abspath(path)))
     except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        remove_path(tmp)
         raise
+
+
+def write_atomic(path: str, data: str | bytes, sync: bool = False) -> None:
+    """Write ``data`` (text as is, no newline translation) to ``path`` through
+    :func:`atomic_path`; ``sync`` fsyncs the file (not its folder)."""
+    with atomic_path(path, sync=sync, sync_folder=False) as tmp:
+        with open(tmp, "wb") if isinstance(data, bytes) else open(tmp, "w", newline="") as f:
+            f.write(data)
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON (sorted keys, indented) to ``path`` through :func:`atomic_path`,
+    synced to disk."""
+    write_atomic(path, json.dumps(obj, sort_keys=True, indent=2) + "\n", sync=True)
 
 
 def owned_entries(run_dir: str, log_file: str | None) -> list[str]:
@@ -210,15 +260,6 @@ def umask() -> int:
     old = os.umask(0o022)  # no /proc: the classic read-and-restore (not thread-safe)
     os.umask(old)
     return old
-
-
-def chmod_as_created(path: str, mode: int = 0o666) -> None:
-    """Give ``path`` the mode a plain ``open()`` would have given it (``mode & ~umask``).
-
-    ``tempfile.mkstemp`` creates files readable by their owner only (0600); an output written
-    through one and renamed into place would stay unreadable to other users and jobs.
-    """
-    os.chmod(path, mode & ~umask())
 
 
 def remove_temporaries(folder: str, pid: int) -> list[str]:

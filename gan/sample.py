@@ -16,7 +16,6 @@ refused unless ``overwrite``.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from tqdm import tqdm
 
 from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
 from gan.config import ConfigError
-from gan.run_folder import read_run_config
+from gan.run_folder import atomic_path, read_run_config
 
 NPZ, NPY, PNG_DIR = "npz", "npy", "png"
 DEFAULT_NUM = 50000
@@ -145,29 +144,6 @@ class _StreamWriter:
                 pass
 
 
-def _tmp_name(target: str) -> str:
-    folder, name = os.path.split(os.path.abspath(target))
-    return os.path.join(folder, f".{name}.partial-{os.getpid()}")
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def _publish(tmp: str, target: str) -> None:
-    """Rename ``tmp`` to ``target``, replacing what is there (``--overwrite`` was checked)."""
-    if os.path.isdir(target) and not os.path.islink(target):
-        old = _tmp_name(target) + ".old"
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def write_images(path: str, batches: Iterator[np.ndarray], num: int,
                  image_shape: tuple[int, int, int],
                  z_batches: Callable[[], Iterator[np.ndarray]] | None = None,
@@ -177,36 +153,33 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
     ``.npz``'s ``z``. Returns the path written. Nothing is left behind on failure."""
     kind = output_kind(path)
     target = path.rstrip("/") or path
-    tmp = _tmp_name(target)
-    _remove(tmp)
     shape = (num,) + tuple(image_shape)
     writer = None
     width = max(6, len(str(num - 1)))
     bar = tqdm(total=num, unit="img", file=sys.stderr, disable=not progress, smoothing=0.1,
                dynamic_ncols=True)
     try:
-        if kind == PNG_DIR:
-            os.makedirs(tmp)
-        else:
-            writer = _StreamWriter(tmp, kind, shape)
-        done = 0
-        for images in batches:
+        with atomic_path(target) as tmp:
             if kind == PNG_DIR:
-                _write_pngs(tmp, images, done, width)
+                os.makedirs(tmp)
             else:
-                writer.add(images)
-            done += len(images)
-            bar.update(len(images))
-        if done != num:
-            raise RuntimeError(f"expected {num} images, got {done}")
-        if writer is not None:
-            writer.close(z_batches() if z_batches else None, (num, latent_dim))
-            writer = None
-        _publish(tmp, target)
+                writer = _StreamWriter(tmp, kind, shape)
+            done = 0
+            for images in batches:
+                if kind == PNG_DIR:
+                    _write_pngs(tmp, images, done, width)
+                else:
+                    writer.add(images)
+                done += len(images)
+                bar.update(len(images))
+            if done != num:
+                raise RuntimeError(f"expected {num} images, got {done}")
+            if writer is not None:
+                writer.close(z_batches() if z_batches else None, (num, latent_dim))
+                writer = None
     except BaseException:
-        if writer is not None:
+        if writer is not None:  # closed here; atomic_path already removed the file
             writer.abort()
-        _remove(tmp)
         raise
     finally:
         bar.close()

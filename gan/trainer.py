@@ -43,6 +43,7 @@ from gan.run_folder import (
     METRICS_FILE,
     PENDING_FILE,
     TIME_FILE,
+    atomic_path,
     status_path,
     write_json_atomic,
 )
@@ -235,7 +236,8 @@ class Trainer:
         if grid.shape[-1] == 1:
             grid = grid[..., 0]
         path = os.path.join(self.sample_dir, f"global_id-{global_id}.png")
-        _atomic_png(grid, path)
+        with atomic_path(path) as tmp:
+            Image.fromarray(grid).save(tmp, format="PNG")
         return path
 
     def metric_context(self) -> MetricContext:
@@ -273,9 +275,8 @@ class Trainer:
                                       if k.startswith(prefix)})
             state.update({prefix + k: v for k, v in cb.state_arrays().items()})
         if saved is None and state:
-            tmp = state_path + ".tmp.npz"
-            np.savez(tmp, **state)
-            os.replace(tmp, state_path)
+            with atomic_path(state_path, suffix=".npz") as tmp:
+                np.savez(tmp, **state)
         # Setting up (e.g. parsing the Inception graph) leaves freed heap pages that training,
         # whose buffers TensorFlow maps separately, would never reuse.
         trim_heap()
@@ -460,10 +461,4 @@ class Trainer:
             return stages
         os.remove(self._pending_path)
         return []
-
-
-def _atomic_png(array: np.ndarray, path: str) -> None:
-    tmp = path + ".tmp"
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
 

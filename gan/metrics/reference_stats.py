@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import ConfigError
+from gan.run_folder import atomic_path
 
 
 def read_stats(path: str, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -47,11 +48,5 @@ def read_stats(path: str, dim: int | None = None) -> tuple[np.ndarray, np.ndarra
 def write_stats(path: str, mu: np.ndarray, sigma: np.ndarray, **info: Any) -> None:
     """Write ``mu``, ``sigma`` and ``info`` (strings/numbers) atomically to ``path``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.partial-{os.getpid()}.npz"
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez(tmp, mu=mu, sigma=sigma, **{k: np.asarray(v) for k, v in info.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

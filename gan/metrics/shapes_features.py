@@ -19,6 +19,7 @@ from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.extra import kernel_distance
 from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
+from gan.run_folder import atomic_path
 from gan.shapes import SHAPE_KINDS, make_shapes
 
 CLASSIFIER_FILE = "shapes_classifier-v1.weights.h5"
@@ -63,9 +64,8 @@ def load_classifier(path: str | None = None) -> keras.Model:
     model, acc = train_classifier()
     logging.info("trained the shapes classifier: held-out accuracy %.3f", acc)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.weights.h5"
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
     return model
 
 

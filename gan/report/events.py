@@ -32,8 +32,8 @@ from gan.report.records import (
     EVENTS_GLOB,
     ReportOptions,
     Series,
-    write_text_atomic,
 )
+from gan.run_folder import write_atomic
 from gan.tasks import Run
 
 PARALLEL_EVENT_BYTES = 64 * 2**20
@@ -227,7 +227,7 @@ class _EventFiles:
                                 for t, s in series.items()}}
             try:
                 os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
-                write_text_atomic(self.cache_path, json.dumps(blob))
+                write_atomic(self.cache_path, json.dumps(blob))
             except OSError as exc:
                 logging.warning("report: cannot write the event cache %s: %s",
                                 self.cache_path, exc)

@@ -192,8 +192,8 @@ class InceptionRunner:
             path = spill_path(folder)
             park_weights(weights, path)
         except OSError as e:
-            for leftover in (path, f"{path}.partial") if path else ():
-                remove_quietly(leftover)
+            if path:
+                remove_quietly(path)
             logging.warning("cannot park the Inception weights in %s (%s): they stay in "
                             "memory until the first evaluation", folder, e)
             self._weights = weights

@@ -39,9 +39,11 @@ from gan.metrics.base import MetricContext, MetricsCsv
 from gan.progress import SHOWN_LOSSES, TrainingProgress
 from gan.run_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.run_folder import (
+    CHECKPOINT_DIR,
     METRIC_STATE_FILE,
     METRICS_FILE,
     PENDING_FILE,
+    SAMPLE_DIR,
     TIME_FILE,
     atomic_path,
     status_path,
@@ -129,8 +131,8 @@ class Trainer:
         self.config = config
         self.run_dir = run_dir
         self.seed = int(seed)
-        self.checkpoint_dir = os.path.join(run_dir, "checkpoint")
-        self.sample_dir = os.path.join(run_dir, "sample")
+        self.checkpoint_dir = os.path.join(run_dir, CHECKPOINT_DIR)
+        self.sample_dir = os.path.join(run_dir, SAMPLE_DIR)
         self.time_path = os.path.join(run_dir, TIME_FILE)
         self.metric_path = os.path.join(run_dir, METRICS_FILE)
         os.makedirs(self.checkpoint_dir, exist_ok=True)

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from gan.run_folder import COMPLETED, CRASHED, FAILED, INTERRUPTED, RUNNING
+from gan.run_folder import CHECKPOINT_DIR, COMPLETED, CRASHED, FAILED, INTERRUPTED, RUNNING
 from gan.tasks import Run
 
 REPORT_DIR = "report"
 FIGURES_DIR = "figures"
 CACHE_DIR = "cache"
-EVENTS_GLOB = os.path.join("checkpoint", "events.out.tfevents.*")
+EVENTS_GLOB = os.path.join(CHECKPOINT_DIR, "events.out.tfevents.*")
 REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
 FAILURES_CSV = "failures.csv"

@@ -14,7 +14,7 @@ from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
 from gan.run_checkpoints import MODEL_NAME
-from gan.scheduler import load_task
+from gan.tasks import load_task
 from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

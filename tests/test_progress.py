@@ -19,7 +19,8 @@ from gan.progress import (
     where_to_look,
 )
 from gan.run_folder import RUNNING, RunStatus, read_status, update_status, write_status
-from gan.scheduler import Scheduler, load_task
+from gan.scheduler import Scheduler
+from gan.tasks import load_task
 
 
 class Clock:

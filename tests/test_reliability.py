@@ -28,7 +28,8 @@ import pytest
 from gan import run_folder as rf
 from gan.config import REPO_ROOT, ConfigError
 from gan.metrics.base import MetricsCsv
-from gan.scheduler import Scheduler, load_task, with_gpu_entries
+from gan.scheduler import Scheduler
+from gan.tasks import load_task, with_gpu_entries
 from tests.helpers import write_cifar_tarball
 from tests.test_scheduler import FAKE_RUN, events, read, run_scheduler, write_task
 
@@ -425,7 +426,7 @@ def test_preflight_passes_good_data_without_importing_tensorflow(tmp_path, cifar
     data_root, _ = cifar_root
     code = textwrap.dedent(f"""
         import sys
-        from gan.scheduler import load_task
+        from gan.tasks import load_task
         from gan.preflight import check_runs
         task = load_task({_data_task(tmp_path, data_root, dataset='cifar10')!r})
         check_runs(task.runs)

@@ -36,7 +36,7 @@ from gan.run_folder import (
     update_status,
     write_status,
 )
-from gan.scheduler import load_task
+from gan.tasks import load_task
 
 HEADER = "global_id,inception_score_mean,inception_score_std,fid"
 TRACEBACK = """\

@@ -12,7 +12,7 @@ from PIL import Image
 
 from gan.config import validate_run_config
 from gan.imagenet import ImageNetFolder
-from gan.scheduler import load_task
+from gan.tasks import load_task
 from gan.trainer import Trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -39,7 +39,8 @@ def test_scheduler_records_a_run_killed_before_it_said_how_it_ended(tmp_path):
     import sys
     import textwrap
 
-    from gan.scheduler import Scheduler, load_task
+    from gan.scheduler import Scheduler
+    from gan.tasks import load_task
     from tests.test_scheduler import write_task
 
     fake = tmp_path / "fake_run.py"

@@ -16,14 +16,8 @@ import time
 import pytest
 
 from gan.config import DEFAULT_RESULTS_ROOT, REPO_ROOT, ConfigError
-from gan.scheduler import (
-    DEFAULT_COMMAND,
-    Scheduler,
-    filter_runs,
-    folder_name,
-    load_task,
-    select_runs,
-)
+from gan.scheduler import DEFAULT_COMMAND, Scheduler
+from gan.tasks import filter_runs, folder_name, load_task, select_runs
 
 NO_GAMMA_CNN = os.path.join(REPO_ROOT, "tasks", "no_gamma-CNN")
 SPEC_NAME = ("d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,g_beta2-0.999,"
@@ -63,7 +57,8 @@ FAKE_RUN = textwrap.dedent("""
 DRIVER = textwrap.dedent(f"""
     import sys
     sys.path.insert(0, {REPO_ROOT!r})
-    from gan.scheduler import Scheduler, load_task
+    from gan.scheduler import Scheduler
+    from gan.tasks import load_task
     task = load_task(sys.argv[1])
     sys.exit(Scheduler(task, command=[sys.executable, sys.argv[2]]).start())
 """)

@@ -14,13 +14,12 @@ not hold the generator) is a ``ConfigError`` naming the folder or file and what 
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from dataclasses import dataclass
 
 from gan.config import ConfigError, RunConfig
-from gan.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SEED_FILE, is_run_folder
+from gan.run_folder import CHECKPOINT_DIR, CONFIG_FILE, is_run_folder
 
 MODEL_PREFIX = "model"  # gan.run_checkpoints.MODEL_NAME
 KEPT_PREFIX = "global_id-"
@@ -114,19 +113,6 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
     if not found:
         raise ConfigError(f"{run_dir}: no checkpoint {number}; it has {_available(refs)}")
     return found[:1]
-
-
-def read_seed(config: RunConfig, run_dir: str) -> int:
-    """The run's seed (config, else ``seed.json``), without drawing one as ``gan.run`` would."""
-    if config.seed is not None:
-        return config.seed
-    path = os.path.join(run_dir, SEED_FILE)
-    try:
-        with open(path) as f:
-            return int(json.load(f)["seed"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path}: cannot read the run's seed ({e}); the config has seed "
-                          "None, so the run keeps the seed it drew there") from None
 
 
 def load_generator(config: RunConfig, checkpoint: CheckpointRef):

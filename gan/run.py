@@ -8,9 +8,7 @@ message names the file, key or value), anything else for a crash.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import signal
 import sys
 from typing import Any
@@ -31,31 +29,15 @@ from gan.run_folder import (
     FAILED,
     INTERRUPTED,
     RUNNING,
-    SEED_FILE,
     one_line,
     process_status,
     read_run_config,
+    run_seed,
     update_status,
 )
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
-
-
-def run_seed(config: RunConfig, run_dir: str) -> int:
-    """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
-    if config.seed is not None:
-        return config.seed
-    path = os.path.join(run_dir, SEED_FILE)
-    if os.path.isfile(path):
-        with open(path) as f:
-            return int(json.load(f)["seed"])
-    seed = secrets.randbelow(2**31)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"seed": seed}, f)
-    os.replace(tmp, path)
-    return seed
 
 
 def configure_runtime(config: RunConfig) -> int:

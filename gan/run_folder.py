@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -112,6 +113,36 @@ def read_run_config(run_dir: str) -> RunConfig:
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: not valid JSON ({e})") from None
     return validate_run_config(raw, where=path)
+
+
+def _seed_in_file(path: str) -> int:
+    with open(path) as f:
+        return int(json.load(f)["seed"])
+
+
+def read_seed(config: RunConfig, run_dir: str) -> int:
+    """The run's seed (config, else ``seed.json``), without drawing one as :func:`run_seed`
+    would; a ConfigError when the file cannot be read."""
+    if config.seed is not None:
+        return config.seed
+    path = os.path.join(run_dir, SEED_FILE)
+    try:
+        return _seed_in_file(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot read the run's seed ({e}); the config has seed "
+                          "None, so the run keeps the seed it drew there") from None
+
+
+def run_seed(config: RunConfig, run_dir: str) -> int:
+    """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
+    if config.seed is not None:
+        return config.seed
+    path = os.path.join(run_dir, SEED_FILE)
+    if os.path.isfile(path):
+        return _seed_in_file(path)
+    seed = secrets.randbelow(2**31)
+    write_json_atomic(path, {"seed": seed})
+    return seed
 
 
 def status_path(run_dir: str) -> str:

@@ -93,3 +93,19 @@ def test_atomic_path_replaces_whole_or_not_at_all(tmp_path):
     assert os.listdir(path) == ["a"] and os.listdir(tmp_path) == ["out"]
     rf.write_json_atomic(path, {"b": 1, "a": 2})  # and a file replaces the folder
     assert open(path).read() == '{\n  "a": 2,\n  "b": 1\n}\n'
+
+
+def test_seed_json_is_drawn_once_and_read_back_also_in_the_old_format(tmp_path):
+    import pytest
+
+    from gan.config import ConfigError
+    from tests.helpers import run_config
+
+    config = run_config(seed=None)
+    with pytest.raises(ConfigError, match="cannot read the run's seed"):
+        rf.read_seed(config, str(tmp_path))
+    seed = rf.run_seed(config, str(tmp_path))
+    assert rf.run_seed(config, str(tmp_path)) == rf.read_seed(config, str(tmp_path)) == seed
+    (tmp_path / rf.SEED_FILE).write_text('{"seed": 1234}')  # as main wrote it
+    assert rf.run_seed(config, str(tmp_path)) == rf.read_seed(config, str(tmp_path)) == 1234
+    assert rf.read_seed(run_config(seed=7), str(tmp_path)) == 7

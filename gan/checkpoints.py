@@ -7,8 +7,9 @@ variable by its Keras path (``gan.run_checkpoints.variables_by_path``), so the g
 can be rebuilt from the run config and read back from any of them (a partial restore: the
 discriminator, optimizer slots and random state stay in the file, unread).
 
-Every problem (not a run folder, no checkpoints, a number that does not exist, a file that does
-not hold the generator) is a ``ConfigError`` naming the folder or file and what exists.
+Every problem (no checkpoints, a number that does not exist, a file that does not hold the
+generator) is a ``ConfigError`` naming the folder or file and what exists; whether a folder is a
+run folder at all is ``gan.run_folder.require_run_folder``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 from gan.config import ConfigError, RunConfig
-from gan.run_folder import CHECKPOINT_DIR, CONFIG_FILE, is_run_folder
+from gan.run_folder import CHECKPOINT_DIR
 
 MODEL_PREFIX = "model"  # gan.run_checkpoints.MODEL_NAME
 KEPT_PREFIX = "global_id-"
@@ -40,17 +41,6 @@ class CheckpointRef:
     def label(self) -> str:
         """``model-N`` or ``global_id-N`` (for tables and messages)."""
         return f"{KEPT_PREFIX}{self.global_id}" if self.kept else f"{MODEL_PREFIX}-{self.global_id}"
-
-
-def require_run_folder(run_dir: str) -> str:
-    """``run_dir`` made absolute, or a ConfigError when it is not a run folder."""
-    if not os.path.isdir(run_dir):
-        raise ConfigError(f"{run_dir}: no such folder (expected a run folder holding "
-                          f"{CONFIG_FILE} and {CHECKPOINT_DIR}/)")
-    if not is_run_folder(run_dir):
-        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE} (a run "
-                          "folder is one the scheduler made under the task's results folder)")
-    return os.path.abspath(run_dir)
 
 
 def list_checkpoints(run_dir: str) -> list[CheckpointRef]:

@@ -17,14 +17,20 @@ from dataclasses import replace
 
 from absl import flags, logging
 
-from gan.checkpoints import list_checkpoints, require_run_folder
+from gan.checkpoints import list_checkpoints
 from gan.config import REPO_ROOT, ConfigError
 from gan.evaluate import EvalSettings, evaluate_images, evaluate_run
 from gan.export import export_run
 from gan.preflight import data_problems
 from gan.progress import where_to_look
 from gan.report import ReportOptions, summary_text, write_report
-from gan.run_folder import EVAL_DIR, EVAL_SAMPLES_FILE, is_run_folder, remove_temporaries
+from gan.run_folder import (
+    EVAL_DIR,
+    EVAL_SAMPLES_FILE,
+    is_run_folder,
+    remove_temporaries,
+    require_run_folder,
+)
 from gan.sample import DEFAULT_NUM, sample_run
 from gan.scheduler import Scheduler
 from gan.tasks import Task, load_task, run_state, select_runs, shard_runs, with_gpu_entries

@@ -32,7 +32,6 @@ import numpy as np
 
 from gan.checkpoints import (
     generate_fn,
-    require_run_folder,
     restore_generator,
     select_checkpoints,
 )
@@ -51,6 +50,7 @@ from gan.run_folder import (
     atomic_path,
     read_run_config,
     read_seed,
+    require_run_folder,
 )
 from gan.sample import read_images
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import os
 
-from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
+from gan.checkpoints import load_generator, select_checkpoints
 from gan.config import ConfigError, RunConfig
-from gan.run_folder import atomic_path, read_run_config
+from gan.run_folder import atomic_path, read_run_config, require_run_folder
 from gan.sample import uint8_generate_fn
 
 SAVED_MODEL = "saved_model"

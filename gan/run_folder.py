@@ -101,6 +101,17 @@ class RunStatus:
         return cls(**known)
 
 
+def require_run_folder(run_dir: str) -> str:
+    """``run_dir`` made absolute, or a ConfigError when it is not a run folder."""
+    if not os.path.isdir(run_dir):
+        raise ConfigError(f"{run_dir}: no such folder (expected a run folder holding "
+                          f"{CONFIG_FILE} and {CHECKPOINT_DIR}/)")
+    if not is_run_folder(run_dir):
+        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE} (a run "
+                          "folder is one the scheduler made under the task's results folder)")
+    return os.path.abspath(run_dir)
+
+
 def read_run_config(run_dir: str) -> RunConfig:
     """The validated config of the run in ``run_dir``."""
     path = os.path.join(run_dir, CONFIG_FILE)

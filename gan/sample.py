@@ -25,9 +25,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from gan.checkpoints import load_generator, require_run_folder, select_checkpoints
+from gan.checkpoints import load_generator, select_checkpoints
 from gan.config import ConfigError
-from gan.run_folder import atomic_path, read_run_config
+from gan.run_folder import atomic_path, read_run_config, require_run_folder
 
 NPZ, NPY, PNG_DIR = "npz", "npy", "png"
 DEFAULT_NUM = 50000

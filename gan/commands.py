@@ -17,10 +17,10 @@ from dataclasses import replace
 
 from absl import flags, logging
 
-from gan.checkpoints import list_checkpoints
 from gan.config import REPO_ROOT, ConfigError
 from gan.evaluate import EvalSettings, evaluate_images, evaluate_run
 from gan.export import export_run
+from gan.generator_checkpoints import list_checkpoints
 from gan.preflight import data_problems
 from gan.progress import where_to_look
 from gan.report import ReportOptions, summary_text, write_report

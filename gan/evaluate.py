@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
-from gan.checkpoints import (
+from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError, RunConfig, validate_run_config
+from gan.data import IMAGE_SIZE
+from gan.errors import MetricError
+from gan.generator_checkpoints import (
     generate_fn,
     restore_generator,
     select_checkpoints,
 )
-from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError, RunConfig, validate_run_config
-from gan.data import IMAGE_SIZE
-from gan.errors import MetricError
 from gan.metrics.base import MetricContext
 from gan.metrics.names import COLUMNS
 from gan.metrics.reference_stats import read_stats

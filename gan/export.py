@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import os
 
-from gan.checkpoints import load_generator, select_checkpoints
 from gan.config import ConfigError, RunConfig
+from gan.generator_checkpoints import load_generator, select_checkpoints
 from gan.run_folder import atomic_path, read_run_config, require_run_folder
 from gan.sample import uint8_generate_fn
 

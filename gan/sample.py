@@ -25,8 +25,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from gan.checkpoints import load_generator, select_checkpoints
 from gan.config import ConfigError
+from gan.generator_checkpoints import load_generator, select_checkpoints
 from gan.run_folder import atomic_path, read_run_config, require_run_folder
 
 NPZ, NPY, PNG_DIR = "npz", "npy", "png"

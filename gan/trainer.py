@@ -37,7 +37,6 @@ from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.progress import SHOWN_LOSSES, TrainingProgress
-from gan.run_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.run_folder import (
     CHECKPOINT_DIR,
     METRIC_STATE_FILE,
@@ -50,6 +49,7 @@ from gan.run_folder import (
     write_json_atomic,
 )
 from gan.schedules import RealData
+from gan.training_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.variants import VARIANTS, build_networks, variant
 
 __all__ = ["EvaluationAbandoned", "Trainer", "image_grid", "make_strategy", "memory_scalars"]
@@ -321,7 +321,7 @@ class Trainer:
 
     def save(self, global_id: int) -> str:
         """Write ``checkpoint/model-N`` (the manager keeps the latest five); see
-        :meth:`gan.run_checkpoints.RunCheckpoints.save`."""
+        :meth:`gan.training_checkpoints.RunCheckpoints.save`."""
         return self.checkpoints.save(global_id)
 
     def save_extra(self, global_id: int) -> str:
@@ -332,7 +332,7 @@ class Trainer:
         """Load the newest checkpoint that reads completely (setting aside newer ones that do
         not); returns its N, or -1. ``metrics.csv`` keeps the rows up to N only. A checkpoint
         the networks of the config no longer fit is a ConfigError (see
-        :meth:`gan.run_checkpoints.RunCheckpoints.restore`)."""
+        :meth:`gan.training_checkpoints.RunCheckpoints.restore`)."""
         global_id, found = self.checkpoints.restore()
         if self.metrics_csv is not None and found:
             self.metrics_csv.truncate_after(global_id)

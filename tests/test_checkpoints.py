@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gan.checkpoints import list_checkpoints, select_checkpoints
 from gan.config import ConfigError
+from gan.generator_checkpoints import list_checkpoints, select_checkpoints
 from tests.helpers import run_config
 
 

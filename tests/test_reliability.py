@@ -189,7 +189,7 @@ def test_a_checkpoint_lacking_holding_extra_or_reshaped_variables_is_refused(tmp
     nothing is restored then. A checkpoint that fits restores."""
     import tensorflow as tf
 
-    from gan.run_checkpoints import RunCheckpoints
+    from gan.training_checkpoints import RunCheckpoints
 
     def objects(value=0.0, **shapes):
         step = tf.Variable(0, dtype=tf.int64)

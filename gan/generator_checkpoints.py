@@ -3,7 +3,7 @@
 A run writes ``checkpoint/model-N`` (the latest five kept by the manager) and, with
 ``extra_checkpoint_freq``, kept copies ``checkpoint/global_id-N/model-N`` that rotation never
 deletes; ``N`` is the ``global_id`` of the last finished iteration. Checkpoints name every
-variable by its Keras path (``gan.run_checkpoints.variables_by_path``), so the generator alone
+variable by its Keras path (``gan.training_checkpoints.variables_by_path``), so the generator alone
 can be rebuilt from the run config and read back from any of them (a partial restore: the
 discriminator, optimizer slots and random state stay in the file, unread).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from gan.config import ConfigError, RunConfig
 from gan.run_folder import CHECKPOINT_DIR
 
-MODEL_PREFIX = "model"  # gan.run_checkpoints.MODEL_NAME
+MODEL_PREFIX = "model"  # gan.training_checkpoints.MODEL_NAME
 KEPT_PREFIX = "global_id-"
 LATEST = "latest"
 KEPT = "kept"
@@ -122,7 +122,7 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
     # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
-    from gan.run_checkpoints import variables_by_path
+    from gan.training_checkpoints import variables_by_path
 
     reader = tf.train.Checkpoint(generator=variables_by_path(generator))
     try:

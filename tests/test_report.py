@@ -646,3 +646,21 @@ def test_evaluation_columns_appear_beside_the_training_ones(tmp_path):
     assert float(by_metric["eval_fid"]["final_mean"]) == 34.0
     assert float(by_metric["eval_fid"]["best_mean"]) == 31.0
     assert float(by_metric["eval_swd"]["final_mean"]) == 1.5
+
+
+def test_report_md_links_the_rules_instead_of_restating_them(sweep):
+    import re
+
+    from gan.config import REPO_ROOT
+
+    task_dir, _, _ = sweep
+    summary = write_report(task_dir, options=ReportOptions(ddof=1, fid_ratio=3.0,
+                                                           higher_is_better=("acc",)))
+    md = open(summary.markdown_path).read()
+    rules = md.split("## Rules\n")[1].split("\n## ")[0]
+    link = re.search(r"\[docs/report.md\]\(([^)]+)\)", rules).group(1)
+    target = os.path.normpath(os.path.join(os.path.dirname(summary.markdown_path), link))
+    assert target == os.path.join(REPO_ROOT, "docs", "report.md")
+    assert os.path.isfile(target)
+    assert "ddof=1" in rules and "3 x best" in rules and "`acc` higher is better" in rules
+    assert "**states**" not in rules  # the rules themselves are in docs/report.md only

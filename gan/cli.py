@@ -43,78 +43,169 @@ from gan.run_folder import EXIT_BAD_INPUT
 FLAGS = flags.FLAGS
 
 # Training (and report, where it selects and places runs).
-flags.DEFINE_bool("dry_run", False, "List the runs (folder name and path) and exit; creates "
-                  "nothing.")
-flags.DEFINE_string("only", "", "Run only the runs whose config matches every key=value, e.g. "
-                    "dataset=cifar10,sn_mode=BSN,scale=1.0,run=0 (matched against the task's "
-                    "own values).")
-flags.DEFINE_string("set", "", "Override keys of every run's config, e.g. "
-                    "iteration=1000,metric_freq=500; folder names do not change.")
-flags.DEFINE_string("results_dir", None, "Put the run folders here instead of the task's "
-                    "result_root_folder or results/<task>.")
-flags.DEFINE_bool("force_rerun", False, "Rerun runs that already completed, deleting only "
-                  "the files those runs wrote (gan/run_folder.py's list; anything else in the "
-                  "folder stays). A run that did not complete is never cleared: it resumes "
-                  "from its checkpoint.")
-flags.DEFINE_string("gpu", "", "Replace the task's gpu entries (one worker each), in the "
-                    "config grammar: \"['0','1']\" two one-GPU workers, \"[['0','1']]\" one "
-                    "worker with two GPUs (for num_gpus=2).")
-flags.DEFINE_string("shard", "", "i/n: run only the runs whose index (in the task's order, "
-                    "after --only) modulo n is i, e.g. 0/4 .. 3/4 on four machines or as the "
-                    "index of a cluster job array.")
+flags.DEFINE_bool(
+    "dry_run", False, "List the runs (folder name and path) and exit; creates nothing."
+)
+flags.DEFINE_string(
+    "only",
+    "",
+    "Run only the runs whose config matches every key=value, e.g. "
+    "dataset=cifar10,sn_mode=BSN,scale=1.0,run=0 (matched against the task's "
+    "own values).",
+)
+flags.DEFINE_string(
+    "set",
+    "",
+    "Override keys of every run's config, e.g. "
+    "iteration=1000,metric_freq=500; folder names do not change.",
+)
+flags.DEFINE_string(
+    "results_dir",
+    None,
+    "Put the run folders here instead of the task's result_root_folder or results/<task>.",
+)
+flags.DEFINE_bool(
+    "force_rerun",
+    False,
+    "Rerun runs that already completed, deleting only "
+    "the files those runs wrote (gan/run_folder.py's list; anything else in the "
+    "folder stays). A run that did not complete is never cleared: it resumes "
+    "from its checkpoint.",
+)
+flags.DEFINE_string(
+    "gpu",
+    "",
+    "Replace the task's gpu entries (one worker each), in the "
+    "config grammar: \"['0','1']\" two one-GPU workers, \"[['0','1']]\" one "
+    "worker with two GPUs (for num_gpus=2).",
+)
+flags.DEFINE_string(
+    "shard",
+    "",
+    "i/n: run only the runs whose index (in the task's order, "
+    "after --only) modulo n is i, e.g. 0/4 .. 3/4 on four machines or as the "
+    "index of a cluster job array.",
+)
 # The report (written by report, and after training).
-flags.DEFINE_float("report_fid_ratio", ReportOptions.fid_ratio, "report: a run diverged when an "
-                   "FID-like column ends above this many times its best value (and above best + "
-                   "--report_fid_margin).")
-flags.DEFINE_float("report_fid_margin", ReportOptions.fid_margin, "report: the absolute part of "
-                   "the FID-rise divergence rule.")
-flags.DEFINE_integer("report_ddof", ReportOptions.ddof, "report: delta degrees of freedom of "
-                     "the std over runs (0: population std, 1: sample std).", lower_bound=0)
-flags.DEFINE_integer("report_max_points", ReportOptions.max_points, "report: at most about "
-                     "this many points per event-file curve (TensorBoard scalars).",
-                     lower_bound=1)
-flags.DEFINE_integer("report_workers", ReportOptions.workers, "report: processes parsing "
-                     "event files (0: up to 8 when the new event files exceed 64 MiB).",
-                     lower_bound=0)
-flags.DEFINE_list("report_higher_is_better", [], "report: metric columns whose best value is "
-                  "the maximum (overrides the rule by name).")
-flags.DEFINE_list("report_lower_is_better", [], "report: metric columns whose best value is "
-                  "the minimum (overrides the rule by name).")
+flags.DEFINE_float(
+    "report_fid_ratio",
+    ReportOptions.fid_ratio,
+    "report: a run diverged when an "
+    "FID-like column ends above this many times its best value (and above best + "
+    "--report_fid_margin).",
+)
+flags.DEFINE_float(
+    "report_fid_margin",
+    ReportOptions.fid_margin,
+    "report: the absolute part of the FID-rise divergence rule.",
+)
+flags.DEFINE_integer(
+    "report_ddof",
+    ReportOptions.ddof,
+    "report: delta degrees of freedom of the std over runs (0: population std, 1: sample std).",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "report_max_points",
+    ReportOptions.max_points,
+    "report: at most about this many points per event-file curve (TensorBoard scalars).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "report_workers",
+    ReportOptions.workers,
+    "report: processes parsing event files (0: up to 8 when the new event files exceed 64 MiB).",
+    lower_bound=0,
+)
+flags.DEFINE_list(
+    "report_higher_is_better",
+    [],
+    "report: metric columns whose best value is the maximum (overrides the rule by name).",
+)
+flags.DEFINE_list(
+    "report_lower_is_better",
+    [],
+    "report: metric columns whose best value is the minimum (overrides the rule by name).",
+)
 # After training (docs/after-training.md).
-flags.DEFINE_string("checkpoint", "latest", "sample/evaluate/export: the checkpoint: latest, "
-                    "N (model-N, else the kept global_id-N), and for evaluate also kept or all.")
-flags.DEFINE_string("num", "", "sample: images to write (default 50000); fid_stats: 'all' "
-                    "(default) or a number of dataset images.")
-flags.DEFINE_integer("seed", None, "sample: latent seed (default 0); evaluate: sample seed "
-                     "(default: the run's seed, as training); fid_stats: subset seed (0).")
-flags.DEFINE_string("out", None, "sample: a .npz, .npy or a folder for PNGs; export: the "
-                    "folder to write; fid_stats: the file (default "
-                    "<data_root>/fid_stats/<dataset>-<graph>-<N>.npz).")
+flags.DEFINE_string(
+    "checkpoint",
+    "latest",
+    "sample/evaluate/export: the checkpoint: latest, "
+    "N (model-N, else the kept global_id-N), and for evaluate also kept or all.",
+)
+flags.DEFINE_string(
+    "num",
+    "",
+    "sample: images to write (default 50000); fid_stats: 'all' "
+    "(default) or a number of dataset images.",
+)
+flags.DEFINE_integer(
+    "seed",
+    None,
+    "sample: latent seed (default 0); evaluate: sample seed "
+    "(default: the run's seed, as training); fid_stats: subset seed (0).",
+)
+flags.DEFINE_string(
+    "out",
+    None,
+    "sample: a .npz, .npy or a folder for PNGs; export: the "
+    "folder to write; fid_stats: the file (default "
+    "<data_root>/fid_stats/<dataset>-<graph>-<N>.npz).",
+)
 flags.DEFINE_bool("overwrite", False, "sample/export/fid_stats: replace an existing output.")
 flags.DEFINE_integer("batch_size", 256, "sample: latents per generator call.", lower_bound=1)
-flags.DEFINE_list("metrics", None, "evaluate: metric names, e.g. inception_score,fid,kid,swd "
-                  "(default: the run's metrics).")
+flags.DEFINE_list(
+    "metrics",
+    None,
+    "evaluate: metric names, e.g. inception_score,fid,kid,swd (default: the run's metrics).",
+)
 flags.DEFINE_integer("is_num_samples", None, "evaluate: samples for the Inception Score.")
 flags.DEFINE_integer("is_num_splits", None, "evaluate: splits of the Inception Score.")
 flags.DEFINE_integer("fid_num_samples", None, "evaluate: generated samples for FID and KID.")
-flags.DEFINE_integer("fid_num_real", None, "evaluate: real images for FID and KID (changing "
-                     "it draws a new real subset instead of the run's).")
+flags.DEFINE_integer(
+    "fid_num_real",
+    None,
+    "evaluate: real images for FID and KID (changing "
+    "it draws a new real subset instead of the run's).",
+)
 flags.DEFINE_integer("swd_num_samples", None, "evaluate: samples (and real images) for SWD.")
-flags.DEFINE_string("fid_reference", None, "evaluate: FID against these statistics (a "
-                    "fid_stats or TTUR .npz with mu and sigma).")
-flags.DEFINE_string("inception_graph", None, "evaluate/fid_stats: the Inception graph file "
-                    "(default: as training finds it).")
-flags.DEFINE_string("images", None, "evaluate: score this image set (.npz, .npy or PNG folder) "
-                    "against --dataset instead of a run.")
+flags.DEFINE_string(
+    "fid_reference",
+    None,
+    "evaluate: FID against these statistics (a fid_stats or TTUR .npz with mu and sigma).",
+)
+flags.DEFINE_string(
+    "inception_graph",
+    None,
+    "evaluate/fid_stats: the Inception graph file (default: as training finds it).",
+)
+flags.DEFINE_string(
+    "images",
+    None,
+    "evaluate: score this image set (.npz, .npy or PNG folder) against --dataset instead of a run.",
+)
 flags.DEFINE_string("dataset", None, "fid_stats, evaluate --images: the dataset name.")
-flags.DEFINE_string("data_root", None, "fid_stats, evaluate --images: folder holding the "
-                    "datasets (default: data/).")
-flags.DEFINE_bool("tf_log", False, "Show TensorFlow's C++ log lines (start-up notices, CUDA "
-                  "probes) on the console; without it they are kept out.")
+flags.DEFINE_string(
+    "data_root", None, "fid_stats, evaluate --images: folder holding the datasets (default: data/)."
+)
+flags.DEFINE_bool(
+    "tf_log",
+    False,
+    "Show TensorFlow's C++ log lines (start-up notices, CUDA "
+    "probes) on the console; without it they are kept out.",
+)
 
 _TRAIN_PLACE = ("only", "results_dir")
-_REPORT = ("report_fid_ratio", "report_fid_margin", "report_ddof", "report_max_points",
-           "report_workers", "report_higher_is_better", "report_lower_is_better")
+_REPORT = (
+    "report_fid_ratio",
+    "report_fid_margin",
+    "report_ddof",
+    "report_max_points",
+    "report_workers",
+    "report_higher_is_better",
+    "report_lower_is_better",
+)
 
 
 def _always(args: Sequence[str]) -> bool:
@@ -145,39 +236,77 @@ class Command:
 
 
 TRAIN = Command(
-    "", "python main.py [TASK] [flags]",
+    "",
+    "python main.py [TASK] [flags]",
     "Train the runs of a task folder (a path or a name under tasks/; default tasks/quickstart) "
     "with the scheduler, then print the report summary; --dry_run lists the runs instead.",
     commands.train,
-    ("dry_run", *_TRAIN_PLACE, "set", "force_rerun", "gpu", "shard", *_REPORT), takes_task=_always)
+    ("dry_run", *_TRAIN_PLACE, "set", "force_rerun", "gpu", "shard", *_REPORT),
+    takes_task=_always,
+)
 
-COMMANDS: dict[str, Command] = {c.name: c for c in (
-    Command("report", "python main.py report [TASK] [flags]",
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "report",
+            "python main.py report [TASK] [flags]",
             "Write the task's report (tables, figures, failures; docs/report.md) into "
             "<results root>/report/ and print its summary.",
-            commands.report, (*_TRAIN_PLACE, *_REPORT), takes_task=_always),
-    Command("sample", "python main.py sample RUN_DIR [--out PATH] [--num N] [--seed S] "
-            "[--checkpoint C]",
+            commands.report,
+            (*_TRAIN_PLACE, *_REPORT),
+            takes_task=_always,
+        ),
+        Command(
+            "sample",
+            "python main.py sample RUN_DIR [--out PATH] [--num N] [--seed S] [--checkpoint C]",
             "Write generator samples of a run (docs/after-training.md).",
-            commands.sample, ("checkpoint", "num", "seed", "out", "overwrite", "batch_size"),
-            tensorflow=True),
-    Command("evaluate", "python main.py evaluate RUN_DIR|TASK [flags], or evaluate --images "
+            commands.sample,
+            ("checkpoint", "num", "seed", "out", "overwrite", "batch_size"),
+            tensorflow=True,
+        ),
+        Command(
+            "evaluate",
+            "python main.py evaluate RUN_DIR|TASK [flags], or evaluate --images "
             "FILE --dataset NAME",
             "Compute metrics of a run's checkpoints, of a task's runs, or of an image set "
             "(docs/after-training.md).",
             commands.evaluate,
-            ("checkpoint", "seed", "metrics", "fid_reference", "inception_graph", "images",
-             "dataset", "data_root", "only", "shard", "results_dir", *commands.EVALUATE_COUNTS),
-            tensorflow=True, takes_task=_when_alone),
-    Command("fid_stats", "python main.py fid_stats --dataset NAME [--num all|N] [--out FILE]",
+            (
+                "checkpoint",
+                "seed",
+                "metrics",
+                "fid_reference",
+                "inception_graph",
+                "images",
+                "dataset",
+                "data_root",
+                "only",
+                "shard",
+                "results_dir",
+                *commands.EVALUATE_COUNTS,
+            ),
+            tensorflow=True,
+            takes_task=_when_alone,
+        ),
+        Command(
+            "fid_stats",
+            "python main.py fid_stats --dataset NAME [--num all|N] [--out FILE]",
             "Write a dataset's FID reference statistics (docs/after-training.md).",
             commands.fid_stats,
             ("num", "seed", "out", "overwrite", "inception_graph", "dataset", "data_root"),
-            tensorflow=True),
-    Command("export", "python main.py export RUN_DIR --out DIR [--checkpoint C]",
+            tensorflow=True,
+        ),
+        Command(
+            "export",
+            "python main.py export RUN_DIR --out DIR [--checkpoint C]",
             "Export a run's generator as a SavedModel folder (docs/after-training.md).",
-            commands.export, ("checkpoint", "out", "overwrite"), tensorflow=True),
-)}
+            commands.export,
+            ("checkpoint", "out", "overwrite"),
+            tensorflow=True,
+        ),
+    )
+}
 
 _HELP = ("--help", "-h", "-?", "--helpshort")
 
@@ -195,12 +324,12 @@ def _own_flags(command: Command) -> tuple[str, ...]:
 
 def help_text(command: Command) -> str:
     """The ``--help`` of one command: its usage, summary and only its own flags."""
-    lines = [f"usage: {command.usage}", "", *textwrap.wrap(command.summary, 100), "",
-             "flags:"]
+    lines = [f"usage: {command.usage}", "", *textwrap.wrap(command.summary, 100), "", "flags:"]
     for name in sorted(_own_flags(command)):
         flag = FLAGS[name]
-        lines += textwrap.wrap(f"--{name}: {flag.help}", 100, initial_indent="  ",
-                               subsequent_indent="    ")
+        lines += textwrap.wrap(
+            f"--{name}: {flag.help}", 100, initial_indent="  ", subsequent_indent="    "
+        )
         lines.append(f"    (default: {flag.default_as_str})")
     if command is TRAIN:
         lines += ["", f"commands: {', '.join(COMMANDS)} (python main.py COMMAND --help)"]

@@ -38,8 +38,13 @@ from gan.tasks import Task, load_task, run_state, select_runs, shard_runs, with_
 DEFAULT_TASK = "quickstart"
 TASKS_DIR = os.path.join(REPO_ROOT, "tasks")
 # evaluate's sample-count flags: each replaces the run config's key of the same name.
-EVALUATE_COUNTS = ("is_num_samples", "is_num_splits", "fid_num_samples", "fid_num_real",
-                   "swd_num_samples")
+EVALUATE_COUNTS = (
+    "is_num_samples",
+    "is_num_splits",
+    "fid_num_samples",
+    "fid_num_real",
+    "swd_num_samples",
+)
 
 FLAGS = flags.FLAGS
 
@@ -54,12 +59,20 @@ def resolve_task_dir(arg: str | None) -> str:
             path = os.path.dirname(path) or "."
         if os.path.isdir(path):
             return os.path.abspath(path)
-    known = sorted(n for n in os.listdir(TASKS_DIR)
-                   if os.path.isfile(os.path.join(TASKS_DIR, n, "config.py"))) \
-        if os.path.isdir(TASKS_DIR) else []
+    known = (
+        sorted(
+            n
+            for n in os.listdir(TASKS_DIR)
+            if os.path.isfile(os.path.join(TASKS_DIR, n, "config.py"))
+        )
+        if os.path.isdir(TASKS_DIR)
+        else []
+    )
     looked = " or ".join(os.path.abspath(p) for p in candidates)
-    raise ConfigError(f"task folder {name!r} not found (looked for {looked}); known tasks: "
-                      f"{', '.join(known) or 'none'}")
+    raise ConfigError(
+        f"task folder {name!r} not found (looked for {looked}); known tasks: "
+        f"{', '.join(known) or 'none'}"
+    )
 
 
 def train(args: Sequence[str]) -> int:
@@ -93,9 +106,10 @@ def _dry_run(task: Task, force_rerun: bool) -> None:
             state += ", rerun"
         print(f"{run.name}  {run.run_dir}  ({state})")
     shared = len(task.runs) - len(runs)
-    note = (f" ({shared} of them repeat an earlier run's folder and config)" if shared else "")
-    print(f"{task.name}: {len(task.runs)} runs in {len(runs)} folders{note} under "
-          f"{task.results_root}")
+    note = f" ({shared} of them repeat an earlier run's folder and config)" if shared else ""
+    print(
+        f"{task.name}: {len(task.runs)} runs in {len(runs)} folders{note} under {task.results_root}"
+    )
     # Planning on a machine without the data is fine: data problems are warnings here and
     # stop a real start (exit 2) before anything is created.
     for problem in data_problems(runs):
@@ -104,11 +118,15 @@ def _dry_run(task: Task, force_rerun: bool) -> None:
 
 def report_options() -> ReportOptions:
     """The report settings given by the ``--report_*`` flags."""
-    return ReportOptions(fid_ratio=FLAGS.report_fid_ratio, fid_margin=FLAGS.report_fid_margin,
-                         ddof=FLAGS.report_ddof, max_points=FLAGS.report_max_points,
-                         workers=FLAGS.report_workers,
-                         higher_is_better=tuple(FLAGS.report_higher_is_better),
-                         lower_is_better=tuple(FLAGS.report_lower_is_better))
+    return ReportOptions(
+        fid_ratio=FLAGS.report_fid_ratio,
+        fid_margin=FLAGS.report_fid_margin,
+        ddof=FLAGS.report_ddof,
+        max_points=FLAGS.report_max_points,
+        workers=FLAGS.report_workers,
+        higher_is_better=tuple(FLAGS.report_higher_is_better),
+        lower_is_better=tuple(FLAGS.report_lower_is_better),
+    )
 
 
 def report(args: Sequence[str]) -> int:
@@ -135,16 +153,16 @@ def _report_after_training(task: Task) -> str | None:
         print(summary_text(summary), flush=True)
         return os.path.dirname(os.path.abspath(summary.markdown_path))
     except Exception as exc:  # never turn a finished training into an error
-        logging.warning("could not write the report of %s: %s: %s", task.name,
-                        type(exc).__name__, exc)
+        logging.warning(
+            "could not write the report of %s: %s: %s", task.name, type(exc).__name__, exc
+        )
         remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
         return None
 
 
 def _one_arg(command: str, args: Sequence[str], what: str) -> str:
     if len(args) != 1:
-        raise ConfigError(f"{command} takes one {what}, got "
-                          f"{' '.join(args) if args else 'none'}")
+        raise ConfigError(f"{command} takes one {what}, got {' '.join(args) if args else 'none'}")
     return args[0]
 
 
@@ -165,24 +183,35 @@ def sample(args: Sequence[str]) -> int:
     if not out:
         out = os.path.join(require_run_folder(run_dir), EVAL_DIR, EVAL_SAMPLES_FILE)
         os.makedirs(os.path.dirname(out), exist_ok=True)
-    sample_run(run_dir, out, num=_num(DEFAULT_NUM), seed=FLAGS.seed or 0,
-               checkpoint=FLAGS.checkpoint, batch_size=FLAGS.batch_size,
-               overwrite=FLAGS.overwrite)
+    sample_run(
+        run_dir,
+        out,
+        num=_num(DEFAULT_NUM),
+        seed=FLAGS.seed or 0,
+        checkpoint=FLAGS.checkpoint,
+        batch_size=FLAGS.batch_size,
+        overwrite=FLAGS.overwrite,
+    )
     return 0
 
 
 def evaluate_settings() -> EvalSettings:
     """The ``EvalSettings`` given by the flags."""
-    return EvalSettings(metrics=FLAGS.metrics,
-                        counts={k: FLAGS[k].value for k in EVALUATE_COUNTS},
-                        fid_reference=FLAGS.fid_reference, inception_graph=FLAGS.inception_graph,
-                        seed=FLAGS.seed, checkpoint=FLAGS.checkpoint)
+    return EvalSettings(
+        metrics=FLAGS.metrics,
+        counts={k: FLAGS[k].value for k in EVALUATE_COUNTS},
+        fid_reference=FLAGS.fid_reference,
+        inception_graph=FLAGS.inception_graph,
+        seed=FLAGS.seed,
+        checkpoint=FLAGS.checkpoint,
+    )
 
 
 def _task_run_dirs(arg: str) -> list[str]:
     """The run folders of the task ``arg``, after ``--only`` and ``--shard``."""
-    task = select_runs(load_task(resolve_task_dir(arg), results_dir=FLAGS.results_dir),
-                       only=FLAGS.only)
+    task = select_runs(
+        load_task(resolve_task_dir(arg), results_dir=FLAGS.results_dir), only=FLAGS.only
+    )
     runs = shard_runs(task.runs, FLAGS.shard) if FLAGS.shard else task.runs
     return list(dict.fromkeys(run.run_dir for run in runs))
 
@@ -194,8 +223,7 @@ def evaluate(args: Sequence[str]) -> int:
         if args:
             raise ConfigError(f"evaluate --images takes no run or task, got {' '.join(args)}")
         if not FLAGS.dataset:
-            raise ConfigError("evaluate --images needs --dataset (the real images to compare "
-                              "with)")
+            raise ConfigError("evaluate --images needs --dataset (the real images to compare with)")
         evaluate_images(FLAGS.images, FLAGS.dataset, settings, FLAGS.data_root)
         return 0
     for name in ("dataset", "data_root"):
@@ -231,8 +259,15 @@ def fid_stats(args: Sequence[str]) -> int:
         raise ConfigError(f"fid_stats takes no positional argument, got {' '.join(args)}")
     if not FLAGS.dataset:
         raise ConfigError("fid_stats needs --dataset (e.g. cifar10)")
-    write_dataset_stats(FLAGS.dataset, FLAGS.data_root, FLAGS.num or "all", FLAGS.seed or 0,
-                        FLAGS.inception_graph, FLAGS.out, FLAGS.overwrite)
+    write_dataset_stats(
+        FLAGS.dataset,
+        FLAGS.data_root,
+        FLAGS.num or "all",
+        FLAGS.seed or 0,
+        FLAGS.inception_graph,
+        FLAGS.out,
+        FLAGS.overwrite,
+    )
     return 0
 
 

@@ -14,16 +14,18 @@ if TYPE_CHECKING:
     from gan.imagenet import ImageNetFolder
 
 
-def training_data(dataset: str, data_root: str, imagenet_allow_subset: bool = False
-                  ) -> np.ndarray | ImageNetFolder:
+def training_data(
+    dataset: str, data_root: str, imagenet_allow_subset: bool = False
+) -> np.ndarray | ImageNetFolder:
     """A dataset's real images: the streamed ImageNet folder, or the in-memory array."""
     if dataset == "imagenet":
         # gan.imagenet imports TensorFlow: imported here so that importing this module (the
         # evaluate command, the report) stays TensorFlow-free.
         from gan.imagenet import ImageNetFolder
 
-        return ImageNetFolder(os.path.join(data_root, IMAGENET_FOLDER),
-                              allow_subset=imagenet_allow_subset)
+        return ImageNetFolder(
+            os.path.join(data_root, IMAGENET_FOLDER), allow_subset=imagenet_allow_subset
+        )
     return load_images(dataset, data_root)
 
 

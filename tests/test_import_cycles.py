@@ -34,7 +34,8 @@ def module_files() -> dict[str, str]:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
@@ -61,11 +62,12 @@ def imports_of(module: str, path: str, modules: set[str]) -> set[str]:
             continue
         base = node.module or ""
         if node.level:
-            anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+            anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
             base = ".".join(anchor + ([base] if base else []))
         targets.add(base)
-        targets.update(f"{base}.{alias.name}" for alias in node.names
-                       if f"{base}.{alias.name}" in modules)
+        targets.update(
+            f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules
+        )
     edges = set()
     for target in targets:
         parts = target.split(".")
@@ -93,7 +95,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -114,12 +116,13 @@ def test_the_package_has_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path):
     (tmp_path / "a.py").write_text("import os\nfrom . import b\n")
     (tmp_path / "b.py").write_text("def f():\n    from .c import g\n")
-    (tmp_path / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                                   "    from gan.d import x\nfrom gan import a\n")
+    (tmp_path / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from gan.d import x\nfrom gan import a\n"
+    )
     (tmp_path / "d.py").write_text("from gan import c\n")
     modules = {"gan", "gan.a", "gan.b", "gan.c", "gan.d"}
-    graph = {f"gan.{n}": imports_of(f"gan.{n}", str(tmp_path / f"{n}.py"), modules)
-             for n in "abcd"}
+    graph = {f"gan.{n}": imports_of(f"gan.{n}", str(tmp_path / f"{n}.py"), modules) for n in "abcd"}
     assert graph["gan.c"] == {"gan", "gan.a"}  # not gan.d: under TYPE_CHECKING
     assert find_cycle(graph) == ["gan.a", "gan.b", "gan.c", "gan.a"]
 
@@ -135,7 +138,7 @@ def test_a_function_local_import_says_it_keeps_tensorflow_out():
             for node in ast.walk(fn):
                 # the comment sits on the import's line or the three lines above it
                 if isinstance(node, (ast.Import, ast.ImportFrom)) and not any(
-                        "TensorFlow" in line
-                        for line in lines[max(0, node.lineno - 4):node.lineno]):
+                    "TensorFlow" in line for line in lines[max(0, node.lineno - 4) : node.lineno]
+                ):
                     unexplained.append(f"{module}:{node.lineno}")
     assert not unexplained, f"function-local imports without a TensorFlow reason: {unexplained}"

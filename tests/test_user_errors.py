@@ -40,8 +40,12 @@ def _gan_run(run_dir, **config) -> subprocess.CompletedProcess:
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, rf.CONFIG_FILE), "w") as f:
         json.dump(dict(TINY_RUN_CONFIG, **config), f)
-    return subprocess.run([sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
-                          cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
 
 
 def _one_error_line(proc: subprocess.CompletedProcess, *words: str) -> str:
@@ -76,6 +80,10 @@ def test_a_problem_found_inside_a_run_is_one_error_line_and_a_failed_run(tmp_pat
 
 
 def test_a_count_the_data_cannot_meet_in_evaluate_is_one_error_line(trained_run, capsys):
-    assert_one_error_line(capsys, cli("evaluate", trained_run, "--metrics", "swd",
-                                      "--swd_num_samples", "20000"),
-                          trained_run, "swd_num_samples = 20000", "10000 training images")
+    assert_one_error_line(
+        capsys,
+        cli("evaluate", trained_run, "--metrics", "swd", "--swd_num_samples", "20000"),
+        trained_run,
+        "swd_num_samples = 20000",
+        "10000 training images",
+    )

@@ -62,7 +62,7 @@ def make_run(folder: str, dataset: str) -> str:
     import tensorflow as tf
 
     from gan.config import validate_run_config
-    from gan.run_checkpoints import variables_by_path
+    from gan.training_checkpoints import variables_by_path
     from gan.variants import build_generator
 
     config = validate_run_config({"dataset": dataset, "mg": MG[dataset], "iteration": 1,

@@ -25,6 +25,7 @@ from absl import flags, logging
 from datasets import common
 from datasets.common import DataError
 from gan import safe_pickle
+from gan.run_folder import atomic_path
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 ARCHIVE = "cifar-10-python.tar.gz"
@@ -106,7 +107,8 @@ def prepare_from_archive(source: str, output: str, overwrite: bool = False,
     read_train(source, images_per_batch)
     if os.path.exists(output) and os.path.samefile(source, output):
         return
-    with common.atomic_output(output) as tmp:
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with atomic_path(output, sync=True) as tmp:
         shutil.copyfile(source, tmp)
     logging.info("checked %s and copied it to %s", source, output)
 
@@ -149,7 +151,8 @@ def prepare_from_tfds(output: str, data_dir: str | None = None, overwrite: bool 
     meta = {b"label_names": [n.encode() for n in LABEL_NAMES],
             b"num_cases_per_batch": images_per_batch, b"num_vis": 3072}
     members.append(("batches.meta", pickle.dumps(meta, protocol=4)))
-    with common.atomic_output(output) as tmp:
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with atomic_path(output, sync=True) as tmp:
         with tarfile.open(tmp, "w:gz") as tar:
             for name, payload in members:
                 info = tarfile.TarInfo(f"{BATCH_FOLDER}/{name}")

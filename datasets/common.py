@@ -3,19 +3,18 @@
 Image decoding, cropping and resizing reproduce what the original preprocessing got from OpenCV
 (``cv2.imdecode(..., IMREAD_COLOR)`` then BGR->RGB, integer centre-crop offsets, and
 ``cv2.resize`` with its default INTER_LINEAR), without depending on OpenCV. Outputs are written
-atomically: a temporary file in the destination folder, fsync, ``os.replace``.
+atomically (``gan.run_folder.atomic_path``: a temporary file in the destination folder,
+fsync, ``os.replace``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import io
 import multiprocessing
 import os
 import socket
 import sys
-import tempfile
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from gan.config import DEFAULT_DATA_ROOT
 from gan.data import DataError, read_npy_header
-from gan.run_folder import chmod_as_created
+from gan.run_folder import atomic_path
 
 # DataError is gan.data's: the project has one error for bad or missing data.
 
@@ -194,40 +193,10 @@ def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
 # Output files
 
 
-def fsync_path(path: str) -> None:
-    """fsync a file or a folder by path."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_output(path: str, sync_folder: bool = True) -> Iterator[str]:
-    """Yield a temporary path next to path; when the block succeeds, fsync it and move it onto
-    path (os.replace), so path is either absent, the old file, or the complete new one. The file
-    gets the mode a plain ``open`` gives (0666 less the umask)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    os.close(fd)
-    chmod_as_created(tmp)  # mkstemp's 0600 would make the output private to this user
-    try:
-        yield tmp
-        fsync_path(tmp)
-        os.replace(tmp, path)
-        if sync_folder:
-            fsync_path(folder)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
 def save_npy(path: str, array: np.ndarray, sync_folder: bool = True) -> None:
-    """np.save through atomic_output."""
-    with atomic_output(path, sync_folder) as tmp:
+    """np.save through ``gan.run_folder.atomic_path`` (synced to disk)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path, sync=True, sync_folder=sync_folder) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, array)
 
@@ -271,7 +240,8 @@ def write_npy_stream(path: str, batches: Iterable[np.ndarray], shape: tuple[int,
     Raises a DataError naming source unless the batches hold exactly shape[0] images.
     """
     total = shape[0]
-    with atomic_output(path) as tmp:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_path(path, sync=True) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         count = 0
         with tqdm(total=total, desc=os.path.basename(path), unit="img", mininterval=1) as bar:

@@ -1,261 +1,451 @@
-"""Run (or list) the runs of a task folder: ``python main.py [task folder] [flags]``.
+"""The command line, ``python main.py [COMMAND] [arguments] [flags]``: one table of commands.
 
-The task folder is a path, or a name under ``tasks/`` (``python main.py no_gamma-CNN``); without
-one it is ``tasks/quickstart``. Each task folder's own ``main.py`` calls :func:`main_for_task`,
-so ``python main.py`` inside a task folder does the same as naming that folder here.
+Without a command word it trains a task folder (a path, or a name under ``tasks/``; default
+``tasks/quickstart``); ``report``, ``sample``, ``evaluate``, ``fid_stats``, ``export``,
+``submit`` and ``status`` are the other rows of :data:`COMMANDS` (``python main.py COMMAND
+--help`` shows one command's usage and flags). Each task folder's own ``main.py`` calls
+:func:`main_for_task`, so ``python main.py`` inside a task folder does the same as naming that
+folder here.
 
-``python main.py report [task folder]`` writes the task's report (tables, figures, failures;
-see ``gan/report/``) into ``<results root>/report/``; a training invocation prints the same
-summary when its scheduler returns.
+Every command shares the same handling: the flags are parsed once; a flag of this CLI that the
+command does not read is refused; a :class:`gan.errors.UserError` becomes one ``error:`` line and
+exit 2 (anything else is a bug and keeps its traceback); a command that imports TensorFlow gets
+it without TensorFlow's C++ start-up lines on the console unless ``--tf_log`` is given.
+``import gan.cli`` does not import TensorFlow (training's console and ``report`` never do).
 
-After training (``gan/commands.py``, docs/after-training.md): ``python main.py sample RUN_DIR``,
-``evaluate RUN_DIR|TASK``, ``fid_stats --dataset NAME`` and ``export RUN_DIR --out DIR``.
+To add a command:
+
+1. write its work as a function ``(args: Sequence[str]) -> int`` taking the positional arguments
+   and reading its flags from ``absl.flags.FLAGS`` (``gan/commands.py`` holds the existing ones;
+   a new package may hold its own), raising a ``UserError`` for bad input; import TensorFlow
+   only inside it;
+2. define any new flag below (reuse an existing one when it means the same);
+3. add a :class:`Command` row to :data:`COMMANDS`: its word, usage line, summary, function, the
+   flags it reads, whether it imports TensorFlow, and whether a task folder's ``main.py`` hands
+   it the task folder.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+import tempfile
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from gan import commands
 from gan.cluster import commands as cluster
-from gan.config import REPO_ROOT, ConfigError
-from gan.preflight import data_problems
-from gan.progress import where_to_look
-from gan.report import ReportOptions, summary_text, write_report
-from gan.run_folder import remove_temporaries
-from gan.scheduler import Scheduler
-from gan.tasks import (
-    Task,
-    load_task,
-    run_state,
-    select_runs,
-    shard_runs,
-    with_gpu_entries,
-)
-
-DEFAULT_TASK = "quickstart"
-REPORT_COMMAND = "report"
-TASKS_DIR = os.path.join(REPO_ROOT, "tasks")
-EXIT_CONFIG_ERROR = 2
+from gan.errors import UserError, error_line
+from gan.report import ReportOptions
+from gan.run_folder import EXIT_BAD_INPUT
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("dry_run", False, "List the runs (folder name and path) and exit; creates "
-                  "nothing.")
-flags.DEFINE_string("only", "", "Run only the runs whose config matches every key=value, e.g. "
-                    "dataset=cifar10,sn_mode=BSN,scale=1.0,run=0 (matched against the task's "
-                    "own values).")
-flags.DEFINE_string("set", "", "Override keys of every run's config, e.g. "
-                    "iteration=1000,metric_freq=500; folder names do not change.")
-flags.DEFINE_string("results_dir", None, "Put the run folders here instead of the task's "
-                    "result_root_folder or results/<task>.")
-flags.DEFINE_bool("force_rerun", False, "Rerun runs that already completed, deleting only "
-                  "the files those runs wrote (gan/run_folder.py's list; anything else in the "
-                  "folder stays). A run that did not complete is never cleared: it resumes "
-                  "from its checkpoint.")
-flags.DEFINE_float("report_fid_ratio", ReportOptions.fid_ratio, "report: a run diverged when an "
-                   "FID-like column ends above this many times its best value (and above best + "
-                   "--report_fid_margin).")
-flags.DEFINE_float("report_fid_margin", ReportOptions.fid_margin, "report: the absolute part of "
-                   "the FID-rise divergence rule.")
-flags.DEFINE_integer("report_ddof", ReportOptions.ddof, "report: delta degrees of freedom of "
-                     "the std over runs (0: population std, 1: sample std).", lower_bound=0)
-flags.DEFINE_integer("report_max_points", ReportOptions.max_points, "report: at most about "
-                     "this many points per event-file curve (TensorBoard scalars).",
-                     lower_bound=1)
-flags.DEFINE_integer("report_workers", ReportOptions.workers, "report: processes parsing "
-                     "event files (0: up to 8 when the new event files exceed 64 MiB).",
-                     lower_bound=0)
-flags.DEFINE_list("report_higher_is_better", [], "report: metric columns whose best value is "
-                  "the maximum (overrides the rule by name).")
-flags.DEFINE_list("report_lower_is_better", [], "report: metric columns whose best value is "
-                  "the minimum (overrides the rule by name).")
-flags.DEFINE_string("gpu", "", "Replace the task's gpu entries (one worker each), in the "
-                    "config grammar: \"['0','1']\" two one-GPU workers, \"[['0','1']]\" one "
-                    "worker with two GPUs (for num_gpus=2).")
-flags.DEFINE_string("shard", "", "i/n: run only the runs whose index (in the task's order, "
-                    "after --only) modulo n is i, e.g. 0/4 .. 3/4 on four machines or as the "
-                    "index of a cluster job array.")
+
+# Training (and report, where it selects and places runs).
+flags.DEFINE_bool(
+    "dry_run", False, "List the runs (folder name and path) and exit; creates nothing."
+)
+flags.DEFINE_string(
+    "only",
+    "",
+    "Run only the runs whose config matches every key=value, e.g. "
+    "dataset=cifar10,sn_mode=BSN,scale=1.0,run=0 (matched against the task's "
+    "own values).",
+)
+flags.DEFINE_string(
+    "set",
+    "",
+    "Override keys of every run's config, e.g. "
+    "iteration=1000,metric_freq=500; folder names do not change.",
+)
+flags.DEFINE_string(
+    "results_dir",
+    None,
+    "Put the run folders here instead of the task's result_root_folder or results/<task>.",
+)
+flags.DEFINE_bool(
+    "force_rerun",
+    False,
+    "Rerun runs that already completed, deleting only "
+    "the files those runs wrote (gan/run_folder.py's list; anything else in the "
+    "folder stays). A run that did not complete is never cleared: it resumes "
+    "from its checkpoint.",
+)
+flags.DEFINE_string(
+    "gpu",
+    "",
+    "Replace the task's gpu entries (one worker each), in the "
+    "config grammar: \"['0','1']\" two one-GPU workers, \"[['0','1']]\" one "
+    "worker with two GPUs (for num_gpus=2).",
+)
+flags.DEFINE_string(
+    "shard",
+    "",
+    "i/n: run only the runs whose index (in the task's order, "
+    "after --only) modulo n is i, e.g. 0/4 .. 3/4 on four machines or as the "
+    "index of a cluster job array.",
+)
+# The report (written by report, and after training).
+flags.DEFINE_float(
+    "report_fid_ratio",
+    ReportOptions.fid_ratio,
+    "report: a run diverged when an "
+    "FID-like column ends above this many times its best value (and above best + "
+    "--report_fid_margin).",
+)
+flags.DEFINE_float(
+    "report_fid_margin",
+    ReportOptions.fid_margin,
+    "report: the absolute part of the FID-rise divergence rule.",
+)
+flags.DEFINE_integer(
+    "report_ddof",
+    ReportOptions.ddof,
+    "report: delta degrees of freedom of the std over runs (0: population std, 1: sample std).",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "report_max_points",
+    ReportOptions.max_points,
+    "report: at most about this many points per event-file curve (TensorBoard scalars).",
+    lower_bound=1,
+)
+flags.DEFINE_integer(
+    "report_workers",
+    ReportOptions.workers,
+    "report: processes parsing event files (0: up to 8 when the new event files exceed 64 MiB).",
+    lower_bound=0,
+)
+flags.DEFINE_list(
+    "report_higher_is_better",
+    [],
+    "report: metric columns whose best value is the maximum (overrides the rule by name).",
+)
+flags.DEFINE_list(
+    "report_lower_is_better",
+    [],
+    "report: metric columns whose best value is the minimum (overrides the rule by name).",
+)
+# After training (docs/after-training.md).
+flags.DEFINE_string(
+    "checkpoint",
+    "latest",
+    "sample/evaluate/export: the checkpoint: latest, "
+    "N (model-N, else the kept global_id-N), and for evaluate also kept or all.",
+)
+flags.DEFINE_string(
+    "num",
+    "",
+    "sample: images to write (default 50000); fid_stats: 'all' "
+    "(default) or a number of dataset images.",
+)
+flags.DEFINE_integer(
+    "seed",
+    None,
+    "sample: latent seed (default 0); evaluate: sample seed "
+    "(default: the run's seed, as training); fid_stats: subset seed (0).",
+)
+flags.DEFINE_string(
+    "out",
+    None,
+    "sample: a .npz, .npy or a folder for PNGs; export: the "
+    "folder to write; fid_stats: the file (default "
+    "<data_root>/fid_stats/<dataset>-<graph>-<N>.npz).",
+)
+flags.DEFINE_bool("overwrite", False, "sample/export/fid_stats: replace an existing output.")
+flags.DEFINE_integer("batch_size", 256, "sample: latents per generator call.", lower_bound=1)
+flags.DEFINE_list(
+    "metrics",
+    None,
+    "evaluate: metric names, e.g. inception_score,fid,kid,swd (default: the run's metrics).",
+)
+flags.DEFINE_integer("is_num_samples", None, "evaluate: samples for the Inception Score.")
+flags.DEFINE_integer("is_num_splits", None, "evaluate: splits of the Inception Score.")
+flags.DEFINE_integer("fid_num_samples", None, "evaluate: generated samples for FID and KID.")
+flags.DEFINE_integer(
+    "fid_num_real",
+    None,
+    "evaluate: real images for FID and KID (changing "
+    "it draws a new real subset instead of the run's).",
+)
+flags.DEFINE_integer("swd_num_samples", None, "evaluate: samples (and real images) for SWD.")
+flags.DEFINE_string(
+    "fid_reference",
+    None,
+    "evaluate: FID against these statistics (a fid_stats or TTUR .npz with mu and sigma).",
+)
+flags.DEFINE_string(
+    "inception_graph",
+    None,
+    "evaluate/fid_stats: the Inception graph file (default: as training finds it).",
+)
+flags.DEFINE_string(
+    "images",
+    None,
+    "evaluate: score this image set (.npz, .npy or PNG folder) against --dataset instead of a run.",
+)
+flags.DEFINE_string("dataset", None, "fid_stats, evaluate --images: the dataset name.")
+flags.DEFINE_string(
+    "data_root", None, "fid_stats, evaluate --images: folder holding the datasets (default: data/)."
+)
+flags.DEFINE_bool(
+    "tf_log",
+    False,
+    "Show TensorFlow's C++ log lines (start-up notices, CUDA "
+    "probes) on the console; without it they are kept out.",
+)
+
+_TRAIN_PLACE = ("only", "results_dir")
+_REPORT = (
+    "report_fid_ratio",
+    "report_fid_margin",
+    "report_ddof",
+    "report_max_points",
+    "report_workers",
+    "report_higher_is_better",
+    "report_lower_is_better",
+)
 
 
-def resolve_task_dir(arg: str | None) -> str:
-    """The task folder for a command-line argument: a path, or a name under ``tasks/``."""
-    name = DEFAULT_TASK if arg is None else arg
-    candidates = [name] if arg is not None else []
-    candidates.append(os.path.join(TASKS_DIR, name))
-    for path in candidates:
-        if os.path.isfile(path) and os.path.basename(path) == "config.py":
-            path = os.path.dirname(path) or "."
-        if os.path.isdir(path):
-            return os.path.abspath(path)
-    known = sorted(n for n in os.listdir(TASKS_DIR)
-                   if os.path.isfile(os.path.join(TASKS_DIR, n, "config.py"))) \
-        if os.path.isdir(TASKS_DIR) else []
-    looked = " or ".join(os.path.abspath(p) for p in candidates)
-    return _raise(f"task folder {name!r} not found (looked for {looked}); known tasks: "
-                  f"{', '.join(known) or 'none'}")
+def _always(args: Sequence[str]) -> bool:
+    del args
+    return True
 
 
-def _raise(message: str) -> str:
-    raise ConfigError(message)
+def _when_alone(args: Sequence[str]) -> bool:
+    return not args and not FLAGS.images
 
 
-def _dry_run(task: Task, force_rerun: bool) -> None:
-    runs = task.distinct_runs()
-    for run in runs:
-        state = run_state(run)
-        if force_rerun and state == "completed":
-            state += ", rerun"
-        print(f"{run.name}  {run.run_dir}  ({state})")
-    shared = len(task.runs) - len(runs)
-    note = (f" ({shared} of them repeat an earlier run's folder and config)" if shared else "")
-    print(f"{task.name}: {len(task.runs)} runs in {len(runs)} folders{note} under "
-          f"{task.results_root}")
-    # Planning on a machine without the data is fine: data problems are warnings here and
-    # stop a real start (exit 2) before anything is created.
-    for problem in data_problems(runs):
-        print(f"warning: {problem}", file=sys.stderr)
+@dataclass(frozen=True)
+class Command:
+    """One row of the command table."""
+
+    name: str  # the word after main.py; "" for training (no word)
+    usage: str
+    summary: str
+    run: Callable[[Sequence[str]], int]  # positional arguments -> exit code
+    flags: tuple[str, ...]  # the flags it reads; any other flag of this CLI is refused
+    tensorflow: bool = False  # imports TensorFlow (its C++ start-up lines are kept quiet)
+    # In a task folder's main.py: whether to hand the command that folder as its first argument.
+    takes_task: Callable[[Sequence[str]], bool] | None = None
+
+    @property
+    def title(self) -> str:
+        return self.name or "training"
 
 
-def report_options() -> ReportOptions:
-    """The report settings given by the ``--report_*`` flags."""
-    return ReportOptions(fid_ratio=FLAGS.report_fid_ratio, fid_margin=FLAGS.report_fid_margin,
-                         ddof=FLAGS.report_ddof, max_points=FLAGS.report_max_points,
-                         workers=FLAGS.report_workers,
-                         higher_is_better=tuple(FLAGS.report_higher_is_better),
-                         lower_is_better=tuple(FLAGS.report_lower_is_better))
+TRAIN = Command(
+    "",
+    "python main.py [TASK] [flags]",
+    "Train the runs of a task folder (a path or a name under tasks/; default tasks/quickstart) "
+    "with the scheduler, then print the report summary; --dry_run lists the runs instead.",
+    commands.train,
+    ("dry_run", *_TRAIN_PLACE, "set", "force_rerun", "gpu", "shard", *_REPORT),
+    takes_task=_always,
+)
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command(
+            "report",
+            "python main.py report [TASK] [flags]",
+            "Write the task's report (tables, figures, failures; docs/report.md) into "
+            "<results root>/report/ and print its summary.",
+            commands.report,
+            (*_TRAIN_PLACE, *_REPORT),
+            takes_task=_always,
+        ),
+        Command(
+            "sample",
+            "python main.py sample RUN_DIR [--out PATH] [--num N] [--seed S] [--checkpoint C]",
+            "Write generator samples of a run (docs/after-training.md).",
+            commands.sample,
+            ("checkpoint", "num", "seed", "out", "overwrite", "batch_size"),
+            tensorflow=True,
+        ),
+        Command(
+            "evaluate",
+            "python main.py evaluate RUN_DIR|TASK [flags], or evaluate --images "
+            "FILE --dataset NAME",
+            "Compute metrics of a run's checkpoints, of a task's runs, or of an image set "
+            "(docs/after-training.md).",
+            commands.evaluate,
+            (
+                "checkpoint",
+                "seed",
+                "metrics",
+                "fid_reference",
+                "inception_graph",
+                "images",
+                "dataset",
+                "data_root",
+                "only",
+                "shard",
+                "results_dir",
+                *commands.EVALUATE_COUNTS,
+            ),
+            tensorflow=True,
+            takes_task=_when_alone,
+        ),
+        Command(
+            "fid_stats",
+            "python main.py fid_stats --dataset NAME [--num all|N] [--out FILE]",
+            "Write a dataset's FID reference statistics (docs/after-training.md).",
+            commands.fid_stats,
+            ("num", "seed", "out", "overwrite", "inception_graph", "dataset", "data_root"),
+            tensorflow=True,
+        ),
+        Command(
+            "export",
+            "python main.py export RUN_DIR --out DIR [--checkpoint C]",
+            "Export a run's generator as a SavedModel folder (docs/after-training.md).",
+            commands.export,
+            ("checkpoint", "out", "overwrite"),
+            tensorflow=True,
+        ),
+        Command(
+            "submit",
+            "python main.py submit [TASK] [Slurm flags]",
+            "Submit the task's runs that have not completed as one Slurm job array "
+            "(docs/cluster.md); --dry_run prints the batch script and the sbatch command.",
+            lambda args: cluster.submit_command(args, commands.resolve_task_dir),
+            ("dry_run", *_TRAIN_PLACE, "set", *cluster.SUBMIT_FLAGS),
+            takes_task=_always,
+        ),
+        Command(
+            "status",
+            "python main.py status [TASK] [--only ...] [--results_dir DIR]",
+            "Count the task's runs by state, list those that need a resubmit and the Slurm "
+            "jobs submitted for it (docs/cluster.md); reads status.json files only.",
+            lambda args: cluster.status_command(args, commands.resolve_task_dir),
+            _TRAIN_PLACE,
+            takes_task=_always,
+        ),
+    )
+}
+
+_HELP = ("--help", "-h", "-?", "--helpshort")
 
 
-def _report(args: Sequence[str]) -> int:
-    """``main.py report [task folder]``: write the task's report and print its summary."""
-    if len(args) > 1:
-        raise ConfigError(f"report takes at most one task folder, got {' '.join(args)}")
-    unused = [name for name, given in (("--dry_run", FLAGS.dry_run), ("--set", FLAGS["set"].value),
-                                       ("--force_rerun", FLAGS.force_rerun)) if given]
+def _command(args: Sequence[str]) -> tuple[Command, list[str]]:
+    """The row named by ``args`` (program name first) and its positional arguments."""
+    if len(args) > 1 and args[1] in COMMANDS:
+        return COMMANDS[args[1]], list(args[2:])
+    return TRAIN, list(args[1:])
+
+
+def _own_flags(command: Command) -> tuple[str, ...]:
+    return (*command.flags, "tf_log") if command.tensorflow else command.flags
+
+
+def help_text(command: Command) -> str:
+    """The ``--help`` of one command: its usage, summary and only its own flags."""
+    lines = [f"usage: {command.usage}", "", *textwrap.wrap(command.summary, 100), "", "flags:"]
+    for name in sorted(_own_flags(command)):
+        flag = FLAGS[name]
+        lines += textwrap.wrap(
+            f"--{name}: {flag.help}", 100, initial_indent="  ", subsequent_indent="    "
+        )
+        lines.append(f"    (default: {flag.default_as_str})")
+    if command is TRAIN:
+        lines += ["", f"commands: {', '.join(COMMANDS)} (python main.py COMMAND --help)"]
+    return "\n".join(lines)
+
+
+def _check_flags(command: Command) -> None:
+    """Refuse a flag of this CLI that ``command`` does not read."""
+    ours = {flag.name for flag in FLAGS.get_flags_for_module(__name__)}
+    unused = sorted(n for n in ours - set(_own_flags(command)) if FLAGS[n].present)
     if unused:
-        raise ConfigError(f"{', '.join(unused)}: not used by report (it only reads the runs)")
-    task = load_task(resolve_task_dir(args[0] if args else None), results_dir=FLAGS.results_dir)
-    task = select_runs(task, only=FLAGS.only)
-    try:
-        summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
-    except OSError as exc:
-        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
-        print(f"error: cannot write the report: {exc}", file=sys.stderr)
-        return 1
-    print(summary_text(summary))
-    return 0
+        raise UserError(f"{', '.join('--' + n for n in unused)}: not used by {command.title}")
 
 
-def _report_after_training(task: Task) -> str | None:
-    """Print the report summary after a scheduler run; returns the report folder, or None
-    when it could not be written (only a warning)."""
-    try:
-        summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
-        print(summary_text(summary), flush=True)
-        return os.path.dirname(os.path.abspath(summary.markdown_path))
-    except Exception as exc:  # never turn a finished training into an error
-        logging.warning("could not write the report of %s: %s: %s", task.name,
-                        type(exc).__name__, exc)
-        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
-        return None
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its C++ start-up lines on the console.
 
-
-def _task_run_dirs(arg: str) -> list[str]:
-    """The run folders of the task ``arg``, after ``--only`` and ``--shard``."""
-    task = select_runs(load_task(resolve_task_dir(arg), results_dir=FLAGS.results_dir),
-                       only=FLAGS.only)
-    runs = shard_runs(task.runs, FLAGS.shard) if FLAGS.shard else task.runs
-    return list(dict.fromkeys(run.run_dir for run in runs))
-
-
-def _after_training(command: str, args: Sequence[str]) -> int:
-    """``sample``, ``evaluate``, ``fid_stats`` or ``export`` (see ``gan/commands.py``)."""
-    try:
-        if command == commands.EVALUATE:
-            return commands.evaluate_command(args, _task_run_dirs)
-        return {commands.SAMPLE: commands.sample_command,
-                commands.FID_STATS: commands.fid_stats_command,
-                commands.EXPORT: commands.export_command}[command](args)
-    except Exception as exc:
-        if not commands.is_bad_input(exc):
+    ``TF_CPP_MIN_LOG_LEVEL`` 3 (unless the environment sets it) keeps its later C++ log lines
+    (e.g. the cuInit error of a machine without a GPU) out; the start-up lines (the oneDNN
+    notice, "Could not find cuda drivers") are written before that setting is read, so stderr
+    is held in a temporary file during the import and shown only if the import fails.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401  (TensorFlow: imported here, with stderr held)
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
             raise
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
-def _main(args: Sequence[str]) -> int:
-    """Run the task named by ``args`` (program name, then at most one task folder), or
-    ``report`` and a task folder, or an after-training command."""
+def _parse(argv: Sequence[str]) -> list[str] | int:
+    """Parse ``argv`` into ``FLAGS``; returns the positional arguments, or the exit code when
+    it printed a command's help (0) or a flag error (2)."""
+    asked = any(arg in _HELP for arg in argv[1:])
     try:
-        if len(args) > 1 and args[1] in commands.COMMANDS:
-            return _after_training(args[1], args[2:])
-        if len(args) > 1 and args[1] == REPORT_COMMAND:
-            return _report(args[2:])
-        if len(args) > 1 and args[1] in cluster.COMMANDS:  # submit, status (gan/cluster/)
-            return cluster.run_command(args[1], args[2:], resolve_task_dir)
-        if len(args) > 2:
-            raise ConfigError(f"expected at most one task folder, got {' '.join(args[1:])}")
-        task_dir = resolve_task_dir(args[1] if len(args) > 1 else None)
-        task = load_task(task_dir, results_dir=FLAGS.results_dir)
-        if FLAGS.gpu:
-            task = with_gpu_entries(task, FLAGS.gpu)
-        task = select_runs(task, only=FLAGS.only, overrides=FLAGS["set"].value)
-        if FLAGS.shard:
-            task = replace(task, runs=shard_runs(task.runs, FLAGS.shard))
-        force_rerun = FLAGS.force_rerun or task.force_rerun
-        if FLAGS.dry_run:
-            _dry_run(task, force_rerun)
-            return 0
-        code = Scheduler(task, force_rerun=force_rerun).start()
-        if code < 128:  # not stopped by a signal: report what the runs wrote
-            report_dir = _report_after_training(task)
-            runs = [(run.name, run.run_dir) for run in task.distinct_runs()]
-            print(where_to_look(runs, report_dir), flush=True)
-        return code
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-
-
-def _parse_flags(argv: Sequence[str]) -> list[str]:
-    try:
-        return FLAGS(list(argv))
+        args = FLAGS([arg for arg in argv if arg not in _HELP])
     except flags.Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_CONFIG_ERROR)
+        if not asked:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        args = [arg for arg in argv if not arg.startswith("-")]
+    if asked:
+        print(help_text(_command(args)[0]))
+        return 0
+    return args
 
 
-def run_cli(argv: Sequence[str]) -> int:
+def _run(args: Sequence[str], task_dir: str | None = None) -> int:
+    """Run the command named by the parsed ``args`` (program name first); with ``task_dir``,
+    as a task folder's ``main.py``."""
+    command, rest = _command(args)
+    if task_dir is not None and command.takes_task and command.takes_task(rest):
+        rest = [task_dir, *rest]
+    try:
+        _check_flags(command)
+        if command.tensorflow and not FLAGS.tf_log:
+            quiet_tensorflow()
+        return command.run(rest)
+    except UserError as exc:  # anything else is a bug and keeps its traceback
+        print(error_line(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def run_cli(argv: Sequence[str], task_dir: str | None = None) -> int:
     """Parse ``argv`` (program name first) and run it in this process; returns the exit code."""
     FLAGS.unparse_flags()
-    try:
-        args = FLAGS(list(argv))
-    except flags.Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-    return _main(args)
+    parsed = _parse(argv)
+    return parsed if isinstance(parsed, int) else _run(parsed, task_dir)
+
+
+def _flags_parser(argv: list[str]) -> list[str]:
+    parsed = _parse(argv)
+    if isinstance(parsed, int):
+        sys.exit(parsed)
+    return parsed
 
 
 def main_for_task(task_dir: str) -> None:
     """Entry point of a task folder's ``main.py``: this CLI with ``task_dir`` as the task."""
-    def task_main(argv: list[str]) -> int:
-        if len(argv) > 1 and argv[1] in (REPORT_COMMAND, *cluster.COMMANDS):  # report, ...
-            return _main([argv[0], argv[1], task_dir, *argv[2:]])
-        if len(argv) > 1 and argv[1] in commands.COMMANDS:  # evaluate alone: this task's runs
-            alone = argv[1] == commands.EVALUATE and len(argv) == 2 and not FLAGS.images
-            return _main([argv[0], argv[1], *([task_dir] if alone else argv[2:])])
-        return _main([argv[0], task_dir, *argv[1:]])
-
-    app.run(task_main, flags_parser=_parse_flags)
+    app.run(lambda args: _run(args, task_dir), flags_parser=_flags_parser)
 
 
 def main() -> None:
     """Entry point of ``python main.py`` and of the installed console script."""
-    app.run(_main, flags_parser=_parse_flags)
+    app.run(_run, flags_parser=_flags_parser)
 
 
 if __name__ == "__main__":

@@ -1,95 +1,161 @@
-"""The after-training subcommands of ``main.py``: their flags and argument checks.
+"""What each command of ``main.py`` does; ``gan/cli.py``'s ``COMMANDS`` table names them.
 
-``sample RUN_DIR``, ``evaluate RUN_DIR|TASK`` (or ``evaluate --images FILE --dataset NAME``),
-``fid_stats --dataset NAME`` and ``export RUN_DIR --out DIR``; the work is done by
-``gan.sample``, ``gan.evaluate``, ``gan.fid_stats`` and ``gan.export``. Bad input raises
-``ConfigError`` (``main.py`` prints it as one ``error:`` line and exits 2); ``is_bad_input``
-also accepts the data and Inception errors that mean bad input rather than a bug.
+Each function takes the command's positional arguments, reads its flags from ``FLAGS`` (defined
+in ``gan/cli.py``) and returns the exit code; bad input raises a ``gan.errors.UserError``
+(``gan/cli.py`` prints it as one ``error:`` line and exits 2). ``train`` and ``report`` read a
+task folder; ``sample``, ``evaluate``, ``fid_stats`` and ``export`` read what a run left in its
+folder (docs/after-training.md), their work done by ``gan.sample``, ``gan.evaluate``,
+``gan.fid_stats`` and ``gan.export``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 
-from absl import flags
+from absl import flags, logging
 
-from gan.config import ConfigError
+from gan.config import REPO_ROOT, ConfigError
+from gan.evaluate import EvalSettings, evaluate_images, evaluate_run
+from gan.export import export_run
+from gan.generator_checkpoints import list_checkpoints
+from gan.metrics.names import count_flags
+from gan.preflight import data_problems
+from gan.progress import where_to_look
+from gan.report import ReportOptions, summary_text, write_report
+from gan.run_folder import (
+    is_run_folder,
+    remove_temporaries,
+    require_run_folder,
+)
+from gan.sample import DEFAULT_NUM, sample_run
+from gan.scheduler import Scheduler
+from gan.tasks import Task, load_task, run_state, select_runs, shard_runs, with_gpu_entries
 
-SAMPLE, EVALUATE, FID_STATS, EXPORT = "sample", "evaluate", "fid_stats", "export"
-COMMANDS = (SAMPLE, EVALUATE, FID_STATS, EXPORT)
+DEFAULT_TASK = "quickstart"
+TASKS_DIR = os.path.join(REPO_ROOT, "tasks")
+# evaluate's sample-count flags: each replaces the run config's key of the same name.
+EVALUATE_COUNTS = tuple(count_flags())  # from the metric registry (gan/metrics/names.py)
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("checkpoint", "latest", "sample/evaluate/export: the checkpoint: latest, "
-                    "N (model-N, else the kept global_id-N), and for evaluate also kept or all.")
-flags.DEFINE_string("num", "", "sample: images to write (default 50000); fid_stats: 'all' "
-                    "(default) or a number of dataset images.")
-flags.DEFINE_integer("seed", None, "sample: latent seed (default 0); evaluate: sample seed "
-                     "(default: the run's seed, as training); fid_stats: subset seed (0).")
-flags.DEFINE_string("out", None, "sample: a .npz, .npy or a folder for PNGs; export: the "
-                    "folder to write; fid_stats: the file (default "
-                    "<data_root>/fid_stats/<dataset>-<graph>-<N>.npz).")
-flags.DEFINE_bool("overwrite", False, "sample/export/fid_stats: replace an existing output.")
-flags.DEFINE_integer("batch_size", 256, "sample: latents per generator call.", lower_bound=1)
-flags.DEFINE_list("metrics", None, "evaluate: metric names, e.g. inception_score,fid,kid,swd "
-                  "(default: the run's metrics).")
-flags.DEFINE_integer("is_num_samples", None, "evaluate: samples for the Inception Score.")
-flags.DEFINE_integer("is_num_splits", None, "evaluate: splits of the Inception Score.")
-flags.DEFINE_integer("fid_num_samples", None, "evaluate: generated samples for FID and KID.")
-flags.DEFINE_integer("fid_num_real", None, "evaluate: real images for FID and KID (changing "
-                     "it draws a new real subset instead of the run's).")
-flags.DEFINE_integer("swd_num_samples", None, "evaluate: samples (and real images) for SWD.")
-flags.DEFINE_string("fid_reference", None, "evaluate: FID against these statistics (a "
-                    "fid_stats or TTUR .npz with mu and sigma).")
-flags.DEFINE_string("inception_graph", None, "evaluate/fid_stats: the Inception graph file "
-                    "(default: as training finds it).")
-flags.DEFINE_string("images", None, "evaluate: score this image set (.npz, .npy or PNG folder) "
-                    "against --dataset instead of a run.")
-flags.DEFINE_string("dataset", None, "fid_stats, evaluate --images: the dataset name.")
-flags.DEFINE_string("data_root", None, "fid_stats, evaluate --images: folder holding the "
-                    "datasets (default: data/).")
-
-_OWN = {"checkpoint", "num", "seed", "out", "overwrite", "batch_size", "metrics",
-        "is_num_samples", "is_num_splits", "fid_num_samples", "fid_num_real", "swd_num_samples",
-        "fid_reference", "inception_graph", "images", "dataset", "data_root"}
-_COUNTS = ("is_num_samples", "is_num_splits", "fid_num_samples", "fid_num_real",
-           "swd_num_samples")
-_USED = {
-    SAMPLE: {"checkpoint", "num", "seed", "out", "overwrite", "batch_size"},
-    EVALUATE: {"checkpoint", "seed", "metrics", "fid_reference", "inception_graph", "images",
-               "dataset", "data_root", "only", "shard", "results_dir", *_COUNTS},
-    FID_STATS: {"num", "seed", "out", "overwrite", "inception_graph", "dataset", "data_root"},
-    EXPORT: {"checkpoint", "out", "overwrite"},
-}
-# main.py's training and report flags that no after-training command reads.
-_MAIN = {"dry_run", "only", "set", "results_dir", "force_rerun", "gpu", "shard"}
 
 
-# Exception types that mean bad input besides ConfigError: (module, class name). One whose
-# module was never imported cannot have been raised, so checking costs no import.
-_BAD_INPUT = (("gan.data", "DataError"), ("gan.metrics.inception", "InceptionUnavailable"))
+def resolve_task_dir(arg: str | None) -> str:
+    """The task folder for a command-line argument: a path, or a name under ``tasks/``."""
+    name = DEFAULT_TASK if arg is None else arg
+    candidates = [name] if arg is not None else []
+    candidates.append(os.path.join(TASKS_DIR, name))
+    for path in candidates:
+        if os.path.isfile(path) and os.path.basename(path) == "config.py":
+            path = os.path.dirname(path) or "."
+        if os.path.isdir(path):
+            return os.path.abspath(path)
+    known = (
+        sorted(
+            n
+            for n in os.listdir(TASKS_DIR)
+            if os.path.isfile(os.path.join(TASKS_DIR, n, "config.py"))
+        )
+        if os.path.isdir(TASKS_DIR)
+        else []
+    )
+    looked = " or ".join(os.path.abspath(p) for p in candidates)
+    raise ConfigError(
+        f"task folder {name!r} not found (looked for {looked}); known tasks: "
+        f"{', '.join(known) or 'none'}"
+    )
 
 
-def is_bad_input(exc: BaseException) -> bool:
-    """Whether ``exc`` means bad input (printed as one ``error:`` line, exit 2), not a bug."""
-    if isinstance(exc, ConfigError):
-        return True
-    types = tuple(getattr(sys.modules[module], name) for module, name in _BAD_INPUT
-                  if module in sys.modules)
-    return isinstance(exc, types)
+def train(args: Sequence[str]) -> int:
+    """Run the task folder ``args[0]`` (default ``tasks/quickstart``), or list its runs with
+    ``--dry_run``; prints the report summary when the scheduler returns."""
+    if len(args) > 1:
+        raise ConfigError(f"expected at most one task folder, got {' '.join(args)}")
+    task = load_task(resolve_task_dir(args[0] if args else None), results_dir=FLAGS.results_dir)
+    if FLAGS.gpu:
+        task = with_gpu_entries(task, FLAGS.gpu)
+    task = select_runs(task, only=FLAGS.only, overrides=FLAGS["set"].value)
+    if FLAGS.shard:
+        task = replace(task, runs=shard_runs(task.runs, FLAGS.shard))
+    force_rerun = FLAGS.force_rerun or task.force_rerun
+    if FLAGS.dry_run:
+        _dry_run(task, force_rerun)
+        return 0
+    code = Scheduler(task, force_rerun=force_rerun).start()
+    if code < 128:  # not stopped by a signal: report what the runs wrote
+        report_dir = _report_after_training(task)
+        runs = [(run.name, run.run_dir) for run in task.distinct_runs()]
+        print(where_to_look(runs, report_dir), flush=True)
+    return code
 
 
-def _check_flags(command: str) -> None:
-    unused = sorted(name for name in (_OWN | _MAIN) - _USED[command] if FLAGS[name].present)
-    if unused:
-        raise ConfigError(f"{', '.join('--' + n for n in unused)}: not used by {command}")
+def _dry_run(task: Task, force_rerun: bool) -> None:
+    runs = task.distinct_runs()
+    for run in runs:
+        state = run_state(run)
+        if force_rerun and state == "completed":
+            state += ", rerun"
+        print(f"{run.name}  {run.run_dir}  ({state})")
+    shared = len(task.runs) - len(runs)
+    note = f" ({shared} of them repeat an earlier run's folder and config)" if shared else ""
+    print(
+        f"{task.name}: {len(task.runs)} runs in {len(runs)} folders{note} under {task.results_root}"
+    )
+    # Planning on a machine without the data is fine: data problems are warnings here and
+    # stop a real start (exit 2) before anything is created.
+    for problem in data_problems(runs):
+        print(f"warning: {problem}", file=sys.stderr)
+
+
+def report_options() -> ReportOptions:
+    """The report settings given by the ``--report_*`` flags."""
+    return ReportOptions(
+        fid_ratio=FLAGS.report_fid_ratio,
+        fid_margin=FLAGS.report_fid_margin,
+        ddof=FLAGS.report_ddof,
+        max_points=FLAGS.report_max_points,
+        workers=FLAGS.report_workers,
+        higher_is_better=tuple(FLAGS.report_higher_is_better),
+        lower_is_better=tuple(FLAGS.report_lower_is_better),
+    )
+
+
+def report(args: Sequence[str]) -> int:
+    """Write the report of the task folder ``args[0]`` and print its summary."""
+    if len(args) > 1:
+        raise ConfigError(f"report takes at most one task folder, got {' '.join(args)}")
+    task = load_task(resolve_task_dir(args[0] if args else None), results_dir=FLAGS.results_dir)
+    task = select_runs(task, only=FLAGS.only)
+    try:
+        summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
+    except OSError as exc:
+        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
+        print(f"error: cannot write the report: {exc}", file=sys.stderr)
+        return 1
+    print(summary_text(summary))
+    return 0
+
+
+def _report_after_training(task: Task) -> str | None:
+    """Print the report summary after a scheduler run; returns the report folder, or None
+    when it could not be written (only a warning)."""
+    try:
+        summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
+        print(summary_text(summary), flush=True)
+        return os.path.dirname(os.path.abspath(summary.markdown_path))
+    except Exception as exc:  # never turn a finished training into an error
+        logging.warning(
+            "could not write the report of %s: %s: %s", task.name, type(exc).__name__, exc
+        )
+        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
+        return None
 
 
 def _one_arg(command: str, args: Sequence[str], what: str) -> str:
     if len(args) != 1:
-        raise ConfigError(f"{command} takes one {what}, got "
-                          f"{' '.join(args) if args else 'none'}")
+        raise ConfigError(f"{command} takes one {what}, got {' '.join(args) if args else 'none'}")
     return args[0]
 
 
@@ -103,47 +169,56 @@ def _num(default: int) -> int:
         raise ConfigError(f"--num {text!r}: expected a number of images") from None
 
 
-def sample_command(args: Sequence[str]) -> int:
-    """``sample RUN_DIR [--out PATH] [--num N] [--seed S] [--checkpoint C]``."""
-    from gan.sample import DEFAULT_NUM, sample_run
-
-    _check_flags(SAMPLE)
-    run_dir = _one_arg(SAMPLE, args, "run folder")
-    sample_run(run_dir, FLAGS.out or None, num=_num(DEFAULT_NUM), seed=FLAGS.seed or 0,
-               checkpoint=FLAGS.checkpoint, batch_size=FLAGS.batch_size,
-               overwrite=FLAGS.overwrite)
+def sample(args: Sequence[str]) -> int:
+    """Write generator samples of the run folder ``args[0]``."""
+    run_dir = _one_arg("sample", args, "run folder")
+    sample_run(
+        run_dir,
+        FLAGS.out or None,  # None: <run>/eval/samples.npz, created only after the checks
+        num=_num(DEFAULT_NUM),
+        seed=FLAGS.seed or 0,
+        checkpoint=FLAGS.checkpoint,
+        batch_size=FLAGS.batch_size,
+        overwrite=FLAGS.overwrite,
+    )
     return 0
 
 
-def evaluate_settings():
+def evaluate_settings() -> EvalSettings:
     """The ``EvalSettings`` given by the flags."""
-    from gan.evaluate import EvalSettings
+    return EvalSettings(
+        metrics=FLAGS.metrics,
+        counts={k: FLAGS[k].value for k in EVALUATE_COUNTS},
+        fid_reference=FLAGS.fid_reference,
+        inception_graph=FLAGS.inception_graph,
+        seed=FLAGS.seed,
+        checkpoint=FLAGS.checkpoint,
+    )
 
-    return EvalSettings(metrics=FLAGS.metrics, counts={k: FLAGS[k].value for k in _COUNTS},
-                        fid_reference=FLAGS.fid_reference, inception_graph=FLAGS.inception_graph,
-                        seed=FLAGS.seed, checkpoint=FLAGS.checkpoint)
+
+def _task_run_dirs(arg: str) -> list[str]:
+    """The run folders of the task ``arg``, after ``--only`` and ``--shard``."""
+    task = select_runs(
+        load_task(resolve_task_dir(arg), results_dir=FLAGS.results_dir), only=FLAGS.only
+    )
+    runs = shard_runs(task.runs, FLAGS.shard) if FLAGS.shard else task.runs
+    return list(dict.fromkeys(run.run_dir for run in runs))
 
 
-def evaluate_command(args: Sequence[str], task_runs: Callable[[str], list[str]]) -> int:
-    """``evaluate RUN_DIR|TASK`` or ``evaluate --images FILE --dataset NAME``; ``task_runs``
-    gives the run folders of a task argument (after ``--only`` and ``--shard``)."""
-    from gan.evaluate import evaluate_images, evaluate_run
-    from gan.run_folder import is_run_folder
-
-    _check_flags(EVALUATE)
+def evaluate(args: Sequence[str]) -> int:
+    """Evaluate the run folder or task ``args[0]``, or the image set ``--images``."""
     settings = evaluate_settings()
     if FLAGS.images:
         if args:
             raise ConfigError(f"evaluate --images takes no run or task, got {' '.join(args)}")
         if not FLAGS.dataset:
-            raise ConfigError("evaluate --images needs --dataset (the real images to compare "
-                              "with)")
+            raise ConfigError("evaluate --images needs --dataset (the real images to compare with)")
         evaluate_images(FLAGS.images, FLAGS.dataset, settings, FLAGS.data_root)
         return 0
     for name in ("dataset", "data_root"):
         if FLAGS[name].present:
             raise ConfigError(f"--{name}: used by evaluate --images only")
-    target = _one_arg(EVALUATE, args, "run folder or task")
+    target = _one_arg("evaluate", args, "run folder or task")
     if is_run_folder(target):
         for name in ("only", "shard"):
             if FLAGS[name].present:
@@ -151,12 +226,8 @@ def evaluate_command(args: Sequence[str], task_runs: Callable[[str], list[str]])
         evaluate_run(target, settings)
         return 0
     if os.path.isdir(target) and not os.path.isfile(os.path.join(target, "config.py")):
-        from gan.checkpoints import require_run_folder
-
         require_run_folder(target)  # says it is not a run folder
-    from gan.checkpoints import list_checkpoints
-
-    run_dirs = task_runs(target)
+    run_dirs = _task_run_dirs(target)
     done = 0
     for run_dir in run_dirs:
         if not is_run_folder(run_dir) or not list_checkpoints(run_dir):
@@ -168,26 +239,30 @@ def evaluate_command(args: Sequence[str], task_runs: Callable[[str], list[str]])
     return 0
 
 
-def fid_stats_command(args: Sequence[str]) -> int:
-    """``fid_stats --dataset NAME [--num all|N] [--out FILE]``."""
-    from gan.fid_stats import fid_stats_command as run
+def fid_stats(args: Sequence[str]) -> int:
+    """Write the FID reference statistics of ``--dataset``."""
+    # gan.fid_stats imports TensorFlow: imported here to keep `import gan.cli` TensorFlow-free.
+    from gan.fid_stats import write_dataset_stats
 
-    _check_flags(FID_STATS)
     if args:
         raise ConfigError(f"fid_stats takes no positional argument, got {' '.join(args)}")
     if not FLAGS.dataset:
         raise ConfigError("fid_stats needs --dataset (e.g. cifar10)")
-    run(FLAGS.dataset, FLAGS.data_root, FLAGS.num or "all", FLAGS.seed or 0,
-        FLAGS.inception_graph, FLAGS.out, FLAGS.overwrite)
+    write_dataset_stats(
+        FLAGS.dataset,
+        FLAGS.data_root,
+        FLAGS.num or "all",
+        FLAGS.seed or 0,
+        FLAGS.inception_graph,
+        FLAGS.out,
+        FLAGS.overwrite,
+    )
     return 0
 
 
-def export_command(args: Sequence[str]) -> int:
-    """``export RUN_DIR --out DIR [--checkpoint C]``."""
-    from gan.export import export_run
-
-    _check_flags(EXPORT)
-    run_dir = _one_arg(EXPORT, args, "run folder")
+def export(args: Sequence[str]) -> int:
+    """Export the generator of the run folder ``args[0]`` to ``--out``."""
+    run_dir = _one_arg("export", args, "run folder")
     if not FLAGS.out:
         raise ConfigError("export needs --out DIR (the folder to write)")
     export_run(run_dir, FLAGS.out, checkpoint=FLAGS.checkpoint, overwrite=FLAGS.overwrite)

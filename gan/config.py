@@ -10,6 +10,7 @@ expected. Code reads its attributes; ``config.json`` holds :meth:`RunConfig.to_d
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import math
@@ -18,6 +19,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import InitVar, dataclass
 from typing import Any
 
+from gan.data import IMAGE_SIZE
 from gan.errors import ConfigError
 from gan.metrics.names import check_metrics
 from gan.networks.specs import NETWORKS, network_spec, networks_where
@@ -227,8 +229,6 @@ class RunConfig:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """The (H, W, C) of the dataset's images as the training code loads them."""
-        from gan.data import IMAGE_SIZE
-
         size = IMAGE_SIZE[self.dataset]
         return size, size, 3
 
@@ -377,8 +377,6 @@ def check_network(config: RunConfig, image_shape: tuple[int, ...],
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:
     """Parse ``k=v,k2=v2`` (values as Python literals, else strings) from a command-line flag."""
-    import ast
-
     out: dict[str, Any] = {}
     if not text:
         return out

@@ -16,7 +16,8 @@ import zlib
 import numpy as np
 
 from gan import safe_pickle
-from gan.errors import UserError
+from gan.errors import DataError  # noqa: F401  (re-exported: gan.data.DataError)
+from gan.shapes import shapes_images
 
 CIFAR10_ARCHIVE = os.path.join("CIFAR10", "cifar-10-python.tar.gz")
 STL10_FILE = os.path.join("STL10", "stl10.npy")
@@ -24,10 +25,6 @@ CELEBA_FILE = os.path.join("CelebA", "celeba.npy")
 
 IMAGE_SIZE = {"cifar10": 32, "stl10": 48, "celeba": 64, "imagenet": 128, "shapes": 32}
 IMAGENET_FOLDER = "ImageNet"  # under data_root, as `python -m datasets.imagenet` writes it
-
-
-class DataError(UserError, ValueError):
-    """Training data that is missing or not in the expected format; names the file."""
 
 
 def dataset_path(dataset: str, data_root: str) -> str:
@@ -119,8 +116,6 @@ def load_images(dataset: str, data_root: str) -> np.ndarray:
     if dataset in ("stl10", "celeba"):
         return load_npy(dataset_path(dataset, data_root), dataset, IMAGE_SIZE[dataset])
     if dataset == "shapes":
-        from gan.shapes import shapes_images
-
         return shapes_images(data_root)
     raise DataError(f"dataset {dataset!r} is streamed, not loaded in memory")
 
@@ -140,6 +135,7 @@ class ImageBank:
     ALIGNMENT = 64  # what TensorFlow requires of a tensor's buffer (Tensor::IsAligned)
 
     def __init__(self, images: np.ndarray, chunk: int = 256):
+        # TensorFlow: imported here; the pre-flight check and the CLI read this module without it.
         import tensorflow as tf
 
         self.shape = tuple(int(s) for s in images.shape)
@@ -157,6 +153,7 @@ class ImageBank:
 
     def gather(self, index):
         """``images[index]`` as a tensor (inside or outside ``tf.function``)."""
+        # TensorFlow: imported here; the pre-flight check and the CLI read this module without it.
         import tensorflow as tf
 
         with tf.device("/cpu:0"):
@@ -194,6 +191,7 @@ def _fill(out: np.ndarray, images: np.ndarray, chunk: int) -> None:
 
 def to_unit_range(images):
     """uint8 [0, 255] -> float32 [-1, 1] as ``x / 255 * 2 - 1`` (TF or NumPy input)."""
+    # TensorFlow: imported here; the pre-flight check and the CLI read this module without it.
     import tensorflow as tf
 
     if images.dtype == tf.uint8:

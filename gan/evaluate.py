@@ -30,9 +30,30 @@ from typing import Any
 
 import numpy as np
 
-from gan.config import ConfigError, RunConfig
+from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError, RunConfig, validate_run_config
+from gan.data import IMAGE_SIZE
+from gan.errors import MetricError
+from gan.generator_checkpoints import (
+    generate_fn,
+    restore_generator,
+    select_checkpoints,
+    writable_folder,
+)
 from gan.metrics import names
-from gan.run_folder import CHECKPOINT_DIR, EVAL_DIR, EVAL_METRICS_FILE, METRIC_STATE_FILE
+from gan.metrics.base import MetricContext
+from gan.metrics.reference_stats import read_stats
+from gan.real_data import run_data
+from gan.run_folder import (
+    CHECKPOINT_DIR,
+    EVAL_DIR,
+    EVAL_METRICS_FILE,
+    METRIC_STATE_FILE,
+    atomic_path,
+    read_run_config,
+    read_seed,
+    require_run_folder,
+)
+from gan.sample import read_images
 
 SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
                    "fid_num_samples", "fid_num_real", "fid_reference", "swd_num_samples",
@@ -64,8 +85,6 @@ def eval_config(config: RunConfig, settings: EvalSettings) -> RunConfig:
                 raise ConfigError(f"--{key} {value}: expected a positive number")
             changes[key] = int(value)
     if settings.fid_reference:
-        from gan.fid_stats import read_stats
-
         read_stats(settings.fid_reference)
         changes["fid_reference"] = os.path.abspath(settings.fid_reference)
     if settings.inception_graph:
@@ -76,12 +95,12 @@ def eval_config(config: RunConfig, settings: EvalSettings) -> RunConfig:
 
 
 def setup_callbacks(callbacks: list, context: Any, where: str) -> None:
-    """``setup`` every callback; a count the data cannot meet (a ValueError) is bad input."""
+    """``setup`` every callback; a count the data cannot meet (a MetricError) names ``where``."""
     for cb in callbacks:
         try:
             cb.setup(context)
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        except MetricError as e:
+            raise MetricError(f"{where}: {e}") from None
 
 
 def row_settings(config: RunConfig, sample_seed: int) -> dict[str, str]:
@@ -145,19 +164,11 @@ class EvalCsv:
 
     def _write(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        tmp = f"{self.path}.tmp.{os.getpid()}"
-        try:
+        with atomic_path(self.path, sync=True, sync_folder=False) as tmp:
             with open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=self.fieldnames(), extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(self.rows)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
 
 
 def metric_context(config: RunConfig, run_dir: str, seed: int,
@@ -166,8 +177,6 @@ def metric_context(config: RunConfig, run_dir: str, seed: int,
     z -> images in [-1, 1], one batch) and the real data ``real`` (an array or the streamed
     ImageNet folder). Returns the context and a function that sets the sample latents'
     generator for a ``global_id`` (``Trainer.log_metrics``)."""
-    from gan.metrics.base import MetricContext
-
     rng = np.random.default_rng([seed, 2])
     bs = config.metric_batch_size
     latent_dim = config.latent_dim
@@ -229,15 +238,8 @@ def needs_real_data(config: RunConfig) -> bool:
 def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) -> list[dict]:
     """Evaluate the checkpoints ``settings.checkpoint`` names of one run into
     ``eval/metrics.csv``; returns the rows evaluated or found."""
-    from gan.checkpoints import (
-        read_seed,
-        require_run_folder,
-        restore_generator,
-        select_checkpoints,
-        writable_folder,
-    )
+    # TensorFlow: imported here so that the CLI and the report importing this module do not.
     from gan.metrics.registry import build_metrics, metric_columns
-    from gan.run import read_run_config, run_data
     from gan.variants import build_generator
 
     run_dir = require_run_folder(run_dir)
@@ -258,8 +260,6 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     if not todo:
         return out
     generator = build_generator(config, config.image_shape)
-    from gan.checkpoints import generate_fn
-
     fn = generate_fn(generator, config.latent_dim)
     restore_generator(generator, todo[0])  # a checkpoint that does not fit: before eval/
     real = run_data(config) if needs_real_data(config) else None
@@ -314,11 +314,8 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
     Each metric reads the set from its start (its first ``*_num_samples`` images); a count
     left unset is the run-config default capped at the set's size.
     """
-    from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, validate_run_config
-    from gan.data import IMAGE_SIZE
+    # TensorFlow: imported here so that the CLI and the report importing this module do not.
     from gan.metrics.registry import build_metrics
-    from gan.run import run_data
-    from gan.sample import read_images
 
     images = read_images(path)
     size = IMAGE_SIZE[dataset]

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 from gan.config import ConfigError, RunConfig
+from gan.generator_checkpoints import load_generator, select_checkpoints, writable_folder
 from gan.networks.specs import network_spec
+from gan.run_folder import atomic_path, read_run_config, require_run_folder
+from gan.sample import uint8_generate_fn
 
 SAVED_MODEL = "saved_model"
 KERAS_FILE = "generator.keras"
@@ -34,9 +36,8 @@ class _Serving:
     """The module saved: the generator's variables and the traced ``z -> uint8`` function."""
 
     def __init__(self, generator, latent_dim: int):
+        # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
         import tensorflow as tf
-
-        from gan.sample import uint8_generate_fn
 
         self.module = tf.Module()
         # The backing tf.Variables, so the SavedModel holds them and nothing of Keras.
@@ -80,16 +81,8 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
                overwrite: bool = False) -> str:
     """Write the SavedModel, the ``.keras`` file and README.txt of the run's generator at
     ``checkpoint`` into the folder ``out``; returns it."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
-
-    from gan.checkpoints import (
-        load_generator,
-        require_run_folder,
-        select_checkpoints,
-        writable_folder,
-    )
-    from gan.run import read_run_config
-    from gan.sample import publish
 
     run_dir = require_run_folder(run_dir)
     target = os.path.abspath(out.rstrip("/") or out)
@@ -102,10 +95,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     generator = load_generator(config, ref)
     writable_folder(os.path.dirname(target), "choose another --out")
     latent_dim = config.latent_dim
-    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial-"
-                       f"{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_path(target) as tmp:
         os.makedirs(tmp)
         serving = _Serving(generator, latent_dim)
         tf.saved_model.save(serving.module, os.path.join(tmp, SAVED_MODEL),
@@ -113,9 +103,5 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
         generator.save(os.path.join(tmp, KERAS_FILE))
         with open(os.path.join(tmp, README), "w") as f:
             f.write(_readme(config, ref.label, run_dir, latent_dim, config.image_shape))
-        publish(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f"exported {ref.label} of {run_dir} to {target}", flush=True)
     return target

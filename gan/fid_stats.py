@@ -1,17 +1,17 @@
 """Fixed FID reference statistics: ``python main.py fid_stats --dataset cifar10 [--num all|N]``.
 
 Writes ``<data_root>/fid_stats/<dataset>-<graph>-<N>.npz`` holding ``mu`` [d] and ``sigma``
-[d, d] (float64; the key names of the TTUR statistics files, e.g. ``fid_stats_cifar10_train.npz``,
-which can be read the same way) of the Inception ``pool_3`` features of ``N`` training images,
-computed from the same preprocessed data (``gan.data``) and the same Inception pipeline
-(``InceptionGraph``, uint8 -> [-1, 1] -> TF1 resize) as training's FID real subset. ``<graph>``
-is ``inceptionv1`` for the standard graph, else the graph file's name. ``--num N`` takes ``N``
-images drawn without replacement with ``--seed`` (default 0); ``all`` takes every image.
+[d, d] (the format of ``gan.metrics.reference_stats``) of the Inception ``pool_3`` features of
+``N`` training images, computed from the same preprocessed data (``gan.data``) and the same
+Inception pipeline (``InceptionGraph``, uint8 -> [-1, 1] -> TF1 resize) as training's FID real
+subset. ``<graph>`` is ``inceptionv1`` for the standard graph, else the graph file's name.
+``--num N`` takes ``N`` images drawn without replacement with ``--seed`` (default 0); ``all``
+takes every image.
 
-A FID against such a file (``FID_reference``: the run-config key ``fid_reference`` or
-``evaluate --fid_reference FILE``) compares the generated features' moments with ``mu`` and
-``sigma`` instead of the per-run real subset (the paper's 5,000 images, which stays the
-default), so FIDs of different runs share one reference.
+A FID against such a file (``gan.metrics.inception.reference``: the run-config key
+``fid_reference`` or ``evaluate --fid_reference FILE``) compares the generated features'
+moments with ``mu`` and ``sigma`` instead of the per-run real subset (the paper's 5,000 images,
+which stays the default), so FIDs of different runs share one reference.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ import re
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
-from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError
-from gan.metrics.base import MetricContext
+from gan.config import DATASETS, DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError
 from gan.metrics.inception import (
     INCEPTION_PB,
     FeatureMoments,
-    FrechetInceptionDistance,
     InceptionGraph,
-    InceptionRunner,
     find_inception_graph,
     inception_batch_size,
     load_inception_graph_def,
 )
+from gan.metrics.reference_stats import write_stats
+from gan.real_data import training_data
 
 STATS_DIR = "fid_stats"
 CHUNK = 256
@@ -52,79 +52,8 @@ def stats_path(data_root: str, dataset: str, graph_path: str, num: int) -> str:
     return os.path.join(data_root, STATS_DIR, f"{dataset}-{graph_tag(graph_path)}-{num}.npz")
 
 
-def read_stats(path: str, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(mu, sigma)`` of a statistics file (this command's or TTUR's), float64, checked:
-    ``mu`` [d], ``sigma`` [d, d], finite, and ``d == dim`` when given."""
-    if not os.path.isfile(path):
-        raise ConfigError(f"fid_reference {path}: no such file (make one with `python main.py "
-                          "fid_stats --dataset NAME`)")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("mu", "sigma") if k not in data.files]
-            if missing:
-                raise ConfigError(f"fid_reference {path}: no {' or '.join(missing)} array (it "
-                                  f"has {', '.join(data.files) or 'none'}); expected mu [d] and "
-                                  "sigma [d, d]")
-            mu = np.asarray(data["mu"], np.float64)
-            sigma = np.asarray(data["sigma"], np.float64)
-    except (OSError, ValueError, EOFError) as e:
-        raise ConfigError(f"fid_reference {path}: not a readable .npz ({e})") from None
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ConfigError(f"fid_reference {path}: mu {mu.shape} and sigma {sigma.shape}, "
-                          "expected mu [d] and sigma [d, d]")
-    if dim is not None and mu.shape[0] != dim:
-        raise ConfigError(f"fid_reference {path}: statistics of dimension {mu.shape[0]}, but "
-                          f"the Inception graph's pool_3 features have {dim} (another graph?)")
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise ConfigError(f"fid_reference {path}: mu or sigma holds NaN or infinity")
-    return mu, sigma
-
-
-class FixedMoments(FeatureMoments):
-    """Moments given as ``(mu, sigma)`` (a reference file) instead of accumulated rows."""
-
-    def __init__(self, mu: np.ndarray, sigma: np.ndarray):
-        super().__init__()
-        import tensorflow as tf
-
-        self.count = -1
-        self._mu = tf.constant(mu, tf.float64)
-        self._sigma = tf.constant(sigma, tf.float64)
-
-    def mean_and_covariance(self):
-        return self._mu, self._sigma
-
-
-def pool_dim(runner: InceptionRunner) -> int:
-    """Width of the runner's pool_3 features (one tiny image through the graph)."""
-    dim = int(runner.graph.run(np.zeros((1, 8, 8, 3), np.uint8))[1].shape[1])
-    runner.release()
-    return dim
-
-
-class ReferenceFrechetDistance(FrechetInceptionDistance):
-    """``fid`` of ``fid_num_samples`` generated images against fixed reference statistics
-    (the file ``reference``) instead of the run's real subset."""
-
-    def __init__(self, runner: InceptionRunner, num_samples: int, reference: str):
-        super().__init__(runner, num_samples, reads_real=False)
-        self.reference = reference
-        self.moments: FixedMoments | None = None
-
-    def setup(self, context: MetricContext) -> None:
-        read_stats(self.reference)  # a bad file fails before the graph is read
-        self.runner.setup(context)
-        if self.runner.available:
-            self.moments = FixedMoments(*read_stats(self.reference, pool_dim(self.runner)))
-
-    def reference_moments(self, context: MetricContext) -> FixedMoments:
-        return self.moments
-
-
 def dataset_images(dataset: str, data_root: str) -> Any:
     """The training images of ``dataset`` (an array), or the streamed ImageNet folder."""
-    from gan.run import training_data
-
     return training_data(dataset, data_root, imagenet_allow_subset=True)
 
 
@@ -132,8 +61,6 @@ def compute_stats(images: Any, num: int | None, seed: int, graph: InceptionGraph
                   ) -> tuple[np.ndarray, np.ndarray, int]:
     """``(mu, sigma, N)`` of the pool_3 features of ``num`` images (None: all), a chunk of
     ``CHUNK`` images at a time."""
-    from tqdm import tqdm
-
     rng = np.random.default_rng(seed)
     streamed = not isinstance(images, np.ndarray)
     total = images.num_images if streamed else len(images)
@@ -163,25 +90,10 @@ def compute_stats(images: Any, num: int | None, seed: int, graph: InceptionGraph
     return np.asarray(mu, np.float64), np.asarray(sigma, np.float64), num
 
 
-def write_stats(path: str, mu: np.ndarray, sigma: np.ndarray, **info: Any) -> None:
-    """Write ``mu``, ``sigma`` and ``info`` (strings/numbers) atomically to ``path``."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.partial-{os.getpid()}.npz"
-    try:
-        np.savez(tmp, mu=mu, sigma=sigma, **{k: np.asarray(v) for k, v in info.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def fid_stats_command(dataset: str, data_root: str | None = None, num: str = "all",
-                      seed: int = 0, inception_graph: str | None = None,
-                      out: str | None = None, overwrite: bool = False) -> str:
+def write_dataset_stats(dataset: str, data_root: str | None = None, num: str = "all",
+                        seed: int = 0, inception_graph: str | None = None,
+                        out: str | None = None, overwrite: bool = False) -> str:
     """Compute and write the reference statistics of ``dataset``; returns the file."""
-    from gan.config import DATASETS
-
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
     count: int | None = None

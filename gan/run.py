@@ -8,16 +8,16 @@ message names the file, key or value), anything else for a crash.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import signal
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from absl import app, flags, logging
 
-from gan.config import ConfigError, RunConfig, validate_run_config
+from gan.config import RunConfig
+from gan.errors import UserError, error_line
+from gan.real_data import run_data
 from gan.run_folder import (
     COMPLETED,
     COMPLETED_FILE,
@@ -29,70 +29,16 @@ from gan.run_folder import (
     FAILED,
     INTERRUPTED,
     RUNNING,
-    SEED_FILE,
     one_line,
     process_status,
+    read_run_config,
     read_status,
+    run_seed,
     update_status,
 )
 
-if TYPE_CHECKING:
-    import numpy as np
-
-    from gan.imagenet import ImageNetFolder
-
-
 FLAGS = flags.FLAGS
 flags.DEFINE_string("run_dir", None, "the run folder holding config.json")
-
-
-def read_run_config(run_dir: str) -> RunConfig:
-    """The validated config of the run in ``run_dir``."""
-    path = os.path.join(run_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
-        raise ConfigError(f"{path} not found: a run folder needs the config.json the "
-                          "scheduler writes")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    return validate_run_config(raw, where=path)
-
-
-def run_seed(config: RunConfig, run_dir: str) -> int:
-    """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
-    if config.seed is not None:
-        return config.seed
-    path = os.path.join(run_dir, SEED_FILE)
-    if os.path.isfile(path):
-        with open(path) as f:
-            return int(json.load(f)["seed"])
-    seed = secrets.randbelow(2**31)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"seed": seed}, f)
-    os.replace(tmp, path)
-    return seed
-
-
-def training_data(dataset: str, data_root: str, imagenet_allow_subset: bool = False
-                  ) -> np.ndarray | ImageNetFolder:
-    """A dataset's real images: the streamed ImageNet folder, or the in-memory array."""
-    if dataset == "imagenet":
-        from gan.data import IMAGENET_FOLDER
-        from gan.imagenet import ImageNetFolder
-
-        return ImageNetFolder(os.path.join(data_root, IMAGENET_FOLDER),
-                              allow_subset=imagenet_allow_subset)
-    from gan.data import load_images
-
-    return load_images(dataset, data_root)
-
-
-def run_data(config: RunConfig) -> np.ndarray | ImageNetFolder:
-    """The real images of the run ``config``."""
-    return training_data(config.dataset, config.data_root, config.imagenet_allow_subset)
 
 
 def configure_runtime(config: RunConfig) -> int:
@@ -107,6 +53,7 @@ def configure_runtime(config: RunConfig) -> int:
     buffers alive at once (on the CelebA CNN it costs ~200 MiB of peak memory and no time).
     Returns the value applied (0: TensorFlow's default).
     """
+    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -135,6 +82,7 @@ def install_stop_handlers(trainer: Any) -> None:
     checkpoint saved; during a metric evaluation at once (the handler raises
     ``EvaluationAbandoned`` there, the trainer saves the finished iteration's checkpoint and
     the resumed run redoes the evaluation)."""
+    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
     from gan.trainer import EvaluationAbandoned
 
     def request_stop(signum, _frame):
@@ -156,6 +104,7 @@ def train_run(run_dir: str) -> int:
     update_status(run_dir, **process_status(RUNNING, total=config.iteration))
     configure_runtime(config)
 
+    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
     from gan.metrics.registry import build_metrics
     from gan.trainer import Trainer
 
@@ -220,8 +169,6 @@ def _stop_during_start_up(signum, _frame):
 def execute(run_dir: str) -> int:
     """Train the run in ``run_dir`` and record how it ended in ``status.json``; returns the
     exit status (0, 2 bad input, 75 stopped by a signal). A crash is recorded and re-raised."""
-    from gan.data import DataError
-
     old = {sig: signal.signal(sig, _stop_during_start_up)
            for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -230,8 +177,8 @@ def execute(run_dir: str) -> int:
         logging.warning("signal %d during start-up: stopping before training", stop.args[0])
         _record_ending(run_dir, INTERRUPTED, EXIT_INTERRUPTED, None, survived=True)
         return EXIT_INTERRUPTED
-    except (ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except UserError as e:  # anything else is a bug and keeps its traceback
+        print(error_line(e), file=sys.stderr)
         _record_ending(run_dir, FAILED, EXIT_BAD_INPUT, str(e))
         return EXIT_BAD_INPUT
     except Exception as e:

@@ -6,21 +6,28 @@ run folder (the scheduler, ``--dry_run``, the report, ``sample``/``evaluate``/``
 the names from here, and learns how a run ended from ``status.json`` (:class:`RunStatus`),
 never from the wording of a log line.
 
-``status.json`` is rewritten atomically (temporary file, then rename) by the run process as it
+Every file a run, the report or a command writes goes through :func:`atomic_path` (a temporary
+name beside the target, renamed over it when complete), so a reader sees the old or the whole
+new content, never a part. ``status.json`` is rewritten so by the run process as it
 starts, while it trains (progress) and when it ends; the scheduler writes it only when the run
 process died without saying how it ended (a crash, a kill).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import shutil
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from gan.config import ConfigError, RunConfig, validate_run_config
 
 CONFIG_FILE = "config.json"
 SEED_FILE = "seed.json"
@@ -97,6 +104,61 @@ class RunStatus:
         return cls(**known)
 
 
+def require_run_folder(run_dir: str) -> str:
+    """``run_dir`` made absolute, or a ConfigError when it is not a run folder."""
+    if not os.path.isdir(run_dir):
+        raise ConfigError(f"{run_dir}: no such folder (expected a run folder holding "
+                          f"{CONFIG_FILE} and {CHECKPOINT_DIR}/)")
+    if not is_run_folder(run_dir):
+        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE} (a run "
+                          "folder is one the scheduler made under the task's results folder)")
+    return os.path.abspath(run_dir)
+
+
+def read_run_config(run_dir: str) -> RunConfig:
+    """The validated config of the run in ``run_dir``."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path} not found: a run folder needs the config.json the "
+                          "scheduler writes")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    return validate_run_config(raw, where=path)
+
+
+def _seed_in_file(path: str) -> int:
+    with open(path) as f:
+        return int(json.load(f)["seed"])
+
+
+def read_seed(config: RunConfig, run_dir: str) -> int:
+    """The run's seed (config, else ``seed.json``), without drawing one as :func:`run_seed`
+    would; a ConfigError when the file cannot be read."""
+    if config.seed is not None:
+        return config.seed
+    path = os.path.join(run_dir, SEED_FILE)
+    try:
+        return _seed_in_file(path)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path}: cannot read the run's seed ({e}); the config has seed "
+                          "None, so the run keeps the seed it drew there") from None
+
+
+def run_seed(config: RunConfig, run_dir: str) -> int:
+    """The run's seed: from the config, else drawn once and kept in ``seed.json``."""
+    if config.seed is not None:
+        return config.seed
+    path = os.path.join(run_dir, SEED_FILE)
+    if os.path.isfile(path):
+        return _seed_in_file(path)
+    seed = secrets.randbelow(2**31)
+    write_json_atomic(path, {"seed": seed})
+    return seed
+
+
 def status_path(run_dir: str) -> str:
     return os.path.join(run_dir, STATUS_FILE)
 
@@ -145,22 +207,69 @@ def process_status(state: str, **changes: Any) -> dict[str, Any]:
             "slurm_job": slurm_job_id(), **changes}
 
 
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON (sorted keys) to ``path`` through a temporary file and rename."""
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}"
+def remove_path(path: str) -> None:
+    """Delete the file, link or folder ``path`` if there is one."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        with open(tmp, "w") as f:
-            json.dump(obj, f, sort_keys=True, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = "", sync: bool = False,
+                sync_folder: bool | None = None) -> Iterator[str]:
+    """Yield a temporary path beside ``path`` to write a file or a folder to; rename it over
+    ``path`` when the block ends, delete it when the block fails.
+
+    ``path`` is then absent, the old content or the complete new one, never a part. The name is
+    ``NAME.tmp.<pid>.<thread><suffix>`` (``suffix`` for writers that want an extension), which
+    :func:`remove_temporaries` and :func:`clear_run` recognize. A new folder, or anything
+    replacing a folder, moves the old ``path`` aside first and deletes it after the rename.
+    ``sync`` fsyncs the new file before the rename and ``sync_folder`` (default: ``sync``) its
+    folder after it.
+    """
+    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}{suffix}"
+    remove_path(tmp)
+    try:
+        yield tmp
+        if sync and os.path.isfile(tmp):
+            _fsync(tmp)
+        if os.path.lexists(path) and (os.path.isdir(tmp) or (os.path.isdir(path)
+                                                            and not os.path.islink(path))):
+            old = f"{tmp}.old"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            remove_path(old)
+        else:
+            os.replace(tmp, path)
+        if sync if sync_folder is None else sync_folder:
+            _fsync(os.path.dirname(os.path.abspath(path)))
     except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
+        remove_path(tmp)
         raise
+
+
+def write_atomic(path: str, data: str | bytes, sync: bool = False) -> None:
+    """Write ``data`` (text as is, no newline translation) to ``path`` through
+    :func:`atomic_path`; ``sync`` fsyncs the file (not its folder)."""
+    with atomic_path(path, sync=sync, sync_folder=False) as tmp:
+        with open(tmp, "wb") if isinstance(data, bytes) else open(tmp, "w", newline="") as f:
+            f.write(data)
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+    """Write ``obj`` as JSON (sorted keys, indented) to ``path`` through :func:`atomic_path`,
+    synced to disk."""
+    write_atomic(path, json.dumps(obj, sort_keys=True, indent=2) + "\n", sync=True)
 
 
 def owned_entries(run_dir: str, log_file: str | None) -> list[str]:
@@ -185,8 +294,6 @@ def clear_run(run_dir: str, log_file: str | None) -> list[str]:
     hold the scheduler log, the report and anything the user put there: those stay. Returns
     the names deleted.
     """
-    import shutil
-
     names = owned_entries(run_dir, log_file)
     for name in names:
         full = os.path.join(run_dir, name)
@@ -209,15 +316,6 @@ def umask() -> int:
     old = os.umask(0o022)  # no /proc: the classic read-and-restore (not thread-safe)
     os.umask(old)
     return old
-
-
-def chmod_as_created(path: str, mode: int = 0o666) -> None:
-    """Give ``path`` the mode a plain ``open()`` would have given it (``mode & ~umask``).
-
-    ``tempfile.mkstemp`` creates files readable by their owner only (0600); an output written
-    through one and renamed into place would stay unreadable to other users and jobs.
-    """
-    os.chmod(path, mode & ~umask())
 
 
 def remove_temporaries(folder: str, pid: int) -> list[str]:

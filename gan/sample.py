@@ -16,15 +16,24 @@ refused unless ``overwrite``.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import IO
 
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
 from gan.config import ConfigError
+from gan.generator_checkpoints import load_generator, select_checkpoints, writable_folder
+from gan.run_folder import (
+    EVAL_DIR,
+    EVAL_SAMPLES_FILE,
+    atomic_path,
+    read_run_config,
+    require_run_folder,
+)
 
 NPZ, NPY, PNG_DIR = "npz", "npy", "png"
 DEFAULT_NUM = 50000
@@ -73,6 +82,7 @@ def latents(seed: int, num: int, latent_dim: int) -> np.ndarray:
 def to_uint8_tf(images):
     """Images in [-1, 1] -> uint8 as ``clip(round((x + 1) * 127.5), 0, 255)`` (TensorFlow;
     the same rounding as ``gan.metrics.extra.to_uint8``)."""
+    # TensorFlow: imported here so that the CLI and evaluate importing this module do not.
     import tensorflow as tf
 
     x = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
@@ -82,6 +92,7 @@ def to_uint8_tf(images):
 def uint8_generate_fn(generator, latent_dim: int):
     """One traced function ``z [None, latent_dim] float32 -> uint8 NHWC images`` of the
     inference-mode generator (what ``sample`` runs and ``export`` saves)."""
+    # TensorFlow: imported here so that the CLI and evaluate importing this module do not.
     import tensorflow as tf
 
     @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
@@ -139,36 +150,6 @@ class _StreamWriter:
                 pass
 
 
-def _tmp_name(target: str) -> str:
-    folder, name = os.path.split(os.path.abspath(target))
-    return os.path.join(folder, f".{name}.partial-{os.getpid()}")
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.remove(path)
-
-
-def publish(tmp: str, target: str) -> None:
-    """Rename the finished ``tmp`` (a file or a folder) to ``target``, replacing whatever is
-    there (a file, a folder or a link; ``--overwrite`` was checked): the old target is renamed
-    aside first and removed once the new one is in place, so nothing temporary is left."""
-    if not os.path.lexists(target):
-        os.replace(tmp, target)
-        return
-    old = _tmp_name(target) + ".old"
-    _remove(old)
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)  # put the old target back
-        raise
-    _remove(old)
-
-
 def write_images(path: str, batches: Iterator[np.ndarray], num: int,
                  image_shape: tuple[int, int, int],
                  z_batches: Callable[[], Iterator[np.ndarray]] | None = None,
@@ -176,40 +157,35 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
     """Write ``num`` uint8 images coming in ``batches`` to ``path`` (kind by its name) through
     a temporary name, renamed when complete; ``z_batches()`` gives the latents again for the
     ``.npz``'s ``z``. Returns the path written. Nothing is left behind on failure."""
-    from tqdm import tqdm
-
     kind = output_kind(path)
     target = path.rstrip("/") or path
-    tmp = _tmp_name(target)
-    _remove(tmp)
     shape = (num,) + tuple(image_shape)
     writer = None
     width = max(6, len(str(num - 1)))
     bar = tqdm(total=num, unit="img", file=sys.stderr, disable=not progress, smoothing=0.1,
                dynamic_ncols=True)
     try:
-        if kind == PNG_DIR:
-            os.makedirs(tmp)
-        else:
-            writer = _StreamWriter(tmp, kind, shape)
-        done = 0
-        for images in batches:
+        with atomic_path(target) as tmp:
             if kind == PNG_DIR:
-                _write_pngs(tmp, images, done, width)
+                os.makedirs(tmp)
             else:
-                writer.add(images)
-            done += len(images)
-            bar.update(len(images))
-        if done != num:
-            raise RuntimeError(f"expected {num} images, got {done}")
-        if writer is not None:
-            writer.close(z_batches() if z_batches else None, (num, latent_dim))
-            writer = None
-        publish(tmp, target)
+                writer = _StreamWriter(tmp, kind, shape)
+            done = 0
+            for images in batches:
+                if kind == PNG_DIR:
+                    _write_pngs(tmp, images, done, width)
+                else:
+                    writer.add(images)
+                done += len(images)
+                bar.update(len(images))
+            if done != num:
+                raise RuntimeError(f"expected {num} images, got {done}")
+            if writer is not None:
+                writer.close(z_batches() if z_batches else None, (num, latent_dim))
+                writer = None
     except BaseException:
-        if writer is not None:
+        if writer is not None:  # closed here; atomic_path already removed the file
             writer.abort()
-        _remove(tmp)
         raise
     finally:
         bar.close()
@@ -217,8 +193,6 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
 
 
 def _write_pngs(folder: str, images: np.ndarray, start: int, width: int) -> None:
-    from PIL import Image
-
     for i, image in enumerate(images):
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
             os.path.join(folder, f"{start + i:0{width}d}.png"), format="PNG")
@@ -232,8 +206,6 @@ def read_images(path: str) -> np.ndarray:
         raise ConfigError(f"{path}: no such file or folder")
     try:
         if os.path.isdir(path):
-            from PIL import Image
-
             names = sorted(n for n in os.listdir(path) if n.lower().endswith(".png"))
             if not names:
                 raise ConfigError(f"{path}: a folder without .png files")
@@ -257,15 +229,6 @@ def sample_run(run_dir: str, out: str | None = None, num: int = DEFAULT_NUM, see
     """Write ``num`` images of the run's generator (restored from ``checkpoint``) from the
     latents of ``seed`` to ``out`` (default ``RUN_DIR/eval/samples.npz``); returns the path
     written. Nothing is created before the inputs are checked and the generator is restored."""
-    from gan.checkpoints import (
-        load_generator,
-        require_run_folder,
-        select_checkpoints,
-        writable_folder,
-    )
-    from gan.run import read_run_config
-    from gan.run_folder import EVAL_DIR, EVAL_SAMPLES_FILE
-
     if num <= 0:
         raise ConfigError(f"--num {num}: expected a positive number of images")
     if batch_size <= 0:

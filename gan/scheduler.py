@@ -4,7 +4,6 @@
 objects; :class:`Scheduler` runs them, each in its own ``python -m gan.run --run_dir <folder>``
 process that reads ``<folder>/config.json``. A folder holding ``COMPLETED`` is done; any other
 folder is resumed by launching its run again (the run process restores its own checkpoint).
-The task names are re-exported here for callers written before the split.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from dataclasses import replace
 from typing import Any, TextIO
 
 from gan.config import REPO_ROOT, ConfigError
+from gan.preflight import check_runs
 from gan.progress import ConsoleProgress
 from gan.run_folder import (
     COMPLETED,
@@ -45,22 +45,7 @@ from gan.run_folder import (
     update_status,
     write_json_atomic,
 )
-from gan.tasks import (  # noqa: F401  (re-exported: the task names' old home)
-    Run,
-    Task,
-    apply_overrides,
-    check_gpu_entries,
-    distinct_runs,
-    expand_test_config,
-    filter_runs,
-    folder_name,
-    load_task,
-    parse_shard,
-    run_state,
-    select_runs,
-    shard_runs,
-    with_gpu_entries,
-)
+from gan.tasks import Run, Task, distinct_runs
 
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "gan.run")
 
@@ -165,8 +150,6 @@ class Scheduler:
         unwritable results root raise ConfigError (one line naming what is wrong).
         """
         if self.preflight:
-            from gan.preflight import check_runs
-
             check_runs(self.runs)
         log_path = self.task.scheduler_log_path
         try:

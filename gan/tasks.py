@@ -10,6 +10,7 @@ runs is :mod:`gan.scheduler`'s job.
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib.util
 import itertools
@@ -367,8 +368,6 @@ def with_gpu_entries(task: Task, text: str) -> Task:
     written as in scheduler_config: ``"['0', '1']"`` (two one-GPU workers) or
     ``"[['0', '1']]"`` (one worker with two GPUs). ``select_runs`` checks them against
     ``num_gpus``."""
-    import ast
-
     where = f"--gpu {text}"
     try:
         entries = ast.literal_eval(text)

@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import resource
 
 import keras
 import numpy as np
+import psutil
 import tensorflow as tf
 from absl import logging
 from PIL import Image
@@ -36,17 +38,20 @@ from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.progress import SHOWN_LOSSES, TrainingProgress
-from gan.run_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.run_folder import (
+    CHECKPOINT_DIR,
     METRIC_STATE_FILE,
     METRICS_FILE,
     PENDING_FILE,
+    SAMPLE_DIR,
     TIME_FILE,
+    atomic_path,
     status_path,
     update_status,
     write_json_atomic,
 )
 from gan.schedules import RealData
+from gan.training_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 from gan.variants import VARIANTS, build_networks, variant
 
 __all__ = ["EvaluationAbandoned", "Trainer", "image_grid", "make_strategy", "memory_scalars"]
@@ -93,10 +98,6 @@ def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distrib
 
 def memory_scalars() -> dict[str, float]:
     """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
-    import resource
-
-    import psutil
-
     info = psutil.Process(os.getpid()).memory_info()
     return {"memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
             "memory/rss": float(info.rss), "memory/vms": float(info.vms)}
@@ -132,8 +133,8 @@ class Trainer:
         self.config = config
         self.run_dir = run_dir
         self.seed = int(seed)
-        self.checkpoint_dir = os.path.join(run_dir, "checkpoint")
-        self.sample_dir = os.path.join(run_dir, "sample")
+        self.checkpoint_dir = os.path.join(run_dir, CHECKPOINT_DIR)
+        self.sample_dir = os.path.join(run_dir, SAMPLE_DIR)
         self.time_path = os.path.join(run_dir, TIME_FILE)
         self.metric_path = os.path.join(run_dir, METRICS_FILE)
         os.makedirs(self.checkpoint_dir, exist_ok=True)
@@ -252,7 +253,8 @@ class Trainer:
         if grid.shape[-1] == 1:
             grid = grid[..., 0]
         path = os.path.join(self.sample_dir, f"global_id-{global_id}.png")
-        _atomic_png(grid, path)
+        with atomic_path(path) as tmp:
+            Image.fromarray(grid).save(tmp, format="PNG")
         return path
 
     def metric_context(self) -> MetricContext:
@@ -290,9 +292,8 @@ class Trainer:
                                       if k.startswith(prefix)})
             state.update({prefix + k: v for k, v in cb.state_arrays().items()})
         if saved is None and state:
-            tmp = state_path + ".tmp.npz"
-            np.savez(tmp, **state)
-            os.replace(tmp, state_path)
+            with atomic_path(state_path, suffix=".npz") as tmp:
+                np.savez(tmp, **state)
         # Setting up (e.g. parsing the Inception graph) leaves freed heap pages that training,
         # whose buffers TensorFlow maps separately, would never reuse.
         trim_heap()
@@ -335,7 +336,7 @@ class Trainer:
 
     def save(self, global_id: int) -> str:
         """Write ``checkpoint/model-N`` (the manager keeps the latest five; see
-        :meth:`gan.run_checkpoints.RunCheckpoints.save`) and record it in ``status.json``."""
+        :meth:`gan.training_checkpoints.RunCheckpoints.save`) and record it in ``status.json``."""
         path = self.checkpoints.save(global_id)
         self._checkpoint_saved(global_id)
         return path
@@ -368,7 +369,7 @@ class Trainer:
         """Load the newest checkpoint that reads completely (setting aside newer ones that do
         not); returns its N, or -1. ``metrics.csv`` keeps the rows up to N only. A checkpoint
         the networks of the config no longer fit is a ConfigError (see
-        :meth:`gan.run_checkpoints.RunCheckpoints.restore`)."""
+        :meth:`gan.training_checkpoints.RunCheckpoints.restore`)."""
         global_id, found = self.checkpoints.restore()
         if self.metrics_csv is not None and found:
             self.metrics_csv.truncate_after(global_id)
@@ -507,10 +508,4 @@ class Trainer:
             return stages
         os.remove(self._pending_path)
         return []
-
-
-def _atomic_png(array: np.ndarray, path: str) -> None:
-    tmp = path + ".tmp"
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import keras
 
-from gan.config import RunConfig, check_network
+from gan.config import ConfigError, RunConfig, check_network
 from gan.lazy import resolve
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
 from gan.networks.resnet import ResNetDiscriminator, ResNetGenerator
@@ -105,11 +105,12 @@ VARIANTS: Mapping[str, Variant] = _VariantTable()
 
 
 def variant(network: str) -> Variant:
-    """The table entry of a run config's ``network``; ValueError for an unknown one."""
+    """The table entry of a run config's ``network``; ConfigError for an unknown one."""
     try:
         return VARIANTS[network]
     except KeyError:
-        raise ValueError(f"unknown network {network!r}") from None
+        raise ConfigError(f"unknown network {network!r}; known networks: "
+                          f"{', '.join(VARIANTS)}") from None
 
 
 def build_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:

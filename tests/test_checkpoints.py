@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gan.checkpoints import list_checkpoints, select_checkpoints
 from gan.config import ConfigError
+from gan.generator_checkpoints import list_checkpoints, select_checkpoints
 from tests.helpers import run_config
 
 
@@ -26,8 +26,8 @@ def test_checkpoint_names_select_rotated_kept_and_all(trained_run):
 
 
 def test_a_fid_reference_in_the_config_builds_a_fid_against_it(tmp_path):
-    from gan.fid_stats import ReferenceFrechetDistance
     from gan.metrics.inception import FrechetInceptionDistance
+    from gan.metrics.inception.reference import ReferenceFrechetDistance
     from gan.metrics.registry import build_metrics
 
     ref = str(tmp_path / "ref.npz")

@@ -13,9 +13,9 @@ import tensorflow as tf
 from gan import losses
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator
-from gan.run_checkpoints import MODEL_NAME
 from gan.tasks import load_task
 from gan.trainer import Trainer
+from gan.training_checkpoints import MODEL_NAME
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
@@ -226,8 +226,8 @@ def _names(path: str, word: str) -> tuple[list[str], list[str]]:
 def test_checkpoints_of_every_gamma_naming_restore_the_same_values(tmp_path):
     """Checkpoints naming the gammas scale{i} only, both ways, and gamma{i} only (written now)
     resume to the same values, and the after-training reader reads their generator."""
-    from gan.checkpoints import CheckpointRef, load_generator
-    from gan.run_checkpoints import RunCheckpoints
+    from gan.generator_checkpoints import CheckpointRef, load_generator
+    from gan.training_checkpoints import RunCheckpoints
 
     src = Trainer(_config(), str(tmp_path / "src"), IMAGES, seed=0)
     for i, g in enumerate(src.discriminator.gammas):

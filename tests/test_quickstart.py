@@ -11,8 +11,8 @@ import pytest
 from gan.metrics.base import MetricContext
 from gan.metrics.shapes_features import ShapesFeatureDistance, train_classifier
 from gan.run_folder import read_status
-from gan.scheduler import load_task
 from gan.shapes import SHAPE_KINDS, make_shapes
+from gan.tasks import load_task
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -189,7 +189,7 @@ def test_a_checkpoint_lacking_holding_extra_or_reshaped_variables_is_refused(tmp
     nothing is restored then. A checkpoint that fits restores."""
     import tensorflow as tf
 
-    from gan.run_checkpoints import RunCheckpoints
+    from gan.training_checkpoints import RunCheckpoints
 
     def objects(value=0.0, **shapes):
         step = tf.Variable(0, dtype=tf.int64)
@@ -426,7 +426,7 @@ def test_preflight_passes_good_data_without_importing_tensorflow(tmp_path, cifar
     data_root, _ = cifar_root
     code = textwrap.dedent(f"""
         import sys
-        from gan.scheduler import load_task
+        from gan.tasks import load_task
         from gan.preflight import check_runs
         task = load_task({_data_task(tmp_path, data_root, dataset='cifar10')!r})
         check_runs(task.runs)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 import main
-from gan import report
+from gan import commands, report
 from gan.report import (
     ReportOptions,
     Series,
@@ -36,7 +36,7 @@ from gan.run_folder import (
     update_status,
     write_status,
 )
-from gan.scheduler import load_task
+from gan.tasks import load_task
 
 HEADER = "global_id,inception_score_mean,inception_score_std,fid"
 TRACEBACK = """\
@@ -499,16 +499,16 @@ def test_cli_report_and_report_after_training(sweep, capsys, monkeypatch):
         def start(self):
             return 0
 
-    monkeypatch.setattr(main, "Scheduler", FakeScheduler)
+    monkeypatch.setattr(commands, "Scheduler", FakeScheduler)
     assert main.run_cli(["main.py", task_dir]) == 0
     assert "Report written to" in capsys.readouterr().out
 
     def broken(*args, **kw):
         raise RuntimeError("no report today")
 
-    monkeypatch.setattr(main, "write_report", broken)
+    monkeypatch.setattr(commands, "write_report", broken)
     warned = []
-    monkeypatch.setattr(main.logging, "warning", lambda *a: warned.append(a[0] % a[1:]))
+    monkeypatch.setattr(commands.logging, "warning", lambda *a: warned.append(a[0] % a[1:]))
     assert main.run_cli(["main.py", task_dir]) == 0
     assert warned and "no report today" in warned[0]
 
@@ -646,3 +646,21 @@ def test_evaluation_columns_appear_beside_the_training_ones(tmp_path):
     assert float(by_metric["eval_fid"]["final_mean"]) == 34.0
     assert float(by_metric["eval_fid"]["best_mean"]) == 31.0
     assert float(by_metric["eval_swd"]["final_mean"]) == 1.5
+
+
+def test_report_md_links_the_rules_instead_of_restating_them(sweep):
+    import re
+
+    from gan.config import REPO_ROOT
+
+    task_dir, _, _ = sweep
+    summary = write_report(task_dir, options=ReportOptions(ddof=1, fid_ratio=3.0,
+                                                           higher_is_better=("acc",)))
+    md = open(summary.markdown_path).read()
+    rules = md.split("## Rules\n")[1].split("\n## ")[0]
+    link = re.search(r"\[docs/report.md\]\(([^)]+)\)", rules).group(1)
+    target = os.path.normpath(os.path.join(os.path.dirname(summary.markdown_path), link))
+    assert target == os.path.join(REPO_ROOT, "docs", "report.md")
+    assert os.path.isfile(target)
+    assert "ddof=1" in rules and "3 x best" in rules and "`acc` higher is better" in rules
+    assert "**states**" not in rules  # the rules themselves are in docs/report.md only

@@ -77,3 +77,36 @@ def test_a_run_with_bad_input_records_its_one_line_error(tmp_path):
     status = rf.read_status(str(run_dir))
     assert status.state == rf.FAILED and status.exit_code == rf.EXIT_BAD_INPUT
     assert "sn_mode" in status.error and "\n" not in status.error
+
+
+def test_atomic_path_replaces_whole_or_not_at_all(tmp_path):
+    import pytest
+
+    path = str(tmp_path / "out")
+    rf.write_atomic(path, "old")
+    with pytest.raises(RuntimeError), rf.atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("disk full")
+    assert open(path).read() == "old" and os.listdir(tmp_path) == ["out"]
+    with rf.atomic_path(path) as tmp:  # a folder replaces the file
+        os.makedirs(os.path.join(tmp, "a"))
+    assert os.listdir(path) == ["a"] and os.listdir(tmp_path) == ["out"]
+    rf.write_json_atomic(path, {"b": 1, "a": 2})  # and a file replaces the folder
+    assert open(path).read() == '{\n  "a": 2,\n  "b": 1\n}\n'
+
+
+def test_seed_json_is_drawn_once_and_read_back_also_in_the_old_format(tmp_path):
+    import pytest
+
+    from gan.config import ConfigError
+    from tests.helpers import run_config
+
+    config = run_config(seed=None)
+    with pytest.raises(ConfigError, match="cannot read the run's seed"):
+        rf.read_seed(config, str(tmp_path))
+    seed = rf.run_seed(config, str(tmp_path))
+    assert rf.run_seed(config, str(tmp_path)) == rf.read_seed(config, str(tmp_path)) == seed
+    (tmp_path / rf.SEED_FILE).write_text('{"seed": 1234}')  # as main wrote it
+    assert rf.run_seed(config, str(tmp_path)) == rf.read_seed(config, str(tmp_path)) == 1234
+    assert rf.read_seed(run_config(seed=7), str(tmp_path)) == 7

@@ -24,6 +24,21 @@ from gan.tasks import Task, apply_overrides, filter_runs, load_task, select_runs
 
 SUBMIT, STATUS = "submit", "status"
 COMMANDS = (SUBMIT, STATUS)
+# The flags only submit reads (besides the training command's --dry_run, --only, --set and
+# --results_dir); gan/cli.py's command table lists them.
+SUBMIT_FLAGS = (
+    "partition",
+    "account",
+    "time_limit",
+    "gpus_per_element",
+    "cpus_per_element",
+    "mem",
+    "throttle",
+    "pack",
+    "signal_before",
+    "sbatch_args",
+    "slurm_log_dir",
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("partition", None, "submit: the Slurm partition (sbatch --partition).")

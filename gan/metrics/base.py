@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gan.config import ConfigError, RunConfig
+from gan.run_folder import atomic_path
 
 
 @dataclass
@@ -147,7 +148,5 @@ class MetricsCsv:
                 if global_id is None or n <= global_id:
                     kept.append(r)
         if len(kept) != len(rows) or len(lines) != len(text.splitlines(keepends=True)):
-            tmp = self.path + ".tmp"
-            with open(tmp, "w", newline="") as f:
+            with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
                 csv.writer(f).writerows(kept)
-            os.replace(tmp, self.path)

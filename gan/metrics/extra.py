@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan.config import RunConfig
+from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.runner import InceptionRunner, RunnerCallback, shared_runner
 from gan.metrics.inception.statistics import sample_in_chunks
@@ -151,8 +152,8 @@ def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, patches_per_image: in
     Memory: one level's patches of both sets at a time, the pyramid built in batches.
     """
     if real.shape[1:] != fake.shape[1:] or real.shape[1] != real.shape[2] or real.shape[3] != 3:
-        raise ValueError(f"SWD needs square RGB images of one size; got {real.shape[1:]} and "
-                         f"{fake.shape[1:]}")
+        raise MetricError(f"SWD needs square RGB images of one size; got {real.shape[1:]} and "
+                          f"{fake.shape[1:]}")
     sw = _tfgan_swd_module()
     num_levels = swd_levels(real.shape[1])
     shapes = [level.shape[1:3] for level in
@@ -212,8 +213,8 @@ class SlicedWassersteinDistance(MetricCallback):
         if context.real_images is not None:
             total = len(context.real_images)
             if self.num_samples > total:
-                raise ValueError(f"swd_num_samples = {self.num_samples} exceeds the {total} "
-                                 "training images")
+                raise MetricError(f"swd_num_samples = {self.num_samples} exceeds the {total} "
+                                  "training images")
             self.real_indices = context.rng.choice(total, self.num_samples, replace=False)
         else:
             # Streamed data: a fresh real set in each process (not kept across a resume).

@@ -17,9 +17,11 @@ import numpy as np
 from absl import logging
 
 from gan.config import RunConfig
+from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.extra import kernel_distance
 from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
+from gan.run_folder import atomic_path
 from gan.shapes import SHAPE_KINDS, make_shapes
 
 CLASSIFIER_FILE = "shapes_classifier-v1.weights.h5"
@@ -64,9 +66,8 @@ def load_classifier(path: str | None = None) -> keras.Model:
     model, acc = train_classifier()
     logging.info("trained the shapes classifier: held-out accuracy %.3f", acc)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.weights.h5"
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
     return model
 
 
@@ -94,7 +95,7 @@ class ShapesFeatureDistance(MetricCallback):
 
     def setup(self, context: MetricContext) -> None:
         if context.real_images is None or context.real_images.shape[1:] != (32, 32, 3):
-            raise ValueError("shapes_fid/shapes_kid need the 32x32 in-memory 'shapes' dataset")
+            raise MetricError("shapes_fid/shapes_kid need the 32x32 in-memory 'shapes' dataset")
         self.model = load_classifier()
         n = len(context.real_images)
         self.real_indices = np.sort(context.rng.choice(n, min(self.num_real, n), replace=False))

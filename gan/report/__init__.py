@@ -6,7 +6,7 @@
 run folders older than ``status.json``). It writes
 ``<results root>/report/``:
 
-* ``report.md``: the rules below, one table per metric (mean and std over runs of the final
+* ``report.md``: a link to the rules, one table per metric (mean and std over runs of the final
   and of the best value, per variant), the run states, failures and data problems, figures;
 * ``summary.csv``: the same tables as one CSV (every varying config key is a column);
 * ``failures.csv``: one row per problem of a run (diverged, crashed, failed, interrupted,
@@ -14,25 +14,9 @@ run folders older than ``status.json``). It writes
 * ``figures/*.png``: each metric against iteration, the final main metric against ``scale``
   (SN vs BSN), per-layer sigmas and real/fake gradient norms, learned gammas.
 
-Rules:
-
-* A *variant* is the set of runs with equal values of every config key that varies over the
-  task's runs, except the replicate keys ``run`` and ``seed``.
-* *final*: each run's last ``metrics.csv`` row (its own last iteration: runs of different
-  lengths contribute their own last row). *best*: the maximum over the run's rows for
-  higher-is-better columns, the minimum for distances (see :func:`metric_direction`); a
-  ``<x>_std`` column next to ``<x>_mean`` takes its value at the row where ``<x>_mean`` is best.
-* mean and std are over the runs whose value is finite; std is the population std
-  (``ddof=0``, so one run gives 0) unless ``ddof`` says otherwise; with ``ddof >= n`` it is
-  NaN (an empty cell).
-* A run *diverged* when a metric turns NaN/inf after a finite value (or is ever inf), when a
-  ``loss/*`` scalar is ever NaN/inf, or when an FID-like column ends above
-  ``fid_ratio * best`` and above ``best + fid_margin`` (2 and 50 by default).
-* A run folder is *completed* with ``COMPLETED``; *running* while another process holds its
-  ``.lock``; else its ``status.json`` says *interrupted*, *failed* (bad input) or *crashed*
-  (see :mod:`gan.report.states`, which also keeps the legacy ``worker.log`` reading for run
-  folders written before ``status.json``); a task run without a folder (or with only ``.lock``
-  in it) is *not started*. *failed* is counted only when some run failed.
+The rules (what a variant is, final and best values, mean and std, the main metric,
+divergence, run states) are written once, in docs/report.md; :mod:`~gan.report.rules` and
+:mod:`~gan.report.states` apply them.
 
 The package, one job per module: :mod:`~gan.report.records` (file names, options, records),
 :mod:`~gan.report.events` (event files, cache, process pool), :mod:`~gan.report.states` (run

@@ -8,10 +8,12 @@ on); :func:`cached_event_scalars` keys a JSON cache on the files' sizes and mtim
 
 from __future__ import annotations
 
+import concurrent.futures
 import glob
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import struct
 from collections.abc import Iterator, Sequence
@@ -20,6 +22,9 @@ from typing import Any
 
 import numpy as np
 from absl import logging
+from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+from tensorboard.util import tensor_util
 
 from gan.config import RunConfig
 from gan.report.records import (
@@ -27,8 +32,8 @@ from gan.report.records import (
     EVENTS_GLOB,
     ReportOptions,
     Series,
-    write_text_atomic,
 )
+from gan.run_folder import write_atomic
 from gan.tasks import Run
 
 PARALLEL_EVENT_BYTES = 64 * 2**20
@@ -54,8 +59,6 @@ def _scalar_value(value: Any) -> float | None:
     if t.dtype in (_DT_FLOAT, _DT_DOUBLE) and not t.tensor_content:
         vals = t.float_val if t.dtype == _DT_FLOAT else t.double_val
         return float(vals[0]) if len(vals) == 1 else None
-    from tensorboard.util import tensor_util
-
     try:
         arr = tensor_util.make_ndarray(t)
     except Exception:  # an unknown dtype: not a scalar we can use
@@ -88,8 +91,6 @@ def event_records(path: str) -> Iterator[bytes]:
     record cut by the end of the file (a writer still running, a crash) ends the iteration
     quietly, as TensorFlow's reader does.
     """
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
-
     with open(path, "rb") as f:
         first = True
         while True:
@@ -109,8 +110,6 @@ def event_records(path: str) -> Iterator[bytes]:
 
 
 def _read_event_file(path: str, keep_every: int) -> _FileScalars:
-    from tensorboard.compat.proto import event_pb2
-
     values: dict[str, dict[int, float]] = {}
     last_step: dict[str, int] = {}
     last_value: dict[str, float] = {}
@@ -228,7 +227,7 @@ class _EventFiles:
                                 for t, s in series.items()}}
             try:
                 os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
-                write_text_atomic(self.cache_path, json.dumps(blob))
+                write_atomic(self.cache_path, json.dumps(blob))
             except OSError as exc:
                 logging.warning("report: cannot write the event cache %s: %s",
                                 self.cache_path, exc)
@@ -283,9 +282,6 @@ def warm_event_cache(runs: Sequence[Run], cache_dir: str, options: ReportOptions
     workers = min(workers, len(jobs))
     if workers <= 1:
         return 0
-    import concurrent.futures
-    import multiprocessing
-
     logging.info("report: parsing the event files of %d runs (%.0f MiB) in %d processes",
                  len(jobs), total / 2**20, workers)
     # spawn: the parent may hold TensorFlow's threads, which fork does not copy safely

@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 from absl import logging
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from gan.report.records import RunRecord, Series
 from gan.report.rules import fmt_value, variant_label
+from gan.run_folder import atomic_path
 
 _SIGMA_TAG = re.compile(r"^d/sigma(\d+)(?:_(\d+))?$")
 # Learned gammas: d/gamma{i}; event files written before the rename call them d/scale{i}.
@@ -55,9 +58,6 @@ def _aggregate(series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def _new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 4.5)) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(size[0] * cols, size[1] * rows))
     FigureCanvasAgg(fig)
     return fig
@@ -65,9 +65,8 @@ def _new_figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 
 
 def _save_figure(fig: Any, path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
 
 
 def _plot_band(ax: Any, series: Sequence[Series], label: str, **kw: Any) -> bool:

@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from gan.run_folder import COMPLETED, CRASHED, FAILED, INTERRUPTED, RUNNING
+from gan.run_folder import CHECKPOINT_DIR, COMPLETED, CRASHED, FAILED, INTERRUPTED, RUNNING
 from gan.tasks import Run
 
 REPORT_DIR = "report"
 FIGURES_DIR = "figures"
 CACHE_DIR = "cache"
-EVENTS_GLOB = os.path.join("checkpoint", "events.out.tfevents.*")
+EVENTS_GLOB = os.path.join(CHECKPOINT_DIR, "events.out.tfevents.*")
 REPORT_MD = "report.md"
 SUMMARY_CSV = "summary.csv"
 FAILURES_CSV = "failures.csv"
@@ -115,12 +115,3 @@ def counts(values: list[str], kinds: tuple[str, ...]) -> dict[str, int]:
     """``{kind: how many of values}`` in ``kinds`` order; an optional kind only when present."""
     out = {k: values.count(k) for k in kinds}
     return {k: n for k, n in out.items() if n or k not in OPTIONAL_KINDS}
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and rename."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-

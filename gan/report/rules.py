@@ -1,7 +1,7 @@
 """The report's rules: which way a metric ranks, final and best values, divergence, variants.
 
-Pure functions of run records; the rules are spelled out in :mod:`gan.report` and in every
-``report.md`` (:func:`gan.report.writer.rules_text`).
+Pure functions of run records; the rules are written once, in docs/report.md (every
+``report.md`` links there, :func:`gan.report.writer.rules_text`).
 """
 
 from __future__ import annotations

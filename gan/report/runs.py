@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from gan.evaluate import SETTING_COLUMNS
 from gan.report.events import cached_event_scalars, event_stride
 from gan.report.records import (
     NOT_STARTED,
@@ -94,8 +95,6 @@ def read_eval_csv(path: str) -> tuple[dict[str, Series], list[str]]:
     The file holds one row per (checkpoint, settings); a checkpoint evaluated with several
     settings contributes the row written last. Cells that are not numbers are left out.
     """
-    from gan.evaluate import SETTING_COLUMNS
-
     name = f"{EVAL_DIR}/{os.path.basename(path)}"
     try:
         with open(path, newline="") as f:

@@ -23,7 +23,6 @@ from gan.report.records import (
     Failure,
     ReportOptions,
     RunRecord,
-    write_text_atomic,
 )
 from gan.report.rules import (
     config_ident,
@@ -36,6 +35,7 @@ from gan.report.rules import (
 from gan.report.runs import inspect_run
 from gan.report.states import scheduler_verdicts
 from gan.report.writer import ReportContent, failures_csv, markdown, summary_csv
+from gan.run_folder import write_atomic
 from gan.tasks import Task, load_task
 
 
@@ -119,9 +119,9 @@ def write_report(task: str | Task, results_dir: str | None = None,
 
     paths = {name: os.path.join(report_dir, name)
              for name in (SUMMARY_CSV, FAILURES_CSV, REPORT_MD)}
-    write_text_atomic(paths[SUMMARY_CSV], summary_csv(content))
-    write_text_atomic(paths[FAILURES_CSV], failures_csv(failures))
-    write_text_atomic(paths[REPORT_MD], markdown(content))
+    write_atomic(paths[SUMMARY_CSV], summary_csv(content))
+    write_atomic(paths[FAILURES_CSV], failures_csv(failures))
+    write_atomic(paths[REPORT_MD], markdown(content))
     logging.info("report of %s written to %s", task.name, report_dir)
     return ReportSummary(task.name, report_dir, paths[REPORT_MD], paths[SUMMARY_CSV],
                          paths[FAILURES_CSV], figs.written, figs.skipped, main_metric,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gan.config import REPO_ROOT
 from gan.report.figures import Figures
 from gan.report.records import (
     COMPANION,
@@ -23,6 +24,7 @@ from gan.report.records import (
     FAILURE_KINDS,
     HIGHER,
     LOWER,
+    REPORT_DIR,
     STATES,
     SUMMARY_FIELDS,
     UNRANKED,
@@ -32,13 +34,12 @@ from gan.report.records import (
     counts,
 )
 from gan.report.rules import (
-    D_LOSS_FLOOR,
-    PINNED_MIN_POINTS,
-    PINNED_SHARE,
     fmt_value,
     metric_direction,
 )
 from gan.tasks import Task
+
+RULES_DOC = os.path.join(REPO_ROOT, "docs", "report.md")  # the report's rules, written once
 
 
 @dataclass
@@ -146,39 +147,20 @@ def failures_csv(failures: Sequence[Failure]) -> str:
     return buf.getvalue()
 
 
-def rules_text(options: ReportOptions) -> list[str]:
-    """The rules section of ``report.md`` (bullets), with this report's thresholds."""
+def rules_text(options: ReportOptions, report_dir: str) -> list[str]:
+    """The rules section of ``report.md``: a link to docs/report.md, which states the rules,
+    and the settings this report applied them with."""
     std = ("population std (ddof=0: one run gives 0)" if options.ddof == 0 else
-           f"std with ddof={options.ddof} (empty when a variant has {options.ddof} run"
-           f"{'s' if options.ddof > 1 else ''} or fewer)")
+           f"std with ddof={options.ddof}")
+    ranked = [f"`{c}` higher is better" for c in options.higher_is_better] + [
+        f"`{c}` lower is better" for c in options.lower_is_better]
+    link = os.path.relpath(RULES_DOC, os.path.abspath(report_dir))
     return [
-        "- **final**: each run's last `metrics.csv` row. Runs of different lengths each "
-        "contribute their own last row; the last column gives the range of those iterations.",
-        "- **best**: per run, the maximum over its rows for scores (IS-like: names with is, "
-        "inception, precision, recall, acc(uracy), density, coverage) and the minimum for "
-        "distances (names with fid, kid, swd, fd, mmd, distance, wasserstein, loss, err(or)); "
-        "a `<x>_std` column takes its value at the row where `<x>_mean` is best; other columns "
-        "are unranked (`--report_higher_is_better` / `--report_lower_is_better` name them).",
-        f"- **mean ± std** over the runs whose value is finite, {std}; `(n=k)` marks a cell "
-        "with fewer runs than *with data* (runs with at least one finite value).",
-        "- **main metric**: `fid`, else the first column with a `fid` token, else the first "
-        "distance.",
-        "- **variants** group the runs by every config key that varies over the task except "
-        "`run` and `seed`; keys that follow from the shown ones are left out of the tables "
-        "(summary.csv has them all).",
-        "- **diverged**: a metric NaN/inf after a finite value (or ever inf), a `loss/*` scalar "
-        f"NaN/inf, or an FID-like column whose final value exceeds {options.fid_ratio:g} x its "
-        f"best and best + {options.fid_margin:g} (`--report_fid_ratio`, "
-        "`--report_fid_margin`); also a run that **never learned**: its hinge D loss "
-        f"`loss/d` at most {D_LOSS_FLOOR:g} at its last logged step and at no fewer than "
-        f"{PINNED_SHARE:.0%} of them (at least {PINNED_MIN_POINTS}).",
-        "- **states**: **completed** with a `COMPLETED` file; **running** while another "
-        "process holds the run's `.lock`; otherwise the run's `status.json` says "
-        "**interrupted** (stopped by a signal after a checkpoint), **failed** (bad input) or "
-        "**crashed** (its error, exit code or signal shown); **not started**: no run folder. "
-        "Run folders older than `status.json` are judged from worker.log (interrupted when "
-        "its last session ends with the stop-requested checkpoint, else crashed with its last "
-        "error line).",
+        f"**final** is each run's last `metrics.csv` row and **best** its best row; the rules "
+        f"(variants, final and best, mean ± std, main metric, divergence, run states) are "
+        f"[docs/report.md]({link}). This report used: {std}; diverged above "
+        f"{options.fid_ratio:g} x best and best + {options.fid_margin:g} (FID-like columns)"
+        + (f"; {', '.join(ranked)}" if ranked else "") + ".",
     ]
 
 
@@ -195,7 +177,8 @@ def markdown(content: ReportContent) -> str:
     hidden = [k for k in c.varying if k not in c.shown]
     if hidden:
         out += [f"Also varying, but following from the shown keys: {', '.join(hidden)}.", ""]
-    out += ["## Rules", "", *rules_text(c.options), ""]
+    report_dir = os.path.join(task.results_root, REPORT_DIR)
+    out += ["## Rules", "", *rules_text(c.options, report_dir), ""]
     if c.main_metric is None:
         out += ["## Metrics", "", "No run has metric data yet.", ""]
     else:

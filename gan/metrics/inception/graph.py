@@ -22,7 +22,7 @@ from absl import logging
 
 from gan.errors import UserError
 from gan.metrics.inception.statistics import cache_dir, check_range
-from gan.run_folder import INCEPTION_WEIGHTS_PREFIX, chmod_as_created
+from gan.run_folder import INCEPTION_WEIGHTS_PREFIX, atomic_path, write_atomic
 
 INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
 INCEPTION_PB = "inceptionv1_for_inception_score.pb"
@@ -92,15 +92,7 @@ def download_inception_graph(dest: str, url: str | None = None) -> str:
                 f"could not download the Inception graph from {url} ({type(e).__name__}: {e}); "
                 + _where_to_put_it(dest)) from e
     _parse_graph_def(data, f"{INCEPTION_PB} from {url}")
-    fd, part = tempfile.mkstemp(dir=folder, prefix=INCEPTION_PB + ".", suffix=".part")
-    try:
-        chmod_as_created(part)  # a shared cache must be readable by other users' jobs
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(part, dest)
-    finally:
-        if os.path.exists(part):
-            os.remove(part)
+    write_atomic(dest, data)  # the file gets the umask's mode: a shared cache stays readable
     logging.info("cached the Inception graph at %s", dest)
     return dest
 
@@ -208,10 +200,8 @@ def park_weights(weights: Mapping[str, np.ndarray], path: str) -> None:
     cost no memory while the run trains, and each evaluation reads them back without
     parsing the 96 MB graph again on top of the memory training has reached.
     """
-    tmp = f"{path}.partial"
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **weights)
-    os.replace(tmp, path)
 
 
 def remove_quietly(path: str) -> None:

@@ -15,6 +15,7 @@ import tensorflow as tf
 from absl import logging
 
 from gan.config import RunConfig
+from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.graph import (
     INCEPTION_CPU_BATCH,
@@ -173,8 +174,8 @@ class InceptionRunner:
         if context.real_images is not None:
             total = len(context.real_images)
             if self.num_real > total:
-                raise ValueError(f"fid_num_real = {self.num_real} exceeds the {total} "
-                                 "training images")
+                raise MetricError(f"fid_num_real = {self.num_real} exceeds the {total} "
+                                  "training images")
             # Random order, not sorted: KID's block estimator needs shuffled samples.
             self.real_indices = context.rng.choice(total, self.num_real, replace=False)
         elif self.available:
@@ -191,8 +192,8 @@ class InceptionRunner:
             path = spill_path(folder)
             park_weights(weights, path)
         except OSError as e:
-            for leftover in (path, f"{path}.partial") if path else ():
-                remove_quietly(leftover)
+            if path:
+                remove_quietly(path)
             logging.warning("cannot park the Inception weights in %s (%s): they stay in "
                             "memory until the first evaluation", folder, e)
             self._weights = weights
@@ -223,7 +224,7 @@ class InceptionRunner:
             if self.real_indices is None or context.real_images is None:
                 raise RuntimeError("the FID real subset was not drawn (setup not called?)")
             if self.real_indices.size and self.real_indices.max() >= len(context.real_images):
-                raise ValueError("saved FID real indices exceed the training set size")
+                raise MetricError("saved FID real indices exceed the training set size")
             pool = None
             for i in range(0, len(self.real_indices), self.chunk_images):
                 chunk = self.graph.run(

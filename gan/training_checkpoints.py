@@ -4,7 +4,8 @@ that falls back past checkpoints whose files do not read completely, reads the g
 checkpoints written before their rename by their old names, and refuses a checkpoint whose
 variables the run's config now builds in other shapes.
 
-Reading a finished run's checkpoints (the after-training commands) is :mod:`gan.checkpoints`.
+Reading a finished run's checkpoints (the after-training commands) is
+:mod:`gan.generator_checkpoints`.
 """
 
 from __future__ import annotations

@@ -3,27 +3,27 @@
 A run writes ``checkpoint/model-N`` (the latest five kept by the manager) and, with
 ``extra_checkpoint_freq``, kept copies ``checkpoint/global_id-N/model-N`` that rotation never
 deletes; ``N`` is the ``global_id`` of the last finished iteration. Checkpoints name every
-variable by its Keras path (``gan.run_checkpoints.variables_by_path``), so the generator alone
+variable by its Keras path (``gan.training_checkpoints.variables_by_path``), so the generator alone
 can be rebuilt from the run config and read back from any of them (a partial restore: the
 discriminator, optimizer slots and random state stay in the file, unread).
 
-Every problem (not a run folder, no checkpoints, a number that does not exist, a file that does
-not hold the generator) is a ``ConfigError`` naming the folder or file and what exists.
+Every problem (no checkpoints, a number that does not exist, a file that does not hold the
+generator) is a ``ConfigError`` naming the folder or file and what exists; whether a folder is a
+run folder at all is ``gan.run_folder.require_run_folder``.
 """
 
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import sys
 from dataclasses import dataclass
 
 from gan.config import ConfigError, RunConfig
-from gan.run_folder import CHECKPOINT_DIR, CONFIG_FILE, SEED_FILE, is_run_folder
+from gan.run_folder import CHECKPOINT_DIR
 
-MODEL_PREFIX = "model"  # gan.run_checkpoints.MODEL_NAME
+MODEL_PREFIX = "model"  # gan.training_checkpoints.MODEL_NAME
 KEPT_PREFIX = "global_id-"
 LATEST = "latest"
 KEPT = "kept"
@@ -42,17 +42,6 @@ class CheckpointRef:
     def label(self) -> str:
         """``model-N`` or ``global_id-N`` (for tables and messages)."""
         return f"{KEPT_PREFIX}{self.global_id}" if self.kept else f"{MODEL_PREFIX}-{self.global_id}"
-
-
-def require_run_folder(run_dir: str) -> str:
-    """``run_dir`` made absolute, or a ConfigError when it is not a run folder."""
-    if not os.path.isdir(run_dir):
-        raise ConfigError(f"{run_dir}: no such folder (expected a run folder holding "
-                          f"{CONFIG_FILE} and {CHECKPOINT_DIR}/)")
-    if not is_run_folder(run_dir):
-        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE} (a run "
-                          "folder is one the scheduler made under the task's results folder)")
-    return os.path.abspath(run_dir)
 
 
 def list_checkpoints(run_dir: str) -> list[CheckpointRef]:
@@ -181,22 +170,10 @@ def writable_folder(folder: str, hint: str) -> str:
     return folder
 
 
-def read_seed(config: RunConfig, run_dir: str) -> int:
-    """The run's seed (config, else ``seed.json``), without drawing one as ``gan.run`` would."""
-    if config.seed is not None:
-        return config.seed
-    path = os.path.join(run_dir, SEED_FILE)
-    try:
-        with open(path) as f:
-            return int(json.load(f)["seed"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path}: cannot read the run's seed ({e}); the config has seed "
-                          "None, so the run keeps the seed it drew there") from None
-
-
 def load_generator(config: RunConfig, checkpoint: CheckpointRef):
     """The run's generator (built from ``config``) with its variables read from
     ``checkpoint``; nothing else of the checkpoint is read."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     from gan.variants import build_generator
 
     generator = build_generator(config, config.image_shape)
@@ -207,9 +184,10 @@ def load_generator(config: RunConfig, checkpoint: CheckpointRef):
 def restore_generator(generator, checkpoint: CheckpointRef) -> None:
     """Read every variable of ``generator`` (by its path, as training saved it) from
     ``checkpoint``; a ConfigError names the file when one is missing or of another shape."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
-    from gan.run_checkpoints import variables_by_path
+    from gan.training_checkpoints import variables_by_path
 
     reader = tf.train.Checkpoint(generator=variables_by_path(generator))
     try:
@@ -225,6 +203,7 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
 def generate_fn(generator, latent_dim: int):
     """Inference-mode G as one traced function ``z [None, latent_dim] -> images in [-1, 1]``
     (the trainer's ``_generate_fn``)."""
+    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
     return tf.function(lambda z: generator(z, training=False),

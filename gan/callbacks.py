@@ -12,6 +12,9 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
+
+from gan.trainer import image_grid
 
 DIAGNOSTIC_PREFIXES = ("loss/", "d/")
 
@@ -78,9 +81,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def write(self, step: int) -> str:
         """Write the grid of step ``step``; returns its path."""
-        from PIL import Image
 
-        from gan.trainer import image_grid
 
         n, dim = self.rows * self.cols, self.model.latent_dim
         z = np.random.default_rng(self.seed).standard_normal((n, dim)).astype(np.float32)

@@ -119,7 +119,8 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
 
 def unreadable(ref: CheckpointRef) -> str | None:
     """Why the checkpoint's files do not read completely (every tensor is read), or None."""
-    from gan.run_checkpoints import read_shapes
+    # TensorFlow: imported here so that the CLI importing this module stays TensorFlow-free.
+    from gan.training_checkpoints import read_shapes
 
     return read_shapes(ref.path)[1]
 

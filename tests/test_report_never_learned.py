@@ -31,7 +31,7 @@ def test_a_run_whose_d_loss_is_pinned_at_zero_is_reported_as_never_learned(tmp_p
     task_dir = write_task(tmp_path, '[{"sn_mode": ["BSN"], "scale": [1.0, 1.6]}, '
                                     '{"sn_mode": ["BSN"], "scale": [1.2], "loss": ["wgan_gp"], '
                                     '"d_gp_coe": [10.0]}]')
-    from gan.scheduler import load_task
+    from gan.tasks import load_task
 
     runs = {(r.config.scale, r.config.loss): r for r in load_task(task_dir).runs}
     healthy, stuck, wgan = runs[1.0, "hinge"], runs[1.6, "hinge"], runs[1.2, "wgan_gp"]
@@ -65,7 +65,7 @@ def test_no_healthy_synthetic_run_of_the_report_tests_is_flagged(sweep):  # noqa
 
 def test_a_loss_that_recovers_or_is_too_short_is_not_never_learned(tmp_path):
     from gan.report.records import RunRecord, Series
-    from gan.scheduler import load_task
+    from gan.tasks import load_task
 
     task_dir = write_task(tmp_path, '[{"sn_mode": ["BSN"]}]')
     run = load_task(task_dir).runs[0]

@@ -21,7 +21,8 @@ import pytest
 
 from gan import run_folder as rf
 from gan.config import REPO_ROOT
-from gan.scheduler import Scheduler, load_task
+from gan.scheduler import Scheduler
+from gan.tasks import load_task
 from tests.test_scheduler import write_task
 
 RUN = dict(dataset="shapes", mg=4, batch_size=4, network_width=0.25, vis_freq=100000,

@@ -13,7 +13,7 @@ import pytest
 
 from gan import run_folder as rf
 from gan.config import REPO_ROOT, ConfigError
-from gan.scheduler import load_task
+from gan.tasks import load_task
 from tests.test_scheduler import FAKE_RUN, run_scheduler, write_task
 
 SMALL_RUN = dict(dataset="shapes", mg=4, iteration=2, batch_size=4, vis_freq=100, vis_num_h=1,

@@ -17,6 +17,7 @@ from dataclasses import replace
 from absl import flags
 
 from gan.cluster.slurm import SlurmOptions, batch_script, plan_submission, submit
+from gan.cluster.status import status_text, task_status
 from gan.config import ConfigError
 from gan.preflight import check_runs, data_problems
 from gan.report.states import lock_held
@@ -179,8 +180,6 @@ def submit_command(args: Sequence[str], resolve_task_dir: Callable[[str | None],
 
 def status_command(args: Sequence[str], resolve_task_dir: Callable[[str | None], str]) -> int:
     """``main.py status [task]``: the runs by state, what needs a resubmit, the Slurm jobs."""
-    from gan.cluster.status import status_text, task_status
-
     print(status_text(task_status(_task(STATUS, args, resolve_task_dir, overrides=False))))
     return 0
 

@@ -221,7 +221,7 @@ register_metric(MetricSpec(
     counts=("is_num_samples", "is_num_splits"), samples="is_num_samples",
     shares=INCEPTION, check=_is_splits))
 register_metric(MetricSpec(
-    "fid", ("fid",), build="gan.metrics.inception.callbacks:build_fid",
+    "fid", ("fid",), build="gan.metrics.inception.reference:build_fid",
     better={"fid": LOWER}, reads_real=lambda config: not config.fid_reference,
     counts=_FID_COUNTS, samples="fid_num_samples", real="fid_num_real", state=_FID_SUBSET,
     shares=INCEPTION))

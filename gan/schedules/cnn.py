@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from gan.schedules import step
+import gan.schedules.step as step
 from gan.schedules.base import Schedule
 
 

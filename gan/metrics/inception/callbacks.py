@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import RunConfig
-from gan.metrics.base import MetricCallback, MetricContext
+from gan.metrics.base import MetricContext
 from gan.metrics.inception.runner import InceptionRunner, RunnerCallback, shared_runner
 from gan.metrics.inception.statistics import frechet_distance
 
@@ -63,14 +63,3 @@ def build_inception_score(config: RunConfig, shared: dict[str, Any]) -> Inceptio
     """The ``inception_score`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
     return InceptionScore(shared_runner(config, shared), config.is_num_samples,
                           config.is_num_splits)
-
-
-def build_fid(config: RunConfig, shared: dict[str, Any]) -> MetricCallback:
-    """The ``fid`` metric: against the run's fixed real subset, or against the
-    ``fid_reference`` statistics."""
-    runner = shared_runner(config, shared)
-    if config.fid_reference:
-        from gan.fid_stats import ReferenceFrechetDistance  # gan.fid_stats imports this module
-
-        return ReferenceFrechetDistance(runner, config.fid_num_samples, config.fid_reference)
-    return FrechetInceptionDistance(runner, config.fid_num_samples)

@@ -7,12 +7,15 @@ runs share one reference.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
-from gan.metrics.base import MetricContext
+from gan.config import RunConfig
+from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.callbacks import FrechetInceptionDistance
-from gan.metrics.inception.runner import InceptionRunner
+from gan.metrics.inception.runner import InceptionRunner, shared_runner
 from gan.metrics.inception.statistics import FeatureMoments
 from gan.metrics.reference_stats import read_stats
 
@@ -54,3 +57,12 @@ class ReferenceFrechetDistance(FrechetInceptionDistance):
 
     def reference_moments(self, context: MetricContext) -> FixedMoments:
         return self.moments
+
+
+def build_fid(config: RunConfig, shared: dict[str, Any]) -> MetricCallback:
+    """The ``fid`` metric: against the run's fixed real subset, or against the
+    ``fid_reference`` statistics."""
+    runner = shared_runner(config, shared)
+    if config.fid_reference:
+        return ReferenceFrechetDistance(runner, config.fid_num_samples, config.fid_reference)
+    return FrechetInceptionDistance(runner, config.fid_num_samples)

@@ -1,5 +1,6 @@
 """The spectral-norm math and layers pin down docs/faithfulness.md section 4."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -73,6 +74,9 @@ def test_scale_multiplies_the_normalized_kernel_but_not_the_bias():
 
 
 def test_gain_multiplies_kernel_and_bias_and_gain_one_is_identity():
+    # Seeded so that no output is near 0, where round-off alone could miss rtol (it did with
+    # unseeded weights and inputs); with seed 11 the smallest output is 2.8.
+    keras.utils.set_random_seed(11)
     layer = SNDense(3, sn_mode="SN")
     layer.build((None, 4))
     layer.bias.assign([0.5, -1.0, 2.0])

@@ -540,9 +540,9 @@ def main_py(*args, env=None):
 
 def interrupt(job, element, run_dir, how, deadline):
     """Stop ``element`` once its run saved a checkpoint (``how``: the command doing it), wait
-    until the run says interrupted and the element is queued again, then let it start at once
-    (Slurm holds a requeued job back for two minutes: its BeginTime). Returns the run's
-    status.json as it stopped."""
+    until the run says interrupted and the element is queued again, then let it start three
+    seconds later (Slurm holds a requeued job back for two minutes: its BeginTime). Returns
+    the run's status.json as it stopped."""
     wait_for(
         f"{run_dir.name}'s first checkpoint",
         lambda: (run_dir / "checkpoint" / "model-19.index").exists(),
@@ -561,7 +561,11 @@ def interrupt(job, element, run_dir, how, deadline):
         lambda: squeue(job).get(f"{job}_{element}") == "PENDING",
         deadline,
     )
-    subprocess.run(["scontrol", "update", f"JobId={job}_{element}", "StartTime=now"], check=True)
+    # Not "now": slurmd refuses to launch a job in the same second as it revoked that job's
+    # credential (the kill), and fails the requeued element ("Job credential revoked"); the
+    # two-minute hold that skips exists for that. A few seconds are enough.
+    subprocess.run(["scontrol", "update", f"JobId={job}_{element}", "StartTime=now+3"],
+                   check=True)
     return stopped
 
 

@@ -438,14 +438,22 @@ def _flags_parser(argv: list[str]) -> list[str]:
     return parsed
 
 
+def _app_run(run: Callable[[list[str]], int]) -> None:
+    try:
+        app.run(run, flags_parser=_flags_parser)
+    except BrokenPipeError:  # the output's reader stopped early (``| head``): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
 def main_for_task(task_dir: str) -> None:
     """Entry point of a task folder's ``main.py``: this CLI with ``task_dir`` as the task."""
-    app.run(lambda args: _run(args, task_dir), flags_parser=_flags_parser)
+    _app_run(lambda args: _run(args, task_dir))
 
 
 def main() -> None:
     """Entry point of ``python main.py`` and of the installed console script."""
-    app.run(_run, flags_parser=_flags_parser)
+    _app_run(_run)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,20 @@ def test_a_tensorflow_command_shows_only_its_own_lines(tmp_path):
         "(checkpoint/model-N.index): the run has not saved one "
         "yet (see save_checkpoint_freq)"
     ], proc.stderr
+
+
+def test_help_into_a_closed_pipe_ends_without_a_traceback():
+    read, write = os.pipe()
+    os.close(read)  # as `python main.py --help | head -0`: the reader is gone before any write
+    try:
+        proc = subprocess.run(
+            [sys.executable, os.path.join(REPO, "main.py"), "fid_stats", "--help"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 1

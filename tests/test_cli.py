@@ -64,6 +64,13 @@ def test_a_flag_the_command_does_not_read_is_refused(tmp_path, capsys):
         "--gpu",
         "not used by fid_stats",
     )
+    # The flags another package defines (submit's Slurm flags) are checked the same way.
+    assert_one_error_line(
+        capsys,
+        cli.run_cli(["main.py", task, "--partition", "gpu", "--dry_run"]),
+        "--partition",
+        "not used by training",
+    )
 
 
 def test_a_tensorflow_command_shows_only_its_own_lines(tmp_path):

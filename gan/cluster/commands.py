@@ -104,13 +104,7 @@ def _task(
 ) -> Task:
     if len(args) > 1:
         raise ConfigError(f"{command} takes at most one task folder, got {' '.join(args)}")
-    unused = [
-        f"--{name}"
-        for name in ("gpu", "shard", "force_rerun") + (() if overrides else ("set", "dry_run"))
-        if FLAGS[name].value
-    ]
-    if unused:
-        raise ConfigError(f"{', '.join(unused)}: not used by {command}")
+    # Flags the command does not read were refused by gan/cli.py's command table.
     task = load_task(resolve_task_dir(args[0] if args else None), results_dir=FLAGS.results_dir)
     if not overrides:
         return select_runs(task, only=FLAGS.only)

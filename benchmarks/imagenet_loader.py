@@ -42,8 +42,10 @@ def make_folder(root: str, num_files: int, num_classes: int) -> None:
     for k in range(num_files):
         folder = os.path.join(root, f"n{k % num_classes:08d}")
         os.makedirs(folder, exist_ok=True)
-        np.save(os.path.join(folder, f"img_{k:07d}.npy"),
-                rng.integers(0, 256, IMAGE_SHAPE, dtype=np.uint8))
+        np.save(
+            os.path.join(folder, f"img_{k:07d}.npy"),
+            rng.integers(0, 256, IMAGE_SHAPE, dtype=np.uint8),
+        )
 
 
 def numpy_function_dataset(data: ImageNetFolder, batch_size: int, seed: int) -> tf.data.Dataset:
@@ -88,21 +90,28 @@ def main(argv: list[str]) -> None:
         start = time.perf_counter()
         data = ImageNetFolder(root, allow_subset=True)
         listing = time.perf_counter() - start
-        print(f"indexed {data.num_images} files in {data.num_classes} classes in "
-              f"{listing:.2f} s ({listing / data.num_images * 1e6:.1f} us per file)")
-        print(f"CPU cores: {os.cpu_count()}; one ResNet iteration uses {IMAGES_PER_ITERATION} "
-              "images")
+        print(
+            f"indexed {data.num_images} files in {data.num_classes} classes in "
+            f"{listing:.2f} s ({listing / data.num_images * 1e6:.1f} us per file)"
+        )
+        print(
+            f"CPU cores: {os.cpu_count()}; one ResNet iteration uses {IMAGES_PER_ITERATION} images"
+        )
         variants = {
             "read_file + in-graph header check, deterministic": data.dataset(
-                FLAGS.batch_size, seed=0),
+                FLAGS.batch_size, seed=0
+            ),
             "read_file + in-graph header check, out of order": data.dataset(
-                FLAGS.batch_size, seed=0, deterministic=False),
+                FLAGS.batch_size, seed=0, deterministic=False
+            ),
             "tf.numpy_function(np.load)": numpy_function_dataset(data, FLAGS.batch_size, 0),
         }
         for name, dataset in variants.items():
             rate = measure(dataset, FLAGS.batch_size, FLAGS.warmup_batches, FLAGS.seconds)
-            print(f"{name:50s} {rate:9.0f} images/s = "
-                  f"{rate / IMAGES_PER_ITERATION:7.1f} ResNet iterations/s")
+            print(
+                f"{name:50s} {rate:9.0f} images/s = "
+                f"{rate / IMAGES_PER_ITERATION:7.1f} ResNet iterations/s"
+            )
     finally:
         if FLAGS.dir is None:
             shutil.rmtree(root, ignore_errors=True)

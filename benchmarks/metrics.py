@@ -40,8 +40,9 @@ def keras_standin_graph_def():
         convert_variables_to_constants_v2,
     )
 
-    base = keras.applications.InceptionV3(weights=None, include_top=False,
-                                          input_shape=(299, 299, 3), pooling="avg")
+    base = keras.applications.InceptionV3(
+        weights=None, include_top=False, input_shape=(299, 299, 3), pooling="avg"
+    )
     head = keras.layers.Dense(1008)
     head.build((None, 2048))
 
@@ -60,14 +61,28 @@ def bench_graph(path: str, n: int, size: int, batch: int) -> float:
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     # The metric keys are what is measured; dataset, mg and iteration only make a valid config.
-    cfg = validate_run_config({
-        "dataset": "cifar10", "mg": 4, "iteration": 1, "metrics": ["inception_score", "fid"],
-        "metric_batch_size": batch, "is_num_samples": n, "is_num_splits": min(10, n),
-        "fid_num_samples": n, "fid_num_real": n // 2, "inception_graph": path})
+    cfg = validate_run_config(
+        {
+            "dataset": "cifar10",
+            "mg": 4,
+            "iteration": 1,
+            "metrics": ["inception_score", "fid"],
+            "metric_batch_size": batch,
+            "is_num_samples": n,
+            "is_num_splits": min(10, n),
+            "fid_num_samples": n,
+            "fid_num_real": n // 2,
+            "inception_graph": path,
+        }
+    )
     context = MetricContext(
         sample=lambda k: np.tanh(rng.normal(size=(k, size, size, 3))).astype(np.float32),
-        sample_real=lambda k: real[:k], real_images=real, rng=rng, config=cfg,
-        run_dir=os.path.dirname(path))
+        sample_real=lambda k: real[:k],
+        real_images=real,
+        rng=rng,
+        config=cfg,
+        run_dir=os.path.dirname(path),
+    )
     callbacks = build_metrics(cfg)
     for cb in callbacks:
         cb.setup(context)
@@ -97,19 +112,27 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="generated image size (px)")
     parser.add_argument("--batch", type=int, default=64, help="metric_batch_size")
     parser.add_argument("--no-standin", action="store_true", help="skip the Keras stand-in")
-    parser.add_argument("--tiny", action="store_true", help="only check that the script runs: "
-                        "the score arithmetic at 1/100 of the paper's sizes, no Keras stand-in, "
-                        "no real graph (the figures mean nothing)")
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="only check that the script runs: "
+        "the score arithmetic at 1/100 of the paper's sizes, no Keras stand-in, "
+        "no real graph (the figures mean nothing)",
+    )
     args = parser.parse_args()
 
     import tensorflow as tf
 
-    print(f"devices: {[d.device_type for d in tf.config.list_physical_devices()]}, "
-          f"CPU cores: {os.cpu_count()}")
+    print(
+        f"devices: {[d.device_type for d in tf.config.list_physical_devices()]}, "
+        f"CPU cores: {os.cpu_count()}"
+    )
     fraction = 100 if args.tiny else 1
     scoring = score_seconds(fraction) * fraction
-    print(f"IS+FID arithmetic at paper sizes (50,000x1000 logits, 2048-d FID): {scoring:.1f} s"
-          + (" (--tiny: 100 times the time at 1/100 of the sizes)" if args.tiny else ""))
+    print(
+        f"IS+FID arithmetic at paper sizes (50,000x1000 logits, 2048-d FID): {scoring:.1f} s"
+        + (" (--tiny: 100 times the time at 1/100 of the sizes)" if args.tiny else "")
+    )
     graphs = []
     with tempfile.TemporaryDirectory() as tmp:
         stub = os.path.join(tmp, "stub.pb")
@@ -123,8 +146,13 @@ def main() -> None:
             graphs.append(("keras-v3", standin, max(20, args.images // 4)))
         try:
             if not args.tiny:
-                graphs.append(("real", inc.find_inception_graph(None, download=False),
-                               max(20, args.images // 4)))
+                graphs.append(
+                    (
+                        "real",
+                        inc.find_inception_graph(None, download=False),
+                        max(20, args.images // 4),
+                    )
+                )
         except inc.InceptionUnavailable as e:
             print(f"real graph: not available here ({str(e).split(';')[0]})")
         per_eval = PAPER["is"] + PAPER["fid"] + PAPER["real"]
@@ -132,10 +160,12 @@ def main() -> None:
             rate = bench_graph(path, n, args.size, args.batch)
             original = per_eval / rate + scoring
             ours = PAPER["is"] / rate + scoring
-            print(f"{name:9s} {rate:9.1f} images/s ({n} + {n // 2} images, {args.size} px); "
-                  f"one IS+FID evaluation: {original / 60:8.1f} min for the original's "
-                  f"{per_eval:,} images, {ours / 60:8.1f} min as run here "
-                  f"({PAPER['is']:,} shared; the {PAPER['real']:,} real once per process)")
+            print(
+                f"{name:9s} {rate:9.1f} images/s ({n} + {n // 2} images, {args.size} px); "
+                f"one IS+FID evaluation: {original / 60:8.1f} min for the original's "
+                f"{per_eval:,} images, {ours / 60:8.1f} min as run here "
+                f"({PAPER['is']:,} shared; the {PAPER['real']:,} real once per process)"
+            )
 
 
 if __name__ == "__main__":

@@ -27,16 +27,28 @@ from benchmarks.train_step import matmul_gflops  # noqa: E402
 from gan.config import REPO_ROOT  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_bool("fresh_cache", True, "use an empty cache folder, so the shapes classifier is "
-                  "trained as on a fresh clone (False: the user's cache)")
+flags.DEFINE_bool(
+    "fresh_cache",
+    True,
+    "use an empty cache folder, so the shapes classifier is "
+    "trained as on a fresh clone (False: the user's cache)",
+)
 flags.DEFINE_bool("show_output", False, "print main.py's console output")
 flags.DEFINE_float("reference_gflops", 100.0, "the machine speed the estimate is scaled to")
-flags.DEFINE_string("results_dir", None, "keep the quickstart's run folders and report here "
-                    "(default: a temporary folder, deleted afterwards); give a new folder, as "
-                    "completed runs in it would be skipped")
+flags.DEFINE_string(
+    "results_dir",
+    None,
+    "keep the quickstart's run folders and report here "
+    "(default: a temporary folder, deleted afterwards); give a new folder, as "
+    "completed runs in it would be skipped",
+)
 
-flags.DEFINE_string("set", "", "main.py's --set, e.g. iteration=2 to check that the script "
-                    "runs (the figure is then not the quickstart's)")
+flags.DEFINE_string(
+    "set",
+    "",
+    "main.py's --set, e.g. iteration=2 to check that the script "
+    "runs (the figure is then not the quickstart's)",
+)
 flags.DEFINE_string("only", "", "main.py's --only (the same caveat)")
 
 BUDGET_S = 600.0
@@ -51,8 +63,16 @@ def main(argv: list[str]) -> None:
         if FLAGS.fresh_cache:
             env["BSN_CACHE_DIR"] = os.path.join(tmp, "cache")
         results = FLAGS.results_dir or os.path.join(tmp, "quickstart")
-        cmd = [sys.executable, os.path.join(REPO_ROOT, "main.py"), "--results_dir", results,
-               "--set", FLAGS.set, "--only", FLAGS.only]
+        cmd = [
+            sys.executable,
+            os.path.join(REPO_ROOT, "main.py"),
+            "--results_dir",
+            results,
+            "--set",
+            FLAGS.set,
+            "--only",
+            FLAGS.only,
+        ]
         t0 = time.perf_counter()
         result = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -62,16 +82,21 @@ def main(argv: list[str]) -> None:
         print(result.stdout + result.stderr[-5000:])
     gflops = (before + after) / 2
     estimate = wall * gflops / FLAGS.reference_gflops
-    changed = " ".join(f"--{k} {v!r}" for k, v in (("set", FLAGS.set), ("only", FLAGS.only))
-                       if v)
-    print(f"quickstart (python main.py{' ' + changed if changed else ''}): exit "
-          f"{result.returncode}, wall {wall:.0f} s ({wall / 60:.1f} min)"
-          + ("; shortened: not the quickstart's figure" if changed else ""))
-    print(f"fp32 matmul ({FLAGS.matmul_n}^2): {before:.0f} GFLOP/s before, {after:.0f} after; "
-          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
-          f"{os.cpu_count()} CPUs")
-    print(f"scaled to {FLAGS.reference_gflops:.0f} GFLOP/s: {estimate:.0f} s "
-          f"({estimate / 60:.1f} min; budget {BUDGET_S / 60:.0f} min)")
+    changed = " ".join(f"--{k} {v!r}" for k, v in (("set", FLAGS.set), ("only", FLAGS.only)) if v)
+    print(
+        f"quickstart (python main.py{' ' + changed if changed else ''}): exit "
+        f"{result.returncode}, wall {wall:.0f} s ({wall / 60:.1f} min)"
+        + ("; shortened: not the quickstart's figure" if changed else "")
+    )
+    print(
+        f"fp32 matmul ({FLAGS.matmul_n}^2): {before:.0f} GFLOP/s before, {after:.0f} after; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"scaled to {FLAGS.reference_gflops:.0f} GFLOP/s: {estimate:.0f} s "
+        f"({estimate / 60:.1f} min; budget {BUDGET_S / 60:.0f} min)"
+    )
     if result.returncode != 0:
         sys.exit(result.returncode)
 

@@ -47,15 +47,26 @@ def measure(size: int) -> None:
     from gan.trainer import Trainer
 
     images = np.random.default_rng(0).integers(0, 256, (256, size, size, 3), dtype=np.uint8)
-    cfg = validate_run_config(dict(
-        dataset="imagenet" if size == 128 else "cifar10", network="resnet",
-        network_width=FLAGS.width, iteration=10**9, n_dis=FLAGS.n_dis,
-        d_batch_size=FLAGS.d_batch_size, g_batch_size=FLAGS.g_batch_size,
-        sn_mode=FLAGS.sn_mode, metrics=[]))
+    cfg = validate_run_config(
+        dict(
+            dataset="imagenet" if size == 128 else "cifar10",
+            network="resnet",
+            network_width=FLAGS.width,
+            iteration=10**9,
+            n_dis=FLAGS.n_dis,
+            d_batch_size=FLAGS.d_batch_size,
+            g_batch_size=FLAGS.g_batch_size,
+            sn_mode=FLAGS.sn_mode,
+            metrics=[],
+        )
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, run_dir, images, seed=0)
-        params = sum(int(np.prod(v.shape)) for v in trainer.generator.trainable_variables
-                     + trainer.discriminator.trainable_variables)
+        params = sum(
+            int(np.prod(v.shape))
+            for v in trainer.generator.trainable_variables
+            + trainer.discriminator.trainable_variables
+        )
         for diag in (True, False) if FLAGS.no_diagnostics else (True,):
             for _ in range(FLAGS.warmup):
                 float(trainer.train_iteration(diag)["loss/g"])
@@ -65,8 +76,11 @@ def measure(size: int) -> None:
                 float(trainer.train_iteration(diag)["loss/g"])  # waits for the device
                 times.append(time.perf_counter() - t0)
             ms = float(np.median(times)) * 1000
-            print(f"{size:>4} {FLAGS.width:>5} {params / 1e6:>8.1f} {str(diag):>11} {ms:>10.0f} "
-                  f"{peak_rss_mb():>10.0f}", flush=True)
+            print(
+                f"{size:>4} {FLAGS.width:>5} {params / 1e6:>8.1f} {str(diag):>11} {ms:>10.0f} "
+                f"{peak_rss_mb():>10.0f}",
+                flush=True,
+            )
 
 
 def main(argv: list[str]) -> None:
@@ -74,12 +88,16 @@ def main(argv: list[str]) -> None:
     if FLAGS.child:
         measure(FLAGS.child)
         return
-    print(f"{'px':>4} {'width':>5} {'params_M':>8} {'diagnostics':>11} {'ms/iter':>10} "
-          f"{'peak_MiB':>10}", flush=True)
+    print(
+        f"{'px':>4} {'width':>5} {'params_M':>8} {'diagnostics':>11} {'ms/iter':>10} "
+        f"{'peak_MiB':>10}",
+        flush=True,
+    )
     passed = [a for a in sys.argv[1:] if not a.startswith("--sizes")]
     for size in FLAGS.sizes:
-        subprocess.run([sys.executable, os.path.abspath(__file__), f"--child={int(size)}"]
-                       + passed, check=True)
+        subprocess.run(
+            [sys.executable, os.path.abspath(__file__), f"--child={int(size)}"] + passed, check=True
+        )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,7 @@ def make_run(folder: str, dataset: str) -> str:
     from gan.training_checkpoints import variables_by_path
     from gan.variants import build_generator
 
-    config = validate_run_config({"dataset": dataset, "mg": MG[dataset], "iteration": 1,
-                                  "seed": 0})
+    config = validate_run_config({"dataset": dataset, "mg": MG[dataset], "iteration": 1, "seed": 0})
     run = os.path.join(folder, "run")
     os.makedirs(os.path.join(run, "checkpoint"))
     with open(os.path.join(run, "config.json"), "w") as f:
@@ -74,7 +73,8 @@ def make_run(folder: str, dataset: str) -> str:
     size = 8 * MG[dataset]
     generator = build_generator(config, (size, size, 3))
     tf.train.Checkpoint(generator=variables_by_path(generator)).write(
-        os.path.join(run, "checkpoint", "model-0"))
+        os.path.join(run, "checkpoint", "model-0")
+    )
     return run
 
 
@@ -86,8 +86,9 @@ def measure(run: str | None, out: str, num: int, batch: int, writer_only: int = 
         code = WRITER_CHILD.format(repo=REPO, out=out, num=num, batch=batch, size=writer_only)
     else:
         code = CHILD.format(repo=REPO, run=run, out=out, num=num, batch=batch)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode:
         raise SystemExit(done.stderr[-3000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -107,16 +108,24 @@ def main() -> None:
         run = None if args.writer_only else args.run_dir or make_run(folder, args.dataset)
         results = []
         for num in (args.num, 2 * args.num):
-            out = os.path.join(folder, f"out-{num}" + ("" if args.format == "png"
-                                                       else f".{args.format}"))
+            out = os.path.join(
+                folder, f"out-{num}" + ("" if args.format == "png" else f".{args.format}")
+            )
             r = measure(run, out, num, args.batch_size, args.writer_only)
             results.append(r)
-            print(f"{num:>7} images {what} ({args.format}): {r['seconds']:7.1f} s  "
-                  f"{num / r['seconds']:8.1f} images/s (incl. start-up)  peak RSS "
-                  f"{r['peak_rss_mib']:7.1f} MiB", flush=True)
+            print(
+                f"{num:>7} images {what} ({args.format}): {r['seconds']:7.1f} s  "
+                f"{num / r['seconds']:8.1f} images/s (incl. start-up)  peak RSS "
+                f"{r['peak_rss_mib']:7.1f} MiB",
+                flush=True,
+            )
         grow = results[1]["peak_rss_mib"] - results[0]["peak_rss_mib"]
-        extra = (f" (the {args.num} extra images are {os.path.getsize(out) / 2 / 2**20:.1f} "
-                 "MiB of output)" if args.format != "png" else "")
+        extra = (
+            f" (the {args.num} extra images are {os.path.getsize(out) / 2 / 2**20:.1f} "
+            "MiB of output)"
+            if args.format != "png"
+            else ""
+        )
         print(f"peak RSS at {2 * args.num} minus at {args.num}: {grow:+.1f} MiB{extra}")
 
 

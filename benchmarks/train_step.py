@@ -60,22 +60,43 @@ flags.DEFINE_string("precision", "float32", "float32 or mixed_bfloat16")
 flags.DEFINE_integer("inter_op_threads", 0, "the run config key (0: 1 without a GPU)")
 flags.DEFINE_bool("reference", True, "also time the original's schedule (gan/reference.py)")
 flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
-flags.DEFINE_bool("celeba_memory", False, "measure a CelebA-sized run's peak RSS (writes a "
-                  "2.5 GB .npy to a temporary folder)")
-flags.DEFINE_list("memory_metrics", ["inception_score", "fid"],
-                  "metrics the CelebA memory probe evaluates (IS/FID on a stand-in graph of the "
-                  "real architecture: Keras InceptionV3 with random weights)")
+flags.DEFINE_bool(
+    "celeba_memory",
+    False,
+    "measure a CelebA-sized run's peak RSS (writes a 2.5 GB .npy to a temporary folder)",
+)
+flags.DEFINE_list(
+    "memory_metrics",
+    ["inception_score", "fid"],
+    "metrics the CelebA memory probe evaluates (IS/FID on a stand-in graph of the "
+    "real architecture: Keras InceptionV3 with random weights)",
+)
 flags.DEFINE_integer("memory_is_samples", 1000, "is_num_samples of the memory probe")
-flags.DEFINE_integer("memory_is_splits", 10, "is_num_splits of the memory probe (the paper's "
-                     "10 splits of 5,000 hold what 5,000 samples in 1 split hold)")
+flags.DEFINE_integer(
+    "memory_is_splits",
+    10,
+    "is_num_splits of the memory probe (the paper's "
+    "10 splits of 5,000 hold what 5,000 samples in 1 split hold)",
+)
 flags.DEFINE_integer("memory_fid_samples", 1000, "fid_num_samples of the memory probe")
 flags.DEFINE_integer("memory_fid_real", 1000, "fid_num_real of the memory probe")
-flags.DEFINE_integer("memory_iterations", 200, "training iterations of the memory probe (the "
-                     "step's memory settles over the first ~150)")
-flags.DEFINE_integer("memory_summary_freq", 1, "summary_freq of the memory probe (the paper's "
-                     "1: diagnostics every iteration; > 1 also traces the step without them)")
-flags.DEFINE_integer("memory_images", 202599, "images in the CelebA memory probe's array (the "
-                     "real set's 202,599; fewer only to check the script runs)")
+flags.DEFINE_integer(
+    "memory_iterations",
+    200,
+    "training iterations of the memory probe (the step's memory settles over the first ~150)",
+)
+flags.DEFINE_integer(
+    "memory_summary_freq",
+    1,
+    "summary_freq of the memory probe (the paper's "
+    "1: diagnostics every iteration; > 1 also traces the step without them)",
+)
+flags.DEFINE_integer(
+    "memory_images",
+    202599,
+    "images in the CelebA memory probe's array (the "
+    "real set's 202,599; fewer only to check the script runs)",
+)
 flags.DEFINE_string("_memory_child", None, "internal: data root of the CelebA memory probe")
 
 MG = {"cifar10": 4, "stl10": 6, "celeba": 8}
@@ -127,28 +148,43 @@ def median_seconds(step, iters: int, warmup: int) -> float:
 def run_config(name: str, bound: float) -> None:
     size = IMAGE_SIZE[name]
     images = np.random.default_rng(0).integers(
-        0, 256, (FLAGS.num_images, size, size, 3), dtype=np.uint8)
-    cfg = validate_run_config(dict(
-        dataset=name, mg=MG[name], iteration=10**9, batch_size=FLAGS.batch_size,
-        n_dis=FLAGS.n_dis, sn_mode=FLAGS.sn_mode, metrics=[], jit_compile=FLAGS.jit_compile,
-        precision=FLAGS.precision))
+        0, 256, (FLAGS.num_images, size, size, 3), dtype=np.uint8
+    )
+    cfg = validate_run_config(
+        dict(
+            dataset=name,
+            mg=MG[name],
+            iteration=10**9,
+            batch_size=FLAGS.batch_size,
+            n_dis=FLAGS.n_dis,
+            sn_mode=FLAGS.sn_mode,
+            metrics=[],
+            jit_compile=FLAGS.jit_compile,
+            precision=FLAGS.precision,
+        )
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, run_dir, images, seed=0)
-        reference = tf.function(lambda s: reference_iteration(trainer, s),
-                                jit_compile=FLAGS.jit_compile)
+        reference = tf.function(
+            lambda s: reference_iteration(trainer, s), jit_compile=FLAGS.jit_compile
+        )
         for diag in (True, False):
             ref_gflop = graph_gflop(reference, diag)
             own_gflop = graph_gflop(trainer._iteration_fn, diag)
-            sec = median_seconds(lambda d=diag: trainer.train_iteration(d), FLAGS.iters,
-                                 FLAGS.warmup)
+            sec = median_seconds(
+                lambda d=diag: trainer.train_iteration(d), FLAGS.iters, FLAGS.warmup
+            )
             ref_ms = "-"
             if FLAGS.reference:
                 ref_sec = median_seconds(lambda d=diag: reference(d), FLAGS.iters, FLAGS.warmup)
                 ref_ms = f"{ref_sec * 1000:.0f}"
             achieved = ref_gflop / sec
-            print(f"| {name} | {'yes' if diag else 'no'} | {sec * 1000:.0f} | {ref_ms} | "
-                  f"{ref_gflop:.1f} | {own_gflop:.1f} | {achieved:.0f} | "
-                  f"{100 * achieved / bound:.0f}% |", flush=True)
+            print(
+                f"| {name} | {'yes' if diag else 'no'} | {sec * 1000:.0f} | {ref_ms} | "
+                f"{ref_gflop:.1f} | {own_gflop:.1f} | {achieved:.0f} | "
+                f"{100 * achieved / bound:.0f}% |",
+                flush=True,
+            )
 
 
 def celeba_memory() -> None:
@@ -161,7 +197,7 @@ def celeba_memory() -> None:
         out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
         rng = np.random.default_rng(0)
         for i in range(0, shape[0], 20000):
-            out[i:i + 20000] = rng.integers(0, 256, out[i:i + 20000].shape, dtype=np.uint8)
+            out[i : i + 20000] = rng.integers(0, 256, out[i : i + 20000].shape, dtype=np.uint8)
         out.flush()
         del out
         if {"inception_score", "fid", "kid"} & set(FLAGS.memory_metrics):
@@ -169,17 +205,22 @@ def celeba_memory() -> None:
 
             with open(os.path.join(root, "inception.pb"), "wb") as f:
                 f.write(keras_standin_graph_def().SerializeToString())
-        cmd = [sys.executable, os.path.abspath(__file__), f"--_memory_child={root}",
-               f"--batch_size={FLAGS.batch_size}", f"--precision={FLAGS.precision}",
-               f"--inter_op_threads={FLAGS.inter_op_threads}",
-               f"--memory_metrics={','.join(FLAGS.memory_metrics)}",
-               f"--memory_is_samples={FLAGS.memory_is_samples}",
-               f"--memory_is_splits={FLAGS.memory_is_splits}",
-               f"--memory_fid_samples={FLAGS.memory_fid_samples}",
-               f"--memory_fid_real={FLAGS.memory_fid_real}",
-               f"--memory_summary_freq={FLAGS.memory_summary_freq}",
-               f"--memory_iterations={FLAGS.memory_iterations}",
-               f"--memory_images={FLAGS.memory_images}"]
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            f"--_memory_child={root}",
+            f"--batch_size={FLAGS.batch_size}",
+            f"--precision={FLAGS.precision}",
+            f"--inter_op_threads={FLAGS.inter_op_threads}",
+            f"--memory_metrics={','.join(FLAGS.memory_metrics)}",
+            f"--memory_is_samples={FLAGS.memory_is_samples}",
+            f"--memory_is_splits={FLAGS.memory_is_splits}",
+            f"--memory_fid_samples={FLAGS.memory_fid_samples}",
+            f"--memory_fid_real={FLAGS.memory_fid_real}",
+            f"--memory_summary_freq={FLAGS.memory_summary_freq}",
+            f"--memory_iterations={FLAGS.memory_iterations}",
+            f"--memory_images={FLAGS.memory_images}",
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True)
         print(result.stdout.strip() or result.stderr[-2000:])
         if result.returncode:
@@ -195,19 +236,32 @@ def memory_child(root: str) -> None:
     from gan.metrics.registry import build_metrics
 
     n = FLAGS.memory_iterations
-    cfg = validate_run_config(dict(
-        dataset="celeba", data_root=root, mg=8, iteration=n, batch_size=FLAGS.batch_size,
-        metrics=FLAGS.memory_metrics, precision=FLAGS.precision,
-        inception_graph=os.path.join(root, "inception.pb"),
-        is_num_samples=FLAGS.memory_is_samples, is_num_splits=FLAGS.memory_is_splits,
-        fid_num_samples=FLAGS.memory_fid_samples,
-        fid_num_real=FLAGS.memory_fid_real, swd_num_samples=FLAGS.memory_fid_samples,
-        summary_freq=FLAGS.memory_summary_freq, vis_freq=n, metric_freq=max(1, n // 2),
-        save_checkpoint_freq=n))
+    cfg = validate_run_config(
+        dict(
+            dataset="celeba",
+            data_root=root,
+            mg=8,
+            iteration=n,
+            batch_size=FLAGS.batch_size,
+            metrics=FLAGS.memory_metrics,
+            precision=FLAGS.precision,
+            inception_graph=os.path.join(root, "inception.pb"),
+            is_num_samples=FLAGS.memory_is_samples,
+            is_num_splits=FLAGS.memory_is_splits,
+            fid_num_samples=FLAGS.memory_fid_samples,
+            fid_num_real=FLAGS.memory_fid_real,
+            swd_num_samples=FLAGS.memory_fid_samples,
+            summary_freq=FLAGS.memory_summary_freq,
+            vis_freq=n,
+            metric_freq=max(1, n // 2),
+            save_checkpoint_freq=n,
+        )
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         t0 = time.perf_counter()
-        trainer = Trainer(cfg, run_dir, load_images("celeba", root),
-                          metric_callbacks=build_metrics(cfg), seed=0)
+        trainer = Trainer(
+            cfg, run_dir, load_images("celeba", root), metric_callbacks=build_metrics(cfg), seed=0
+        )
         load_s = time.perf_counter() - t0
         loaded = peak_rss_mb()
         stage: dict[str, float] = {}
@@ -224,32 +278,41 @@ def memory_child(root: str) -> None:
         trainer.log_metrics = measured_log_metrics
         trainer.train()
     count = FLAGS.memory_images
-    print(f"celeba run, {FLAGS.precision} ({count}x64x64x3 uint8 = "
-          f"{count * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
-          f"({load_s:.0f} s), {stage['trained']:.0f} MiB after setting the metrics up and "
-          f"{n // 2} iterations (summary_freq {cfg.summary_freq}), {stage['evaluated']:.0f} "
-          f"MiB after the first evaluation, {peak_rss_mb():.0f} MiB at the end of the run "
-          f"({n - n // 2} more iterations, a sample grid, the second evaluation, a "
-          f"checkpoint); evaluations of {', '.join(FLAGS.memory_metrics)} with "
-          f"{FLAGS.memory_is_samples} IS samples in {FLAGS.memory_is_splits} splits and "
-          f"{FLAGS.memory_fid_samples} + {FLAGS.memory_fid_real} FID images, "
-          f"{stage['metric_s']:.0f} s each")
+    print(
+        f"celeba run, {FLAGS.precision} ({count}x64x64x3 uint8 = "
+        f"{count * 64 * 64 * 3 / 2**20:.0f} MiB): peak RSS {loaded:.0f} MiB after loading "
+        f"({load_s:.0f} s), {stage['trained']:.0f} MiB after setting the metrics up and "
+        f"{n // 2} iterations (summary_freq {cfg.summary_freq}), {stage['evaluated']:.0f} "
+        f"MiB after the first evaluation, {peak_rss_mb():.0f} MiB at the end of the run "
+        f"({n - n // 2} more iterations, a sample grid, the second evaluation, a "
+        f"checkpoint); evaluations of {', '.join(FLAGS.memory_metrics)} with "
+        f"{FLAGS.memory_is_samples} IS samples in {FLAGS.memory_is_splits} splits and "
+        f"{FLAGS.memory_fid_samples} + {FLAGS.memory_fid_real} FID images, "
+        f"{stage['metric_s']:.0f} s each"
+    )
 
 
 def main(argv: list[str]) -> None:
     del argv
-    threads = configure_runtime(validate_run_config(dict(
-        dataset="cifar10", mg=4, iteration=1, inter_op_threads=FLAGS.inter_op_threads)))
+    threads = configure_runtime(
+        validate_run_config(
+            dict(dataset="cifar10", mg=4, iteration=1, inter_op_threads=FLAGS.inter_op_threads)
+        )
+    )
     if FLAGS._memory_child:
         memory_child(FLAGS._memory_child)
         return
     bound = matmul_gflops(FLAGS.matmul_n)
-    print(f"fp32 matmul ({FLAGS.matmul_n}^2): {bound:.0f} GFLOP/s; "
-          f"batch {FLAGS.batch_size}, n_dis {FLAGS.n_dis}, {FLAGS.sn_mode}, "
-          f"jit_compile={FLAGS.jit_compile}, precision={FLAGS.precision}, "
-          f"inter_op_threads={threads or 'TensorFlow default'}")
-    print("| config | diagnostics | ms/iter | original schedule ms/iter | original GFLOP/iter "
-          "| this step GFLOP/iter | achieved GFLOP/s | of matmul |")
+    print(
+        f"fp32 matmul ({FLAGS.matmul_n}^2): {bound:.0f} GFLOP/s; "
+        f"batch {FLAGS.batch_size}, n_dis {FLAGS.n_dis}, {FLAGS.sn_mode}, "
+        f"jit_compile={FLAGS.jit_compile}, precision={FLAGS.precision}, "
+        f"inter_op_threads={threads or 'TensorFlow default'}"
+    )
+    print(
+        "| config | diagnostics | ms/iter | original schedule ms/iter | original GFLOP/iter "
+        "| this step GFLOP/iter | achieved GFLOP/s | of matmul |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name in FLAGS.datasets:
         run_config(name, bound)

@@ -22,9 +22,11 @@ from absl import flags
 from datasets import common
 from datasets.common import DataError
 
-URL = ("img_align_celeba.zip from the 'Align&Cropped Images' Google Drive folder linked at "
-       "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (also https://drive.google.com/uc?"
-       "export=download&id=0B7EVK8r0v71pZjFTYXZWM3FlRnM)")
+URL = (
+    "img_align_celeba.zip from the 'Align&Cropped Images' Google Drive folder linked at "
+    "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (also https://drive.google.com/uc?"
+    "export=download&id=0B7EVK8r0v71pZjFTYXZWM3FlRnM)"
+)
 ARCHIVE = "img_align_celeba.zip"
 TFDS_URL = "https://drive.google.com/"  # where tensorflow-datasets downloads it from
 FOLDER = "CelebA"
@@ -52,8 +54,10 @@ def process_image(data: bytes, name: str) -> np.ndarray:
     """One encoded aligned image -> 64x64x3 uint8 RGB (centre crop 128, OpenCV-style resize)."""
     image = common.decode_image(data, name)
     if image.shape[0] < CROP or image.shape[1] < CROP:
-        raise DataError(f"{name}: image is {image.shape[0]}x{image.shape[1]}, expected at "
-                        f"least {CROP}x{CROP} (the aligned images are 218x178)")
+        raise DataError(
+            f"{name}: image is {image.shape[0]}x{image.shape[1]}, expected at "
+            f"least {CROP}x{CROP} (the aligned images are 218x178)"
+        )
     return common.resize_bilinear(common.center_crop(image, CROP, CROP), SIZE, SIZE)
 
 
@@ -75,9 +79,11 @@ def read_zip(path: str, num_images: int = NUM_IMAGES) -> Iterator[tuple[str, byt
     missing = [name for name in names if name not in present]
     if missing:
         archive.close()
-        raise DataError(f"{path} lacks {len(missing)} of the {num_images} images "
-                        f"img_align_celeba/000001.jpg..{num_images:06d}.jpg "
-                        f"(first: {missing[0]})")
+        raise DataError(
+            f"{path} lacks {len(missing)} of the {num_images} images "
+            f"img_align_celeba/000001.jpg..{num_images:06d}.jpg "
+            f"(first: {missing[0]})"
+        )
 
     def items() -> Iterator[tuple[str, bytes]]:
         with archive:
@@ -91,15 +97,22 @@ def read_zip(path: str, num_images: int = NUM_IMAGES) -> Iterator[tuple[str, byt
     return items()
 
 
-def _write(output: str, items: Iterator[tuple[str, bytes]], num_images: int, num_workers: int,
-           source: str) -> None:
+def _write(
+    output: str, items: Iterator[tuple[str, bytes]], num_images: int, num_workers: int, source: str
+) -> None:
     images = common.ordered_map(_process_item, items, num_workers)
-    common.write_npy_stream(output, common.stack_batches(images, 256), output_shape(num_images),
-                            source)
+    common.write_npy_stream(
+        output, common.stack_batches(images, 256), output_shape(num_images), source
+    )
 
 
-def prepare_from_archive(source: str, output: str, num_images: int = NUM_IMAGES,
-                         num_workers: int = 1, overwrite: bool = False) -> None:
+def prepare_from_archive(
+    source: str,
+    output: str,
+    num_images: int = NUM_IMAGES,
+    num_workers: int = 1,
+    overwrite: bool = False,
+) -> None:
     """Write celeba.npy from the downloaded img_align_celeba.zip."""
     if common.output_done(output, output_shape(num_images), overwrite):
         return
@@ -107,8 +120,14 @@ def prepare_from_archive(source: str, output: str, num_images: int = NUM_IMAGES,
     _write(output, read_zip(source, num_images), num_images, num_workers, source)
 
 
-def prepare_from_tfds(output: str, data_dir: str | None = None, num_images: int = NUM_IMAGES,
-                      num_workers: int = 1, overwrite: bool = False, manual: str = "") -> None:
+def prepare_from_tfds(
+    output: str,
+    data_dir: str | None = None,
+    num_images: int = NUM_IMAGES,
+    num_workers: int = 1,
+    overwrite: bool = False,
+    manual: str = "",
+) -> None:
     """Write celeba.npy from tensorflow-datasets' celeb_a (all three splits; same JPEG bytes,
     decoded and processed as the archive's, so the same images in tfds' order)."""
     import tensorflow_datasets as tfds
@@ -116,11 +135,14 @@ def prepare_from_tfds(output: str, data_dir: str | None = None, num_images: int 
     if common.output_done(output, output_shape(num_images), overwrite):
         return
     builder = common.tfds_builder("celeb_a", data_dir, TFDS_URL, manual)
-    encoded = builder.as_dataset(split="train+validation+test",
-                                 decoders={"image": tfds.decode.SkipDecoding()})
+    encoded = builder.as_dataset(
+        split="train+validation+test", decoders={"image": tfds.decode.SkipDecoding()}
+    )
     encoded = encoded.map(lambda example: example["image"])
-    items = ((f"tensorflow-datasets celeb_a image {i}", data)
-             for i, data in enumerate(tfds.as_numpy(encoded)))
+    items = (
+        (f"tensorflow-datasets celeb_a image {i}", data)
+        for i, data in enumerate(tfds.as_numpy(encoded))
+    )
     _write(output, items, num_images, num_workers, "tensorflow-datasets celeb_a")
 
 
@@ -131,13 +153,19 @@ def main(argv: list[str]) -> None:
     output = args.output or default_output(args.data_root)
     source = args.source or common.default_source(args.data_root, ARCHIVE)
     if args.source_kind == "tfds":
-        manual = (f"Without internet access (or when Google Drive refuses): download {URL}, "
-                  f"put it at {source} and run `python -m datasets.celeba`.")
-        prepare_from_tfds(output, args.tfds_data_dir, num_workers=args.num_workers,
-                          overwrite=args.overwrite, manual=manual)
+        manual = (
+            f"Without internet access (or when Google Drive refuses): download {URL}, "
+            f"put it at {source} and run `python -m datasets.celeba`."
+        )
+        prepare_from_tfds(
+            output,
+            args.tfds_data_dir,
+            num_workers=args.num_workers,
+            overwrite=args.overwrite,
+            manual=manual,
+        )
     else:
-        prepare_from_archive(source, output, num_workers=args.num_workers,
-                             overwrite=args.overwrite)
+        prepare_from_archive(source, output, num_workers=args.num_workers, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

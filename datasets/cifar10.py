@@ -33,8 +33,18 @@ FOLDER = "CIFAR10"
 BATCH_FOLDER = "cifar-10-batches-py"
 NUM_BATCHES = 5
 IMAGES_PER_BATCH = 10000
-LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-               "truck"]
+LABEL_NAMES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 def default_output(data_root: str) -> str:
@@ -54,8 +64,9 @@ def _check_batch(batch: Any, where: str, images: int) -> tuple[np.ndarray, np.nd
     return data, labels
 
 
-def read_train(path: str, images_per_batch: int = IMAGES_PER_BATCH
-               ) -> tuple[np.ndarray, np.ndarray]:
+def read_train(
+    path: str, images_per_batch: int = IMAGES_PER_BATCH
+) -> tuple[np.ndarray, np.ndarray]:
     """Check a python CIFAR10 tarball; return its training images (uint8 [N, 32, 32, 3], RGB)
     and labels, data_batch_1 to data_batch_5 in order."""
     wanted = {f"{BATCH_FOLDER}/data_batch_{i}": i for i in range(1, NUM_BATCHES + 1)}
@@ -78,8 +89,9 @@ def read_train(path: str, images_per_batch: int = IMAGES_PER_BATCH
         raise DataError(f"{path}: truncated or not a .tar.gz archive ({e})") from None
     missing = sorted(name for name, i in wanted.items() if i not in batches)
     if missing:
-        raise DataError(f"{path} lacks {', '.join(missing)}: expected the python version of "
-                        f"CIFAR10 ({URL})")
+        raise DataError(
+            f"{path} lacks {', '.join(missing)}: expected the python version of CIFAR10 ({URL})"
+        )
     data = np.concatenate([batches[i][0] for i in sorted(batches)])
     labels = np.concatenate([batches[i][1] for i in sorted(batches)])
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
@@ -97,13 +109,18 @@ def _already_there(output: str, overwrite: bool, images_per_batch: int) -> bool:
     return True
 
 
-def prepare_from_archive(source: str, output: str, overwrite: bool = False,
-                         images_per_batch: int = IMAGES_PER_BATCH) -> None:
+def prepare_from_archive(
+    source: str, output: str, overwrite: bool = False, images_per_batch: int = IMAGES_PER_BATCH
+) -> None:
     """Check the downloaded tarball and copy it (atomically) to output."""
     if _already_there(output, overwrite, images_per_batch):
         return
-    common.require_archive(source, URL, f"It may also go straight to {output}. Or use "
-                           "--source_kind=tfds on a machine with internet.")
+    common.require_archive(
+        source,
+        URL,
+        f"It may also go straight to {output}. Or use "
+        "--source_kind=tfds on a machine with internet.",
+    )
     read_train(source, images_per_batch)
     if os.path.exists(output) and os.path.samefile(source, output):
         return
@@ -114,9 +131,12 @@ def prepare_from_archive(source: str, output: str, overwrite: bool = False,
 
 
 def _batch_pickle(data: np.ndarray, labels: np.ndarray, label: str) -> bytes:
-    batch = {b"batch_label": label.encode(), b"labels": [int(x) for x in labels],
-             b"data": data.transpose(0, 3, 1, 2).reshape(len(data), 3072),
-             b"filenames": [f"tfds_{i:05d}.png".encode() for i in range(len(data))]}
+    batch = {
+        b"batch_label": label.encode(),
+        b"labels": [int(x) for x in labels],
+        b"data": data.transpose(0, 3, 1, 2).reshape(len(data), 3072),
+        b"filenames": [f"tfds_{i:05d}.png".encode() for i in range(len(data))],
+    }
     return pickle.dumps(batch, protocol=4)
 
 
@@ -130,8 +150,13 @@ def _tfds_split(builder: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels)
 
 
-def prepare_from_tfds(output: str, data_dir: str | None = None, overwrite: bool = False,
-                      images_per_batch: int = IMAGES_PER_BATCH, manual: str = "") -> None:
+def prepare_from_tfds(
+    output: str,
+    data_dir: str | None = None,
+    overwrite: bool = False,
+    images_per_batch: int = IMAGES_PER_BATCH,
+    manual: str = "",
+) -> None:
     """Write output as a python CIFAR10 tarball built from tensorflow-datasets' cifar10."""
     if _already_there(output, overwrite, images_per_batch):
         return
@@ -139,17 +164,34 @@ def prepare_from_tfds(output: str, data_dir: str | None = None, overwrite: bool 
     train_images, train_labels = _tfds_split(builder, "train")
     test_images, test_labels = _tfds_split(builder, "test")
     if len(train_images) != NUM_BATCHES * images_per_batch:
-        raise DataError(f"tensorflow-datasets cifar10 'train' holds {len(train_images)} "
-                        f"images, expected {NUM_BATCHES * images_per_batch}")
-    members = [(f"data_batch_{i + 1}", _batch_pickle(
-        train_images[i * images_per_batch:(i + 1) * images_per_batch],
-        train_labels[i * images_per_batch:(i + 1) * images_per_batch],
-        f"training batch {i + 1} of {NUM_BATCHES} (from tensorflow-datasets)"))
-        for i in range(NUM_BATCHES)]
-    members.append(("test_batch", _batch_pickle(test_images, test_labels,
-                                                "testing batch 1 of 1 (from tensorflow-datasets)")))
-    meta = {b"label_names": [n.encode() for n in LABEL_NAMES],
-            b"num_cases_per_batch": images_per_batch, b"num_vis": 3072}
+        raise DataError(
+            f"tensorflow-datasets cifar10 'train' holds {len(train_images)} "
+            f"images, expected {NUM_BATCHES * images_per_batch}"
+        )
+    members = [
+        (
+            f"data_batch_{i + 1}",
+            _batch_pickle(
+                train_images[i * images_per_batch : (i + 1) * images_per_batch],
+                train_labels[i * images_per_batch : (i + 1) * images_per_batch],
+                f"training batch {i + 1} of {NUM_BATCHES} (from tensorflow-datasets)",
+            ),
+        )
+        for i in range(NUM_BATCHES)
+    ]
+    members.append(
+        (
+            "test_batch",
+            _batch_pickle(
+                test_images, test_labels, "testing batch 1 of 1 (from tensorflow-datasets)"
+            ),
+        )
+    )
+    meta = {
+        b"label_names": [n.encode() for n in LABEL_NAMES],
+        b"num_cases_per_batch": images_per_batch,
+        b"num_vis": 3072,
+    }
     members.append(("batches.meta", pickle.dumps(meta, protocol=4)))
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with atomic_path(output, sync=True) as tmp:
@@ -169,8 +211,10 @@ def main(argv: list[str]) -> None:
     output = args.output or default_output(args.data_root)
     source = args.source or common.default_source(args.data_root, ARCHIVE)
     if args.source_kind == "tfds":
-        manual = (f"Without internet access: download {URL}, put it at {source} (or at {output}) "
-                  "and run `python -m datasets.cifar10`.")
+        manual = (
+            f"Without internet access: download {URL}, put it at {source} (or at {output}) "
+            "and run `python -m datasets.cifar10`."
+        )
         prepare_from_tfds(output, args.tfds_data_dir, args.overwrite, manual=manual)
     else:
         prepare_from_archive(source, output, args.overwrite)

@@ -39,21 +39,33 @@ from gan.run_folder import atomic_path
 
 def define_flags(archive: str, *, tfds: bool = False, workers: bool = False) -> None:
     """Define the flags every dataset script shares (call only when running as a script)."""
-    flags.DEFINE_string("data_root", DEFAULT_DATA_ROOT,
-                        "Folder holding CIFAR10/, STL10/, CelebA/ and ImageNet/.")
-    flags.DEFINE_string("source", None,
-                        f"The downloaded {archive} (default: <data_root>/downloads/{archive}).")
-    flags.DEFINE_string("output", None,
-                        "Where to write (default: where the training code reads, under data_root).")
+    flags.DEFINE_string(
+        "data_root", DEFAULT_DATA_ROOT, "Folder holding CIFAR10/, STL10/, CelebA/ and ImageNet/."
+    )
+    flags.DEFINE_string(
+        "source", None, f"The downloaded {archive} (default: <data_root>/downloads/{archive})."
+    )
+    flags.DEFINE_string(
+        "output", None, "Where to write (default: where the training code reads, under data_root)."
+    )
     flags.DEFINE_bool("overwrite", False, "Rebuild even if a valid output is already there.")
     if tfds:
-        flags.DEFINE_enum("source_kind", "archive", ["archive", "tfds"],
-                          "Read the downloaded archive, or let tensorflow-datasets download it.")
-        flags.DEFINE_string("tfds_data_dir", None,
-                            "tensorflow-datasets data_dir (default: ~/tensorflow_datasets).")
+        flags.DEFINE_enum(
+            "source_kind",
+            "archive",
+            ["archive", "tfds"],
+            "Read the downloaded archive, or let tensorflow-datasets download it.",
+        )
+        flags.DEFINE_string(
+            "tfds_data_dir", None, "tensorflow-datasets data_dir (default: ~/tensorflow_datasets)."
+        )
     if workers:
-        flags.DEFINE_integer("num_workers", os.cpu_count() or 1,
-                             "Worker processes decoding and resizing images.", lower_bound=1)
+        flags.DEFINE_integer(
+            "num_workers",
+            os.cpu_count() or 1,
+            "Worker processes decoding and resizing images.",
+            lower_bound=1,
+        )
 
 
 def default_source(data_root: str, archive: str) -> str:
@@ -65,8 +77,9 @@ def require_archive(path: str, url: str, alternative: str = "") -> None:
     """Raise a DataError saying what to download and where to put it, unless path is a file."""
     if os.path.isfile(path):
         return
-    message = (f"{path} not found. Download {url} and put it there, or pass --source=PATH "
-               "to where it is.")
+    message = (
+        f"{path} not found. Download {url} and put it there, or pass --source=PATH to where it is."
+    )
     raise DataError(message + (f" {alternative}" if alternative else ""))
 
 
@@ -82,8 +95,10 @@ def run(main: Callable[[list[str]], None]) -> None:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:
-            print("error: interrupted; outputs written so far are complete, re-run to go on",
-                  file=sys.stderr)
+            print(
+                "error: interrupted; outputs written so far are complete, re-run to go on",
+                file=sys.stderr,
+            )
             sys.exit(130)
 
     app.run(wrapped)
@@ -126,7 +141,7 @@ def center_crop(image: np.ndarray, height: int, width: int) -> np.ndarray:
     if h < height or w < width:
         raise ValueError(f"image of {h}x{w} is smaller than the {height}x{width} crop")
     top, left = (h - height) // 2, (w - width) // 2
-    return image[top:top + height, left:left + width]
+    return image[top : top + height, left : left + width]
 
 
 def center_square_crop(image: np.ndarray) -> np.ndarray:
@@ -165,23 +180,27 @@ def resize_bilinear(images: np.ndarray, height: int, width: int) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim < 3:
-        raise ValueError(f"expected uint8 images [..., H, W, C], got {images.dtype} "
-                         f"{images.shape}")
+        raise ValueError(f"expected uint8 images [..., H, W, C], got {images.dtype} {images.shape}")
     src_h, src_w = images.shape[-3], images.shape[-2]
     if (src_h, src_w) == (height, width):
         return images.copy()
     if (src_h, src_w) == (2 * height, 2 * width):
         pixels = images.astype(np.uint16)
-        total = (pixels[..., 0::2, 0::2, :] + pixels[..., 0::2, 1::2, :]
-                 + pixels[..., 1::2, 0::2, :] + pixels[..., 1::2, 1::2, :])
+        total = (
+            pixels[..., 0::2, 0::2, :]
+            + pixels[..., 0::2, 1::2, :]
+            + pixels[..., 1::2, 0::2, :]
+            + pixels[..., 1::2, 1::2, :]
+        )
         return ((total + 2) >> 2).astype(np.uint8)
     pixels = images.astype(np.int32)
     x0, x1, a0, a1 = _linear_taps(src_w, width, clamp=True)
     y0, y1, b0, b1 = _linear_taps(src_h, height, clamp=False)
 
     def horizontal(rows: np.ndarray) -> np.ndarray:
-        return (np.take(rows, x0, axis=-2) * a0[:, None]
-                + np.take(rows, x1, axis=-2) * a1[:, None]) >> 4
+        return (
+            np.take(rows, x0, axis=-2) * a0[:, None] + np.take(rows, x1, axis=-2) * a1[:, None]
+        ) >> 4
 
     top = horizontal(np.take(pixels, y0, axis=-3))
     bottom = horizontal(np.take(pixels, y1, axis=-3))
@@ -211,8 +230,10 @@ def validate_npy(path: str, shape: tuple[int, ...], dtype: Any = np.uint8) -> No
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError(f"{path} is not a readable .npy file ({e})") from None
     if tuple(found_shape) != tuple(shape) or found_dtype != dtype:
-        raise DataError(f"{path} holds a {found_dtype} array of shape {tuple(found_shape)}, "
-                        f"expected {dtype} {tuple(shape)}")
+        raise DataError(
+            f"{path} holds a {found_dtype} array of shape {tuple(found_shape)}, "
+            f"expected {dtype} {tuple(shape)}"
+        )
     expected_size = offset + int(np.prod(shape)) * dtype.itemsize
     size = os.path.getsize(path)
     if size != expected_size:
@@ -228,13 +249,15 @@ def output_done(path: str, shape: tuple[int, ...], overwrite: bool = False) -> b
     except DataError as e:
         logging.warning("%s; building it again", e)
         return False
-    logging.info("%s is already there (uint8 %s); nothing to do (--overwrite rebuilds it)",
-                 path, shape)
+    logging.info(
+        "%s is already there (uint8 %s); nothing to do (--overwrite rebuilds it)", path, shape
+    )
     return True
 
 
-def write_npy_stream(path: str, batches: Iterable[np.ndarray], shape: tuple[int, ...],
-                     source: str) -> None:
+def write_npy_stream(
+    path: str, batches: Iterable[np.ndarray], shape: tuple[int, ...], source: str
+) -> None:
     """Write uint8 batches of images shape[1:] into a new .npy of this shape, atomically.
 
     Raises a DataError naming source unless the batches hold exactly shape[0] images.
@@ -247,11 +270,13 @@ def write_npy_stream(path: str, batches: Iterable[np.ndarray], shape: tuple[int,
         with tqdm(total=total, desc=os.path.basename(path), unit="img", mininterval=1) as bar:
             for batch in batches:
                 if batch.shape[1:] != shape[1:] or batch.dtype != np.uint8:
-                    raise DataError(f"{source}: got images {batch.dtype} {batch.shape[1:]}, "
-                                    f"expected uint8 {shape[1:]}")
+                    raise DataError(
+                        f"{source}: got images {batch.dtype} {batch.shape[1:]}, "
+                        f"expected uint8 {shape[1:]}"
+                    )
                 if count + len(batch) > total:
                     raise DataError(f"{source} holds more than the expected {total} images")
-                out[count:count + len(batch)] = batch
+                out[count : count + len(batch)] = batch
                 count += len(batch)
                 bar.update(len(batch))
         if count != total:
@@ -277,8 +302,9 @@ def _apply(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
     return [fn(item) for item in chunk]
 
 
-def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], num_workers: int,
-                chunk_size: int = 32) -> Iterator[Any]:
+def ordered_map(
+    fn: Callable[[Any], Any], items: Iterable[Any], num_workers: int, chunk_size: int = 32
+) -> Iterator[Any]:
     """Yield fn(item) for every item, in order, computed by num_workers processes.
 
     At most 2 * num_workers chunks are in flight, so items (e.g. image bytes read from a big
@@ -291,7 +317,8 @@ def ordered_map(fn: Callable[[Any], Any], items: Iterable[Any], num_workers: int
         return
     iterator = iter(items)
     pool = concurrent.futures.ProcessPoolExecutor(
-        num_workers, mp_context=multiprocessing.get_context("spawn"))
+        num_workers, mp_context=multiprocessing.get_context("spawn")
+    )
     try:
         pending: deque[concurrent.futures.Future] = deque()
         while chunk := list(islice(iterator, chunk_size)):
@@ -330,12 +357,16 @@ def tfds_builder(name: str, data_dir: str | None, download_url: str, manual: str
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared() and not host_reachable(download_url):
         host = urllib.parse.urlsplit(download_url).hostname
-        raise DataError(f"tensorflow-datasets has no prepared '{name}' and its download host "
-                        f"{host} cannot be reached from this machine. {manual}")
+        raise DataError(
+            f"tensorflow-datasets has no prepared '{name}' and its download host "
+            f"{host} cannot be reached from this machine. {manual}"
+        )
     try:
         builder.download_and_prepare()
     except Exception as e:  # network and preparation failures come in many types
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise DataError(f"tensorflow-datasets could not download and prepare '{name}' "
-                        f"({type(e).__name__}: {reason[:300]}). {manual}") from None
+        raise DataError(
+            f"tensorflow-datasets could not download and prepare '{name}' "
+            f"({type(e).__name__}: {reason[:300]}). {manual}"
+        ) from None
     return builder

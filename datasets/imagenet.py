@@ -25,8 +25,10 @@ from tqdm import tqdm
 from datasets import common
 from datasets.common import DataError
 
-URL = ("ILSVRC2012_img_train.tar ('Training images (Task 1 & 2)', 138 GB) from "
-       "https://image-net.org/download-images (free registration)")
+URL = (
+    "ILSVRC2012_img_train.tar ('Training images (Task 1 & 2)', 138 GB) from "
+    "https://image-net.org/download-images (free registration)"
+)
 ARCHIVE = "ILSVRC2012_img_train.tar"
 FOLDER = "ImageNet"
 SIZE = 128
@@ -74,12 +76,14 @@ def _check_end(path: str, offset: int) -> None:
         f.seek(offset)
         end = f.read(tarfile.BLOCKSIZE)
     if len(end) < tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE:
-        raise DataError(f"{path} stops at byte {offset} without the end-of-archive marker: "
-                        "truncated archive")
+        raise DataError(
+            f"{path} stops at byte {offset} without the end-of-archive marker: truncated archive"
+        )
 
 
-def _items(path: str, output_dir: str, overwrite: bool, summary: Summary,
-           bar: tqdm) -> Iterator[tuple[str, bytes, str]]:
+def _items(
+    path: str, output_dir: str, overwrite: bool, summary: Summary, bar: tqdm
+) -> Iterator[tuple[str, bytes, str]]:
     """Yield (name, bytes, output path) of every image still to convert, class by class."""
     where = path
     try:
@@ -91,8 +95,9 @@ def _items(path: str, output_dir: str, overwrite: bool, summary: Summary,
             for member in members:
                 where = f"{path}: {member.name}"
                 if not member.name.endswith(".tar"):
-                    raise DataError(f"{where}: expected only one tar per class "
-                                    "(n01440764.tar, ...)")
+                    raise DataError(
+                        f"{where}: expected only one tar per class (n01440764.tar, ...)"
+                    )
                 if member.offset_data + member.size > size:
                     raise DataError(f"{where} ends after the end of the file: truncated archive")
                 class_dir = os.path.join(output_dir, os.path.basename(member.name)[:-4])
@@ -116,8 +121,7 @@ def _items(path: str, output_dir: str, overwrite: bool, summary: Summary,
         raise DataError(f"{where}: truncated or not a tar archive ({e})") from None
 
 
-def prepare(source: str, output_dir: str, num_workers: int = 1,
-            overwrite: bool = False) -> Summary:
+def prepare(source: str, output_dir: str, num_workers: int = 1, overwrite: bool = False) -> Summary:
     """Convert the ILSVRC2012 train tar into output_dir/<class>/<image>.npy."""
     common.require_archive(source, URL)
     summary = Summary()
@@ -129,19 +133,38 @@ def prepare(source: str, output_dir: str, num_workers: int = 1,
             else:
                 summary.failed.append(name)
                 logging.warning("skipped %s", error)
-            bar.set_postfix(written=summary.written, existing=summary.existing,
-                            skipped=len(summary.failed), refresh=False)
-    logging.info("%s: %d classes; %d images written, %d already there, %d skipped", output_dir,
-                 summary.classes, summary.written, summary.existing, len(summary.failed))
+            bar.set_postfix(
+                written=summary.written,
+                existing=summary.existing,
+                skipped=len(summary.failed),
+                refresh=False,
+            )
+    logging.info(
+        "%s: %d classes; %d images written, %d already there, %d skipped",
+        output_dir,
+        summary.classes,
+        summary.written,
+        summary.existing,
+        len(summary.failed),
+    )
     total = summary.written + summary.existing + len(summary.failed)
     if (summary.classes, total) != (NUM_CLASSES, NUM_IMAGES):
-        logging.warning("%s holds %d classes and %d images; ILSVRC2012 train has %d and %d "
-                        "(the loader needs allow_subset=True for a subset)", source,
-                        summary.classes, total, NUM_CLASSES, NUM_IMAGES)
+        logging.warning(
+            "%s holds %d classes and %d images; ILSVRC2012 train has %d and %d "
+            "(the loader needs allow_subset=True for a subset)",
+            source,
+            summary.classes,
+            total,
+            NUM_CLASSES,
+            NUM_IMAGES,
+        )
     if summary.failed:
-        logging.warning("%d images could not be decoded and were skipped (the loader then needs "
-                        "allow_subset=True): %s", len(summary.failed),
-                        "; ".join(summary.failed[:20]))
+        logging.warning(
+            "%d images could not be decoded and were skipped (the loader then needs "
+            "allow_subset=True): %s",
+            len(summary.failed),
+            "; ".join(summary.failed[:20]),
+        )
     return summary
 
 
@@ -152,8 +175,10 @@ def main(argv: list[str]) -> None:
     output = args.output or default_output(args.data_root)
     source = args.source or common.default_source(args.data_root, ARCHIVE)
     summary = prepare(source, output, args.num_workers, args.overwrite)
-    print(f"{output}: {summary.classes} classes; {summary.written} images written, "
-          f"{summary.existing} already there, {len(summary.failed)} skipped (undecodable)")
+    print(
+        f"{output}: {summary.classes} classes; {summary.written} images written, "
+        f"{summary.existing} already there, {len(summary.failed)} skipped (undecodable)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,9 @@ def to_hwc(raw: np.ndarray) -> np.ndarray:
     return raw.reshape(-1, 3, SOURCE_SIZE, SOURCE_SIZE).transpose(0, 3, 2, 1)
 
 
-def read_unlabeled(path: str, num_images: int = NUM_IMAGES, chunk: int = 500
-                   ) -> Iterator[np.ndarray]:
+def read_unlabeled(
+    path: str, num_images: int = NUM_IMAGES, chunk: int = 500
+) -> Iterator[np.ndarray]:
     """Find unlabeled_X.bin in stl10_binary.tar.gz and check its size (a DataError if wrong),
     then return an iterator of its images in [n, 96, 96, 3] uint8 chunks."""
     errors = (tarfile.TarError, EOFError, OSError, zlib.error)
@@ -62,8 +63,10 @@ def read_unlabeled(path: str, num_images: int = NUM_IMAGES, chunk: int = 500
         tar.close()
         if member is None:
             raise DataError(f"{path} lacks {MEMBER}: expected the binary STL10 ({URL})")
-        raise DataError(f"{path}: {MEMBER} is {member.size} bytes, expected {expected} "
-                        f"({num_images} images of 3x96x96 uint8)")
+        raise DataError(
+            f"{path}: {MEMBER} is {member.size} bytes, expected {expected} "
+            f"({num_images} images of 3x96x96 uint8)"
+        )
 
     def chunks() -> Iterator[np.ndarray]:
         with tar:
@@ -81,20 +84,27 @@ def read_unlabeled(path: str, num_images: int = NUM_IMAGES, chunk: int = 500
     return chunks()
 
 
-def prepare_from_archive(source: str, output: str, num_images: int = NUM_IMAGES,
-                         overwrite: bool = False) -> None:
+def prepare_from_archive(
+    source: str, output: str, num_images: int = NUM_IMAGES, overwrite: bool = False
+) -> None:
     """Write stl10.npy from the downloaded stl10_binary.tar.gz."""
     shape = output_shape(num_images)
     if common.output_done(output, shape, overwrite):
         return
     common.require_archive(source, URL, "Or use --source_kind=tfds on a machine with internet.")
-    batches = (common.resize_bilinear(chunk, SIZE, SIZE)
-               for chunk in read_unlabeled(source, num_images))
+    batches = (
+        common.resize_bilinear(chunk, SIZE, SIZE) for chunk in read_unlabeled(source, num_images)
+    )
     common.write_npy_stream(output, batches, shape, f"{source}: {MEMBER}")
 
 
-def prepare_from_tfds(output: str, data_dir: str | None = None, num_images: int = NUM_IMAGES,
-                      overwrite: bool = False, manual: str = "") -> None:
+def prepare_from_tfds(
+    output: str,
+    data_dir: str | None = None,
+    num_images: int = NUM_IMAGES,
+    overwrite: bool = False,
+    manual: str = "",
+) -> None:
     """Write stl10.npy from tensorflow-datasets' stl10 'unlabelled' split (same images)."""
     import tensorflow_datasets as tfds
 
@@ -114,8 +124,10 @@ def main(argv: list[str]) -> None:
     output = args.output or default_output(args.data_root)
     source = args.source or common.default_source(args.data_root, ARCHIVE)
     if args.source_kind == "tfds":
-        manual = (f"Without internet access: download {URL}, put it at {source} and run "
-                  "`python -m datasets.stl10`.")
+        manual = (
+            f"Without internet access: download {URL}, put it at {source} and run "
+            "`python -m datasets.stl10`."
+        )
         prepare_from_tfds(output, args.tfds_data_dir, overwrite=args.overwrite, manual=manual)
     else:
         prepare_from_archive(source, output, overwrite=args.overwrite)

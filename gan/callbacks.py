@@ -82,7 +82,6 @@ class SampleGrid(keras.callbacks.Callback):
     def write(self, step: int) -> str:
         """Write the grid of step ``step``; returns its path."""
 
-
         n, dim = self.rows * self.cols, self.model.latent_dim
         z = np.random.default_rng(self.seed).standard_normal((n, dim)).astype(np.float32)
         images = np.asarray(self.model.generator(z, training=False))

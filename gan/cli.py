@@ -358,8 +358,11 @@ def help_text(command: Command) -> str:
 
 def _check_flags(command: Command) -> None:
     """Refuse a flag of this CLI that ``command`` does not read."""
-    ours = {flag.name for module in (__name__, cluster.__name__)
-            for flag in FLAGS.get_flags_for_module(module)}
+    ours = {
+        flag.name
+        for module in (__name__, cluster.__name__)
+        for flag in FLAGS.get_flags_for_module(module)
+    }
     unused = sorted(n for n in ours - set(_own_flags(command)) if FLAGS[n].present)
     if unused:
         raise UserError(f"{', '.join('--' + n for n in unused)}: not used by {command.title}")

@@ -46,23 +46,34 @@ def load_cifar10(path: str) -> np.ndarray:
                 try:
                     f = tar.extractfile(member)
                 except KeyError:
-                    raise DataError(f"{path}: member {member} is missing; is this the CIFAR-10 "
-                                    "python tarball (cifar-10-python.tar.gz)?") from None
+                    raise DataError(
+                        f"{path}: member {member} is missing; is this the CIFAR-10 "
+                        "python tarball (cifar-10-python.tar.gz)?"
+                    ) from None
                 try:
                     batch = safe_pickle.load(f)
                 except (pickle.UnpicklingError, ValueError, TypeError) as e:
-                    raise DataError(f"{path}: {member} is not a plain CIFAR-10 batch pickle "
-                                    f"({e})") from None
+                    raise DataError(
+                        f"{path}: {member} is not a plain CIFAR-10 batch pickle ({e})"
+                    ) from None
                 rows = batch.get(b"data") if isinstance(batch, dict) else None
-                if (not isinstance(rows, np.ndarray) or rows.dtype != np.uint8
-                        or rows.shape != (10000, 3072)):
-                    got = (f"{rows.dtype} {rows.shape}" if isinstance(rows, np.ndarray)
-                           else type(rows).__name__)
+                if (
+                    not isinstance(rows, np.ndarray)
+                    or rows.dtype != np.uint8
+                    or rows.shape != (10000, 3072)
+                ):
+                    got = (
+                        f"{rows.dtype} {rows.shape}"
+                        if isinstance(rows, np.ndarray)
+                        else type(rows).__name__
+                    )
                     raise DataError(f"{path}: {member} holds {got}, expected uint8 (10000, 3072)")
                 batches.append(rows)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read the CIFAR-10 tarball ({e}); it may be truncated, "
-                        "download it again") from None
+        raise DataError(
+            f"{path}: cannot read the CIFAR-10 tarball ({e}); it may be truncated, "
+            "download it again"
+        ) from None
     data = np.concatenate(batches).reshape(50000, 3, 32, 32)
     return np.ascontiguousarray(data.transpose(0, 2, 3, 1))
 
@@ -88,16 +99,19 @@ def load_npy(path: str, dataset: str, size: int) -> np.ndarray:
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{path}: not a readable .npy array ({e}); preprocess it again with "
-                        f"datasets/{dataset}.py") from None
+        raise DataError(
+            f"{path}: not a readable .npy array ({e}); preprocess it again with "
+            f"datasets/{dataset}.py"
+        ) from None
     return check_images(data, path, size)
 
 
 def check_images(data: np.ndarray, path: str, size: int) -> np.ndarray:
     """Check shape ``[N, size, size, 3]``, dtype and range; returns uint8 or float32 data."""
     if data.ndim != 4 or data.shape[1:] != (size, size, 3) or data.shape[0] == 0:
-        raise DataError(f"{path}: array of shape {data.shape}, expected [N, {size}, {size}, 3] "
-                        "with N > 0")
+        raise DataError(
+            f"{path}: array of shape {data.shape}, expected [N, {size}, {size}, 3] with N > 0"
+        )
     if data.dtype == np.uint8:
         # A C-ordered memory map stays one (ImageBank reads it through the file, chunk by chunk).
         return data if data.flags.c_contiguous else np.ascontiguousarray(data)
@@ -169,7 +183,7 @@ def _aligned_empty(shape: tuple[int, ...], dtype: np.dtype, alignment: int) -> n
     nbytes = int(np.prod(shape)) * dtype.itemsize
     raw = np.empty(nbytes + alignment, np.uint8)
     offset = (-raw.ctypes.data) % alignment
-    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
 
 
 def _fill(out: np.ndarray, images: np.ndarray, chunk: int) -> None:
@@ -182,11 +196,11 @@ def _fill(out: np.ndarray, images: np.ndarray, chunk: int) -> None:
             f.seek(images.offset)
             for start in range(0, n, chunk):
                 k = min(chunk, n - start)
-                if f.readinto(memoryview(out[start:start + k]).cast("B")) != k * row:
+                if f.readinto(memoryview(out[start : start + k]).cast("B")) != k * row:
                     raise DataError(f"{images.filename}: file ends early (truncated?)")
         return
     for start in range(0, n, chunk):
-        out[start:start + chunk] = images[start:start + chunk]
+        out[start : start + chunk] = images[start : start + chunk]
 
 
 def to_unit_range(images):
@@ -201,5 +215,7 @@ def to_unit_range(images):
 
 def _require_file(path: str, dataset: str, script: str) -> None:
     if not os.path.isfile(path):
-        raise DataError(f"{dataset}: {path} not found; see README 'Datasets' "
-                        f"(python {script}) for how to make it, or set data_root")
+        raise DataError(
+            f"{dataset}: {path} not found; see README 'Datasets' "
+            f"(python {script}) for how to make it, or set data_root"
+        )

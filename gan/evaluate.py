@@ -55,9 +55,17 @@ from gan.run_folder import (
 )
 from gan.sample import read_images
 
-SETTING_COLUMNS = ("sample_seed", "metric_batch_size", "is_num_samples", "is_num_splits",
-                   "fid_num_samples", "fid_num_real", "fid_reference", "swd_num_samples",
-                   "swd_patches_per_image")
+SETTING_COLUMNS = (
+    "sample_seed",
+    "metric_batch_size",
+    "is_num_samples",
+    "is_num_splits",
+    "fid_num_samples",
+    "fid_num_real",
+    "fid_reference",
+    "swd_num_samples",
+    "swd_patches_per_image",
+)
 
 
 @dataclass
@@ -126,10 +134,16 @@ class EvalCsv:
                 fields = list(reader.fieldnames or [])
                 missing = [c for c in ("global_id", *SETTING_COLUMNS) if c not in fields]
                 if missing:
-                    raise ConfigError(f"{path}: not an evaluation table (no column "
-                                      f"{', '.join(missing)}); move it away")
-                self.extra = [c for c in fields if c not in self.known
-                              and c not in ("global_id", "checkpoint", *SETTING_COLUMNS)]
+                    raise ConfigError(
+                        f"{path}: not an evaluation table (no column "
+                        f"{', '.join(missing)}); move it away"
+                    )
+                self.extra = [
+                    c
+                    for c in fields
+                    if c not in self.known
+                    and c not in ("global_id", "checkpoint", *SETTING_COLUMNS)
+                ]
                 self.rows = [dict(r) for r in reader]
 
     def _key(self, row: dict[str, Any]) -> tuple:
@@ -144,8 +158,9 @@ class EvalCsv:
         row = self.find(global_id, settings)
         return row is not None and all(row.get(c, "") != "" for c in columns)
 
-    def put(self, global_id: int, label: str, settings: dict[str, str],
-            values: dict[str, float]) -> None:
+    def put(
+        self, global_id: int, label: str, settings: dict[str, str], values: dict[str, float]
+    ) -> None:
         """Fill (or add) the row of ``global_id`` and ``settings`` and rewrite the file."""
         row = self.find(global_id, settings)
         if row is None:
@@ -171,8 +186,13 @@ class EvalCsv:
                 writer.writerows(self.rows)
 
 
-def metric_context(config: RunConfig, run_dir: str, seed: int,
-                   generate: Callable[[np.ndarray], np.ndarray], real: Any):
+def metric_context(
+    config: RunConfig,
+    run_dir: str,
+    seed: int,
+    generate: Callable[[np.ndarray], np.ndarray],
+    real: Any,
+):
     """Training's ``MetricContext`` (``Trainer.metric_context``) for ``generate`` (float32
     z -> images in [-1, 1], one batch) and the real data ``real`` (an array or the streamed
     ImageNet folder). Returns the context and a function that sets the sample latents'
@@ -184,7 +204,7 @@ def metric_context(config: RunConfig, run_dir: str, seed: int,
 
     def sample(n: int) -> np.ndarray:
         z = state["rng"].standard_normal((n, latent_dim)).astype(np.float32)
-        parts = [generate(z[i:i + bs]) for i in range(0, n, bs)]
+        parts = [generate(z[i : i + bs]) for i in range(0, n, bs)]
         return np.concatenate(parts)
 
     folder = None if isinstance(real, np.ndarray) or real is None else real
@@ -198,14 +218,24 @@ def metric_context(config: RunConfig, run_dir: str, seed: int,
     def at(sample_seed: int, global_id: int) -> None:
         state["rng"] = np.random.default_rng([sample_seed, 3, global_id])
 
-    context = MetricContext(sample=sample, sample_real=sample_real,
-                            real_images=None if folder is not None else real, rng=rng,
-                            config=config, run_dir=run_dir)
+    context = MetricContext(
+        sample=sample,
+        sample_real=sample_real,
+        real_images=None if folder is not None else real,
+        rng=rng,
+        config=config,
+        run_dir=run_dir,
+    )
     return context, at
 
 
-def load_metric_state(callbacks: list, metrics: list[str], train_metrics: list[str],
-                      state_path: str, config: RunConfig | None = None) -> None:
+def load_metric_state(
+    callbacks: list,
+    metrics: list[str],
+    train_metrics: list[str],
+    state_path: str,
+    config: RunConfig | None = None,
+) -> None:
     """Give each callback the state training kept for the metric of the same name; a kept
     array a metric shares with its group (the Inception metrics' FID real subset) is given to
     every member whichever training metric saved it. A kept real subset of another size than
@@ -216,16 +246,18 @@ def load_metric_state(callbacks: list, metrics: list[str], train_metrics: list[s
         saved = {k: data[k] for k in data.files}
     if config is not None:
         counts = names.kept_subset_counts()
-        saved = {k: v for k, v in saved.items()
-                 if k.split("/", 1)[-1] not in counts
-                 or len(v) == getattr(config, counts[k.split("/", 1)[-1]])}
+        saved = {
+            k: v
+            for k, v in saved.items()
+            if k.split("/", 1)[-1] not in counts
+            or len(v) == getattr(config, counts[k.split("/", 1)[-1]])
+        }
     for cb, name in zip(callbacks, metrics, strict=True):
         group = names.shared_state_keys(names.metric_spec(name).shares)
-        arrays = {k.split("/", 1)[1]: v for k, v in saved.items()
-                  if k.split("/", 1)[1] in group}
+        arrays = {k.split("/", 1)[1]: v for k, v in saved.items() if k.split("/", 1)[1] in group}
         if name in train_metrics:
             prefix = f"{train_metrics.index(name)}/"
-            arrays.update({k[len(prefix):]: v for k, v in saved.items() if k.startswith(prefix)})
+            arrays.update({k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)})
         if arrays:
             cb.load_state_arrays(arrays)
 
@@ -263,14 +295,21 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
     fn = generate_fn(generator, config.latent_dim)
     restore_generator(generator, todo[0])  # a checkpoint that does not fit: before eval/
     real = run_data(config) if needs_real_data(config) else None
-    eval_dir = writable_folder(os.path.join(run_dir, EVAL_DIR),
-                               "evaluate writes its table into the run folder: make it "
-                               "writable, or evaluate a copy of the run folder")
+    eval_dir = writable_folder(
+        os.path.join(run_dir, EVAL_DIR),
+        "evaluate writes its table into the run folder: make it "
+        "writable, or evaluate a copy of the run folder",
+    )
     context, at = metric_context(config, eval_dir, seed, lambda z: fn(z).numpy(), real)
     callbacks = build_metrics(config)
     setup_callbacks(callbacks, context, run_dir)
-    load_metric_state(callbacks, metrics, list(train_config.metrics),
-                      os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE), config)
+    load_metric_state(
+        callbacks,
+        metrics,
+        list(train_config.metrics),
+        os.path.join(run_dir, CHECKPOINT_DIR, METRIC_STATE_FILE),
+        config,
+    )
     for ref in todo:
         restore_generator(generator, ref)
         at(sample_seed, ref.global_id)
@@ -291,24 +330,32 @@ def check_image_set(images: np.ndarray, path: str, size: int | None) -> None:
     """ConfigError unless ``images`` is [N >= 2, H, W, 3] uint8, or float in [-1, 1], with
     ``H == W == size`` when given."""
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] < 2:
-        raise ConfigError(f"--images {path}: array of shape {images.shape}, expected "
-                          "[N >= 2, H, W, 3] (uint8 NHWC as `sample` writes)")
+        raise ConfigError(
+            f"--images {path}: array of shape {images.shape}, expected "
+            "[N >= 2, H, W, 3] (uint8 NHWC as `sample` writes)"
+        )
     if size is not None and images.shape[1:3] != (size, size):
-        raise ConfigError(f"--images {path}: images of {images.shape[1]}x{images.shape[2]} "
-                          f"pixels, but the dataset's are {size}x{size}")
+        raise ConfigError(
+            f"--images {path}: images of {images.shape[1]}x{images.shape[2]} "
+            f"pixels, but the dataset's are {size}x{size}"
+        )
     if images.dtype == np.uint8:
         return
     if not np.issubdtype(images.dtype, np.floating):
-        raise ConfigError(f"--images {path}: dtype {images.dtype}, expected uint8 (or float "
-                          "in [-1, 1])")
+        raise ConfigError(
+            f"--images {path}: dtype {images.dtype}, expected uint8 (or float in [-1, 1])"
+        )
     lo, hi = float(np.min(images)), float(np.max(images))
     if not (lo >= -1.0 and hi <= 1.0):
-        raise ConfigError(f"--images {path}: float values in [{lo}, {hi}], expected [-1, 1] "
-                          "(or uint8 in [0, 255])")
+        raise ConfigError(
+            f"--images {path}: float values in [{lo}, {hi}], expected [-1, 1] "
+            "(or uint8 in [0, 255])"
+        )
 
 
-def evaluate_images(path: str, dataset: str, settings: EvalSettings,
-                    data_root: str | None = None) -> dict[str, float]:
+def evaluate_images(
+    path: str, dataset: str, settings: EvalSettings, data_root: str | None = None
+) -> dict[str, float]:
     """Score the image set in ``path`` against ``dataset``; prints and returns the values.
 
     Each metric reads the set from its start (its first ``*_num_samples`` images); a count
@@ -327,22 +374,34 @@ def evaluate_images(path: str, dataset: str, settings: EvalSettings,
             counts[key] = min(int(RUN_KEYS[key].default), n)
         elif counts[key] > n:
             raise ConfigError(f"--{key} {counts[key]}: --images {path} holds only {n} images")
-    base = {"dataset": dataset, "mg": size // 8, "iteration": 1,
-            "data_root": data_root or DEFAULT_DATA_ROOT, "imagenet_allow_subset": True}
+    base = {
+        "dataset": dataset,
+        "mg": size // 8,
+        "iteration": 1,
+        "data_root": data_root or DEFAULT_DATA_ROOT,
+        "imagenet_allow_subset": True,
+    }
     if dataset == "imagenet":
         base.update(network="resnet", mg=None, d_batch_size=64, g_batch_size=64)
-    config = eval_config(validate_run_config(base, where=f"--images {path}"), EvalSettings(
-        metrics=settings.metrics, counts=counts, fid_reference=settings.fid_reference,
-        inception_graph=settings.inception_graph))
+    config = eval_config(
+        validate_run_config(base, where=f"--images {path}"),
+        EvalSettings(
+            metrics=settings.metrics,
+            counts=counts,
+            fid_reference=settings.fid_reference,
+            inception_graph=settings.inception_graph,
+        ),
+    )
     real = run_data(config) if needs_real_data(config) else None
     if real is not None and isinstance(real, np.ndarray):
-        config = config.replace(**{key: min(getattr(config, key), len(real))
-                                   for key in names.real_count_keys()})
+        config = config.replace(
+            **{key: min(getattr(config, key), len(real)) for key in names.real_count_keys()}
+        )
     cursor = {"at": 0}
 
     def generate(z: np.ndarray) -> np.ndarray:
         start = cursor["at"]
-        batch = np.asarray(images[start:start + len(z)])
+        batch = np.asarray(images[start : start + len(z)])
         cursor["at"] = start + len(batch)
         if batch.dtype == np.uint8:
             return batch.astype(np.float32) / 255.0 * 2.0 - 1.0

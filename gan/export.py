@@ -51,8 +51,9 @@ class _Serving:
         self.module.serve = serve
 
 
-def _readme(config: RunConfig, label: str, run_dir: str, latent_dim: int,
-            shape: tuple[int, int, int]) -> str:
+def _readme(
+    config: RunConfig, label: str, run_dir: str, latent_dim: int, shape: tuple[int, int, int]
+) -> str:
     h, w, c = shape
     layers = network_spec(config.network).keras_module
     return f"""Generator exported from {run_dir} ({label}).
@@ -77,8 +78,7 @@ run config:
 """
 
 
-def export_run(run_dir: str, out: str, checkpoint: str = "latest",
-               overwrite: bool = False) -> str:
+def export_run(run_dir: str, out: str, checkpoint: str = "latest", overwrite: bool = False) -> str:
     """Write the SavedModel, the ``.keras`` file and README.txt of the run's generator at
     ``checkpoint`` into the folder ``out``; returns it."""
     # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
@@ -98,8 +98,11 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest",
     with atomic_path(target) as tmp:
         os.makedirs(tmp)
         serving = _Serving(generator, latent_dim)
-        tf.saved_model.save(serving.module, os.path.join(tmp, SAVED_MODEL),
-                            signatures={"serving_default": serving.module.serve})
+        tf.saved_model.save(
+            serving.module,
+            os.path.join(tmp, SAVED_MODEL),
+            signatures={"serving_default": serving.module.serve},
+        )
         generator.save(os.path.join(tmp, KERAS_FILE))
         with open(os.path.join(tmp, README), "w") as f:
             f.write(_readme(config, ref.label, run_dir, latent_dim, config.image_shape))

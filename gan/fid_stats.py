@@ -57,8 +57,9 @@ def dataset_images(dataset: str, data_root: str) -> Any:
     return training_data(dataset, data_root, imagenet_allow_subset=True)
 
 
-def compute_stats(images: Any, num: int | None, seed: int, graph: InceptionGraph
-                  ) -> tuple[np.ndarray, np.ndarray, int]:
+def compute_stats(
+    images: Any, num: int | None, seed: int, graph: InceptionGraph
+) -> tuple[np.ndarray, np.ndarray, int]:
     """``(mu, sigma, N)`` of the pool_3 features of ``num`` images (None: all), a chunk of
     ``CHUNK`` images at a time."""
     rng = np.random.default_rng(seed)
@@ -66,8 +67,10 @@ def compute_stats(images: Any, num: int | None, seed: int, graph: InceptionGraph
     total = images.num_images if streamed else len(images)
     if num is None:
         if streamed:
-            raise ConfigError("fid_stats --num all: the streamed imagenet data needs a number "
-                              "of images, e.g. --num 50000")
+            raise ConfigError(
+                "fid_stats --num all: the streamed imagenet data needs a number "
+                "of images, e.g. --num 50000"
+            )
         num = total
     if num > total:
         raise ConfigError(f"--num {num}: the dataset has {total} images")
@@ -81,18 +84,24 @@ def compute_stats(images: Any, num: int | None, seed: int, graph: InceptionGraph
             if streamed:
                 chunk = images.sample_uint8(k, rng)
             elif index is None:
-                chunk = np.asarray(images[start:start + k])
+                chunk = np.asarray(images[start : start + k])
             else:
-                chunk = np.asarray(images[index[start:start + k]])
+                chunk = np.asarray(images[index[start : start + k]])
             moments.add(graph.run(chunk)[1])
             bar.update(k)
     mu, sigma = moments.mean_and_covariance()
     return np.asarray(mu, np.float64), np.asarray(sigma, np.float64), num
 
 
-def write_dataset_stats(dataset: str, data_root: str | None = None, num: str = "all",
-                        seed: int = 0, inception_graph: str | None = None,
-                        out: str | None = None, overwrite: bool = False) -> str:
+def write_dataset_stats(
+    dataset: str,
+    data_root: str | None = None,
+    num: str = "all",
+    seed: int = 0,
+    inception_graph: str | None = None,
+    out: str | None = None,
+    overwrite: bool = False,
+) -> str:
     """Compute and write the reference statistics of ``dataset``; returns the file."""
     if dataset not in DATASETS:
         raise ConfigError(f"--dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
@@ -111,11 +120,17 @@ def write_dataset_stats(dataset: str, data_root: str | None = None, num: str = "
     path = out or stats_path(data_root, dataset, graph_path, count or total)
     if os.path.exists(path) and not overwrite:
         raise ConfigError(f"{path} already exists; pass --overwrite to replace it")
-    graph = InceptionGraph(load_inception_graph_def(graph_path),
-                           inception_batch_size(0, RUN_KEYS["metric_batch_size"].default))
+    graph = InceptionGraph(
+        load_inception_graph_def(graph_path),
+        inception_batch_size(0, RUN_KEYS["metric_batch_size"].default),
+    )
     mu, sigma, n = compute_stats(images, count, seed, graph)
-    write_stats(path, mu, sigma, dataset=dataset, graph=os.path.basename(graph_path), num=n,
-                seed=seed)
-    print(f"wrote the FID statistics of {n} {dataset} images ({graph_tag(graph_path)}, "
-          f"dimension {mu.shape[0]}) to {path}", flush=True)
+    write_stats(
+        path, mu, sigma, dataset=dataset, graph=os.path.basename(graph_path), num=n, seed=seed
+    )
+    print(
+        f"wrote the FID statistics of {n} {dataset} images ({graph_tag(graph_path)}, "
+        f"dimension {mu.shape[0]}) to {path}",
+        flush=True,
+    )
     return path

@@ -53,23 +53,26 @@ def list_checkpoints(run_dir: str) -> list[CheckpointRef]:
     for index in glob.glob(os.path.join(folder, f"{MODEL_PREFIX}-*.index")):
         m = pattern.search(os.path.basename(index))
         if m:
-            out.append(CheckpointRef(int(m.group(1)), index[:-len(".index")]))
+            out.append(CheckpointRef(int(m.group(1)), index[: -len(".index")]))
     for index in glob.glob(os.path.join(folder, f"{KEPT_PREFIX}*", f"{MODEL_PREFIX}-*.index")):
         m = pattern.search(os.path.basename(index))
         if m and os.path.basename(os.path.dirname(index)) == f"{KEPT_PREFIX}{m.group(1)}":
-            out.append(CheckpointRef(int(m.group(1)), index[:-len(".index")], kept=True))
+            out.append(CheckpointRef(int(m.group(1)), index[: -len(".index")], kept=True))
     return sorted(out, key=lambda c: (c.global_id, c.kept))
 
 
 def _available(refs: list[CheckpointRef]) -> str:
     rotated = [str(c.global_id) for c in refs if not c.kept]
     kept = [str(c.global_id) for c in refs if c.kept]
-    return (f"model-N for N in {', '.join(rotated) or 'none'}; kept global_id-N for N in "
-            f"{', '.join(kept) or 'none'}")
+    return (
+        f"model-N for N in {', '.join(rotated) or 'none'}; kept global_id-N for N in "
+        f"{', '.join(kept) or 'none'}"
+    )
 
 
-def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
-                       ) -> list[CheckpointRef]:
+def select_checkpoints(
+    run_dir: str, which: str = LATEST, single: bool = False
+) -> list[CheckpointRef]:
     """The checkpoints ``which`` names, each proven readable: ``latest``, ``N`` (``model-N``,
     else the kept ``global_id-N``), ``kept`` (every kept one) or ``all`` (every one, one per N,
     the rotated copy first). ``single`` refuses ``kept`` and ``all`` (sample and export read one).
@@ -81,20 +84,26 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
     """
     refs = list_checkpoints(run_dir)
     if not refs:
-        raise ConfigError(f"{run_dir} has no checkpoints ({CHECKPOINT_DIR}/model-N.index): the "
-                          "run has not saved one yet (see save_checkpoint_freq)")
+        raise ConfigError(
+            f"{run_dir} has no checkpoints ({CHECKPOINT_DIR}/model-N.index): the "
+            "run has not saved one yet (see save_checkpoint_freq)"
+        )
     which = str(which).strip()
     if which in (KEPT, ALL) and single:
-        raise ConfigError(f"--checkpoint {which}: this command reads one checkpoint; give "
-                          f"'latest' or a number ({_available(refs)})")
+        raise ConfigError(
+            f"--checkpoint {which}: this command reads one checkpoint; give "
+            f"'latest' or a number ({_available(refs)})"
+        )
     if which == LATEST:
         newest_first = sorted(refs, key=lambda c: (-c.global_id, c.kept))
         return _readable(run_dir, newest_first, refs, first_only=True)
     if which == KEPT:
         kept = [c for c in refs if c.kept]
         if not kept:
-            raise ConfigError(f"{run_dir} has no kept checkpoints (extra_checkpoint_freq); "
-                              f"it has {_available(refs)}")
+            raise ConfigError(
+                f"{run_dir} has no kept checkpoints (extra_checkpoint_freq); "
+                f"it has {_available(refs)}"
+            )
         return _readable(run_dir, kept, refs)
     if which == ALL:
         by_number: dict[int, list[CheckpointRef]] = {}
@@ -109,8 +118,9 @@ def select_checkpoints(run_dir: str, which: str = LATEST, single: bool = False
     try:
         number = int(which)
     except ValueError:
-        raise ConfigError(f"--checkpoint {which!r}: expected latest, kept, all or a "
-                          "checkpoint number N") from None
+        raise ConfigError(
+            f"--checkpoint {which!r}: expected latest, kept, all or a checkpoint number N"
+        ) from None
     found = [c for c in refs if c.global_id == number]
     if not found:
         raise ConfigError(f"{run_dir}: no checkpoint {number}; it has {_available(refs)}")
@@ -125,8 +135,13 @@ def unreadable(ref: CheckpointRef) -> str | None:
     return read_shapes(ref.path)[1]
 
 
-def _readable(run_dir: str, candidates: list[CheckpointRef], refs: list[CheckpointRef],
-              first_only: bool = False, required: bool = True) -> list[CheckpointRef]:
+def _readable(
+    run_dir: str,
+    candidates: list[CheckpointRef],
+    refs: list[CheckpointRef],
+    first_only: bool = False,
+    required: bool = True,
+) -> list[CheckpointRef]:
     """The readable ones of ``candidates`` (only the first with ``first_only``), with a
     warning line for each unreadable one tried; a ConfigError when ``required`` and none
     reads."""
@@ -143,16 +158,23 @@ def _readable(run_dir: str, candidates: list[CheckpointRef], refs: list[Checkpoi
     if not good and required:
         ref, problem = bad[0]
         if len(candidates) == 1:
-            raise ConfigError(f"{ref.path}: checkpoint {ref.label} does not read completely "
-                              f"({problem}); choose another with --checkpoint "
-                              f"({_available(refs)})")
+            raise ConfigError(
+                f"{ref.path}: checkpoint {ref.label} does not read completely "
+                f"({problem}); choose another with --checkpoint "
+                f"({_available(refs)})"
+            )
         tried = ", ".join(c.label for c in candidates)
-        raise ConfigError(f"{run_dir}: none of the checkpoints {tried} reads completely "
-                          f"({ref.label}: {problem}); the run has {_available(refs)}")
+        raise ConfigError(
+            f"{run_dir}: none of the checkpoints {tried} reads completely "
+            f"({ref.label}: {problem}); the run has {_available(refs)}"
+        )
     instead = f"using {good[0].label} instead" if first_only and good else "left out"
     for ref, problem in bad:
-        print(f"warning: checkpoint {ref.path} does not read completely ({problem}); "
-              f"{instead}", file=sys.stderr, flush=True)
+        print(
+            f"warning: checkpoint {ref.path} does not read completely ({problem}); {instead}",
+            file=sys.stderr,
+            flush=True,
+        )
     return good
 
 
@@ -166,8 +188,7 @@ def writable_folder(folder: str, hint: str) -> str:
             pass
         os.remove(probe)
     except OSError as exc:
-        raise ConfigError(f"{folder}: cannot write there ({exc.strerror or exc}); {hint}"
-                          ) from None
+        raise ConfigError(f"{folder}: cannot write there ({exc.strerror or exc}); {hint}") from None
     return folder
 
 
@@ -196,9 +217,11 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
         status.expect_partial()
         status.assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError) as e:
-        raise ConfigError(f"{checkpoint.path}: cannot read the generator from this checkpoint "
-                          f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); does the "
-                          "run's config.json still describe the network it trained?") from None
+        raise ConfigError(
+            f"{checkpoint.path}: cannot read the generator from this checkpoint "
+            f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); does the "
+            "run's config.json still describe the network it trained?"
+        ) from None
 
 
 def generate_fn(generator, latent_dim: int):
@@ -207,5 +230,7 @@ def generate_fn(generator, latent_dim: int):
     # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
-    return tf.function(lambda z: generator(z, training=False),
-                       input_signature=[tf.TensorSpec([None, latent_dim], tf.float32)])
+    return tf.function(
+        lambda z: generator(z, training=False),
+        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32)],
+    )

@@ -24,8 +24,10 @@ IMAGE_SHAPE = (128, 128, 3)
 _IMAGE_BYTES = int(np.prod(IMAGE_SHAPE))
 _NPY_MAGIC = b"\x93NUMPY\x01\x00"
 # The header dict np.save writes for a C-order uint8 (128, 128, 3) array, with its padding.
-_NPY_HEADER = (r"\{\s*'descr':\s*'\|u1',\s*'fortran_order':\s*False,\s*"
-               r"'shape':\s*\(128,\s*128,\s*3\),?\s*\}\s*")
+_NPY_HEADER = (
+    r"\{\s*'descr':\s*'\|u1',\s*'fortran_order':\s*False,\s*"
+    r"'shape':\s*\(128,\s*128,\s*3\),?\s*\}\s*"
+)
 _EXPECTED = "a uint8 (128, 128, 3) .npy file as written by `python -m datasets.imagenet`"
 
 
@@ -37,9 +39,13 @@ def _list_npy(folder: str) -> list[str]:
 class ImageNetFolder:
     """The preprocessed ImageNet folder: its files (checked), a tf.data stream and a sampler."""
 
-    def __init__(self, root: str, allow_subset: bool = False,
-                 expected_classes: int = EXPECTED_CLASSES,
-                 expected_images: int = EXPECTED_IMAGES) -> None:
+    def __init__(
+        self,
+        root: str,
+        allow_subset: bool = False,
+        expected_classes: int = EXPECTED_CLASSES,
+        expected_images: int = EXPECTED_IMAGES,
+    ) -> None:
         """List root/<class>/*.npy; unless allow_subset, require the full ILSVRC2012 train set
         (expected_classes folders, expected_images files); a subset is logged with its counts."""
         self.root = root
@@ -47,11 +53,15 @@ class ImageNetFolder:
             with os.scandir(root) as entries:
                 self.class_names = sorted(e.name for e in entries if e.is_dir())
         except (FileNotFoundError, NotADirectoryError):
-            raise DataError(f"ImageNet folder {root} does not exist: make it with "
-                            "`python -m datasets.imagenet` (see README, Datasets)") from None
+            raise DataError(
+                f"ImageNet folder {root} does not exist: make it with "
+                "`python -m datasets.imagenet` (see README, Datasets)"
+            ) from None
         if not self.class_names:
-            raise DataError(f"{root} holds no class folders: expected <class>/<image>.npy, "
-                            "made by `python -m datasets.imagenet`")
+            raise DataError(
+                f"{root} holds no class folders: expected <class>/<image>.npy, "
+                "made by `python -m datasets.imagenet`"
+            )
         self.files: list[str] = []
         for name in self.class_names:
             folder = os.path.join(root, name)
@@ -59,11 +69,14 @@ class ImageNetFolder:
             if not names:
                 raise DataError(f"class folder {folder} holds no .npy images")
             self.files.extend(os.path.join(folder, n) for n in names)
-        counts = (f"{root} holds {self.num_classes} classes and {self.num_images} images, "
-                  f"expected {expected_classes} and {expected_images} (ILSVRC2012 train)")
+        counts = (
+            f"{root} holds {self.num_classes} classes and {self.num_images} images, "
+            f"expected {expected_classes} and {expected_images} (ILSVRC2012 train)"
+        )
         if (self.num_classes, self.num_images) == (expected_classes, expected_images):
-            logging.info("ImageNet: %d classes, %d images in %s", self.num_classes,
-                         self.num_images, root)
+            logging.info(
+                "ImageNet: %d classes, %d images in %s", self.num_classes, self.num_images, root
+            )
         elif allow_subset:
             logging.warning("%s; using this subset (allow_subset)", counts)
         else:
@@ -79,8 +92,13 @@ class ImageNetFolder:
         """Number of image files."""
         return len(self.files)
 
-    def dataset(self, batch_size: int, seed: int | None = None,
-                deterministic: bool = True, start: int | None = None) -> tf.data.Dataset:
+    def dataset(
+        self,
+        batch_size: int,
+        seed: int | None = None,
+        deterministic: bool = True,
+        start: int | None = None,
+    ) -> tf.data.Dataset:
         """An endless tf.data.Dataset of float32 [batch_size, 128, 128, 3] batches in [-1, 1].
 
         Each image is drawn uniformly from all files, with replacement. With a seed (and
@@ -99,10 +117,15 @@ class ImageNetFolder:
                 raise ValueError("a stream with a start position needs a seed")
             key = tf.constant(seed, tf.int64)
             indices = tf.data.Dataset.range(int(start), 2**62).map(
-                lambda i: tf.random.stateless_uniform([], tf.stack([key, i]), 0, count,
-                                                      dtype=tf.int64))
-        images = indices.map(lambda i: _read_npy(files[i]), num_parallel_calls=tf.data.AUTOTUNE,
-                             deterministic=deterministic)
+                lambda i: tf.random.stateless_uniform(
+                    [], tf.stack([key, i]), 0, count, dtype=tf.int64
+                )
+            )
+        images = indices.map(
+            lambda i: _read_npy(files[i]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
         batches = images.batch(batch_size, drop_remainder=True)
         return batches.map(to_float).prefetch(tf.data.AUTOTUNE)
 
@@ -136,12 +159,17 @@ def _read_npy(path: tf.Tensor) -> tf.Tensor:
     padded = tf.strings.join([raw, b"\0" * 10])  # so the header fields can be sliced safely
     header_len = 10 + tf.cast(
         tf.io.decode_raw(tf.strings.substr(padded, 8, 2), tf.uint16, little_endian=True)[0],
-        tf.int32)
-    valid = tf.reduce_all([
-        tf.equal(tf.strings.substr(padded, 0, 8), _NPY_MAGIC),
-        tf.strings.regex_full_match(tf.strings.substr(padded, 10, header_len - 10), _NPY_HEADER),
-        tf.equal(tf.strings.length(raw), header_len + _IMAGE_BYTES),
-    ])
+        tf.int32,
+    )
+    valid = tf.reduce_all(
+        [
+            tf.equal(tf.strings.substr(padded, 0, 8), _NPY_MAGIC),
+            tf.strings.regex_full_match(
+                tf.strings.substr(padded, 10, header_len - 10), _NPY_HEADER
+            ),
+            tf.equal(tf.strings.length(raw), header_len + _IMAGE_BYTES),
+        ]
+    )
     check = tf.debugging.Assert(valid, [f"expected {_EXPECTED}:", path])
     with tf.control_dependencies([check]):
         data = tf.strings.substr(raw, header_len, _IMAGE_BYTES)

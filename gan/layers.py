@@ -63,19 +63,27 @@ def leaky_relu(h: tf.Tensor, alpha: float) -> tf.Tensor:
 def check_sn_mode(sn_mode: str, where: str) -> str:
     """``sn_mode`` if it is one of ``SN_MODES``, else a ConfigError naming the choices."""
     if not isinstance(sn_mode, str) or sn_mode not in SN_MODES:
-        raise ConfigError(f"{where}: unknown sn_mode {sn_mode!r}; expected one of "
-                          f"{', '.join(repr(m) for m in SN_MODES)} (SN: W / sigma(W); BSN: "
-                          f"W / ((sigma(W) + sigma(W^T)) / 2) on convolutions)")
+        raise ConfigError(
+            f"{where}: unknown sn_mode {sn_mode!r}; expected one of "
+            f"{', '.join(repr(m) for m in SN_MODES)} (SN: W / sigma(W); BSN: "
+            f"W / ((sigma(W) + sigma(W^T)) / 2) on convolutions)"
+        )
     return sn_mode
 
 
 def check_scale(scale: float, where: str) -> float:
     """``scale`` as a float if it is a finite positive number, else a ConfigError."""
-    ok = (isinstance(scale, (int, float)) and not isinstance(scale, bool)
-          and math.isfinite(scale) and scale > 0)
+    ok = (
+        isinstance(scale, (int, float))
+        and not isinstance(scale, bool)
+        and math.isfinite(scale)
+        and scale > 0
+    )
     if not ok:
-        raise ConfigError(f"{where}: scale = {scale!r}; expected a positive number (1.0 is "
-                          f"plain SN/BSN, other values multiply the normalized kernel)")
+        raise ConfigError(
+            f"{where}: scale = {scale!r}; expected a positive number (1.0 is "
+            f"plain SN/BSN, other values multiply the normalized kernel)"
+        )
     return float(scale)
 
 
@@ -88,9 +96,15 @@ class SpectralNormalized(keras.layers.Layer):
 
     _supports_bsn = False
 
-    def __init__(self, units: int, sn_mode: str = "SN", scale: float = 1.0,
-                 kernel_initializer: keras.initializers.Initializer | str = "glorot_uniform",
-                 learnable_gamma: bool = False, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        sn_mode: str = "SN",
+        scale: float = 1.0,
+        kernel_initializer: keras.initializers.Initializer | str = "glorot_uniform",
+        learnable_gamma: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         where = f"{type(self).__name__} {kwargs.get('name') or ''}".strip()
         self.units = int(units)
@@ -105,27 +119,38 @@ class SpectralNormalized(keras.layers.Layer):
         self._convert_input_args = False
 
     def _build_sn(self, kernel_shape: tuple[int, ...]) -> None:
-        self.kernel = self.add_weight(name="kernel", shape=kernel_shape,
-                                      initializer=self.kernel_initializer, autocast=False)
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros",
-                                    autocast=False)
+        self.kernel = self.add_weight(
+            name="kernel", shape=kernel_shape, initializer=self.kernel_initializer, autocast=False
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(self.units,), initializer="zeros", autocast=False
+        )
         u_init = keras.initializers.TruncatedNormal(mean=0.0, stddev=1.0)
         self.u = None
         self.u_t = None
         self.gamma = None
         if self.learnable_gamma:
-            self.gamma = self.add_weight(name="gamma", shape=(), initializer="ones",
-                                         autocast=False)
+            self.gamma = self.add_weight(name="gamma", shape=(), initializer="ones", autocast=False)
         # Under tf.distribute every replica holds the same u: an update made in a replica takes
         # the first replica's value (all compute it from the same mirrored weights).
         if self.sn_mode != "none":
-            self.u = self.add_weight(name="u", shape=(1, kernel_shape[-1]), initializer=u_init,
-                                     trainable=False, autocast=False,
-                                     aggregation=FIRST_REPLICA)
+            self.u = self.add_weight(
+                name="u",
+                shape=(1, kernel_shape[-1]),
+                initializer=u_init,
+                trainable=False,
+                autocast=False,
+                aggregation=FIRST_REPLICA,
+            )
         if self.bsn:
-            self.u_t = self.add_weight(name="u_t", shape=(1, kernel_shape[-2]),
-                                       initializer=u_init, trainable=False, autocast=False,
-                                       aggregation=FIRST_REPLICA)
+            self.u_t = self.add_weight(
+                name="u_t",
+                shape=(1, kernel_shape[-2]),
+                initializer=u_init,
+                trainable=False,
+                autocast=False,
+                aggregation=FIRST_REPLICA,
+            )
 
     def _power_iterations(self) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """(sigma, u') for each normalized view of W: [W] for SN, [W, W^T] for BSN."""
@@ -149,9 +174,12 @@ class SpectralNormalized(keras.layers.Layer):
     def get_config(self) -> dict:
         """The constructor's arguments (for ``.keras`` files)."""
         config = super().get_config()
-        config.update(sn_mode=self.sn_mode, scale=self.scale,
-                      learnable_gamma=self.learnable_gamma,
-                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer))
+        config.update(
+            sn_mode=self.sn_mode,
+            scale=self.scale,
+            learnable_gamma=self.learnable_gamma,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
         return config
 
     def normalized_kernel(self, gain: tf.Tensor | None = None) -> tf.Tensor:
@@ -217,8 +245,7 @@ class SNConv2D(SpectralNormalized):
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
         s = self.strides
-        return (b, None if h is None else -(-h // s), None if w is None else -(-w // s),
-                self.units)
+        return (b, None if h is None else -(-h // s), None if w is None else -(-w // s), self.units)
 
 
 @keras.saving.register_keras_serializable(package="bsn")
@@ -274,17 +301,26 @@ class BatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         c = int(input_shape[-1])
-        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones",
-                                     autocast=False)
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones", autocast=False)
         self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros", autocast=False)
         # Per-replica batch norm under tf.distribute: the moving averages follow the first
         # replica's batch (the original ran the first tower's update ops only).
-        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros",
-                                           trainable=False, autocast=False,
-                                           aggregation=FIRST_REPLICA)
-        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,),
-                                               initializer="ones", trainable=False,
-                                               autocast=False, aggregation=FIRST_REPLICA)
+        self.moving_mean = self.add_weight(
+            name="moving_mean",
+            shape=(c,),
+            initializer="zeros",
+            trainable=False,
+            autocast=False,
+            aggregation=FIRST_REPLICA,
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance",
+            shape=(c,),
+            initializer="ones",
+            trainable=False,
+            autocast=False,
+            aggregation=FIRST_REPLICA,
+        )
 
     def call(self, x, training=False, update_stats=True):
         if not training:
@@ -292,8 +328,9 @@ class BatchNorm(keras.layers.Layer):
         mean, variance = self.batch_statistics(x, update_stats)
         return self.normalize(x, mean, variance)
 
-    def batch_statistics(self, x: tf.Tensor, update_stats: bool | int = True
-                         ) -> tuple[tf.Tensor, tf.Tensor]:
+    def batch_statistics(
+        self, x: tf.Tensor, update_stats: bool | int = True
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Training mode's float32 ``(mean, biased variance)`` of ``x`` over all but the last
         axis; moves the moving averages ``int(update_stats)`` times."""
         x = tf.cast(x, tf.float32)  # statistics in float32 under mixed precision
@@ -308,8 +345,14 @@ class BatchNorm(keras.layers.Layer):
                 self.moving_variance.assign_sub((self.moving_variance - unbiased) * decay)
         return mean, variance
 
-    def normalize(self, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor,
-                  gamma: tf.Tensor | None = None, beta: tf.Tensor | None = None) -> tf.Tensor:
+    def normalize(
+        self,
+        x: tf.Tensor,
+        mean: tf.Tensor,
+        variance: tf.Tensor,
+        gamma: tf.Tensor | None = None,
+        beta: tf.Tensor | None = None,
+    ) -> tf.Tensor:
         """``gamma * (x - mean) / sqrt(variance + eps) + beta`` in float32, in ``x``'s dtype.
 
         ``gamma`` and ``beta`` default to the layer's variables (tensors may stand in for them
@@ -317,17 +360,22 @@ class BatchNorm(keras.layers.Layer):
         """
         gamma = self.gamma if gamma is None else gamma
         beta = self.beta if beta is None else beta
-        y = tf.nn.batch_normalization(tf.cast(x, tf.float32), mean, variance, beta, gamma,
-                                      self.epsilon)
+        y = tf.nn.batch_normalization(
+            tf.cast(x, tf.float32), mean, variance, beta, gamma, self.epsilon
+        )
         return tf.cast(y, x.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
 
-def bn_relu_deconv(x: tf.Tensor, bn: BatchNorm, deconv: keras.layers.Conv2DTranspose,
-                   update_stats: bool | int = True, shape: tuple[int, ...] | None = None
-                   ) -> tf.Tensor:
+def bn_relu_deconv(
+    x: tf.Tensor,
+    bn: BatchNorm,
+    deconv: keras.layers.Conv2DTranspose,
+    update_stats: bool | int = True,
+    shape: tuple[int, ...] | None = None,
+) -> tf.Tensor:
     """``deconv(reshape(relu(bn(x))))`` in training mode, saving only ``x`` for the backward.
 
     Autodiff of the three ops keeps both ``x`` (for batch norm's gradient) and the ReLU output
@@ -351,8 +399,7 @@ def bn_relu_deconv(x: tf.Tensor, bn: BatchNorm, deconv: keras.layers.Conv2DTrans
     def segment(x, mean, variance, gamma, beta, kernel, bias):
         h = activation(x, mean, variance, gamma, beta)
         batch, height, width, _ = tf.unstack(tf.shape(h))
-        out_shape = tf.stack([batch, height * strides[0], width * strides[1],
-                              tf.shape(kernel)[-2]])
+        out_shape = tf.stack([batch, height * strides[0], width * strides[1], tf.shape(kernel)[-2]])
         y = tf.nn.conv2d_transpose(h, kernel, out_shape, strides, padding="SAME")
         y = tf.nn.bias_add(y, bias)
 
@@ -368,12 +415,23 @@ def bn_relu_deconv(x: tf.Tensor, bn: BatchNorm, deconv: keras.layers.Conv2DTrans
             # The gradients TensorFlow registers for Conv2DBackpropInput (conv2d_transpose).
             dh = tf.nn.conv2d(dy, kernel, strides, padding="SAME")
             dkernel = tf.raw_ops.Conv2DBackpropFilter(
-                input=dy, filter_sizes=tf.shape(kernel), out_backprop=h,
-                strides=[1] + strides + [1], padding="SAME")
+                input=dy,
+                filter_sizes=tf.shape(kernel),
+                out_backprop=h,
+                strides=[1] + strides + [1],
+                padding="SAME",
+            )
             dbias = tf.reduce_sum(dy, axis=[0, 1, 2])
             return tape.gradient(h, inputs, output_gradients=dh) + [dkernel, dbias]
 
         return y, backward
 
-    return segment(x, mean, variance, tf.convert_to_tensor(bn.gamma),
-                   tf.convert_to_tensor(bn.beta), kernel, bias)
+    return segment(
+        x,
+        mean,
+        variance,
+        tf.convert_to_tensor(bn.gamma),
+        tf.convert_to_tensor(bn.beta),
+        kernel,
+        bias,
+    )

@@ -65,8 +65,12 @@ def input_slopes(discriminator: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) 
     return slope_norms(tape.gradient(out, x))
 
 
-def gradient_penalty(discriminator: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor,
-                     fake: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+def gradient_penalty(
+    discriminator: Callable[[tf.Tensor], tf.Tensor],
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    alpha: tf.Tensor,
+) -> tf.Tensor:
     """WGAN-GP term mean((||grad D(x_hat)|| - 1)^2) at x_hat = x + alpha (G(z) - x)."""
     x_hat = real + alpha * (fake - real)
     return tf.reduce_mean(tf.square(input_slopes(discriminator, x_hat) - 1.0))

@@ -33,15 +33,21 @@ def check_cifar10(path: str) -> None:
         with tarfile.open(path, "r:gz") as tar:
             names = set(tar.getnames())  # reads the whole (compressed) stream: catches a cut
     except FileNotFoundError:
-        raise ConfigError(f"cifar10: {path} not found; see README 'Datasets' (python -m "
-                          "datasets.cifar10) for how to make it, or set data_root") from None
+        raise ConfigError(
+            f"cifar10: {path} not found; see README 'Datasets' (python -m "
+            "datasets.cifar10) for how to make it, or set data_root"
+        ) from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise ConfigError(f"{path}: truncated or not a .tar.gz archive ({exc}); expected the "
-                          "CIFAR-10 python tarball, download it again") from None
+        raise ConfigError(
+            f"{path}: truncated or not a .tar.gz archive ({exc}); expected the "
+            "CIFAR-10 python tarball, download it again"
+        ) from None
     missing = [m for m in CIFAR_MEMBERS if m not in names]
     if missing:
-        raise ConfigError(f"{path} lacks {', '.join(missing)}: expected the 5 training batches "
-                          "of the CIFAR-10 python tarball (cifar-10-python.tar.gz)")
+        raise ConfigError(
+            f"{path} lacks {', '.join(missing)}: expected the 5 training batches "
+            "of the CIFAR-10 python tarball (cifar-10-python.tar.gz)"
+        )
 
 
 def check_npy(path: str, dataset: str, size: int) -> None:
@@ -50,21 +56,27 @@ def check_npy(path: str, dataset: str, size: int) -> None:
     try:
         shape, dtype, offset = read_npy_header(path)
     except FileNotFoundError:
-        raise ConfigError(f"{dataset}: {path} not found; see README 'Datasets' ({script}) "
-                          "for how to make it, or set data_root") from None
+        raise ConfigError(
+            f"{dataset}: {path} not found; see README 'Datasets' ({script}) "
+            "for how to make it, or set data_root"
+        ) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ConfigError(f"{path}: not a readable .npy array ({exc}); preprocess it again "
-                          f"with {script}") from None
+        raise ConfigError(
+            f"{path}: not a readable .npy array ({exc}); preprocess it again with {script}"
+        ) from None
     if len(shape) != 4 or tuple(shape[1:]) != (size, size, 3) or shape[0] == 0:
-        raise ConfigError(f"{path}: array of shape {tuple(shape)}, expected [N, {size}, {size}, "
-                          "3] with N > 0")
+        raise ConfigError(
+            f"{path}: array of shape {tuple(shape)}, expected [N, {size}, {size}, 3] with N > 0"
+        )
     if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
         raise ConfigError(f"{path}: dtype {dtype}, expected uint8 (or float in [-1, 1])")
     expected = offset + int(np.prod(shape)) * dtype.itemsize
     actual = os.path.getsize(path)
     if actual < expected:
-        raise ConfigError(f"{path} is {actual} bytes, expected {expected} for a {dtype} array "
-                          f"of shape {tuple(shape)}: truncated; preprocess it again with {script}")
+        raise ConfigError(
+            f"{path} is {actual} bytes, expected {expected} for a {dtype} array "
+            f"of shape {tuple(shape)}: truncated; preprocess it again with {script}"
+        )
 
 
 def check_data(dataset: str, data_root: str) -> None:
@@ -74,8 +86,10 @@ def check_data(dataset: str, data_root: str) -> None:
     if dataset == "imagenet":
         folder = os.path.join(data_root, IMAGENET_FOLDER)
         if not os.path.isdir(folder):
-            raise ConfigError(f"imagenet: {folder} not found; see README 'Datasets' (python -m "
-                              "datasets.imagenet) for how to make it, or set data_root")
+            raise ConfigError(
+                f"imagenet: {folder} not found; see README 'Datasets' (python -m "
+                "datasets.imagenet) for how to make it, or set data_root"
+            )
         return
     path = dataset_path(dataset, data_root)
     if dataset == "cifar10":

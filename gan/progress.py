@@ -41,8 +41,10 @@ def progress_line(name: str, status: RunStatus) -> str | None:
     or None when the status holds no iteration yet."""
     if status.iteration is None or not status.total:
         return None
-    parts = [f"{name}: iter {status.iteration}/{status.total} "
-             f"({100 * status.iteration // status.total}%)"]
+    parts = [
+        f"{name}: iter {status.iteration}/{status.total} "
+        f"({100 * status.iteration // status.total}%)"
+    ]
     info: Mapping[str, Any] = status.progress or {}
     rate, eta = info.get("it_per_s"), info.get("eta_s")
     if isinstance(rate, (int, float)):
@@ -63,9 +65,15 @@ class ConsoleProgress:
     ``tty`` defaults to ``console.isatty()``.
     """
 
-    def __init__(self, console: TextIO, tty: bool | None = None, every_s: float = LOG_EVERY_S,
-                 refresh_s: float = TTY_REFRESH_S, prefix: str = "",
-                 clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        console: TextIO,
+        tty: bool | None = None,
+        every_s: float = LOG_EVERY_S,
+        refresh_s: float = TTY_REFRESH_S,
+        prefix: str = "",
+        clock: Any = time.monotonic,
+    ) -> None:
         self.console = console
         if tty is None:
             isatty = getattr(console, "isatty", None)
@@ -156,8 +164,15 @@ class TrainingProgress:
     run's ``status.json`` at most every ``status_every_s`` seconds, which the scheduler shows
     on the console. The speed leaves the first iteration (tracing) out."""
 
-    def __init__(self, start: int, total: int, shown: Sequence[str] = SHOWN_LOSSES,
-                 every_s: float = 30.0, run_dir: str | None = None, status_every_s: float = 3.0):
+    def __init__(
+        self,
+        start: int,
+        total: int,
+        shown: Sequence[str] = SHOWN_LOSSES,
+        every_s: float = 30.0,
+        run_dir: str | None = None,
+        status_every_s: float = 3.0,
+    ):
         self.start, self.total, self.every_s = start, total, every_s
         self.shown = tuple(shown)
         self.run_dir, self.status_every_s = run_dir, status_every_s
@@ -174,7 +189,8 @@ class TrainingProgress:
         final = global_id == self.total - 1
         log_due = now - self.last >= self.every_s or final or done == 1
         status_due = self.run_dir is not None and (
-            now - self.last_status >= self.status_every_s or final or done == 1)
+            now - self.last_status >= self.status_every_s or final or done == 1
+        )
         if not (log_due or status_due):
             return
         if done > 1:
@@ -186,13 +202,25 @@ class TrainingProgress:
         if status_due:
             self.last_status = now
             try:
-                update_status(self.run_dir, iteration=global_id + 1, total=self.total,
-                              progress={"it_per_s": round(rate, 4), "eta_s": round(eta, 1),
-                                        "losses": {k: round(v, 5) for k, v in shown.items()}})
+                update_status(
+                    self.run_dir,
+                    iteration=global_id + 1,
+                    total=self.total,
+                    progress={
+                        "it_per_s": round(rate, 4),
+                        "eta_s": round(eta, 1),
+                        "losses": {k: round(v, 5) for k, v in shown.items()},
+                    },
+                )
             except OSError as exc:  # progress is informative only: never stop training
                 logging.warning("could not write progress to status.json: %s", exc)
         if log_due:
             self.last = now
-            logging.info("iter %d/%d  %.2f it/s  ETA %s  %s", global_id + 1, self.total, rate,
-                         datetime.timedelta(seconds=int(eta)),
-                         "  ".join(f"{k}={v:.4f}" for k, v in shown.items()))
+            logging.info(
+                "iter %d/%d  %.2f it/s  ETA %s  %s",
+                global_id + 1,
+                self.total,
+                rate,
+                datetime.timedelta(seconds=int(eta)),
+                "  ".join(f"{k}={v:.4f}" for k, v in shown.items()),
+            )

@@ -62,8 +62,11 @@ def configure_runtime(config: RunConfig) -> int:
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # TensorFlow already initialized this GPU in this process
-                logging.warning("gpu_memory_growth not applied to %s: TensorFlow is already "
-                                "initialized in this process", gpu.name)
+                logging.warning(
+                    "gpu_memory_growth not applied to %s: TensorFlow is already "
+                    "initialized in this process",
+                    gpu.name,
+                )
     threads = config.inter_op_threads
     if threads == 0 and not gpus:
         threads = 1
@@ -71,8 +74,11 @@ def configure_runtime(config: RunConfig) -> int:
         try:
             tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # TensorFlow already ran an op in this process
-            logging.warning("inter_op_threads %d not applied: TensorFlow is already "
-                            "initialized in this process", threads)
+            logging.warning(
+                "inter_op_threads %d not applied: TensorFlow is already "
+                "initialized in this process",
+                threads,
+            )
             return 0
     return threads
 
@@ -88,8 +94,7 @@ def install_stop_handlers(trainer: Any) -> None:
     def request_stop(signum, _frame):
         trainer.stop_requested = True
         if trainer.evaluating:  # checkpoint first: the evaluation is redone after the resume
-            logging.warning("signal %d: abandoning this evaluation to save the checkpoint",
-                            signum)
+            logging.warning("signal %d: abandoning this evaluation to save the checkpoint", signum)
             trainer.evaluating = False
             raise EvaluationAbandoned
         logging.warning("signal %d: stopping after this iteration", signum)
@@ -112,14 +117,15 @@ def train_run(run_dir: str) -> int:
     logging.info("run %s, seed %d", run_dir, seed)
     metrics = build_metrics(config)
     # No reference to a loaded array is kept here: the trainer's ImageBank holds the only copy.
-    trainer = Trainer(config, run_dir, run_data(config), metric_callbacks=metrics,
-                      seed=seed)
+    trainer = Trainer(config, run_dir, run_data(config), metric_callbacks=metrics, seed=seed)
     if trainer.folder is not None:
-        logging.info("imagenet: streaming %d images of %d classes", trainer.num_images,
-                     trainer.folder.num_classes)
+        logging.info(
+            "imagenet: streaming %d images of %d classes",
+            trainer.num_images,
+            trainer.folder.num_classes,
+        )
     else:
-        logging.info("%s: %s %s", config.dataset, trainer.images.shape,
-                     trainer.images.dtype.name)
+        logging.info("%s: %s %s", config.dataset, trainer.images.shape, trainer.images.dtype.name)
 
     install_stop_handlers(trainer)
     try:
@@ -128,26 +134,35 @@ def train_run(run_dir: str) -> int:
         trainer.record_status()  # the iteration reached and the latest checkpoint
         raise
     if not finished:
-        update_status(run_dir, INTERRUPTED, exit_code=EXIT_INTERRUPTED,
-                      iteration=trainer.iterations_done, checkpoint=trainer.checkpointed)
+        update_status(
+            run_dir,
+            INTERRUPTED,
+            exit_code=EXIT_INTERRUPTED,
+            iteration=trainer.iterations_done,
+            checkpoint=trainer.checkpointed,
+        )
         return EXIT_INTERRUPTED
     with open(os.path.join(run_dir, COMPLETED_FILE), "w") as f:
         f.write("completed\n")
-    update_status(run_dir, COMPLETED, iteration=config.iteration,
-                  checkpoint=trainer.checkpointed, exit_code=0)
+    update_status(
+        run_dir, COMPLETED, iteration=config.iteration, checkpoint=trainer.checkpointed, exit_code=0
+    )
     logging.info("run completed: %s", run_dir)
     return 0
 
 
-def _record_ending(run_dir: str, state: str, exit_code: int, error: str | None,
-                   survived: bool = False) -> None:
+def _record_ending(
+    run_dir: str, state: str, exit_code: int, error: str | None, survived: bool = False
+) -> None:
     """Write the run's ending into status.json when the folder is a run folder and writable;
     ``survived``: the iterations left are those of the latest checkpoint (nothing trained)."""
     if not os.path.isfile(os.path.join(run_dir, CONFIG_FILE)):
         return
     try:
-        changes: dict[str, Any] = {"exit_code": exit_code,
-                                   "error": None if error is None else one_line(error)}
+        changes: dict[str, Any] = {
+            "exit_code": exit_code,
+            "error": None if error is None else one_line(error),
+        }
         old = read_status(run_dir)
         if survived and old is not None and old.checkpoint is not None:
             changes["iteration"] = old.checkpoint
@@ -169,8 +184,9 @@ def _stop_during_start_up(signum, _frame):
 def execute(run_dir: str) -> int:
     """Train the run in ``run_dir`` and record how it ended in ``status.json``; returns the
     exit status (0, 2 bad input, 75 stopped by a signal). A crash is recorded and re-raised."""
-    old = {sig: signal.signal(sig, _stop_during_start_up)
-           for sig in (signal.SIGTERM, signal.SIGINT)}
+    old = {
+        sig: signal.signal(sig, _stop_during_start_up) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     try:
         return train_run(run_dir)
     except StoppedDuringStartUp as stop:

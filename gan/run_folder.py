@@ -47,8 +47,20 @@ EVAL_SAMPLES_FILE = "samples.npz"  # under EVAL_DIR: `main.py sample`'s default 
 
 #: Names a run process or the scheduler may create in a run folder (besides the worker log,
 #: whose name the task's ``log_file`` sets, and transient ``.inception_weights.*`` files).
-RUN_ENTRIES = frozenset({CONFIG_FILE, SEED_FILE, STATUS_FILE, COMPLETED_FILE, LOCK_FILE,
-                         TIME_FILE, METRICS_FILE, SAMPLE_DIR, CHECKPOINT_DIR, EVAL_DIR})
+RUN_ENTRIES = frozenset(
+    {
+        CONFIG_FILE,
+        SEED_FILE,
+        STATUS_FILE,
+        COMPLETED_FILE,
+        LOCK_FILE,
+        TIME_FILE,
+        METRICS_FILE,
+        SAMPLE_DIR,
+        CHECKPOINT_DIR,
+        EVAL_DIR,
+    }
+)
 #: Suffix of a checkpoint's files renamed aside because they do not read completely.
 CORRUPT_SUFFIX = ".corrupt"
 #: Written (in the checkpoint folder) when a stop abandoned iteration N's evaluation after
@@ -107,11 +119,15 @@ class RunStatus:
 def require_run_folder(run_dir: str) -> str:
     """``run_dir`` made absolute, or a ConfigError when it is not a run folder."""
     if not os.path.isdir(run_dir):
-        raise ConfigError(f"{run_dir}: no such folder (expected a run folder holding "
-                          f"{CONFIG_FILE} and {CHECKPOINT_DIR}/)")
+        raise ConfigError(
+            f"{run_dir}: no such folder (expected a run folder holding "
+            f"{CONFIG_FILE} and {CHECKPOINT_DIR}/)"
+        )
     if not is_run_folder(run_dir):
-        raise ConfigError(f"{run_dir} is not a run folder: it has no {CONFIG_FILE} (a run "
-                          "folder is one the scheduler made under the task's results folder)")
+        raise ConfigError(
+            f"{run_dir} is not a run folder: it has no {CONFIG_FILE} (a run "
+            "folder is one the scheduler made under the task's results folder)"
+        )
     return os.path.abspath(run_dir)
 
 
@@ -119,8 +135,9 @@ def read_run_config(run_dir: str) -> RunConfig:
     """The validated config of the run in ``run_dir``."""
     path = os.path.join(run_dir, CONFIG_FILE)
     if not os.path.isfile(path):
-        raise ConfigError(f"{path} not found: a run folder needs the config.json the "
-                          "scheduler writes")
+        raise ConfigError(
+            f"{path} not found: a run folder needs the config.json the scheduler writes"
+        )
     try:
         with open(path) as f:
             raw = json.load(f)
@@ -143,8 +160,10 @@ def read_seed(config: RunConfig, run_dir: str) -> int:
     try:
         return _seed_in_file(path)
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{path}: cannot read the run's seed ({e}); the config has seed "
-                          "None, so the run keeps the seed it drew there") from None
+        raise ConfigError(
+            f"{path}: cannot read the run's seed ({e}); the config has seed "
+            "None, so the run keeps the seed it drew there"
+        ) from None
 
 
 def run_seed(config: RunConfig, run_dir: str) -> int:
@@ -203,8 +222,13 @@ def slurm_job_id(environ: Mapping[str, str] | None = None) -> str | None:
 def process_status(state: str, **changes: Any) -> dict[str, Any]:
     """``state`` with this process's pid, host and Slurm job, as keyword arguments of
     ``update_status``."""
-    return {"state": state, "pid": os.getpid(), "host": socket.gethostname(),
-            "slurm_job": slurm_job_id(), **changes}
+    return {
+        "state": state,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "slurm_job": slurm_job_id(),
+        **changes,
+    }
 
 
 def remove_path(path: str) -> None:
@@ -225,8 +249,9 @@ def _fsync(path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str, suffix: str = "", sync: bool = False,
-                sync_folder: bool | None = None) -> Iterator[str]:
+def atomic_path(
+    path: str, suffix: str = "", sync: bool = False, sync_folder: bool | None = None
+) -> Iterator[str]:
     """Yield a temporary path beside ``path`` to write a file or a folder to; rename it over
     ``path`` when the block ends, delete it when the block fails.
 
@@ -243,8 +268,9 @@ def atomic_path(path: str, suffix: str = "", sync: bool = False,
         yield tmp
         if sync and os.path.isfile(tmp):
             _fsync(tmp)
-        if os.path.lexists(path) and (os.path.isdir(tmp) or (os.path.isdir(path)
-                                                            and not os.path.islink(path))):
+        if os.path.lexists(path) and (
+            os.path.isdir(tmp) or (os.path.isdir(path) and not os.path.islink(path))
+        ):
             old = f"{tmp}.old"
             os.replace(path, old)
             os.replace(tmp, path)
@@ -281,8 +307,11 @@ def owned_entries(run_dir: str, log_file: str | None) -> list[str]:
     owned = (RUN_ENTRIES - {LOCK_FILE}) | ({log_file} if log_file else set())
     out = []
     for name in sorted(os.listdir(run_dir)):
-        if (name in owned or name.startswith(INCEPTION_WEIGHTS_PREFIX)
-                or any(name.startswith(f"{o}.tmp") for o in owned)):
+        if (
+            name in owned
+            or name.startswith(INCEPTION_WEIGHTS_PREFIX)
+            or any(name.startswith(f"{o}.tmp") for o in owned)
+        ):
             out.append(name)
     return out
 

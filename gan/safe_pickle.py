@@ -15,13 +15,15 @@ from typing import IO, Any
 #: (module, name) globals a CIFAR batch pickle may reference: NumPy's array reconstruction
 #: (module name before and after NumPy 2) and ``_codecs.encode``, which protocol-2 pickles
 #: written by Python 3 use for bytes.
-ALLOWED_GLOBALS = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-})
+ALLOWED_GLOBALS = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -30,8 +32,10 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in ALLOWED_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"unexpected object {module}.{name} refused: only plain data "
-                                     "and NumPy arrays are accepted (the file may run code)")
+        raise pickle.UnpicklingError(
+            f"unexpected object {module}.{name} refused: only plain data "
+            "and NumPy arrays are accepted (the file may run code)"
+        )
 
 
 def load(source: bytes | IO[bytes], encoding: str = "bytes") -> Any:

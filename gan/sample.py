@@ -49,8 +49,10 @@ def output_kind(path: str) -> str:
         return NPY
     if ext == "" or path.endswith("/"):
         return PNG_DIR
-    raise ConfigError(f"--out {path}: expected a .npz or .npy file, or a folder path (no "
-                      "extension) for numbered PNGs")
+    raise ConfigError(
+        f"--out {path}: expected a .npz or .npy file, or a folder path (no "
+        "extension) for numbered PNGs"
+    )
 
 
 def check_output(path: str, overwrite: bool) -> str:
@@ -66,8 +68,7 @@ def check_output(path: str, overwrite: bool) -> str:
     return kind
 
 
-def latent_batches(seed: int, num: int, latent_dim: int, batch_size: int
-                   ) -> Iterator[np.ndarray]:
+def latent_batches(seed: int, num: int, latent_dim: int, batch_size: int) -> Iterator[np.ndarray]:
     """The ``num`` latents of ``seed``, ``batch_size`` rows at a time (float32)."""
     rng = np.random.default_rng(seed)
     for start in range(0, num, batch_size):
@@ -104,8 +105,11 @@ def uint8_generate_fn(generator, latent_dim: int):
 
 # --------------------------------------------------------------------------------- writers
 def _npy_header(f: IO[bytes], shape: tuple[int, ...], dtype: np.dtype) -> None:
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-              "shape": tuple(int(s) for s in shape)}
+    header = {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+        "fortran_order": False,
+        "shape": tuple(int(s) for s in shape),
+    }
     np.lib.format.write_array_header_2_0(f, header)
 
 
@@ -128,8 +132,7 @@ class _StreamWriter:
     def add(self, images: np.ndarray) -> None:
         self.member.write(np.ascontiguousarray(images).tobytes())
 
-    def close(self, z_batches: Iterator[np.ndarray] | None, latent_shape: tuple[int, int]
-              ) -> None:
+    def close(self, z_batches: Iterator[np.ndarray] | None, latent_shape: tuple[int, int]) -> None:
         if self.zip is not None:
             self.member.close()
             with self.zip.open("z.npy", "w", force_zip64=True) as f:
@@ -141,8 +144,11 @@ class _StreamWriter:
             self.file.close()
 
     def abort(self) -> None:
-        for closer in (getattr(self.member, "close", None), getattr(self.zip, "close", None),
-                       getattr(self.file, "close", None)):
+        for closer in (
+            getattr(self.member, "close", None),
+            getattr(self.zip, "close", None),
+            getattr(self.file, "close", None),
+        ):
             try:
                 if closer is not None:
                     closer()
@@ -150,10 +156,15 @@ class _StreamWriter:
                 pass
 
 
-def write_images(path: str, batches: Iterator[np.ndarray], num: int,
-                 image_shape: tuple[int, int, int],
-                 z_batches: Callable[[], Iterator[np.ndarray]] | None = None,
-                 latent_dim: int = 0, progress: bool = True) -> str:
+def write_images(
+    path: str,
+    batches: Iterator[np.ndarray],
+    num: int,
+    image_shape: tuple[int, int, int],
+    z_batches: Callable[[], Iterator[np.ndarray]] | None = None,
+    latent_dim: int = 0,
+    progress: bool = True,
+) -> str:
     """Write ``num`` uint8 images coming in ``batches`` to ``path`` (kind by its name) through
     a temporary name, renamed when complete; ``z_batches()`` gives the latents again for the
     ``.npz``'s ``z``. Returns the path written. Nothing is left behind on failure."""
@@ -162,8 +173,14 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
     shape = (num,) + tuple(image_shape)
     writer = None
     width = max(6, len(str(num - 1)))
-    bar = tqdm(total=num, unit="img", file=sys.stderr, disable=not progress, smoothing=0.1,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=num,
+        unit="img",
+        file=sys.stderr,
+        disable=not progress,
+        smoothing=0.1,
+        dynamic_ncols=True,
+    )
     try:
         with atomic_path(target) as tmp:
             if kind == PNG_DIR:
@@ -195,7 +212,8 @@ def write_images(path: str, batches: Iterator[np.ndarray], num: int,
 def _write_pngs(folder: str, images: np.ndarray, start: int, width: int) -> None:
     for i, image in enumerate(images):
         Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
-            os.path.join(folder, f"{start + i:0{width}d}.png"), format="PNG")
+            os.path.join(folder, f"{start + i:0{width}d}.png"), format="PNG"
+        )
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -213,19 +231,29 @@ def read_images(path: str) -> np.ndarray:
         if path.endswith(".npz"):
             with np.load(path, allow_pickle=False) as data:
                 if "images" not in data:
-                    raise ConfigError(f"{path}: no array 'images' (it has "
-                                      f"{', '.join(data.files) or 'none'})")
+                    raise ConfigError(
+                        f"{path}: no array 'images' (it has {', '.join(data.files) or 'none'})"
+                    )
                 return data["images"]
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ConfigError(f"{path}: cannot read images ({e}); expected a .npz with key "
-                          "'images', a .npy or a folder of PNGs") from None
+        raise ConfigError(
+            f"{path}: cannot read images ({e}); expected a .npz with key "
+            "'images', a .npy or a folder of PNGs"
+        ) from None
 
 
 # ------------------------------------------------------------------------------- the command
-def sample_run(run_dir: str, out: str | None = None, num: int = DEFAULT_NUM, seed: int = 0,
-               checkpoint: str = "latest", batch_size: int = DEFAULT_BATCH,
-               overwrite: bool = False, progress: bool = True) -> str:
+def sample_run(
+    run_dir: str,
+    out: str | None = None,
+    num: int = DEFAULT_NUM,
+    seed: int = 0,
+    checkpoint: str = "latest",
+    batch_size: int = DEFAULT_BATCH,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> str:
     """Write ``num`` images of the run's generator (restored from ``checkpoint``) from the
     latents of ``seed`` to ``out`` (default ``RUN_DIR/eval/samples.npz``); returns the path
     written. Nothing is created before the inputs are checked and the generator is restored."""
@@ -245,13 +273,20 @@ def sample_run(run_dir: str, out: str | None = None, num: int = DEFAULT_NUM, see
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]
     generator = load_generator(config, ref)
     folder = os.path.dirname(os.path.abspath(out.rstrip("/") or out))
-    writable_folder(folder, "give --out a path elsewhere" if default_out
-                    else "choose another --out")
+    writable_folder(
+        folder, "give --out a path elsewhere" if default_out else "choose another --out"
+    )
     latent_dim = config.latent_dim
     generate = uint8_generate_fn(generator, latent_dim)
     batches = (generate(z).numpy() for z in latent_batches(seed, num, latent_dim, batch_size))
-    path = write_images(out, batches, num, config.image_shape,
-                        z_batches=lambda: latent_batches(seed, num, latent_dim, batch_size),
-                        latent_dim=latent_dim, progress=progress)
+    path = write_images(
+        out,
+        batches,
+        num,
+        config.image_shape,
+        z_batches=lambda: latent_batches(seed, num, latent_dim, batch_size),
+        latent_dim=latent_dim,
+        progress=progress,
+    )
     print(f"wrote {num} images of {ref.label} (seed {seed}) to {path}", flush=True)
     return path

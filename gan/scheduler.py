@@ -79,10 +79,17 @@ class Scheduler:
     which checkpoint and exit; no new run is started after that.
     """
 
-    def __init__(self, task: Task, runs: Sequence[Run] | None = None, *,
-                 force_rerun: bool | None = None, command: Sequence[str] | None = None,
-                 handle_signals: bool = True, console: TextIO | None = None,
-                 preflight: bool | None = None) -> None:
+    def __init__(
+        self,
+        task: Task,
+        runs: Sequence[Run] | None = None,
+        *,
+        force_rerun: bool | None = None,
+        command: Sequence[str] | None = None,
+        handle_signals: bool = True,
+        console: TextIO | None = None,
+        preflight: bool | None = None,
+    ) -> None:
         self.task = task
         # The pre-flight checks test what ``gan.run`` needs; another command may need other.
         self.preflight = command is None if preflight is None else bool(preflight)
@@ -91,8 +98,14 @@ class Scheduler:
         self.command = list(DEFAULT_COMMAND if command is None else command)
         self.handle_signals = handle_signals
         self.console = sys.stdout if console is None else console
-        self.counts = {"done": 0, "running": 0, "pending": 0, "failed": 0,
-                       "interrupted": 0, "elsewhere": 0}
+        self.counts = {
+            "done": 0,
+            "running": 0,
+            "pending": 0,
+            "failed": 0,
+            "interrupted": 0,
+            "elsewhere": 0,
+        }
         self._bad_input = 0  # failed runs that exited with 2 (bad input)
         self._lock = threading.Lock()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -126,8 +139,10 @@ class Scheduler:
         with self._lock:
             c = dict(self.counts)
         extra = "".join(f", {k} {c[k]}" for k in ("interrupted", "elsewhere") if c[k])
-        line = (f"[{self.task.name}] progress: done {c['done']}, running {c['running']}, "
-                f"pending {c['pending']}, failed {c['failed']}{extra} (of {len(self.runs)})\n")
+        line = (
+            f"[{self.task.name}] progress: done {c['done']}, running {c['running']}, "
+            f"pending {c['pending']}, failed {c['failed']}{extra} (of {len(self.runs)})\n"
+        )
         with self._lock:
             self.run_progress.clear()
             self.console.write(line)
@@ -160,21 +175,28 @@ class Scheduler:
             if not os.access(self.task.results_root, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, "not writable", self.task.results_root)
         except OSError as exc:
-            raise ConfigError(f"results root {self.task.results_root}: cannot write there "
-                              f"({exc.strerror or exc}); choose another with --results_dir or "
-                              "result_root_folder") from None
+            raise ConfigError(
+                f"results root {self.task.results_root}: cannot write there "
+                f"({exc.strerror or exc}); choose another with --results_dir or "
+                "result_root_folder"
+            ) from None
         jobs: queue.Queue[Run] = queue.Queue()
         for run in self.runs:
             jobs.put(run)
         self.counts["pending"] = len(self.runs)
         old_handlers = self._install_signal_handlers()
         try:
-            self._log(f"scheduler starts task {self.task.name}: {len(self.runs)} runs, "
-                      f"{len(self.task.gpus)} workers {self.task.gpus}, results in "
-                      f"{self.task.results_root}" + (", force_rerun" if self.force_rerun else ""))
-            workers = [threading.Thread(target=self._worker, args=(gpu, jobs),
-                                        name=f"gpu{gpu}", daemon=True)
-                       for gpu in self.task.gpus]
+            self._log(
+                f"scheduler starts task {self.task.name}: {len(self.runs)} runs, "
+                f"{len(self.task.gpus)} workers {self.task.gpus}, results in "
+                f"{self.task.results_root}" + (", force_rerun" if self.force_rerun else "")
+            )
+            workers = [
+                threading.Thread(
+                    target=self._worker, args=(gpu, jobs), name=f"gpu{gpu}", daemon=True
+                )
+                for gpu in self.task.gpus
+            ]
             for worker in workers:
                 worker.start()
             while any(w.is_alive() for w in workers):
@@ -188,9 +210,11 @@ class Scheduler:
             with self._lock:
                 self.run_progress.clear()
             c = self.counts
-            self._log(f"scheduler ends task {self.task.name}: done {c['done']}, failed "
-                      f"{c['failed']}, interrupted {c['interrupted']}, running elsewhere "
-                      f"{c['elsewhere']}, not started {c['pending']}")
+            self._log(
+                f"scheduler ends task {self.task.name}: done {c['done']}, failed "
+                f"{c['failed']}, interrupted {c['interrupted']}, running elsewhere "
+                f"{c['elsewhere']}, not started {c['pending']}"
+            )
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
@@ -216,8 +240,11 @@ class Scheduler:
                 self._process(name, gpu, run)
             except Exception as exc:  # keep the other runs going; report this one as failed
                 self._record_crash(run, f"scheduler: {type(exc).__name__}: {exc}")
-                self._event(f"{name} crashed on {run.name} in the scheduler: "
-                            f"{type(exc).__name__}: {exc}", "ERROR", failed=1)
+                self._event(
+                    f"{name} crashed on {run.name} in the scheduler: {type(exc).__name__}: {exc}",
+                    "ERROR",
+                    failed=1,
+                )
         self._log(f"{name} finished")
 
     def _process(self, name: str, gpu: str, run: Run) -> None:
@@ -259,8 +286,7 @@ class Scheduler:
         deleted = clear_run(run.run_dir, self.task.scheduler_config["log_file"])
         foreign = [n for n in sorted(os.listdir(run.run_dir)) if n != LOCK_FILE]
         moved = ""
-        if foreign and (os.path.normpath(run.run_dir)
-                        != os.path.normpath(self.task.results_root)):
+        if foreign and (os.path.normpath(run.run_dir) != os.path.normpath(self.task.results_root)):
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             kept = f"{os.path.normpath(run.run_dir)}.kept-{stamp}"
             os.makedirs(kept, exist_ok=True)
@@ -268,8 +294,9 @@ class Scheduler:
                 os.replace(os.path.join(run.run_dir, entry), os.path.join(kept, entry))
             moved = f"; moved {len(foreign)} entries it did not write to {kept}"
         label = run.name or f"the run in the results root {os.path.normpath(run.run_dir)}"
-        self._log(f"{name}: force_rerun of {label}: deleted {len(deleted)} entries the run "
-                  f"wrote{moved}")
+        self._log(
+            f"{name}: force_rerun of {label}: deleted {len(deleted)} entries the run wrote{moved}"
+        )
 
     def _write_config(self, name: str, run: Run) -> None:
         path = os.path.join(run.run_dir, CONFIG_FILE)
@@ -282,8 +309,11 @@ class Scheduler:
             new = json.loads(json.dumps(run.config.to_dict()))
             if isinstance(old, dict) and old != new:
                 changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                self._log(f"{name}: config of {run.name} changed since its last start "
-                          f"({', '.join(changed)}); it resumes with the new config", "WARNING")
+                self._log(
+                    f"{name}: config of {run.name} changed since its last start "
+                    f"({', '.join(changed)}); it resumes with the new config",
+                    "WARNING",
+                )
         write_json_atomic(path, run.config.to_dict())
 
     def _launch(self, name: str, gpu: str, run: Run, lock_fd: int, resumed: bool) -> None:
@@ -299,19 +329,29 @@ class Scheduler:
                 if log is not None:
                     what = "resumes" if resumed else "starts"
                     gap = "\n" if log.seek(0, os.SEEK_END) else ""
-                    log.write(f"{gap}===== {_now()} scheduler {what} this run on "
-                              f"CUDA_VISIBLE_DEVICES={gpu!r} (host {socket.gethostname()}, "
-                              f"scheduler pid {os.getpid()}) =====\n".encode())
+                    log.write(
+                        f"{gap}===== {_now()} scheduler {what} this run on "
+                        f"CUDA_VISIBLE_DEVICES={gpu!r} (host {socket.gethostname()}, "
+                        f"scheduler pid {os.getpid()}) =====\n".encode()
+                    )
                     log.flush()
                 # A new session: a terminal's Ctrl-C reaches only the scheduler, which forwards
                 # it once. The run inherits the lock fd, so the claim outlives a killed scheduler.
                 proc = subprocess.Popen(
-                    cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                    cmd,
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
                     stdout=log if log is not None else subprocess.DEVNULL,
-                    stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(lock_fd,))
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=(lock_fd,),
+                )
                 self._procs[run.run_dir] = proc
-            self._event(f"{name} {'resumes' if resumed else 'starts'} {run.name} "
-                        f"(pid {proc.pid})", running=1)
+            self._event(
+                f"{name} {'resumes' if resumed else 'starts'} {run.name} (pid {proc.pid})",
+                running=1,
+            )
             code = proc.wait()
             with self._lock:
                 del self._procs[run.run_dir]
@@ -324,10 +364,14 @@ class Scheduler:
             self._event(f"{name} finishes {run.name}", running=-1, done=1)
         elif code == EXIT_INTERRUPTED or (code < 0 and self._stop.is_set()):
             how = "" if code == EXIT_INTERRUPTED else f" (killed by signal {-code})"
-            self._event(f"{name} interrupted {run.name}{how}; it resumes on the next start",
-                        "WARNING", running=-1, interrupted=1)
+            self._event(
+                f"{name} interrupted {run.name}{how}; it resumes on the next start",
+                "WARNING",
+                running=-1,
+                interrupted=1,
+            )
         else:
-            why = (f"exit code {code}" if code >= 0 else f"killed by signal {-code}")
+            why = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
             if code == 0:
                 why += f" without writing {COMPLETED_FILE}"
             see = f"see {os.path.join(run.run_dir, log_name or '')}"
@@ -335,12 +379,17 @@ class Scheduler:
                 error = status.error if status is not None and status.error else None
                 with self._lock:
                     self._bad_input += 1
-                self._event(f"{name} failed on {run.name} (exit code {code}): "
-                            f"error: {error or 'bad input'} ({see})", "ERROR",
-                            running=-1, failed=1)
+                self._event(
+                    f"{name} failed on {run.name} (exit code {code}): "
+                    f"error: {error or 'bad input'} ({see})",
+                    "ERROR",
+                    running=-1,
+                    failed=1,
+                )
                 return
-            self._event(f"{name} crashed on {run.name} with {why}; {see}", "ERROR",
-                        running=-1, failed=1)
+            self._event(
+                f"{name} crashed on {run.name} with {why}; {see}", "ERROR", running=-1, failed=1
+            )
 
     def _record_unreported_end(self, run: Run, code: int) -> RunStatus | None:
         """Make status.json agree with how the run process ended; returns the status.
@@ -373,15 +422,17 @@ class Scheduler:
         if os.path.isfile(os.path.join(run.run_dir, STATUS_FILE)):
             self._write_ending(run, CRASHED, {"error": one_line(error)}, read_status(run.run_dir))
 
-    def _write_ending(self, run: Run, state: str, ending: dict[str, Any],
-                      old: RunStatus | None) -> RunStatus | None:
+    def _write_ending(
+        self, run: Run, state: str, ending: dict[str, Any], old: RunStatus | None
+    ) -> RunStatus | None:
         try:
             return update_status(run.run_dir, state, **ending)
         except OSError:
             pass
         # An unwritable folder: its status file may still be writable in place.
-        new = replace(old or RunStatus(state=state), state=state, exit_code=None, signal=None,
-                      error=None)
+        new = replace(
+            old or RunStatus(state=state), state=state, exit_code=None, signal=None, error=None
+        )
         new = replace(new, **ending)
         try:
             _write_status_in_place(run.run_dir, new)
@@ -422,10 +473,16 @@ class Scheduler:
             sig = signum if self._forwarded <= 2 else signal.SIGKILL
             with self._lock:
                 procs = list(self._procs.values())
-            self._log(f"scheduler got {signal.Signals(signum).name}: "
-                      + (f"sending {signal.Signals(sig).name} to {len(procs)} running runs, "
-                         if procs else "")
-                      + "starting no new runs", "WARNING")
+            self._log(
+                f"scheduler got {signal.Signals(signum).name}: "
+                + (
+                    f"sending {signal.Signals(sig).name} to {len(procs)} running runs, "
+                    if procs
+                    else ""
+                )
+                + "starting no new runs",
+                "WARNING",
+            )
             for proc in procs:
                 try:
                     proc.send_signal(sig)

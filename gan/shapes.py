@@ -38,8 +38,9 @@ def draw_shape(kind: str, rng: np.random.Generator, size: int = 32) -> np.ndarra
     return np.asarray(img, dtype=np.uint8)
 
 
-def make_shapes(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, size: int = 32
-                ) -> tuple[np.ndarray, np.ndarray]:
+def make_shapes(
+    count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` images (uint8 [N, size, size, 3]) and their shape labels (int [N])."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(SHAPE_KINDS), count)

@@ -38,8 +38,7 @@ def power_iteration(w_mat: tf.Tensor, u: tf.Tensor) -> tuple[tf.Tensor, tf.Tenso
     return sigma, u_new, v
 
 
-def sigma_and_u(w: tf.Tensor, u: tf.Tensor, transpose: bool = False
-                ) -> tuple[tf.Tensor, tf.Tensor]:
+def sigma_and_u(w: tf.Tensor, u: tf.Tensor, transpose: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
     """sigma(W) and the updated ``u'`` for a kernel of any rank (see ``kernel_matrix``)."""
     sigma, u_new, _ = power_iteration(kernel_matrix(w, transpose), u)
     return sigma, u_new

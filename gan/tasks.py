@@ -72,6 +72,7 @@ class Task:
         path = self.scheduler_config["scheduler_log_file_path"]
         return None if path is None else os.path.join(self.results_root, path)
 
+
 def load_task(task_dir: str, results_dir: str | None = None) -> Task:
     """Load ``<task_dir>/config.py`` and expand it into validated runs.
 
@@ -86,8 +87,10 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
 
     where = f"{config_path}: scheduler_config"
     if "scheduler_config" not in raw:
-        raise ConfigError(f"{config_path}: config has no 'scheduler_config' (it needs at least "
-                          "'gpu', e.g. {'gpu': ['0']})")
+        raise ConfigError(
+            f"{config_path}: config has no 'scheduler_config' (it needs at least "
+            "'gpu', e.g. {'gpu': ['0']})"
+        )
     if not isinstance(raw["scheduler_config"], dict):
         raise ConfigError(f"{where} must be a dict, got {type(raw['scheduler_config']).__name__}")
     sched = fill_and_check(raw["scheduler_config"], SCHEDULER_KEYS, where)
@@ -98,8 +101,10 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
 
     if results_dir is not None:
         if not results_dir.strip():
-            raise ConfigError("--results_dir is empty; give the folder the run folders go to "
-                              "(or leave the flag out for the task's own results folder)")
+            raise ConfigError(
+                "--results_dir is empty; give the folder the run folders go to "
+                "(or leave the flag out for the task's own results folder)"
+            )
         results_root = os.path.abspath(results_dir)
     elif sched["result_root_folder"] is not None:
         results_root = os.path.normpath(os.path.join(task_dir, sched["result_root_folder"]))
@@ -108,8 +113,9 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
 
     global_config = raw.get("global_config", {})
     if not isinstance(global_config, dict):
-        raise ConfigError(f"{config_path}: global_config must be a dict, got "
-                          f"{type(global_config).__name__}")
+        raise ConfigError(
+            f"{config_path}: global_config must be a dict, got {type(global_config).__name__}"
+        )
     for key in global_config:
         if key not in RUN_KEYS:
             raise ConfigError(unknown_key_message(key, RUN_KEYS, f"{config_path}: global_config"))
@@ -119,8 +125,9 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
         cfg = copy.deepcopy(global_config)
         cfg.update(combo)
         combo_text = ", ".join(f"{k}={v!r}" for k, v in combo.items())
-        cfg = validate_run_config(cfg, where=f"{config_path}: test_config[{block}] run "
-                                             f"{{{combo_text}}}")
+        cfg = validate_run_config(
+            cfg, where=f"{config_path}: test_config[{block}] run {{{combo_text}}}"
+        )
         folder = folder_name(combo, sched)
         runs.append(Run(folder, os.path.join(results_root, folder), block, combo, cfg))
     _check_shared_folders(runs, config_path)
@@ -146,7 +153,8 @@ def check_gpu_entries(task: Task, where: str | None = None) -> None:
                 raise ConfigError(
                     f"{where}: run {run.name} has num_gpus = {n} but gpu entry {i} ({entry!r}) "
                     f"lists {k} device id(s); each gpu entry is one worker's devices, so every "
-                    f"entry must list num_gpus ids, e.g. 'gpu': {example} (or --gpu)")
+                    f"entry must list num_gpus ids, e.g. 'gpu': {example} (or --gpu)"
+                )
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -155,8 +163,10 @@ def parse_shard(spec: str) -> tuple[int, int]:
         i_text, n_text = spec.split("/")
         i, n = int(i_text), int(n_text)
     except ValueError:
-        raise ConfigError(f"--shard {spec!r}: expected i/n, e.g. 0/4 (this machine runs the "
-                          "runs whose index modulo n is i)") from None
+        raise ConfigError(
+            f"--shard {spec!r}: expected i/n, e.g. 0/4 (this machine runs the "
+            "runs whose index modulo n is i)"
+        ) from None
     if n < 1 or not 0 <= i < n:
         raise ConfigError(f"--shard {spec!r}: expected i/n with n >= 1 and 0 <= i < n")
     return i, n
@@ -188,8 +198,10 @@ def _import_config(config_path: str) -> dict[str, Any]:
     except (Exception, SystemExit, KeyboardInterrupt) as exc:
         # Anything the user's file raises is a config error, also sys.exit() and a raised
         # KeyboardInterrupt (the file is read in milliseconds: a real Ctrl-C lands elsewhere).
-        raise ConfigError(f"{config_path}: failed to import: {type(exc).__name__}: {exc}; a "
-                          "task's config.py should only define the dict 'config'") from exc
+        raise ConfigError(
+            f"{config_path}: failed to import: {type(exc).__name__}: {exc}; a "
+            "task's config.py should only define the dict 'config'"
+        ) from exc
     raw = getattr(module, "config", None)
     if raw is None:
         raise ConfigError(f"{config_path}: defines no dict named 'config'")
@@ -197,8 +209,10 @@ def _import_config(config_path: str) -> dict[str, Any]:
         raise ConfigError(f"{config_path}: 'config' must be a dict, got {type(raw).__name__}")
     for key in raw:
         if key not in ("scheduler_config", "global_config", "test_config"):
-            raise ConfigError(f"{config_path}: unknown top-level key {key!r}; expected "
-                              "'scheduler_config', 'global_config', 'test_config'")
+            raise ConfigError(
+                f"{config_path}: unknown top-level key {key!r}; expected "
+                "'scheduler_config', 'global_config', 'test_config'"
+            )
     return raw
 
 
@@ -210,12 +224,16 @@ def _gpu_entries(entries: list[Any], where: str) -> list[str]:
         ids = [entry] if isinstance(entry, str) else entry
         if isinstance(ids, list) and ids and all(isinstance(e, str) for e in ids):
             if not all(e.strip() for e in ids):
-                raise ConfigError(f"{where}: gpu[{i}] = {entry!r} holds an empty GPU id; "
-                                  "expected ids such as '0' or ['0', '1']")
+                raise ConfigError(
+                    f"{where}: gpu[{i}] = {entry!r} holds an empty GPU id; "
+                    "expected ids such as '0' or ['0', '1']"
+                )
             out.append(",".join(e.strip() for e in ids))
         else:
-            raise ConfigError(f"{where}: gpu[{i}] = {entry!r}, expected a GPU id string such "
-                              "as '0' or a list of them such as ['0', '1']")
+            raise ConfigError(
+                f"{where}: gpu[{i}] = {entry!r}, expected a GPU id string such "
+                "as '0' or a list of them such as ['0', '1']"
+            )
     return out
 
 
@@ -226,12 +244,15 @@ def expand_test_config(test_config: Any, config_path: str) -> list[tuple[int, di
     is the union over the list, in order.
     """
     if not isinstance(test_config, (list, tuple)):
-        raise ConfigError(f"{config_path}: test_config must be a list of dicts, got "
-                          f"{type(test_config).__name__}")
+        raise ConfigError(
+            f"{config_path}: test_config must be a list of dicts, got {type(test_config).__name__}"
+        )
     if not test_config:
-        raise ConfigError(f"{config_path}: test_config is empty, so the task has no runs; "
-                          "give at least one dict (e.g. [{'run': [0]}]) or leave test_config "
-                          "out for a single run of global_config")
+        raise ConfigError(
+            f"{config_path}: test_config is empty, so the task has no runs; "
+            "give at least one dict (e.g. [{'run': [0]}]) or leave test_config "
+            "out for a single run of global_config"
+        )
     out = []
     for block, inst in enumerate(test_config):
         where = f"{config_path}: test_config[{block}]"
@@ -242,12 +263,14 @@ def expand_test_config(test_config: Any, config_path: str) -> list[tuple[int, di
             if key not in RUN_KEYS:
                 raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
             if isinstance(vals, (str, bytes, dict)) or not isinstance(vals, Iterable):
-                raise ConfigError(f"{where}: {key} = {vals!r}, expected a list of values "
-                                  f"(e.g. [{vals!r}])")
+                raise ConfigError(
+                    f"{where}: {key} = {vals!r}, expected a list of values (e.g. [{vals!r}])"
+                )
             values.append(list(vals))
         keys = list(inst)
-        out.extend((block, dict(zip(keys, combo, strict=True)))
-                   for combo in itertools.product(*values))
+        out.extend(
+            (block, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*values)
+        )
     return out
 
 
@@ -257,8 +280,11 @@ def folder_name(combo: Mapping[str, Any], scheduler_config: Mapping[str, Any]) -
     indicator = scheduler_config.get("test_config_string_indicator", "-")
     separator = scheduler_config.get("test_config_string_separator", ",")
     ignored = scheduler_config.get("ignored_keys_for_folder_name", [])
-    text = "".join(f"{key}{indicator}{str(combo[key])[:maxlen]}{separator}"
-                   for key in sorted(combo) if key not in ignored)
+    text = "".join(
+        f"{key}{indicator}{str(combo[key])[:maxlen]}{separator}"
+        for key in sorted(combo)
+        if key not in ignored
+    )
     for char in scheduler_config.get("ignored_characters_for_folder_name", [" ", "[", "]"]):
         text = text.replace(char, "")
     return text
@@ -275,7 +301,8 @@ def _check_shared_folders(runs: list[Run], config_path: str) -> None:
                 f"{config_path}: test_config[{other.block}] and test_config[{run.block}] both "
                 f"give folder {run.name!r} but differ in {', '.join(diff)}; folder names must "
                 "tell runs apart (check ignored_keys_for_folder_name and "
-                "config_string_value_maxlen)")
+                "config_string_value_maxlen)"
+            )
 
 
 def distinct_runs(runs: Iterable[Run]) -> list[Run]:
@@ -305,13 +332,18 @@ def _same_value(actual: Any, wanted: Any) -> bool:
     if str(actual) == str(wanted):
         return True
     numbers = (int, float)
-    return (isinstance(actual, numbers) and isinstance(wanted, numbers)
-            and not isinstance(actual, bool) and not isinstance(wanted, bool)
-            and actual == wanted)
+    return (
+        isinstance(actual, numbers)
+        and isinstance(wanted, numbers)
+        and not isinstance(actual, bool)
+        and not isinstance(wanted, bool)
+        and actual == wanted
+    )
 
 
-def filter_runs(runs: Sequence[Run], only: str | Mapping[str, Any] | None,
-                where: str = "--only") -> list[Run]:
+def filter_runs(
+    runs: Sequence[Run], only: str | Mapping[str, Any] | None, where: str = "--only"
+) -> list[Run]:
     """Keep the runs whose config matches every ``key=value`` of ``only``.
 
     Values match when their ``str`` forms are equal (or they are equal numbers, so ``scale=1``
@@ -323,20 +355,24 @@ def filter_runs(runs: Sequence[Run], only: str | Mapping[str, Any] | None,
             raise ConfigError(unknown_key_message(key, RUN_KEYS, where))
     if not wanted:
         return list(runs)
-    kept = [run for run in runs
-            if all(_same_value(run.config.value(k), v) for k, v in wanted.items())]
+    kept = [
+        run for run in runs if all(_same_value(run.config.value(k), v) for k, v in wanted.items())
+    ]
     if not kept:
         text = ",".join(f"{k}={v}" for k, v in wanted.items())
         present = "; ".join(
             f"{k} in {{{', '.join(dict.fromkeys(str(r.config.value(k)) for r in runs))}}}"
-            for k in wanted)
-        raise ConfigError(f"{where} {text}: no run of the task matches this filter (the task "
-                          f"has {present})")
+            for k in wanted
+        )
+        raise ConfigError(
+            f"{where} {text}: no run of the task matches this filter (the task has {present})"
+        )
     return kept
 
 
-def apply_overrides(runs: Sequence[Run], overrides: str | Mapping[str, Any] | None,
-                    where: str = "--set") -> list[Run]:
+def apply_overrides(
+    runs: Sequence[Run], overrides: str | Mapping[str, Any] | None, where: str = "--set"
+) -> list[Run]:
     """Return ``runs`` with ``overrides`` written into every config (folder names unchanged)."""
     values = _as_assignments(overrides, where)
     for key, value in values.items():
@@ -348,14 +384,16 @@ def apply_overrides(runs: Sequence[Run], overrides: str | Mapping[str, Any] | No
     text = ",".join(f"{k}={v!r}" for k, v in values.items())
     out = []
     for run in runs:
-        cfg = run.config.replace(where=f"{where} {text}: run {run.name}",
-                                 **copy.deepcopy(values))
+        cfg = run.config.replace(where=f"{where} {text}: run {run.name}", **copy.deepcopy(values))
         out.append(replace(run, config=cfg))
     return out
 
 
-def select_runs(task: Task, only: str | Mapping[str, Any] | None = None,
-                overrides: str | Mapping[str, Any] | None = None) -> Task:
+def select_runs(
+    task: Task,
+    only: str | Mapping[str, Any] | None = None,
+    overrides: str | Mapping[str, Any] | None = None,
+) -> Task:
     """A copy of ``task`` whose runs are filtered by ``only`` then changed by ``overrides``."""
     runs = apply_overrides(filter_runs(task.runs, only), overrides)
     out = replace(task, runs=runs)
@@ -372,8 +410,9 @@ def with_gpu_entries(task: Task, text: str) -> Task:
     try:
         entries = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise ConfigError(f"{where}: expected a list such as \"['0', '1']\" or "
-                          "\"[['0', '1']]\"") from None
+        raise ConfigError(
+            f"{where}: expected a list such as \"['0', '1']\" or \"[['0', '1']]\""
+        ) from None
     if not isinstance(entries, list):
         raise ConfigError(f"{where}: expected a list such as \"['0', '1']\"")
     return replace(task, gpus=_gpu_entries(entries, where))

@@ -86,11 +86,11 @@ def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distrib
             raise ConfigError(
                 f"num_gpus = {num_gpus} but this process sees {len(gpus)} GPU(s) {gpus} "
                 f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); give the "
-                f"task a gpu entry listing {num_gpus} ids, e.g. [['0', '1']]")
+                f"task a gpu entry listing {num_gpus} ids, e.g. [['0', '1']]"
+            )
         devices = gpus[:num_gpus]
     if len(devices) != num_gpus:
-        raise ConfigError(f"num_gpus = {num_gpus} but {len(devices)} devices were given: "
-                          f"{devices}")
+        raise ConfigError(f"num_gpus = {num_gpus} but {len(devices)} devices were given: {devices}")
     if num_gpus == 1:
         return tf.distribute.get_strategy()
     return mirrored_strategy(list(devices))  # one per device set: see gan/distribute.py
@@ -99,8 +99,11 @@ def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distrib
 def memory_scalars() -> dict[str, float]:
     """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
     info = psutil.Process(os.getpid()).memory_info()
-    return {"memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-            "memory/rss": float(info.rss), "memory/vms": float(info.vms)}
+    return {
+        "memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+        "memory/rss": float(info.rss),
+        "memory/vms": float(info.vms),
+    }
 
 
 def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -108,8 +111,12 @@ def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
     n, h, w, c = images.shape
     if n != rows * cols:
         raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
-    grid = images.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(
-        rows * h, cols * w, c).astype(np.float64)
+    grid = (
+        images.reshape(rows, cols, h, w, c)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(rows * h, cols * w, c)
+        .astype(np.float64)
+    )
     lo, hi = grid.min() - GRID_EPS, grid.max() + GRID_EPS
     return ((grid - lo) / (hi - lo) * 255.0).astype(np.uint8)
 
@@ -126,10 +133,15 @@ class Trainer:
     :data:`gan.variants.VARIANTS`.
     """
 
-    def __init__(self, config: RunConfig, run_dir: str,
-                 images: np.ndarray | ImageBank | ImageNetFolder,
-                 metric_callbacks: list | None = None,
-                 seed: int = 0, devices: list[str] | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str,
+        images: np.ndarray | ImageBank | ImageNetFolder,
+        metric_callbacks: list | None = None,
+        seed: int = 0,
+        devices: list[str] | None = None,
+    ):
         self.config = config
         self.run_dir = run_dir
         self.seed = int(seed)
@@ -153,8 +165,9 @@ class Trainer:
 
         data = RealData.of(images)
         if data.folder is not None and not self.variant.schedule.streams_data:
-            streaming = " or ".join(repr(name) for name, v in VARIANTS.items()
-                                    if v.schedule.streams_data)
+            streaming = " or ".join(
+                repr(name) for name, v in VARIANTS.items() if v.schedule.streams_data
+            )
             raise ConfigError(f"streamed ImageNet data needs network {streaming}")
         self.folder, self.images = data.folder, data.bank
         self.image_shape, self.num_images = data.image_shape, data.num_images
@@ -164,33 +177,51 @@ class Trainer:
         keras.utils.set_random_seed(self.seed)
         with self.strategy.scope():
             self.generator, self.discriminator = build_networks(config, self.image_shape)
-            self.g_opt = keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1,
-                                               beta_2=config.g_beta2, epsilon=ADAM_EPSILON)
-            self.d_opt = keras.optimizers.Adam(config.d_lr, beta_1=config.d_beta1,
-                                               beta_2=config.d_beta2, epsilon=ADAM_EPSILON)
+            self.g_opt = keras.optimizers.Adam(
+                config.g_lr, beta_1=config.g_beta1, beta_2=config.g_beta2, epsilon=ADAM_EPSILON
+            )
+            self.d_opt = keras.optimizers.Adam(
+                config.d_lr, beta_1=config.d_beta1, beta_2=config.d_beta2, epsilon=ADAM_EPSILON
+            )
             self.g_opt.build(self.generator.trainable_variables)
             self.d_opt.build(self.discriminator.trainable_variables)
 
         self.rng = tf.random.Generator.from_seed(self.seed)
         self.schedule = self.variant.schedule(
-            config, self.generator, self.discriminator, self.g_opt, self.d_opt, self.rng, data,
-            self.strategy, seed=self.seed)
+            config,
+            self.generator,
+            self.discriminator,
+            self.g_opt,
+            self.d_opt,
+            self.rng,
+            data,
+            self.strategy,
+            seed=self.seed,
+        )
         self.n_dis = self.schedule.n_dis
         self.batch_size = self.schedule.batch_size
         self.d_batch_size = self.schedule.d_batch_size
         self.g_batch_size = self.schedule.g_batch_size
         vis_n = config.vis_num_h * config.vis_num_w
-        self.vis_latents = tf.Variable(self.rng.normal([vis_n, self.latent_dim]),
-                                       trainable=False, name="vis_latents")
+        self.vis_latents = tf.Variable(
+            self.rng.normal([vis_n, self.latent_dim]), trainable=False, name="vis_latents"
+        )
         self.global_id = tf.Variable(-1, dtype=tf.int64, trainable=False, name="global_id")
 
         self.checkpoints = RunCheckpoints(
-            dict(generator=variables_by_path(self.generator),
-                 discriminator=variables_by_path(self.discriminator),
-                 g_optimizer=list(self.g_opt.variables), d_optimizer=list(self.d_opt.variables),
-                 rng=self.rng, vis_latents=self.vis_latents, global_id=self.global_id),
-            self.global_id, self.checkpoint_dir,
-            renamed={"discriminator": legacy_paths(self.discriminator)})
+            dict(
+                generator=variables_by_path(self.generator),
+                discriminator=variables_by_path(self.discriminator),
+                g_optimizer=list(self.g_opt.variables),
+                d_optimizer=list(self.d_opt.variables),
+                rng=self.rng,
+                vis_latents=self.vis_latents,
+                global_id=self.global_id,
+            ),
+            self.global_id,
+            self.checkpoint_dir,
+            renamed={"discriminator": legacy_paths(self.discriminator)},
+        )
         self.checkpoint = self.checkpoints.checkpoint
         self._writer: tf.summary.SummaryWriter | None = None  # see the writer property
 
@@ -203,7 +234,8 @@ class Trainer:
         self._iteration_fn = self._make_iteration_fn()
         self._generate_fn = tf.function(
             lambda z: self.generator(z, training=False),
-            input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)])
+            input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32)],
+        )
         self._write_fn = tf.function(self._write, autograph=False)
 
     @property
@@ -243,13 +275,14 @@ class Trainer:
         """Inference-mode G on ``z`` in batches; float32 NHWC in [-1, 1]."""
         bs = batch_size or self.g_batch_size
         z = tf.convert_to_tensor(z, tf.float32)
-        parts = [self._generate_fn(z[i:i + bs]).numpy() for i in range(0, int(z.shape[0]), bs)]
+        parts = [self._generate_fn(z[i : i + bs]).numpy() for i in range(0, int(z.shape[0]), bs)]
         return np.concatenate(parts) if parts else np.zeros((0,) + self.image_shape, np.float32)
 
     def visualize(self, global_id: int) -> str:
         """Write ``sample/global_id-N.png`` from the fixed latents; returns its path."""
-        grid = image_grid(self.generate(self.vis_latents), self.config.vis_num_h,
-                          self.config.vis_num_w)
+        grid = image_grid(
+            self.generate(self.vis_latents), self.config.vis_num_h, self.config.vis_num_w
+        )
         if grid.shape[-1] == 1:
             grid = grid[..., 0]
         path = os.path.join(self.sample_dir, f"global_id-{global_id}.png")
@@ -273,8 +306,14 @@ class Trainer:
             idx = rng.integers(0, self.num_images, size=n)
             return self.images[np.sort(idx)]
 
-        return MetricContext(sample=sample, sample_real=sample_real, real_images=self.images,
-                             rng=rng, config=self.config, run_dir=self.run_dir)
+        return MetricContext(
+            sample=sample,
+            sample_real=sample_real,
+            real_images=self.images,
+            rng=rng,
+            config=self.config,
+            run_dir=self.run_dir,
+        )
 
     def setup_metrics(self) -> None:
         """Set the callbacks up and keep their state (e.g. the FID real subset) across resumes."""
@@ -288,8 +327,9 @@ class Trainer:
             cb.setup(self._metric_context)
             prefix = f"{i}/"
             if saved is not None:
-                cb.load_state_arrays({k[len(prefix):]: v for k, v in saved.items()
-                                      if k.startswith(prefix)})
+                cb.load_state_arrays(
+                    {k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)}
+                )
             state.update({prefix + k: v for k, v in cb.state_arrays().items()})
         if saved is None and state:
             with atomic_path(state_path, suffix=".npz") as tmp:
@@ -331,8 +371,11 @@ class Trainer:
             f.write(f"iter {global_id} {what}: {now}\n")
 
     def _timed(self, global_id: int) -> bool:
-        return (global_id == 0 or (global_id + 1) % self.config.time_freq == 0
-                or global_id == self.iteration - 1)
+        return (
+            global_id == 0
+            or (global_id + 1) % self.config.time_freq == 0
+            or global_id == self.iteration - 1
+        )
 
     def save(self, global_id: int) -> str:
         """Write ``checkpoint/model-N`` (the manager keeps the latest five; see
@@ -360,8 +403,9 @@ class Trainer:
         if not self.restored or not os.path.isfile(status_path(self.run_dir)):
             return
         try:
-            update_status(self.run_dir, iteration=self.iterations_done,
-                          checkpoint=self.checkpointed)
+            update_status(
+                self.run_dir, iteration=self.iterations_done, checkpoint=self.checkpointed
+            )
         except OSError as exc:
             logging.warning("could not write the checkpoint to status.json: %s", exc)
 
@@ -385,8 +429,10 @@ class Trainer:
         """TensorBoard scalars for one iteration's diagnostics, written by one traced call:
         written eagerly, the ~30 summary ops cost milliseconds per iteration, the order of a
         whole training step on a GPU."""
-        values = {name: value if tf.is_tensor(value) else tf.constant(value, tf.float32)
-                  for name, value in stats.items()}
+        values = {
+            name: value if tf.is_tensor(value) else tf.constant(value, tf.float32)
+            for name, value in stats.items()
+        }
         self._write_fn(values, tf.constant(global_id, tf.int64))
 
     def _write(self, values: dict[str, tf.Tensor], step: tf.Tensor) -> None:
@@ -414,8 +460,11 @@ class Trainer:
         self.setup_metrics()
         pending = self._read_pending(start - 1)
         if pending:
-            logging.info("redoing the evaluation of iteration %d abandoned by a stop: %s",
-                         start - 1, ", ".join(pending))
+            logging.info(
+                "redoing the evaluation of iteration %d abandoned by a stop: %s",
+                start - 1,
+                ", ".join(pending),
+            )
             left = self._evaluate_stages(start - 1, pending)
             if left:
                 return self._stop_in_evaluation(start - 1, left, saved=True)
@@ -437,14 +486,15 @@ class Trainer:
                 self.write_scalars(memory_scalars(), global_id)
             if (global_id + 1) % cfg.vis_freq == 0:
                 self.visualize(global_id)
-            stages = [stage for stage, every in ((METRICS_STAGE, cfg.metric_freq),
-                                                 (EXTRA_STAGE, extra))
-                      if every is not None and (global_id + 1) % every == 0]
+            stages = [
+                stage
+                for stage, every in ((METRICS_STAGE, cfg.metric_freq), (EXTRA_STAGE, extra))
+                if every is not None and (global_id + 1) % every == 0
+            ]
             left = self._evaluate_stages(global_id, stages)
             if left:
                 return self._stop_in_evaluation(global_id, left, saved=False)
-            if ((global_id + 1) % cfg.save_checkpoint_freq == 0
-                    or global_id == self.iteration - 1):
+            if (global_id + 1) % cfg.save_checkpoint_freq == 0 or global_id == self.iteration - 1:
                 self.save(global_id)
             if self._timed(global_id):
                 self._time_line(global_id, "ends")
@@ -486,9 +536,12 @@ class Trainer:
         if not saved:
             self.save(global_id)
         self.writer.flush()
-        logging.warning("stop requested during the evaluation of iteration %d: saved its "
-                        "checkpoint; the evaluation (%s) is redone on resume", global_id,
-                        ", ".join(left))
+        logging.warning(
+            "stop requested during the evaluation of iteration %d: saved its "
+            "checkpoint; the evaluation (%s) is redone on resume",
+            global_id,
+            ", ".join(left),
+        )
         return False
 
     def _read_pending(self, global_id: int) -> list[str]:
@@ -502,10 +555,13 @@ class Trainer:
         except (OSError, ValueError):
             record = {}
         stages = record.get("stages") if isinstance(record, dict) else None
-        if (isinstance(record, dict) and record.get("global_id") == global_id and global_id >= 0
-                and isinstance(stages, list)
-                and all(s in (METRICS_STAGE, EXTRA_STAGE) for s in stages)):
+        if (
+            isinstance(record, dict)
+            and record.get("global_id") == global_id
+            and global_id >= 0
+            and isinstance(stages, list)
+            and all(s in (METRICS_STAGE, EXTRA_STAGE) for s in stages)
+        ):
             return stages
         os.remove(self._pending_path)
         return []
-

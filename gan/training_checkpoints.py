@@ -66,11 +66,15 @@ def named_variables(objects: dict[str, Any]) -> list[tuple[str, str, Any]]:
     out = []
     for child, obj in objects.items():
         if isinstance(obj, dict):
-            out += [(checkpoint_key(child, name), f"{child} variable {name}", v)
-                    for name, v in obj.items()]
+            out += [
+                (checkpoint_key(child, name), f"{child} variable {name}", v)
+                for name, v in obj.items()
+            ]
         elif isinstance(obj, (list, tuple)):
-            out += [(checkpoint_key(child, i), f"{child} variable {i} ({_path(v)})", v)
-                    for i, v in enumerate(obj)]
+            out += [
+                (checkpoint_key(child, i), f"{child} variable {i} ({_path(v)})", v)
+                for i, v in enumerate(obj)
+            ]
         elif isinstance(obj, (tf.Variable, keras.Variable)):
             out.append((checkpoint_key(child), child, obj))
     return out
@@ -91,18 +95,18 @@ def shape_mismatch(objects: dict[str, Any], shapes: dict[str, list[int]]) -> str
         if key not in shapes:
             return f"it has no {label} (shape {built} as config.json now builds it)"
         if list(shapes[key]) != built:
-            return (f"its {label} has shape {list(shapes[key])}, config.json now builds "
-                    f"{built}")
+            return f"its {label} has shape {list(shapes[key])}, config.json now builds {built}"
     for child, obj in objects.items():
         if not isinstance(obj, dict):
             continue
         for key in sorted(shapes):
-            if (key.startswith(f"{child}/") and key.endswith(VALUE_SUFFIX)
-                    and key not in expected):
-                name = key[len(child) + 1:-len(VALUE_SUFFIX)].replace(".S", "/")
+            if key.startswith(f"{child}/") and key.endswith(VALUE_SUFFIX) and key not in expected:
+                name = key[len(child) + 1 : -len(VALUE_SUFFIX)].replace(".S", "/")
                 name = name.replace("..", ".")
-                return (f"its {child} variable {name} (shape {list(shapes[key])}) is one "
-                        "config.json no longer builds")
+                return (
+                    f"its {child} variable {name} (shape {list(shapes[key])}) is one "
+                    "config.json no longer builds"
+                )
     return None
 
 
@@ -113,8 +117,13 @@ class RunCheckpoints:
     latest ``MAX_TO_KEEP``. ``renamed`` gives, per child, the old path of each variable that
     checkpoints written before a rename name otherwise (:func:`legacy_paths`)."""
 
-    def __init__(self, objects: dict[str, Any], global_id: tf.Variable, checkpoint_dir: str,
-                 renamed: dict[str, dict[str, str]] | None = None):
+    def __init__(
+        self,
+        objects: dict[str, Any],
+        global_id: tf.Variable,
+        checkpoint_dir: str,
+        renamed: dict[str, dict[str, str]] | None = None,
+    ):
         self.objects = dict(objects)
         self.renamed = {child: paths for child, paths in (renamed or {}).items() if paths}
         self.checkpoint = tf.train.Checkpoint(**self.objects)
@@ -123,8 +132,12 @@ class RunCheckpoints:
         self.manager = self._manager()
 
     def _manager(self) -> tf.train.CheckpointManager:
-        return tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
-                                          max_to_keep=MAX_TO_KEEP, checkpoint_name=MODEL_NAME)
+        return tf.train.CheckpointManager(
+            self.checkpoint,
+            self.checkpoint_dir,
+            max_to_keep=MAX_TO_KEEP,
+            checkpoint_name=MODEL_NAME,
+        )
 
     def save(self, global_id: int) -> str:
         """Write ``checkpoint/model-N`` (the manager keeps the latest five).
@@ -153,9 +166,13 @@ class RunCheckpoints:
         same dict when nothing is named otherwise."""
         objects = self.objects
         for child, paths in self.renamed.items():
-            old = {path: paths[path] for path in objects[child] if path in paths
-                   and checkpoint_key(child, path) not in keys
-                   and checkpoint_key(child, paths[path]) in keys}
+            old = {
+                path: paths[path]
+                for path in objects[child]
+                if path in paths
+                and checkpoint_key(child, path) not in keys
+                and checkpoint_key(child, paths[path]) in keys
+            }
             if old:
                 objects = dict(objects)
                 objects[child] = {old.get(path, path): v for path, v in objects[child].items()}
@@ -183,9 +200,15 @@ class RunCheckpoints:
             bad.append((path, problem))
         for path, problem in bad:
             files = ", ".join(sorted(os.path.basename(f) for f in checkpoint_files(path)))
-            logging.warning("checkpoint %s does not read completely (%s; files: %s): renamed "
-                            "aside with the suffix %s; resuming from %s", path, problem,
-                            files or "none", CORRUPT_SUFFIX, chosen or "scratch")
+            logging.warning(
+                "checkpoint %s does not read completely (%s; files: %s): renamed "
+                "aside with the suffix %s; resuming from %s",
+                path,
+                problem,
+                files or "none",
+                CORRUPT_SUFFIX,
+                chosen or "scratch",
+            )
         if bad:
             self._set_aside([path for path, _ in bad])
         global_id = -1
@@ -198,9 +221,9 @@ class RunCheckpoints:
                     f"{chosen}: cannot resume from this checkpoint: {mismatch}; the config "
                     f"changed since this checkpoint was written (see {CONFIG_FILE}): restore "
                     "the old values, or start over in a new results folder (or delete "
-                    f"{run_dir}; --force_rerun clears completed runs only)")
-            reader = self.checkpoint if objects is self.objects else \
-                tf.train.Checkpoint(**objects)
+                    f"{run_dir}; --force_rerun clears completed runs only)"
+                )
+            reader = self.checkpoint if objects is self.objects else tf.train.Checkpoint(**objects)
             reader.restore(chosen).assert_existing_objects_matched()
             global_id = int(self.global_id.numpy())
             logging.info("restored %s (iteration %d)", chosen, global_id)
@@ -218,9 +241,12 @@ class RunCheckpoints:
             # With timestamps: a new CheckpointManager (the next start) ignores entries without.
             now = time.time()
             tf.compat.v1.train.update_checkpoint_state(
-                self.checkpoint_dir, keep[-1], all_model_checkpoint_paths=keep,
+                self.checkpoint_dir,
+                keep[-1],
+                all_model_checkpoint_paths=keep,
                 all_model_checkpoint_timestamps=[now] * len(keep),
-                last_preserved_timestamp=now - 1.0)
+                last_preserved_timestamp=now - 1.0,
+            )
         elif os.path.exists(state):
             os.replace(state, state + CORRUPT_SUFFIX)
         self.manager = self._manager()
@@ -228,8 +254,11 @@ class RunCheckpoints:
 
 def checkpoint_files(prefix: str) -> list[str]:
     """The files of the checkpoint ``prefix`` (``.index``, ``.data-*``), without set-aside ones."""
-    return [f for f in glob.glob(glob.escape(prefix) + ".*")
-            if re.fullmatch(r"\.(index|data-\d+-of-\d+)", f[len(prefix):])]
+    return [
+        f
+        for f in glob.glob(glob.escape(prefix) + ".*")
+        if re.fullmatch(r"\.(index|data-\d+-of-\d+)", f[len(prefix) :])
+    ]
 
 
 def read_shapes(prefix: str) -> tuple[dict[str, list[int]], str | None]:

@@ -26,29 +26,50 @@ ImageShape = tuple[int, int, int]
 
 def cnn_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The CNN generator of a run config (its ``mg``, ``latent_dim``, precision and width)."""
-    return CNNGenerator(config.mg, channels=image_shape[2], latent_dim=config.latent_dim,
-                        precision=config.precision,
-                        width=config.network_width, name="generator")
+    return CNNGenerator(
+        config.mg,
+        channels=image_shape[2],
+        latent_dim=config.latent_dim,
+        precision=config.precision,
+        width=config.network_width,
+        name="generator",
+    )
 
 
 def cnn_discriminator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The CNN discriminator of a run config (``sn_mode``, ``scale``, ``gamma``, precision)."""
-    return CNNDiscriminator(config.sn_mode, config.scale, config.gamma,
-                            image_shape=image_shape, precision=config.precision,
-                            width=config.network_width, name="discriminator")
+    return CNNDiscriminator(
+        config.sn_mode,
+        config.scale,
+        config.gamma,
+        image_shape=image_shape,
+        precision=config.precision,
+        width=config.network_width,
+        name="discriminator",
+    )
 
 
 def resnet_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The ResNet generator of a run config, for square images of ``image_shape``."""
-    return ResNetGenerator(image_shape[0], channels=image_shape[2], latent_dim=config.latent_dim,
-                           width=config.network_width, name="generator")
+    return ResNetGenerator(
+        image_shape[0],
+        channels=image_shape[2],
+        latent_dim=config.latent_dim,
+        width=config.network_width,
+        name="generator",
+    )
 
 
 def resnet_discriminator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     """The ResNet discriminator of a run config (``sn_mode``, ``scale``, ``gamma``, width)."""
-    return ResNetDiscriminator(config.sn_mode, config.scale, config.gamma,
-                               image_shape=image_shape, width=config.network_width,
-                               name="discriminator")
+    return ResNetDiscriminator(
+        config.sn_mode,
+        config.scale,
+        config.gamma,
+        image_shape=image_shape,
+        width=config.network_width,
+        name="discriminator",
+    )
 
 
 @dataclass(frozen=True)
@@ -86,11 +107,14 @@ class _VariantTable(Mapping[str, Variant]):
         spec = network_spec(name)
         found = self._resolved.get(name)
         if found is None or found.spec is not spec:
-            found = Variant(spec, resolve(spec.generator), resolve(spec.discriminator),
-                            resolve(spec.schedule))
+            found = Variant(
+                spec, resolve(spec.generator), resolve(spec.discriminator), resolve(spec.schedule)
+            )
             if found.schedule.streams_data != spec.streams_data:
-                raise ValueError(f"network {name!r}: streams_data = {spec.streams_data} but its "
-                                 f"schedule {found.schedule.__name__} says otherwise")
+                raise ValueError(
+                    f"network {name!r}: streams_data = {spec.streams_data} but its "
+                    f"schedule {found.schedule.__name__} says otherwise"
+                )
             self._resolved[name] = found
         return found
 
@@ -109,8 +133,9 @@ def variant(network: str) -> Variant:
     try:
         return VARIANTS[network]
     except KeyError:
-        raise ConfigError(f"unknown network {network!r}; known networks: "
-                          f"{', '.join(VARIANTS)}") from None
+        raise ConfigError(
+            f"unknown network {network!r}; known networks: {', '.join(VARIANTS)}"
+        ) from None
 
 
 def build_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
@@ -120,8 +145,7 @@ def build_generator(config: RunConfig, image_shape: ImageShape) -> keras.Model:
     return chosen.generator(config, image_shape)
 
 
-def build_networks(config: RunConfig, image_shape: ImageShape
-                   ) -> tuple[keras.Model, keras.Model]:
+def build_networks(config: RunConfig, image_shape: ImageShape) -> tuple[keras.Model, keras.Model]:
     """The generator and discriminator a run config asks for, built for ``image_shape``."""
     g = build_generator(config, image_shape)
     return g, variant(config.network).discriminator(config, image_shape)

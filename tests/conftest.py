@@ -33,7 +33,8 @@ def deterministic_ops():
     yield
     tf_config.disable_op_determinism()
     tf.config.optimizer.set_experimental_options(
-        {"disable_meta_optimizer": options.get("disable_meta_optimizer", False)})
+        {"disable_meta_optimizer": options.get("disable_meta_optimizer", False)}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,14 @@ def write_cifar_tarball(path: str, per_batch: int = 10000, seed: int = 0) -> np.
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tarfile.open(path, "w:gz", compresslevel=1) as tar:
         for i in range(5):
-            blob = pickle.dumps({b"batch_label": b"training batch", b"labels": [0] * per_batch,
-                                 b"data": rows[i * per_batch:(i + 1) * per_batch]}, protocol=2)
+            blob = pickle.dumps(
+                {
+                    b"batch_label": b"training batch",
+                    b"labels": [0] * per_batch,
+                    b"data": rows[i * per_batch : (i + 1) * per_batch],
+                },
+                protocol=2,
+            )
             info = tarfile.TarInfo(f"cifar-10-batches-py/data_batch_{i + 1}")
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
@@ -37,12 +43,27 @@ def write_cifar_tarball(path: str, per_batch: int = 10000, seed: int = 0) -> np.
 #: kept global_id-1 and global_id-3, metrics rows at 1 and 3 (the CNN also logs them at a kept
 #: checkpoint, so 3 has two identical rows).
 TINY_RUN_CONFIG = {
-    "dataset": "shapes", "mg": 4, "iteration": 4, "batch_size": 8, "seed": 5,
-    "vis_freq": 2, "vis_num_h": 2, "vis_num_w": 2, "summary_freq": 1, "metric_freq": 4,
-    "save_checkpoint_freq": 2, "extra_checkpoint_freq": 2, "time_freq": 2,
-    "metrics": ["inception_score", "fid", "swd"], "metric_batch_size": 16,
-    "is_num_samples": 32, "is_num_splits": 2, "fid_num_samples": 32, "fid_num_real": 32,
-    "swd_num_samples": 32, "swd_patches_per_image": 8,
+    "dataset": "shapes",
+    "mg": 4,
+    "iteration": 4,
+    "batch_size": 8,
+    "seed": 5,
+    "vis_freq": 2,
+    "vis_num_h": 2,
+    "vis_num_w": 2,
+    "summary_freq": 1,
+    "metric_freq": 4,
+    "save_checkpoint_freq": 2,
+    "extra_checkpoint_freq": 2,
+    "time_freq": 2,
+    "metrics": ["inception_score", "fid", "swd"],
+    "metric_batch_size": 16,
+    "is_num_samples": 32,
+    "is_num_splits": 2,
+    "fid_num_samples": 32,
+    "fid_num_real": 32,
+    "swd_num_samples": 32,
+    "swd_patches_per_image": 8,
 }
 
 
@@ -97,8 +118,10 @@ def wait_for_file(path: str, proc, timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
         if proc.poll() is not None:
-            raise AssertionError(f"ended (exit {proc.returncode}) before {path} appeared:\n"
-                                 + (proc.communicate()[0] or ""))
+            raise AssertionError(
+                f"ended (exit {proc.returncode}) before {path} appeared:\n"
+                + (proc.communicate()[0] or "")
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} did not appear within {timeout} s")
         time.sleep(0.05)
@@ -109,8 +132,11 @@ def checkpoint_tensors(prefix: str) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(prefix)
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-            if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")}
+    return {
+        n: reader.get_tensor(n)
+        for n in reader.get_variable_to_shape_map()
+        if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")
+    }
 
 
 def assert_identical_checkpoints(a: str, b: str) -> None:

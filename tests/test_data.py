@@ -60,8 +60,7 @@ def test_wrong_shape_dtype_or_range_is_rejected_with_the_file_name(tmp_path):
 
 def test_unit_range_mapping_is_x_over_255_times_2_minus_1():
     x = np.array([[0, 51, 255]], np.uint8)
-    np.testing.assert_allclose(to_unit_range(x).numpy(), [[-1.0, 51 / 255 * 2 - 1, 1.0]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(to_unit_range(x).numpy(), [[-1.0, 51 / 255 * 2 - 1, 1.0]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("chunk", [3, 4, 100])

@@ -55,16 +55,22 @@ def pattern(height: int, width: int, seed: int = 0) -> np.ndarray:
     """An image whose three channels differ (ramps down, across, and noise)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width]
-    return np.stack([y * 255 // max(height - 1, 1), x * 255 // max(width - 1, 1),
-                     rng.integers(0, 256, (height, width))], -1).astype(np.uint8)
+    return np.stack(
+        [
+            y * 255 // max(height - 1, 1),
+            x * 255 // max(width - 1, 1),
+            rng.integers(0, 256, (height, width)),
+        ],
+        -1,
+    ).astype(np.uint8)
 
 
 def blocks(height: int, width: int) -> np.ndarray:
     """Top half red, bottom-left green, bottom-right blue: shows the channel order."""
     image = np.zeros((height, width, 3), np.uint8)
-    image[:height // 2] = RED
-    image[height // 2:, :width // 2] = GREEN
-    image[height // 2:, width // 2:] = BLUE
+    image[: height // 2] = RED
+    image[height // 2 :, : width // 2] = GREEN
+    image[height // 2 :, width // 2 :] = BLUE
     return image
 
 
@@ -97,9 +103,17 @@ def listing(folder: str) -> list[str]:
 # Resize, crop, decode, atomic output
 
 
-@pytest.mark.parametrize("src,dst", [((218, 178), (64, 64)), ((37, 53), (128, 128)),
-                                     ((375, 500), (128, 128)), ((128, 128), (64, 64)),
-                                     ((96, 96), (48, 48)), ((5, 300), (17, 11))])
+@pytest.mark.parametrize(
+    "src,dst",
+    [
+        ((218, 178), (64, 64)),
+        ((37, 53), (128, 128)),
+        ((375, 500), (128, 128)),
+        ((128, 128), (64, 64)),
+        ((96, 96), (48, 48)),
+        ((5, 300), (17, 11)),
+    ],
+)
 def test_resize_matches_opencv_formula(src, dst):
     image = pattern(*src, seed=sum(src))
     assert_close_to_reference(common.resize_bilinear(image, *dst), image)
@@ -177,8 +191,7 @@ def test_atomic_output_leaves_nothing_on_failure_and_keeps_the_old_file(tmp_path
     assert listing(tmp_path) == ["out.npy"]
     np.testing.assert_array_equal(np.load(path), np.zeros((2, 3), np.uint8))
     with pytest.raises(DataError, match="src holds 2 images, expected 4"):
-        common.write_npy_stream(path, iter([np.ones((2, 4, 4, 3), np.uint8)]), (4, 4, 4, 3),
-                                "src")
+        common.write_npy_stream(path, iter([np.ones((2, 4, 4, 3), np.uint8)]), (4, 4, 4, 3), "src")
     assert listing(tmp_path) == ["out.npy"]
 
 
@@ -186,8 +199,11 @@ def test_validate_npy_names_the_problem(tmp_path):
     path = str(tmp_path / "a.npy")
     np.save(path, np.zeros((3, 8, 8, 3), np.uint8))
     common.validate_npy(path, (3, 8, 8, 3))
-    with pytest.raises(DataError, match=r"uint8 array of shape \(3, 8, 8, 3\), expected uint8 "
-                                        r"\(4, 8, 8, 3\)"):
+    with pytest.raises(
+        DataError,
+        match=r"uint8 array of shape \(3, 8, 8, 3\), expected uint8 "
+        r"\(4, 8, 8, 3\)",
+    ):
         common.validate_npy(path, (4, 8, 8, 3))
     with pytest.raises(DataError, match="expected float32"):
         common.validate_npy(path, (3, 8, 8, 3), np.float32)
@@ -203,13 +219,22 @@ def test_validate_npy_names_the_problem(tmp_path):
 
 
 def cifar_batch(images: np.ndarray, labels: list[int]) -> dict:
-    return {b"batch_label": b"training batch", b"labels": labels,
-            b"data": images.transpose(0, 3, 1, 2).reshape(len(images), 3072),
-            b"filenames": [b"x.png"] * len(images)}
+    return {
+        b"batch_label": b"training batch",
+        b"labels": labels,
+        b"data": images.transpose(0, 3, 1, 2).reshape(len(images), 3072),
+        b"filenames": [b"x.png"] * len(images),
+    }
 
 
-def make_cifar_tarball(path: str, images: np.ndarray, labels: np.ndarray, per_batch: int,
-                       skip: int | None = None, bad_shape: bool = False) -> None:
+def make_cifar_tarball(
+    path: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    per_batch: int,
+    skip: int | None = None,
+    bad_shape: bool = False,
+) -> None:
     with tarfile.open(path, "w:gz") as tar:
         for i in range(5):
             if i + 1 == skip:
@@ -218,8 +243,9 @@ def make_cifar_tarball(path: str, images: np.ndarray, labels: np.ndarray, per_ba
             batch = cifar_batch(images[part], [int(x) for x in labels[part]])
             if bad_shape:
                 batch[b"data"] = batch[b"data"][:, :1024]
-            add_bytes(tar, f"cifar-10-batches-py/data_batch_{i + 1}",
-                      pickle.dumps(batch, protocol=2))
+            add_bytes(
+                tar, f"cifar-10-batches-py/data_batch_{i + 1}", pickle.dumps(batch, protocol=2)
+            )
         add_bytes(tar, "cifar-10-batches-py/readme.html", b"<html></html>")
 
 
@@ -258,8 +284,11 @@ def test_cifar10_errors(tmp_path, cifar_data):
     with pytest.raises(DataError, match="lacks cifar-10-batches-py/data_batch_3"):
         cifar10.read_train(path, images_per_batch=2)
     make_cifar_tarball(path, images, labels, per_batch=2, bad_shape=True)
-    with pytest.raises(DataError, match=r"data_batch_1: b'data' is uint8 \(2, 1024\), "
-                                        r"expected uint8 \(2, 3072\)"):
+    with pytest.raises(
+        DataError,
+        match=r"data_batch_1: b'data' is uint8 \(2, 1024\), "
+        r"expected uint8 \(2, 3072\)",
+    ):
         cifar10.read_train(path, images_per_batch=2)
     make_cifar_tarball(path, images, labels, per_batch=2)
     with pytest.raises(DataError, match=r"expected uint8 \(10000, 3072\)"):
@@ -310,8 +339,11 @@ def test_stl10_transposes_and_resizes(tmp_path, caplog):
 def test_stl10_errors(tmp_path):
     source, output = str(tmp_path / "stl.tar.gz"), str(tmp_path / "stl10.npy")
     make_stl_tarball(source, np.zeros((3, 96, 96, 3), np.uint8))
-    with pytest.raises(DataError, match=r"unlabeled_X.bin is 82944 bytes, expected 110592 "
-                                        r"\(4 images"):
+    with pytest.raises(
+        DataError,
+        match=r"unlabeled_X.bin is 82944 bytes, expected 110592 "
+        r"\(4 images",
+    ):
         stl10.prepare_from_archive(source, output, num_images=4)
     truncate(source, 0.3)
     with pytest.raises(DataError, match="truncated or not a .tar.gz"):
@@ -361,8 +393,11 @@ def test_celeba_crops_resizes_rgb(tmp_path, celeba_jpegs, num_workers):
 def test_celeba_errors(tmp_path, celeba_jpegs):
     source, output = str(tmp_path / "celeba.zip"), str(tmp_path / "celeba.npy")
     make_celeba_zip(source, celeba_jpegs)
-    with pytest.raises(DataError, match=r"lacks 1 of the 5 images .*first: "
-                                        r"img_align_celeba/000005.jpg"):
+    with pytest.raises(
+        DataError,
+        match=r"lacks 1 of the 5 images .*first: "
+        r"img_align_celeba/000005.jpg",
+    ):
         celeba.prepare_from_archive(source, output, num_images=5)
     make_celeba_zip(source, [celeba_jpegs[0], celeba_jpegs[1][:300], celeba_jpegs[2]])
     with pytest.raises(DataError, match="img_align_celeba/000002.jpg: not a readable image"):
@@ -394,12 +429,16 @@ def make_imagenet_tar(path: str, classes: dict[str, dict[str, bytes]]) -> None:
 @pytest.fixture
 def imagenet_classes():
     return {
-        "n01": {"n01_1.JPEG": encode(pattern(150, 201, seed=1)),
-                "n01_2.JPEG": encode(blocks(203, 150)),
-                "n01_3.JPEG": encode(pattern(128, 128, seed=3)[..., 0]),  # greyscale
-                "n01_4.JPEG": b"\xff\xd8\xff\xe0 corrupt"},
-        "n02": {"n02_1.JPEG": encode(pattern(61, 97, seed=4), "PNG"),  # a PNG, upscaled
-                "n02_2.JPEG": encode(pattern(500, 375, seed=5), quality=80)},
+        "n01": {
+            "n01_1.JPEG": encode(pattern(150, 201, seed=1)),
+            "n01_2.JPEG": encode(blocks(203, 150)),
+            "n01_3.JPEG": encode(pattern(128, 128, seed=3)[..., 0]),  # greyscale
+            "n01_4.JPEG": b"\xff\xd8\xff\xe0 corrupt",
+        },
+        "n02": {
+            "n02_1.JPEG": encode(pattern(61, 97, seed=4), "PNG"),  # a PNG, upscaled
+            "n02_2.JPEG": encode(pattern(500, 375, seed=5), quality=80),
+        },
     }
 
 
@@ -422,7 +461,7 @@ def test_imagenet_writes_one_file_per_image_and_resumes(tmp_path, imagenet_class
             h, w = image.shape[:2]
             side = min(h, w)
             top, left = (h - side) // 2, (w - side) // 2  # the original's margins
-            assert_close_to_reference(out, image[top:top + side, left:left + side])
+            assert_close_to_reference(out, image[top : top + side, left : left + side])
     blocks_out = np.load(os.path.join(output, "n01", "n01_2.npy"))
     assert np.abs(blocks_out[5, 5].astype(int) - RED).max() < 8
     assert np.abs(blocks_out[120, 5].astype(int) - GREEN).max() < 8
@@ -462,11 +501,17 @@ def test_imagenet_errors(tmp_path, imagenet_classes):
 # Command lines
 
 
-def run_script(module: str, *args: str, env: dict[str, str] | None = None
-               ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"datasets.{module}", *args], cwd=REPO_ROOT,
-                          env=dict(os.environ, **(env or {})), capture_output=True, text=True,
-                          timeout=120)
+def run_script(
+    module: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"datasets.{module}", *args],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_scripts_report_errors_without_traceback(tmp_path):
@@ -528,8 +573,9 @@ def test_tfds_stl10_matches_the_archive_path(tmp_path, mock_tfds):
         images = np.stack(tfds_images("stl10", "unlabelled"))
     make_stl_tarball(str(tmp_path / "stl.tar.gz"), images)
     stl10.prepare_from_archive(str(tmp_path / "stl.tar.gz"), str(tmp_path / "a.npy"), 6)
-    np.testing.assert_array_equal(sort_images(np.load(output)),
-                                  sort_images(np.load(tmp_path / "a.npy")))
+    np.testing.assert_array_equal(
+        sort_images(np.load(output)), sort_images(np.load(tmp_path / "a.npy"))
+    )
 
 
 def test_tfds_celeba_matches_the_archive_path(tmp_path, mock_tfds):
@@ -538,22 +584,28 @@ def test_tfds_celeba_matches_the_archive_path(tmp_path, mock_tfds):
     output = str(tmp_path / "tfds.npy")
     with mock_tfds(3):
         celeba.prepare_from_tfds(output, num_images=3)
-        jpegs = tfds_images("celeb_a", "train+validation+test",
-                            decoders={"image": tfds.decode.SkipDecoding()})
+        jpegs = tfds_images(
+            "celeb_a", "train+validation+test", decoders={"image": tfds.decode.SkipDecoding()}
+        )
     assert decoded(jpegs[0]).shape == (218, 178, 3)
     make_celeba_zip(str(tmp_path / "celeba.zip"), jpegs)
     celeba.prepare_from_archive(str(tmp_path / "celeba.zip"), str(tmp_path / "a.npy"), 3)
-    np.testing.assert_array_equal(sort_images(np.load(output)),
-                                  sort_images(np.load(tmp_path / "a.npy")))
+    np.testing.assert_array_equal(
+        sort_images(np.load(output)), sort_images(np.load(tmp_path / "a.npy"))
+    )
 
 
 def test_tfds_offline_says_what_to_download(tmp_path, monkeypatch):
     monkeypatch.setattr(common, "host_reachable", lambda url, timeout=10.0: False)
-    with pytest.raises(DataError, match=r"no prepared 'stl10' and its download host "
-                                        r"www.example.org cannot be reached from this "
-                                        r"machine. Download it by hand"):
-        common.tfds_builder("stl10", str(tmp_path), "http://www.example.org/x",
-                            "Download it by hand")
+    with pytest.raises(
+        DataError,
+        match=r"no prepared 'stl10' and its download host "
+        r"www.example.org cannot be reached from this "
+        r"machine. Download it by hand",
+    ):
+        common.tfds_builder(
+            "stl10", str(tmp_path), "http://www.example.org/x", "Download it by hand"
+        )
 
 
 def test_tfds_failed_download_says_what_to_download(tmp_path, monkeypatch):
@@ -564,15 +616,23 @@ def test_tfds_failed_download_says_what_to_download(tmp_path, monkeypatch):
 
     monkeypatch.setattr(common, "host_reachable", lambda url, timeout=10.0: True)
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", fail)
-    with pytest.raises(DataError, match=r"could not download and prepare 'cifar10' "
-                                        r"\(ConnectionError: no route to host\). By hand"):
+    with pytest.raises(
+        DataError,
+        match=r"could not download and prepare 'cifar10' "
+        r"\(ConnectionError: no route to host\). By hand",
+    ):
         common.tfds_builder("cifar10", str(tmp_path), cifar10.URL, "By hand")
 
 
 def test_tfds_cli_offline(tmp_path):
     # Offline on every machine (no TCP connection can be opened), so this never downloads.
-    result = run_script("cifar10", "--source_kind=tfds", f"--data_root={tmp_path}",
-                        f"--tfds_data_dir={tmp_path / 'tfds'}", env=offline_env())
+    result = run_script(
+        "cifar10",
+        "--source_kind=tfds",
+        f"--data_root={tmp_path}",
+        f"--tfds_data_dir={tmp_path / 'tfds'}",
+        env=offline_env(),
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.splitlines()[-1]  # after tfds' own log lines
     assert last.startswith("error: tensorflow-datasets has no prepared 'cifar10'")

@@ -42,8 +42,11 @@ def file_ids(batch: np.ndarray) -> np.ndarray:
 
 
 def test_lists_files_and_checks_the_counts(folder, caplog):
-    with pytest.raises(DataError, match=r"holds 3 classes and 7 images, expected 1000 and "
-                                        r"1281167 .*allow_subset=True"):
+    with pytest.raises(
+        DataError,
+        match=r"holds 3 classes and 7 images, expected 1000 and "
+        r"1281167 .*allow_subset=True",
+    ):
         ImageNetFolder(str(folder))
     with caplog.at_level("WARNING"):
         data = ImageNetFolder(str(folder), allow_subset=True)
@@ -51,7 +54,10 @@ def test_lists_files_and_checks_the_counts(folder, caplog):
     assert (data.num_classes, data.num_images) == (3, 7)
     assert data.class_names == ["n001", "n002", "n003"]
     assert [os.path.relpath(f, folder) for f in data.files][:3] == [
-        "n001/a.npy", "n001/b.npy", "n002/c.npy"]
+        "n001/a.npy",
+        "n001/b.npy",
+        "n002/c.npy",
+    ]
     ImageNetFolder(str(folder), expected_classes=3, expected_images=7)
 
 
@@ -62,8 +68,7 @@ def test_stream_shapes_range_and_sampling_with_replacement(folder):
         assert batch.shape == (50, 128, 128, 3) and batch.dtype == np.float32
         assert -1.0 <= batch.min() and batch.max() <= 1.0
     ids = np.concatenate([file_ids(b) for b in batches])
-    np.testing.assert_allclose(batches[0][0], image_value(ids[0]) / 255.0 * 2.0 - 1.0,
-                               atol=1e-6)
+    np.testing.assert_allclose(batches[0][0], image_value(ids[0]) / 255.0 * 2.0 - 1.0, atol=1e-6)
     counts = collections.Counter(ids.tolist())
     assert sorted(counts) == list(range(7))  # every file drawn ...
     assert max(counts.values()) < 2 * 300 / 7  # ... about equally often
@@ -81,8 +86,11 @@ def test_sample_uint8(folder):
     assert set(images[:, 0, 0, 0] // 30) <= set(range(7))
     assert len(set(images[:, 0, 0, 0].tolist())) < 40
     np.save(folder / "n001" / "a.npy", np.zeros((64, 64, 3), np.uint8))
-    with pytest.raises(DataError, match=r"n001/a.npy holds uint8 \(64, 64, 3\); expected a "
-                                        r"uint8 \(128, 128, 3\)"):
+    with pytest.raises(
+        DataError,
+        match=r"n001/a.npy holds uint8 \(64, 64, 3\); expected a "
+        r"uint8 \(128, 128, 3\)",
+    ):
         data.sample_uint8(100, np.random.default_rng(0))
 
 
@@ -98,15 +106,18 @@ def test_a_bad_file_stops_the_stream_naming_it(folder, bad):
     else:
         path.write_bytes(b"\x93NUM")
     data = ImageNetFolder(str(folder), allow_subset=True)
-    with pytest.raises(tf.errors.InvalidArgumentError,
-                       match=r"expected a uint8 \(128, 128, 3\) .npy file.*n003/g.npy"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"expected a uint8 \(128, 128, 3\) .npy file.*n003/g.npy",
+    ):
         for _ in data.dataset(batch_size=64, seed=0).take(3):
             pass
 
 
 def test_missing_and_empty_folders(tmp_path, folder):
-    with pytest.raises(DataError, match="does not exist: make it with `python -m "
-                                        "datasets.imagenet`"):
+    with pytest.raises(
+        DataError, match="does not exist: make it with `python -m datasets.imagenet`"
+    ):
         ImageNetFolder(str(tmp_path / "nowhere"))
     empty = tmp_path / "empty"
     empty.mkdir()

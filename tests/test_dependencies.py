@@ -41,10 +41,15 @@ def imported_modules(source: str) -> set[str]:
     """Top-level names of the modules ``source`` imports: import statements (also inside
     functions) and string arguments of ``importlib.import_module``/``find_spec``."""
     tree = ast.parse(source)
-    constants = {target.id: node.value.value for node in tree.body
-                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
-                 and isinstance(node.value.value, str)
-                 for target in node.targets if isinstance(target, ast.Name)}
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -65,8 +70,11 @@ def imported_modules(source: str) -> set[str]:
 
 def third_party_imports(roots: Iterable[str]) -> dict[str, list[str]]:
     """Top-level third-party module -> the files importing it (not stdlib, not the project)."""
-    local = {os.path.splitext(n)[0] for n in os.listdir(REPO_ROOT)
-             if n.endswith(".py") or os.path.isdir(os.path.join(REPO_ROOT, n))}
+    local = {
+        os.path.splitext(n)[0]
+        for n in os.listdir(REPO_ROOT)
+        if n.endswith(".py") or os.path.isdir(os.path.join(REPO_ROOT, n))
+    }
     found: dict[str, list[str]] = {}
     for path in python_files(roots):
         with open(path, encoding="utf-8") as f:
@@ -97,18 +105,23 @@ def required_distributions(path: str) -> set[str]:
     return names
 
 
-def missing_requirements(imports: dict[str, list[str]], required: set[str],
-                         providers: dict[str, list[str]]) -> list[str]:
+def missing_requirements(
+    imports: dict[str, list[str]], required: set[str], providers: dict[str, list[str]]
+) -> list[str]:
     """One message per imported module that no required distribution provides."""
     problems = []
     for module, files in sorted(imports.items()):
         dists = {canonical(d) for d in providers.get(module, [])}
         if not dists:
-            problems.append(f"{module} (imported by {', '.join(files[:3])}) is not provided "
-                            "by any installed distribution")
+            problems.append(
+                f"{module} (imported by {', '.join(files[:3])}) is not provided "
+                "by any installed distribution"
+            )
         elif not dists & required:
-            problems.append(f"{module} (imported by {', '.join(files[:3])}) comes from "
-                            f"{', '.join(sorted(dists))}, which the requirements do not pin")
+            problems.append(
+                f"{module} (imported by {', '.join(files[:3])}) comes from "
+                f"{', '.join(sorted(dists))}, which the requirements do not pin"
+            )
     return problems
 
 
@@ -121,15 +134,17 @@ def unpinned(path: str) -> list[str]:
 
 def test_every_imported_module_is_pinned_by_the_readme_commands():
     required = required_distributions(os.path.join(REPO_ROOT, "requirements-test.txt"))
-    problems = missing_requirements(third_party_imports(SOURCES), required,
-                                    importlib.metadata.packages_distributions())
+    problems = missing_requirements(
+        third_party_imports(SOURCES), required, importlib.metadata.packages_distributions()
+    )
     assert not problems, "\n".join(problems)
 
 
 def test_the_runtime_needs_nothing_from_the_test_requirements():
     runtime = required_distributions(os.path.join(REPO_ROOT, "requirements.txt"))
-    problems = missing_requirements(third_party_imports(RUNTIME_SOURCES), runtime,
-                                    importlib.metadata.packages_distributions())
+    problems = missing_requirements(
+        third_party_imports(RUNTIME_SOURCES), runtime, importlib.metadata.packages_distributions()
+    )
     assert not problems, "\n".join(problems)
 
 
@@ -139,11 +154,20 @@ def test_every_requirement_is_pinned():
 
 
 def test_the_check_catches_an_import_without_a_requirement():
-    source = ("import numpy\nimport scipy.linalg\nfrom PIL import Image\nimport os\n"
-              "import importlib\nNAME = 'somepkg.sub'\nimportlib.import_module(NAME)\n"
-              "def f():\n    import lazy_one\n")
-    assert imported_modules(source) == {"numpy", "scipy", "PIL", "os", "importlib",
-                                        "somepkg", "lazy_one"}
+    source = (
+        "import numpy\nimport scipy.linalg\nfrom PIL import Image\nimport os\n"
+        "import importlib\nNAME = 'somepkg.sub'\nimportlib.import_module(NAME)\n"
+        "def f():\n    import lazy_one\n"
+    )
+    assert imported_modules(source) == {
+        "numpy",
+        "scipy",
+        "PIL",
+        "os",
+        "importlib",
+        "somepkg",
+        "lazy_one",
+    }
     providers = {"numpy": ["numpy"], "scipy": ["scipy"], "PIL": ["Pillow"]}
     imports = {"numpy": ["a.py"], "scipy": ["tests/b.py"], "PIL": ["c.py"], "ghost": ["d.py"]}
     problems = missing_requirements(imports, {"numpy", "pillow"}, providers)

@@ -22,7 +22,8 @@ RUN = "run-0,sn_mode-BSN,"
 def _task(tmp_path, data_root):
     task = tmp_path / "e2e_task"
     task.mkdir()
-    (task / "config.py").write_text(textwrap.dedent(f"""
+    (task / "config.py").write_text(
+        textwrap.dedent(f"""
         config = {{
             "scheduler_config": {{"gpu": ["0"]}},
             "global_config": {{
@@ -35,18 +36,31 @@ def _task(tmp_path, data_root):
             }},
             "test_config": [{{"sn_mode": ["BSN"], "run": range(1)}}],
         }}
-    """))
+    """)
+    )
     return task
 
 
 def _main(task, results, *args, env=None):
-    cmd = [sys.executable, os.path.join(REPO, "main.py"), str(task), "--results_dir",
-           str(results), *args]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "main.py"),
+        str(task),
+        "--results_dir",
+        str(results),
+        *args,
+    ]
     # Deterministic kernels: the end states are compared bit for bit.
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2",
-               TF_DETERMINISTIC_OPS="1", **(env or {}))
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        TF_DETERMINISTIC_OPS="1",
+        **(env or {}),
+    )
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _finished(proc, code, timeout=600):
@@ -83,7 +97,10 @@ def test_main_runs_interrupts_resumes_and_matches_an_uninterrupted_run(tmp_path,
     # Every output is present and well-formed.
     assert (run_dir / "COMPLETED").is_file()
     assert sorted(os.listdir(run_dir / "sample")) == [
-        "global_id-19.png", "global_id-29.png", "global_id-9.png"]
+        "global_id-19.png",
+        "global_id-29.png",
+        "global_id-9.png",
+    ]
     assert Image.open(run_dir / "sample" / "global_id-29.png").size == (5 * 32, 2 * 32)
     with open(run_dir / "metrics.csv") as f:
         rows = list(csv.reader(f))
@@ -112,7 +129,8 @@ def _paper_style_task(tmp_path, data_root):
     """Like the paper's tasks: no seed in the config, so the run draws one (seed.json)."""
     task = tmp_path / "paper_task"
     task.mkdir()
-    (task / "config.py").write_text(textwrap.dedent(f"""
+    (task / "config.py").write_text(
+        textwrap.dedent(f"""
         config = {{
             "scheduler_config": {{"gpu": ["0"]}},
             "global_config": {{
@@ -124,12 +142,14 @@ def _paper_style_task(tmp_path, data_root):
             }},
             "test_config": [{{"run": range(1)}}],
         }}
-    """))
+    """)
+    )
     return task
 
 
 def test_paper_style_run_survives_ctrl_c_and_kill_9_and_ends_as_an_uninterrupted_run(
-        tmp_path, cifar_root):
+    tmp_path, cifar_root
+):
     """The seed a run draws is kept in seed.json and reread by every resume; Ctrl-C (SIGINT
     to the scheduler) checkpoints and stops; kill -9 of the training process loses only the
     iterations since its last checkpoint, and the resume cuts metrics.csv back to it. The
@@ -177,7 +197,8 @@ def test_paper_style_run_survives_ctrl_c_and_kill_9_and_ends_as_an_uninterrupted
     assert_identical_checkpoints(str(ref / final), str(res / final))
     reference = (ref / PAPER_RUN / "metrics.csv").read_text()
     assert [r.split(",")[0] for r in reference.splitlines()[1:]] == [
-        str(n) for n in range(1, PAPER_ITER, 2)]
+        str(n) for n in range(1, PAPER_ITER, 2)
+    ]
     assert (run_dir / "metrics.csv").read_text() == reference
 
 

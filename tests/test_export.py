@@ -41,9 +41,21 @@ def test_export_loads_without_the_project_and_equals_sample(trained_run, tmp_pat
     scratch.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    done = subprocess.run([sys.executable, "-c", "import os\n" + LOAD,
-                           os.path.join(out, "saved_model"), samples, os.path.realpath(REPO)],
-                          cwd=scratch, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os\n" + LOAD,
+            os.path.join(out, "saved_model"),
+            samples,
+            os.path.realpath(REPO),
+        ],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with np.load(samples) as d:
         expected = d["images"]
@@ -64,12 +76,17 @@ def test_export_loads_without_the_project_and_equals_sample(trained_run, tmp_pat
 def test_bad_export_input_is_one_error_line(trained_run, tmp_path, capsys):
     out = tmp_path / "taken"
     out.mkdir()
-    assert_one_error_line(capsys, cli("export", trained_run, "--out", str(out)), str(out),
-                          "--overwrite")
+    assert_one_error_line(
+        capsys, cli("export", trained_run, "--out", str(out)), str(out), "--overwrite"
+    )
     assert os.listdir(out) == []
     assert_one_error_line(capsys, cli("export", trained_run), "--out")
-    assert_one_error_line(capsys, cli("export", str(tmp_path), "--out", str(tmp_path / "e")),
-                          "not a run folder")
-    assert_one_error_line(capsys, cli("export", trained_run, "--checkpoint", "kept",
-                                      "--out", str(tmp_path / "e")), "one checkpoint")
+    assert_one_error_line(
+        capsys, cli("export", str(tmp_path), "--out", str(tmp_path / "e")), "not a run folder"
+    )
+    assert_one_error_line(
+        capsys,
+        cli("export", trained_run, "--checkpoint", "kept", "--out", str(tmp_path / "e")),
+        "one checkpoint",
+    )
     assert no_partial_files(str(tmp_path))

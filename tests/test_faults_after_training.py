@@ -34,8 +34,9 @@ def _cut(run_dir: str, *prefixes: str) -> None:
 LATEST_BOTH = ("model-3", "global_id-3/model-3")  # both copies of the latest checkpoint
 
 
-def test_a_corrupt_latest_checkpoint_falls_back_in_sample_export_and_evaluate(run_copy,
-                                                                             tmp_path, capsys):
+def test_a_corrupt_latest_checkpoint_falls_back_in_sample_export_and_evaluate(
+    run_copy, tmp_path, capsys
+):
     _cut(run_copy, *LATEST_BOTH)
     ckpt = os.path.join(run_copy, "checkpoint")
 
@@ -50,8 +51,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_in_sample_export_and_evaluate(ru
         assert all("does not read completely" in w and "using model-1" in w for w in warnings)
         return out.out
 
-    out = warned_and_used(cli("sample", run_copy, "--num", "4", "--out",
-                              str(tmp_path / "s.npy")))
+    out = warned_and_used(cli("sample", run_copy, "--num", "4", "--out", str(tmp_path / "s.npy")))
     assert "of model-1" in out and np.load(tmp_path / "s.npy").shape == (4, 32, 32, 3)
     out = warned_and_used(cli("export", run_copy, "--out", str(tmp_path / "exported")))
     assert "exported model-1" in out
@@ -65,14 +65,17 @@ def test_a_corrupt_latest_checkpoint_falls_back_in_sample_export_and_evaluate(ru
     assert os.path.exists(os.path.join(ckpt, "model-3.data-00000-of-00001"))
 
 
-@pytest.mark.parametrize("command", [("sample", "--num", "4"), ("export", "--out", "OUT"),
-                                     ("evaluate", "--metrics", "swd")])
+@pytest.mark.parametrize(
+    "command",
+    [("sample", "--num", "4"), ("export", "--out", "OUT"), ("evaluate", "--metrics", "swd")],
+)
 def test_an_explicit_corrupt_checkpoint_is_one_error_line(run_copy, tmp_path, capsys, command):
     _cut(run_copy, *LATEST_BOTH)
     args = [a.replace("OUT", str(tmp_path / "exported")) for a in command]
     code = cli(args[0], run_copy, *args[1:], "--checkpoint", "3")
-    assert_one_error_line(capsys, code, "model-3", "global_id-3", "reads completely",
-                          "Read less bytes")
+    assert_one_error_line(
+        capsys, code, "model-3", "global_id-3", "reads completely", "Read less bytes"
+    )
     assert not os.path.exists(os.path.join(run_copy, "eval"))
     assert not os.path.exists(tmp_path / "exported")
 
@@ -93,9 +96,13 @@ def test_sample_into_a_read_only_run_folder_is_one_error_line(run_copy, capsys, 
         return makedirs(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "makedirs", read_only)
-    line = assert_one_error_line(capsys, cli("sample", run_copy, "--num", "4"),
-                                 os.path.join(run_copy, "eval"), "Read-only file system",
-                                 "--out")
+    line = assert_one_error_line(
+        capsys,
+        cli("sample", run_copy, "--num", "4"),
+        os.path.join(run_copy, "eval"),
+        "Read-only file system",
+        "--out",
+    )
     assert "cannot write there" in line
 
 

@@ -13,8 +13,20 @@ from tests.after_training import assert_one_error_line, cli
 
 def test_fid_stats_are_the_dataset_features_moments_under_ttur_names(tmp_path, stub_graph):
     root = str(tmp_path)
-    assert cli("fid_stats", "--dataset", "shapes", "--num", "64", "--data_root", root,
-               "--inception_graph", stub_graph) == 0
+    assert (
+        cli(
+            "fid_stats",
+            "--dataset",
+            "shapes",
+            "--num",
+            "64",
+            "--data_root",
+            root,
+            "--inception_graph",
+            stub_graph,
+        )
+        == 0
+    )
     path = os.path.join(root, "fid_stats", "shapes-stub-64.npz")
     with np.load(path) as d:
         mu, sigma = d["mu"], d["sigma"]
@@ -28,8 +40,20 @@ def test_fid_stats_are_the_dataset_features_moments_under_ttur_names(tmp_path, s
     # Zero up to the round-off of the matrix square root (tfgan's rule) on 64 samples.
     assert abs(frechet_distance(FixedMoments(mu, sigma), features)) < 1e-3
     # An existing file is kept unless --overwrite.
-    assert cli("fid_stats", "--dataset", "shapes", "--num", "64", "--data_root", root,
-               "--inception_graph", stub_graph) == 2
+    assert (
+        cli(
+            "fid_stats",
+            "--dataset",
+            "shapes",
+            "--num",
+            "64",
+            "--data_root",
+            root,
+            "--inception_graph",
+            stub_graph,
+        )
+        == 2
+    )
 
 
 def test_evaluate_with_a_fid_reference(own_trained_run, tmp_path, stub_graph):
@@ -39,16 +63,39 @@ def test_evaluate_with_a_fid_reference(own_trained_run, tmp_path, stub_graph):
     import csv
 
     ref = str(tmp_path / "ref.npz")
-    assert cli("fid_stats", "--dataset", "shapes", "--num", "64", "--out", ref,
-               "--inception_graph", stub_graph) == 0
+    assert (
+        cli(
+            "fid_stats",
+            "--dataset",
+            "shapes",
+            "--num",
+            "64",
+            "--out",
+            ref,
+            "--inception_graph",
+            stub_graph,
+        )
+        == 0
+    )
     mu, sigma = read_stats(ref)
     d = np.linspace(-0.5, 1.0, len(mu))
     refs = [ref, str(tmp_path / "plus.npz"), str(tmp_path / "minus.npz")]
     np.savez(refs[1], mu=mu + d, sigma=sigma)
     np.savez(refs[2], mu=mu - d, sigma=sigma)
     for path in refs:
-        assert cli("evaluate", own_trained_run, "--metrics", "fid", "--fid_reference", path,
-                   "--seed", "21") == 0
+        assert (
+            cli(
+                "evaluate",
+                own_trained_run,
+                "--metrics",
+                "fid",
+                "--fid_reference",
+                path,
+                "--seed",
+                "21",
+            )
+            == 0
+        )
     with open(os.path.join(own_trained_run, "eval", "metrics.csv")) as f:
         rows = [r for r in csv.DictReader(f) if r["sample_seed"] == "21"]
     assert [r["fid_reference"] for r in rows] == refs
@@ -61,22 +108,31 @@ def test_a_reference_of_the_wrong_dimension_is_one_error_line(trained_run, tmp_p
     ref = str(tmp_path / "ttur.npz")
     np.savez(ref, mu=np.zeros(2048), sigma=np.eye(2048))  # real Inception's size, stub has 16
     assert read_stats(ref)[0].shape == (2048,)
-    assert_one_error_line(capsys, cli("evaluate", trained_run, "--metrics", "fid",
-                                      "--fid_reference", ref), ref, "dimension 2048", "16")
+    assert_one_error_line(
+        capsys,
+        cli("evaluate", trained_run, "--metrics", "fid", "--fid_reference", ref),
+        ref,
+        "dimension 2048",
+        "16",
+    )
     np.savez(ref, mu=np.zeros(3), sigma=np.eye(2))
-    assert_one_error_line(capsys, cli("evaluate", trained_run, "--metrics", "fid",
-                                      "--fid_reference", ref), ref, "sigma")
+    assert_one_error_line(
+        capsys,
+        cli("evaluate", trained_run, "--metrics", "fid", "--fid_reference", ref),
+        ref,
+        "sigma",
+    )
 
 
 def test_fid_stats_bad_input_is_one_error_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("BSN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("BSN_INCEPTION_URL", "file:///nonexistent/inception.tgz")
     monkeypatch.delenv("BSN_INCEPTION_GRAPH", raising=False)
-    line = assert_one_error_line(capsys, cli("fid_stats", "--dataset", "shapes",
-                                             "--data_root", str(tmp_path)), "put it at")
+    line = assert_one_error_line(
+        capsys, cli("fid_stats", "--dataset", "shapes", "--data_root", str(tmp_path)), "put it at"
+    )
     assert str(tmp_path / "cache") in line
     assert_one_error_line(capsys, cli("fid_stats", "--dataset", "mnist"), "mnist")
-    assert_one_error_line(capsys, cli("fid_stats", "--dataset", "shapes", "--num", "0"),
-                          "--num 0")
+    assert_one_error_line(capsys, cli("fid_stats", "--dataset", "shapes", "--num", "0"), "--num 0")
     assert_one_error_line(capsys, cli("fid_stats"), "--dataset")
     assert not os.path.exists(tmp_path / "fid_stats")

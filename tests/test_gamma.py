@@ -22,9 +22,19 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uin
 
 
 def _config(**over):
-    cfg = dict(dataset="cifar10", iteration=2, mg=4, batch_size=4, vis_freq=1000,
-               metric_freq=1000, save_checkpoint_freq=1000, metrics=[], loss="wgan_gp",
-               d_gp_coe=10.0, gamma="diff")
+    cfg = dict(
+        dataset="cifar10",
+        iteration=2,
+        mg=4,
+        batch_size=4,
+        vis_freq=1000,
+        metric_freq=1000,
+        save_checkpoint_freq=1000,
+        metrics=[],
+        loss="wgan_gp",
+        d_gp_coe=10.0,
+        gamma="diff",
+    )
     cfg.update(over)
     return validate_run_config(cfg)
 
@@ -73,8 +83,9 @@ def test_gammas_move_under_d_steps_only_and_are_logged(tmp_path):
     z = t.schedule.sample_z(4)
     t.schedule.g_step(z)
     np.testing.assert_array_equal(g0, gammas())
-    stats = t.schedule.d_step(t.schedule.sample_real(4), t.generator(z, training=True),
-                              diagnostics=True)
+    stats = t.schedule.d_step(
+        t.schedule.sample_real(4), t.generator(z, training=True), diagnostics=True
+    )
     assert not np.allclose(g0, gammas())
     assert {f"d/gamma{i}" for i in range(8)} <= set(stats)
     assert "loss/d/gp" in stats and float(stats["loss/d/gp"]) >= 0.0
@@ -104,19 +115,28 @@ def test_gamma_tasks_have_the_original_75_runs(task):
     assert len(t.runs) == 75 and len(t.distinct_runs()) == 75
     cfg = t.runs[0].config
     assert (cfg.loss, cfg.gamma, cfg.d_gp_coe, cfg.sn_mode) == (
-        "wgan_gp", task.split("_")[0], 10.0, "SN")
-    assert t.runs[0].name == ("d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,"
-                              "g_beta2-0.999,g_lr-0.0001,iteration-400000,mg-4,n_dis-1,run-0,"
-                              "sn_mode-SN,")
+        "wgan_gp",
+        task.split("_")[0],
+        10.0,
+        "SN",
+    )
+    assert t.runs[0].name == (
+        "d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,"
+        "g_beta2-0.999,g_lr-0.0001,iteration-400000,mg-4,n_dis-1,run-0,"
+        "sn_mode-SN,"
+    )
 
 
-@pytest.mark.parametrize("over,message", [
-    (dict(d_gp_coe=None), "needs d_gp_coe"),
-    (dict(d_gp_coe=-1.0), "d_gp_coe = -1.0, expected a number >= 0"),
-    (dict(loss="wgan"), "loss = 'wgan', expected one of 'hinge', 'wgan_gp'"),
-    (dict(gamma="per_layer"), "gamma = 'per_layer', expected one of 'none', 'same', 'diff'"),
-    (dict(gamma="same", scale=2.0), "leave scale at 1.0"),
-])
+@pytest.mark.parametrize(
+    "over,message",
+    [
+        (dict(d_gp_coe=None), "needs d_gp_coe"),
+        (dict(d_gp_coe=-1.0), "d_gp_coe = -1.0, expected a number >= 0"),
+        (dict(loss="wgan"), "loss = 'wgan', expected one of 'hinge', 'wgan_gp'"),
+        (dict(gamma="per_layer"), "gamma = 'per_layer', expected one of 'none', 'same', 'diff'"),
+        (dict(gamma="same", scale=2.0), "leave scale at 1.0"),
+    ],
+)
 def test_bad_gamma_family_configs_are_clear_errors(over, message):
     cfg = dict(dataset="cifar10", iteration=2, mg=4, loss="wgan_gp", d_gp_coe=10.0)
     cfg.update(over)
@@ -139,12 +159,22 @@ def _scalar_tags(checkpoint_dir) -> set[str]:
 def test_gamma_task_runs_end_to_end_through_main(tmp_path, cifar_root, task, gammas):
     """One run of the real task config, shortened by --set, writes every output."""
     data_root, _ = cifar_root
-    overrides = (f"iteration=6,data_root={str(data_root)!r},batch_size=8,vis_freq=3,"
-                 "vis_num_h=2,vis_num_w=2,summary_freq=1,metric_freq=3,save_checkpoint_freq=3,"
-                 "extra_checkpoint_freq=1000,metrics=['swd'],swd_num_samples=32")
-    cmd = [sys.executable, os.path.join(REPO, "main.py"), task, "--results_dir",
-           str(tmp_path), "--only", "dataset=cifar10,g_lr=0.0002,d_lr=0.0002,run=0",
-           "--set", overrides]
+    overrides = (
+        f"iteration=6,data_root={str(data_root)!r},batch_size=8,vis_freq=3,"
+        "vis_num_h=2,vis_num_w=2,summary_freq=1,metric_freq=3,save_checkpoint_freq=3,"
+        "extra_checkpoint_freq=1000,metrics=['swd'],swd_num_samples=32"
+    )
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "main.py"),
+        task,
+        "--results_dir",
+        str(tmp_path),
+        "--only",
+        "dataset=cifar10,g_lr=0.0002,d_lr=0.0002,run=0",
+        "--set",
+        overrides,
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -173,15 +203,20 @@ def test_checkpoint_written_before_the_gamma_rename_restores(tmp_path):
         g.assign(1.5 + i)
     old.global_id.assign(1)
     # the layout the trainer wrote before the rename: every variable by path, gammas as scale{i}
-    d_paths = {re.sub(r"/gamma(\d+)$", r"/scale\1", v.path): v
-               for v in old.discriminator.variables}
+    d_paths = {re.sub(r"/gamma(\d+)$", r"/scale\1", v.path): v for v in old.discriminator.variables}
     assert "discriminator/scale7" in d_paths and not any("gamma" in p for p in d_paths)
     legacy = tf.train.Checkpoint(
-        generator={v.path: v for v in old.generator.variables}, discriminator=d_paths,
-        g_optimizer=list(old.g_opt.variables), d_optimizer=list(old.d_opt.variables),
-        rng=old.rng, vis_latents=old.vis_latents, global_id=old.global_id)
-    path = tf.train.CheckpointManager(legacy, old.checkpoint_dir, max_to_keep=5,
-                                      checkpoint_name=MODEL_NAME).save(checkpoint_number=1)
+        generator={v.path: v for v in old.generator.variables},
+        discriminator=d_paths,
+        g_optimizer=list(old.g_opt.variables),
+        d_optimizer=list(old.d_opt.variables),
+        rng=old.rng,
+        vis_latents=old.vis_latents,
+        global_id=old.global_id,
+    )
+    path = tf.train.CheckpointManager(
+        legacy, old.checkpoint_dir, max_to_keep=5, checkpoint_name=MODEL_NAME
+    ).save(checkpoint_number=1)
     names = [n for n, _ in tf.train.list_variables(path)]
     assert any("Sscale0" in n for n in names)
     assert not any("discriminator.Sgamma" in n for n in names)
@@ -189,8 +224,10 @@ def test_checkpoint_written_before_the_gamma_rename_restores(tmp_path):
     again = Trainer(_config(iteration=3), str(tmp_path), IMAGES, seed=0)
     assert again.restore() == 1
     assert [float(g) for g in again.discriminator.gammas] == [1.5 + i for i in range(8)]
-    assert [v.path for v in again.discriminator.gammas][:2] == ["discriminator/gamma0",
-                                                                 "discriminator/gamma1"]
+    assert [v.path for v in again.discriminator.gammas][:2] == [
+        "discriminator/gamma0",
+        "discriminator/gamma1",
+    ]
 
 
 def _layout_children(t, layout: str) -> dict:
@@ -204,9 +241,15 @@ def _layout_children(t, layout: str) -> dict:
             d_paths[v.path] = v
     for v in t.discriminator.gammas:
         d_paths[re.sub(r"/gamma(\d+)$", r"/scale\1", v.path)] = v
-    return dict(generator={v.path: v for v in t.generator.variables}, discriminator=d_paths,
-                g_optimizer=list(t.g_opt.variables), d_optimizer=list(t.d_opt.variables),
-                rng=t.rng, vis_latents=t.vis_latents, global_id=t.global_id)
+    return dict(
+        generator={v.path: v for v in t.generator.variables},
+        discriminator=d_paths,
+        g_optimizer=list(t.g_opt.variables),
+        d_optimizer=list(t.d_opt.variables),
+        rng=t.rng,
+        vis_latents=t.vis_latents,
+        global_id=t.global_id,
+    )
 
 
 def _names(path: str, word: str) -> tuple[list[str], list[str]]:
@@ -214,12 +257,17 @@ def _names(path: str, word: str) -> tuple[list[str], list[str]]:
     ``<word>{i}``."""
     from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-    keys = sorted(n for n, _ in tf.train.list_variables(path)
-                  if re.search(rf"discriminator\.S{word}\d+/", n))
+    keys = sorted(
+        n for n, _ in tf.train.list_variables(path) if re.search(rf"discriminator\.S{word}\d+/", n)
+    )
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(tf.train.load_checkpoint(path).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
-    names = sorted(c.local_name for node in graph.nodes for c in node.children
-                   if re.fullmatch(rf"discriminator/{word}\d+", c.local_name))
+    names = sorted(
+        c.local_name
+        for node in graph.nodes
+        for c in node.children
+        if re.fullmatch(rf"discriminator/{word}\d+", c.local_name)
+    )
     return keys, names
 
 
@@ -235,8 +283,11 @@ def test_checkpoints_of_every_gamma_naming_restore_the_same_values(tmp_path):
     paths = {"gamma": src.save(1)}
     for layout in ("scale", "both"):
         manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(**_layout_children(src, layout)), str(tmp_path / layout),
-            max_to_keep=5, checkpoint_name=MODEL_NAME)
+            tf.train.Checkpoint(**_layout_children(src, layout)),
+            str(tmp_path / layout),
+            max_to_keep=5,
+            checkpoint_name=MODEL_NAME,
+        )
         paths[layout] = manager.save(checkpoint_number=1)
 
     gammas = [f"discriminator/gamma{i}" for i in range(8)]
@@ -255,8 +306,12 @@ def test_checkpoints_of_every_gamma_naming_restore_the_same_values(tmp_path):
     for layout, path in paths.items():
         for v in restored:
             v.assign(tf.zeros_like(v))
-        checkpoints = RunCheckpoints(again.checkpoints.objects, again.global_id,
-                                     os.path.dirname(path), renamed=again.checkpoints.renamed)
+        checkpoints = RunCheckpoints(
+            again.checkpoints.objects,
+            again.global_id,
+            os.path.dirname(path),
+            renamed=again.checkpoints.renamed,
+        )
         assert checkpoints.restore() == (1, True), layout
         assert [float(g) for g in again.discriminator.gammas] == [1.5 + i for i in range(8)]
         for v in restored:

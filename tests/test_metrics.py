@@ -64,23 +64,38 @@ class Generator:
         self.calls += 1
         self.done += n
         if self.images is not None:
-            return self.images[self.done - n:self.done]
+            return self.images[self.done - n : self.done]
         return np.tanh(self.rng.normal(size=(n, SIZE, SIZE, 3))).astype(np.float32)
 
 
-def make_context(real: np.ndarray | None = None, sample=None, seed: int = 0,
-                 config: dict | None = None, streamed: bool = False) -> MetricContext:
+def make_context(
+    real: np.ndarray | None = None,
+    sample=None,
+    seed: int = 0,
+    config: dict | None = None,
+    streamed: bool = False,
+) -> MetricContext:
     real = real_set() if real is None else real
     rng = np.random.default_rng(seed)
     return MetricContext(
         sample=sample or Generator(),
         sample_real=lambda n: real[rng.integers(0, len(real), n)],
-        real_images=None if streamed else real, rng=rng, config=config or {}, run_dir="/tmp")
+        real_images=None if streamed else real,
+        rng=rng,
+        config=config or {},
+        run_dir="/tmp",
+    )
 
 
 def small_config(**kw) -> RunConfig:
-    cfg = {"metrics": ["inception_score", "fid"], "metric_batch_size": 16,
-           "is_num_samples": 40, "is_num_splits": 4, "fid_num_samples": 48, "fid_num_real": 32}
+    cfg = {
+        "metrics": ["inception_score", "fid"],
+        "metric_batch_size": 16,
+        "is_num_samples": 40,
+        "is_num_splits": 4,
+        "fid_num_samples": 48,
+        "fid_num_real": 32,
+    }
     cfg.update(kw)
     return run_config(**cfg)
 
@@ -115,8 +130,12 @@ def resize_tf1_numpy(image: np.ndarray, out: int) -> np.ndarray:
 
 def test_tfgan_eval_loads_without_package_init():
     ev = tfgan_eval()
-    for name in ("frechet_classifier_distance_from_activations", "classifier_score_from_logits",
-                 "kernel_classifier_distance_from_activations", "sliced_wasserstein_distance"):
+    for name in (
+        "frechet_classifier_distance_from_activations",
+        "classifier_score_from_logits",
+        "kernel_classifier_distance_from_activations",
+        "sliced_wasserstein_distance",
+    ):
         assert callable(getattr(ev, name))
     assert not hasattr(sys.modules["tensorflow_gan"], "estimator")
     assert tfgan_eval() is ev
@@ -141,8 +160,9 @@ def test_pixel_path_of_generated_and_real_images():
     np.testing.assert_array_equal(inc.to_inception_input(x), expect.astype(np.float32))
     u = np.arange(256, dtype=np.uint8)
     v = u.astype(np.float64) / 255.0 * 2.0 - 1.0
-    np.testing.assert_array_equal(inc.to_inception_input(u), (((v + 1) / 2 * 255) / 255 * 2 - 1)
-                                  .astype(np.float32))
+    np.testing.assert_array_equal(
+        inc.to_inception_input(u), (((v + 1) / 2 * 255) / 255 * 2 - 1).astype(np.float32)
+    )
 
 
 def test_graph_sees_tf1_resized_input(graph_path):
@@ -180,7 +200,8 @@ def test_split_score_is_tfgans_classifier_score(scale):
     assert inc.split_score(logits, block=1) == pytest.approx(expected, rel=1e-12)
     # float32 logits: tfgan computes in float64 too but rounds its result to float32.
     assert inc.split_score(logits.astype(np.float32)) == pytest.approx(
-        float(tfgan_eval().classifier_score_from_logits(logits.astype(np.float32))), rel=1e-7)
+        float(tfgan_eval().classifier_score_from_logits(logits.astype(np.float32))), rel=1e-7
+    )
 
 
 def test_is_of_identical_logits_is_one():
@@ -205,7 +226,7 @@ def test_is_splits_and_population_std_as_the_original():
     p /= p.sum(1, keepdims=True)
     scores = []
     for i in range(10):
-        part = p[i * 103 // 10:(i + 1) * 103 // 10]
+        part = p[i * 103 // 10 : (i + 1) * 103 // 10]
         kl = (part * (np.log(part) - np.log(part.mean(0, keepdims=True)))).sum(1).mean()
         scores.append(np.exp(kl))
     assert mean == pytest.approx(np.mean(scores), rel=1e-9)
@@ -261,8 +282,9 @@ def test_fid_of_a_set_against_itself_is_zero(graph_path):
     assert abs(inc.frechet_distance(a, a)) < 1e-8
     real = real_set(40)
     as_generated = (real.astype(np.float32) / 127.5 - 1).astype(np.float32)
-    cfg = small_config(metrics=["fid"], fid_num_samples=40, fid_num_real=40,
-                       inception_graph=graph_path)
+    cfg = small_config(
+        metrics=["fid"], fid_num_samples=40, fid_num_real=40, inception_graph=graph_path
+    )
     callbacks = build_metrics(cfg)
     values = evaluate_all(callbacks, make_context(real, Generator(images=as_generated)))
     act = callbacks[0].runner.real_activations.astype(np.float64)
@@ -356,7 +378,11 @@ def test_missing_graph_skip_mode_reports_nan():
     callbacks = build_metrics(cfg)
     values = evaluate_all(callbacks, make_context(sample=no_sampling))
     assert [c for cb in callbacks for c in cb.columns()] == [
-        "inception_score_mean", "inception_score_std", "fid", "kid"]
+        "inception_score_mean",
+        "inception_score_std",
+        "fid",
+        "kid",
+    ]
     assert list(values) == ["inception_score_mean", "inception_score_std", "fid", "kid"]
     assert all(math.isnan(v) for v in values.values())
     assert "fid_real_indices" in callbacks[1].state_arrays()
@@ -402,15 +428,26 @@ def test_download_rejects_a_wrong_file(tmp_path, monkeypatch):
 
 def test_registry_names_columns_and_errors():
     assert metric_columns(["inception_score", "fid"]) == [
-        "inception_score_mean", "inception_score_std", "fid"]
+        "inception_score_mean",
+        "inception_score_std",
+        "fid",
+    ]
     callbacks = build_metrics(run_config())
     assert [c for cb in callbacks for c in cb.columns()] == [
-        "inception_score_mean", "inception_score_std", "fid"]
+        "inception_score_mean",
+        "inception_score_std",
+        "fid",
+    ]
     assert callbacks[0].num_samples == 50000 and callbacks[0].num_splits == 10
     assert callbacks[1].num_samples == 10000 and callbacks[1].runner.num_real == 5000
     order = build_metrics(run_config(metrics=["swd", "fid", "kid", "inception_score"]))
     assert [c for cb in order for c in cb.columns()] == [
-        "swd", "fid", "kid", "inception_score_mean", "inception_score_std"]
+        "swd",
+        "fid",
+        "kid",
+        "inception_score_mean",
+        "inception_score_std",
+    ]
     with pytest.raises(ConfigError, match="'sfid'.*inception_score, fid, kid, swd"):
         build_metrics(run_config(metrics=["fid", "sfid"]))
     with pytest.raises(ConfigError, match="more than once"):
@@ -428,16 +465,24 @@ def test_weights_fed_as_tensors_give_the_graph_with_constants_outputs(graph_path
 
     def direct(t):
         return tf.compat.v1.import_graph_def(
-            graph_def, input_map={inc.INCEPTION_INPUT: inc.resize_tf1(t)},
-            return_elements=[inc.INCEPTION_LOGITS, inc.INCEPTION_POOL], name="direct")
+            graph_def,
+            input_map={inc.INCEPTION_INPUT: inc.resize_tf1(t)},
+            return_elements=[inc.INCEPTION_LOGITS, inc.INCEPTION_POOL],
+            name="direct",
+        )
 
     expect_logits, expect_pool = tf.compat.v1.wrap_function(
-        direct, [tf.TensorSpec([None, None, None, 3], tf.float32)])(x)
+        direct, [tf.TensorSpec([None, None, None, 3], tf.float32)]
+    )(x)
     split_def, weights = inc.split_weights(inc.load_inception_graph_def(graph_path))
     assert weights and all(w.size >= inc.WEIGHT_MIN_ELEMENTS for w in weights.values())
-    left = [n for n in split_def.node if n.op == "Const"
-            and tf.TensorShape([d.size for d in n.attr["value"].tensor.tensor_shape.dim])
-            .num_elements() >= inc.WEIGHT_MIN_ELEMENTS]
+    left = [
+        n
+        for n in split_def.node
+        if n.op == "Const"
+        and tf.TensorShape([d.size for d in n.attr["value"].tensor.tensor_shape.dim]).num_elements()
+        >= inc.WEIGHT_MIN_ELEMENTS
+    ]
     assert not left  # no weight is held as a constant any more
     assert "input" not in {n.name for n in split_def.node}  # what fed Mul is pruned
     logits, pool = inc.InceptionGraph(graph_def, batch_size=2).run(images)
@@ -487,8 +532,13 @@ def test_parked_weights_rebuild_the_graph_at_each_evaluation(graph_path, tmp_pat
 def test_streamed_is_splits_and_fid_features_equal_the_whole_pass(graph_path, chunk):
     # 43 IS samples in 4 splits (10, 11, 11, 11) and 25 FID samples, in chunks that cut
     # through splits (7), end on split borders (10) or hold everything (1024).
-    cfg = small_config(metrics=["inception_score", "fid"], inception_graph=graph_path,
-                       is_num_samples=43, is_num_splits=4, fid_num_samples=25)
+    cfg = small_config(
+        metrics=["inception_score", "fid"],
+        inception_graph=graph_path,
+        is_num_samples=43,
+        is_num_splits=4,
+        fid_num_samples=25,
+    )
     callbacks = build_metrics(cfg)
     runner = callbacks[0].runner
     runner.chunk_images = chunk
@@ -503,14 +553,16 @@ def test_streamed_is_splits_and_fid_features_equal_the_whole_pass(graph_path, ch
     assert "fid_pool" not in out  # FID alone reads only the moments
     mean, cov = out["fid_moments"].mean_and_covariance()
     np.testing.assert_allclose(mean, pool[:25].astype(np.float64).mean(0), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(cov, np.cov(pool[:25].astype(np.float64), rowvar=False),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        cov, np.cov(pool[:25].astype(np.float64), rowvar=False), rtol=1e-5, atol=1e-7
+    )
     assert [b - a for a, b in inc.split_bounds(43, 4)] == [10, 11, 11, 11]
 
 
 def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_path):
-    cfg = small_config(metrics=["fid", "kid"], inception_graph=graph_path,
-                       fid_num_samples=20, fid_num_real=30)
+    cfg = small_config(
+        metrics=["fid", "kid"], inception_graph=graph_path, fid_num_samples=20, fid_num_real=30
+    )
     callbacks = build_metrics(cfg)
     runner = callbacks[0].runner
     runner.chunk_images = 8
@@ -524,12 +576,14 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
     assert kid_only.keep_features and not kid_only.keep_moments
     streamed = callbacks[0].evaluate(ctx, 0)["fid"]
     assert streamed == pytest.approx(
-        inc.frechet_distance(runner.real_pool(ctx), out["fid_pool"]), rel=1e-9)
+        inc.frechet_distance(runner.real_pool(ctx), out["fid_pool"]), rel=1e-9
+    )
 
 
 def test_fid_on_fewer_samples_than_the_pass_reads_its_own_count(graph_path):
-    runner = inc.InceptionRunner(run_config(inception_graph=graph_path, fid_num_real=30,
-                                            metric_batch_size=16))
+    runner = inc.InceptionRunner(
+        run_config(inception_graph=graph_path, fid_num_real=30, metric_batch_size=16)
+    )
     small = inc.FrechetInceptionDistance(runner, 10)
     large = inc.FrechetInceptionDistance(runner, 20)
     assert runner.keep_features
@@ -540,8 +594,9 @@ def test_fid_on_fewer_samples_than_the_pass_reads_its_own_count(graph_path):
     images = Generator(seed=5)(20)
     _, pool = inc.InceptionGraph.from_file(graph_path).run(images)
     real = runner.real_pool(ctx)
-    assert values == pytest.approx((inc.frechet_distance(real, pool[:10]),
-                                    inc.frechet_distance(real, pool)), rel=1e-6)
+    assert values == pytest.approx(
+        (inc.frechet_distance(real, pool[:10]), inc.frechet_distance(real, pool)), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e4])
@@ -550,7 +605,7 @@ def test_feature_moments_in_chunks_equal_the_two_pass_mean_and_covariance(offset
     rows = np.random.default_rng(1).normal(size=(101, 6)) * [1, 2, 3, 0.5, 1e-3, 0] + offset
     moments = inc.FeatureMoments()
     for start in range(0, 101, 17):
-        moments.add(rows[start:start + 17])
+        moments.add(rows[start : start + 17])
     mean, cov = moments.mean_and_covariance()
     assert moments.count == 101
     np.testing.assert_allclose(mean, rows.mean(0), rtol=1e-14, atol=0)
@@ -578,8 +633,11 @@ def test_fid_agrees_with_tfgans_function(n1, n2, dead):
     w = rng.normal(size=(8, 64)) * (rng.random(64) >= dead)
     a = np.maximum(rng.normal(size=(n1, 8)) @ w * 0.3 + 0.1, 0).astype(np.float32)
     b = np.maximum(rng.normal(size=(n2, 8)) @ w * 0.35 + 0.12, 0).astype(np.float32)
-    tfgan = float(tfgan_eval().frechet_classifier_distance_from_activations(
-        tf.constant(a, tf.float64), tf.constant(b, tf.float64)))
+    tfgan = float(
+        tfgan_eval().frechet_classifier_distance_from_activations(
+            tf.constant(a, tf.float64), tf.constant(b, tf.float64)
+        )
+    )
     assert inc.frechet_distance(a, b) == pytest.approx(tfgan, rel=1e-9)
     assert inc.frechet_distance(a, b, chunk=7) == pytest.approx(tfgan, rel=1e-9)
 

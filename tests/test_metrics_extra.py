@@ -22,8 +22,11 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
     m, n = len(x), len(y)
     kxx, kyy = k(x, x), k(y, y)
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy))
-            / (n * (n - 1)) - 2 * k(x, y).mean())
+    return (
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * k(x, y).mean()
+    )
 
 
 def kid_blocks(x: np.ndarray, y: np.ndarray, block: int) -> float:
@@ -35,8 +38,9 @@ def kid_blocks(x: np.ndarray, y: np.ndarray, block: int) -> float:
         return np.concatenate([[0], np.cumsum(sizes)])
 
     bx, by = bounds(len(x)), bounds(len(y))
-    return float(np.mean([mmd2_unbiased(x[bx[i]:bx[i + 1]], y[by[i]:by[i + 1]])
-                          for i in range(blocks)]))
+    return float(
+        np.mean([mmd2_unbiased(x[bx[i] : bx[i + 1]], y[by[i] : by[i + 1]]) for i in range(blocks)])
+    )
 
 
 def test_kid_matches_numpy():
@@ -44,7 +48,8 @@ def test_kid_matches_numpy():
     x, y = rng.normal(size=(60, 8)), rng.normal(0.3, 1.2, size=(45, 8))
     assert extra.kernel_distance(x, y) == pytest.approx(mmd2_unbiased(x, y), rel=1e-9)
     assert extra.kernel_distance(x, y, max_block_size=20) == pytest.approx(
-        kid_blocks(x, y, 20), rel=1e-9)
+        kid_blocks(x, y, 20), rel=1e-9
+    )
     x2 = rng.normal(size=(60, 8))  # same distribution as x: unbiased, so near 0
     assert abs(extra.kernel_distance(x, x2)) < 0.2 * extra.kernel_distance(x, y)
 
@@ -70,7 +75,7 @@ def test_swd_matches_numpy_with_known_projections(monkeypatch):
         patches = (patches - patches.mean(1, keepdims=True)) / patches.std(1, keepdims=True)
         return np.repeat(patches, 5, axis=0)
 
-    unit = proj / np.sqrt((proj ** 2).sum(0, keepdims=True))
+    unit = proj / np.sqrt((proj**2).sum(0, keepdims=True))
     pa = np.sort(descriptors(real) @ unit, axis=0)
     pb = np.sort(descriptors(fake) @ unit, axis=0)
     assert len(got) == 1
@@ -83,8 +88,11 @@ def test_swd_patch_normalization_and_draw():
     patches = extra.random_patches(level, 4, 7, np.random.default_rng(5))
     assert patches.shape == (12, 7, 7, 3)
     for j, p in enumerate(patches):  # 4 windows of image 0, then of image 1, ...
-        assert any(np.array_equal(level[j // 4, y:y + 7, x:x + 7], p)
-                   for y in range(4) for x in range(4))
+        assert any(
+            np.array_equal(level[j // 4, y : y + 7, x : x + 7], p)
+            for y in range(4)
+            for x in range(4)
+        )
     flat = np.zeros((2, 7, 7, 3))
     flat[1] += rng.normal(size=(7, 7, 3))
     out = extra.normalize_patches(flat)
@@ -128,8 +136,14 @@ def swd_context(seed: int, calls: list) -> MetricContext:
         return np.tanh(gen.normal(size=(n, 16, 16, 3))).astype(np.float32)
 
     rng = np.random.default_rng(seed)
-    return MetricContext(sample=sample, sample_real=lambda n: real[:n], real_images=real,
-                         rng=rng, config={}, run_dir="/tmp")
+    return MetricContext(
+        sample=sample,
+        sample_real=lambda n: real[:n],
+        real_images=real,
+        rng=rng,
+        config={},
+        run_dir="/tmp",
+    )
 
 
 def test_swd_callback_resume_and_config():
@@ -151,6 +165,14 @@ def test_swd_callback_resume_and_config():
     assert resumed.evaluate(ctx, 99)["swd"] == pytest.approx(value, rel=1e-6)
 
     with pytest.raises(ValueError, match=r"min 1\.2\d*, max 1\.2"):
-        resumed.evaluate(MetricContext(sample=lambda n: np.full((n, 16, 16, 3), 1.2, np.float32),
-                                       sample_real=ctx.sample_real, real_images=ctx.real_images,
-                                       rng=ctx.rng, config={}, run_dir="/tmp"), 0)
+        resumed.evaluate(
+            MetricContext(
+                sample=lambda n: np.full((n, 16, 16, 3), 1.2, np.float32),
+                sample_real=ctx.sample_real,
+                real_images=ctx.real_images,
+                rng=ctx.rng,
+                config={},
+                run_dir="/tmp",
+            ),
+            0,
+        )

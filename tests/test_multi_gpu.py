@@ -18,12 +18,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_two_replicas_match_one_and_stay_identical(tmp_path):
     """A D step over 2 logical CPUs equals the 1-device step; replicas never drift apart."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tests", "two_replica_check.py"),
-                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests", "two_replica_check.py"), str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-5000:]
-    r = json.loads(lines[0][len("RESULT "):])
+    r = json.loads(lines[0][len("RESULT ") :])
     assert r["replicas"] == [1, 2] and r["strategy"] == "MirroredStrategy"
     assert r["initial"] == 0.0  # the same seed builds the same weights under both strategies
     # Same loss (mean of the replicas' means), averaged gradients and Adam state, new weights.
@@ -42,18 +47,19 @@ def test_two_replicas_match_one_and_stay_identical(tmp_path):
 
 
 def _resnet(**over):
-    cfg = dict(dataset="imagenet", network="resnet", iteration=1, d_batch_size=16,
-               g_batch_size=32)
+    cfg = dict(dataset="imagenet", network="resnet", iteration=1, d_batch_size=16, g_batch_size=32)
     cfg.update(over)
     return validate_run_config(cfg)
 
 
 def test_bad_device_and_batch_settings_are_config_errors():
-    with pytest.raises(ConfigError, match="d_batch_size = 16 does not split evenly over "
-                                          "num_gpus = 3 devices"):
+    with pytest.raises(
+        ConfigError, match="d_batch_size = 16 does not split evenly over num_gpus = 3 devices"
+    ):
         _resnet(num_gpus=3)
-    with pytest.raises(ConfigError, match="g_batch_size = 30 does not split evenly over "
-                                          "num_gpus = 4"):
+    with pytest.raises(
+        ConfigError, match="g_batch_size = 30 does not split evenly over num_gpus = 4"
+    ):
         _resnet(num_gpus=4, g_batch_size=30)
     _resnet(num_gpus=4)
     with pytest.raises(ConfigError, match="jit_compile is not available"):
@@ -68,7 +74,8 @@ def test_bad_device_and_batch_settings_are_config_errors():
 def _task(tmp_path, gpu, num_gpus):
     task = tmp_path / "multi"
     task.mkdir(exist_ok=True)
-    (task / "config.py").write_text(textwrap.dedent(f"""
+    (task / "config.py").write_text(
+        textwrap.dedent(f"""
         config = {{
             "scheduler_config": {{"gpu": {gpu!r}}},
             "global_config": {{"dataset": "imagenet", "network": "resnet", "iteration": 10,
@@ -76,13 +83,17 @@ def _task(tmp_path, gpu, num_gpus):
             "test_config": [{{"num_gpus": [{num_gpus}], "run": range(5),
                               "sn_mode": ["SN", "BSN"]}}],
         }}
-    """))
+    """)
+    )
     return str(task)
 
 
 def test_gpu_entries_must_hold_num_gpus_ids(tmp_path):
-    with pytest.raises(ConfigError, match=r"has num_gpus = 2 but gpu entry 1 \('2'\) lists 1 "
-                                          r"device id\(s\).*'gpu': \[\['0', '1'\], \['2', '3'\]\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"has num_gpus = 2 but gpu entry 1 \('2'\) lists 1 "
+        r"device id\(s\).*'gpu': \[\['0', '1'\], \['2', '3'\]\]",
+    ):
         load_task(_task(tmp_path, [["0", "1"], "2"], 2))
     task = load_task(_task(tmp_path, [["0", "1"], ["2", "3"]], 2))
     assert task.gpus == ["0,1", "2,3"]  # CUDA_VISIBLE_DEVICES of each worker
@@ -111,12 +122,23 @@ def test_shards_split_the_runs_disjointly_and_completely(tmp_path):
 
 def test_shard_flag_through_main(tmp_path):
     task = _task(tmp_path, ["0"], 1)
-    cmd = [sys.executable, os.path.join(REPO, "main.py"), task, "--dry_run", "--results_dir",
-           str(tmp_path / "out")]
-    out = [subprocess.run(cmd + ["--shard", f"{i}/2"], capture_output=True, text=True,
-                          cwd=REPO, timeout=120) for i in range(2)]
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "main.py"),
+        task,
+        "--dry_run",
+        "--results_dir",
+        str(tmp_path / "out"),
+    ]
+    out = [
+        subprocess.run(
+            cmd + ["--shard", f"{i}/2"], capture_output=True, text=True, cwd=REPO, timeout=120
+        )
+        for i in range(2)
+    ]
     assert all(p.returncode == 0 for p in out), [p.stderr for p in out]
     assert "5 runs in 5 folders" in out[0].stdout and "5 runs in 5 folders" in out[1].stdout
-    bad = subprocess.run(cmd + ["--shard", "2/2"], capture_output=True, text=True, cwd=REPO,
-                         timeout=120)
+    bad = subprocess.run(
+        cmd + ["--shard", "2/2"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert bad.returncode == 2 and "error: --shard '2/2'" in bad.stderr

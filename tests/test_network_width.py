@@ -15,15 +15,22 @@ from gan.variants import build_networks
 # mg * mg * 512 dense) with the layers of no_gamma-CNN/gan/op.py, for cifar10 at mg 4 as
 # no_gamma-CNN/config.py sets it.
 PAPER_G = {
-    "layer0_dense/kernel": (128, 8192), "layer0_dense/bias": (8192,),
-    "layer1_deconv/kernel": (4, 4, 256, 512), "layer2_deconv/kernel": (4, 4, 128, 256),
-    "layer3_deconv/kernel": (4, 4, 64, 128), "layer4_deconv/kernel": (3, 3, 3, 64),
+    "layer0_dense/kernel": (128, 8192),
+    "layer0_dense/bias": (8192,),
+    "layer1_deconv/kernel": (4, 4, 256, 512),
+    "layer2_deconv/kernel": (4, 4, 128, 256),
+    "layer3_deconv/kernel": (4, 4, 64, 128),
+    "layer4_deconv/kernel": (3, 3, 3, 64),
 }
 PAPER_D = {
-    "layer0_conv/kernel": (3, 3, 3, 64), "layer1_conv/kernel": (4, 4, 64, 64),
-    "layer2_conv/kernel": (3, 3, 64, 128), "layer3_conv/kernel": (4, 4, 128, 128),
-    "layer4_conv/kernel": (3, 3, 128, 256), "layer5_conv/kernel": (4, 4, 256, 256),
-    "layer6_conv/kernel": (3, 3, 256, 512), "layer7_dense/kernel": (8192, 1),
+    "layer0_conv/kernel": (3, 3, 3, 64),
+    "layer1_conv/kernel": (4, 4, 64, 64),
+    "layer2_conv/kernel": (3, 3, 64, 128),
+    "layer3_conv/kernel": (4, 4, 128, 128),
+    "layer4_conv/kernel": (3, 3, 128, 256),
+    "layer5_conv/kernel": (4, 4, 256, 256),
+    "layer6_conv/kernel": (3, 3, 256, 512),
+    "layer7_dense/kernel": (8192, 1),
 }
 
 

@@ -12,8 +12,13 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uin
 
 
 def _all_variables(t):
-    return (t.generator.variables + t.discriminator.variables + t.g_opt.variables
-            + t.d_opt.variables + [t.rng.state])
+    return (
+        t.generator.variables
+        + t.discriminator.variables
+        + t.g_opt.variables
+        + t.d_opt.variables
+        + [t.rng.state]
+    )
 
 
 def _split_state(t):
@@ -28,19 +33,24 @@ def _split_state(t):
     return trained, buffers
 
 
-@pytest.mark.parametrize("over", [
-    dict(sn_mode="BSN", n_dis=2),
-    dict(sn_mode="SN", n_dis=1, loss="wgan_gp", d_gp_coe=10.0, gamma="diff"),
-])
-def test_optimized_iteration_matches_the_straightforward_schedule(tmp_path, over,
-                                                                 deterministic_ops):
+@pytest.mark.parametrize(
+    "over",
+    [
+        dict(sn_mode="BSN", n_dis=2),
+        dict(sn_mode="SN", n_dis=1, loss="wgan_gp", d_gp_coe=10.0, gamma="diff"),
+    ],
+)
+def test_optimized_iteration_matches_the_straightforward_schedule(
+    tmp_path, over, deterministic_ops
+):
     """Each iteration from the same state (weights, u, BN, Adam, RNG) gives the same result.
 
     The state is re-synchronised before every iteration: Adam steps by about lr * sign(g)
     where |g| is near its epsilon, so float round-off would otherwise grow between iterations.
     """
-    cfg = validate_run_config(dict(dataset="cifar10", iteration=3, mg=4, batch_size=4,
-                                   metrics=[], **over))
+    cfg = validate_run_config(
+        dict(dataset="cifar10", iteration=3, mg=4, batch_size=4, metrics=[], **over)
+    )
     fast = Trainer(cfg, str(tmp_path / "a"), IMAGES, seed=5)
     slow = Trainer(cfg, str(tmp_path / "b"), IMAGES, seed=5)
     # Adam moves a weight by about lr * sign(g) where |g| is far below its epsilon, so two
@@ -57,8 +67,7 @@ def test_optimized_iteration_matches_the_straightforward_schedule(tmp_path, over
         b = ref_fn(with_summary)
         assert set(a) == set(b)
         for k in a:  # losses are means of O(1) outputs: float32 round-off is ~1e-6 absolute
-            np.testing.assert_allclose(float(a[k]), float(b[k]), rtol=1e-5, atol=1e-5,
-                                       err_msg=k)
+            np.testing.assert_allclose(float(a[k]), float(b[k]), rtol=1e-5, atol=1e-5, err_msg=k)
         fast_trained, fast_buffers = _split_state(fast)
         slow_trained, slow_buffers = _split_state(slow)
         # u is updated from the new weights, where a gradient element of round-off size can
@@ -74,12 +83,14 @@ def test_optimized_iteration_matches_the_straightforward_schedule(tmp_path, over
         v_scale = max(np.abs(v).max() for _, _, v in slow_trained)
         lr = max(cfg.d_lr, cfg.g_lr)
         for i, ((w1, m1, v1), (w2, m2, v2)) in enumerate(
-                zip(fast_trained, slow_trained, strict=True)):
+            zip(fast_trained, slow_trained, strict=True)
+        ):
             np.testing.assert_allclose(m1, m2, rtol=1e-4, atol=1e-6 * m_scale, err_msg=f"m {i}")
             np.testing.assert_allclose(v1, v2, rtol=1e-4, atol=1e-6 * v_scale, err_msg=f"v {i}")
             meaningful = np.abs(m2) > 1e-4 * m_scale
-            np.testing.assert_allclose(w1[meaningful], w2[meaningful], rtol=1e-5, atol=1e-6,
-                                       err_msg=f"weight {i}")
+            np.testing.assert_allclose(
+                w1[meaningful], w2[meaningful], rtol=1e-5, atol=1e-6, err_msg=f"weight {i}"
+            )
             assert np.abs(w1 - w2).max() <= 2 * lr, f"weight {i}"
 
 
@@ -116,12 +127,14 @@ def test_memory_saving_generator_matches_the_plain_ops(deterministic_ops):
     for v, a, b in zip(saving.trainable_variables, g_saving, g_plain, strict=True):
         before_bn = "deconv/bias" in v.path and "layer4" not in v.path
         if before_bn:
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-5 * scale,
-                                       err_msg=v.path)
+            np.testing.assert_allclose(
+                a.numpy(), b.numpy(), rtol=0, atol=1e-5 * scale, err_msg=v.path
+            )
         else:
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=v.path)
     for a, b in zip(saving.non_trainable_variables, plain.non_trainable_variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     # Inference mode is the plain path in both.
-    np.testing.assert_array_equal(saving(z, training=False).numpy(),
-                                  plain(z, training=False).numpy())
+    np.testing.assert_array_equal(
+        saving(z, training=False).numpy(), plain(z, training=False).numpy()
+    )

@@ -45,8 +45,14 @@ def test_shapes_fid_is_small_for_real_images_and_large_for_noise(cache):
     other_real = make_shapes(600, seed=5)[0].astype(np.float32) / 127.5 - 1.0
     metric = ShapesFeatureDistance(num_samples=600, num_real=600)
     source = {"x": other_real}
-    ctx = MetricContext(sample=lambda n: source["x"][:n], sample_real=None, real_images=real,
-                        rng=rng, config={}, run_dir=str(cache))
+    ctx = MetricContext(
+        sample=lambda n: source["x"][:n],
+        sample_real=None,
+        real_images=real,
+        rng=rng,
+        config={},
+        run_dir=str(cache),
+    )
     metric.setup(ctx)
     assert (cache / "shapes_classifier-v1.weights.h5").is_file()
     close = metric.evaluate(ctx, 0)
@@ -56,8 +62,16 @@ def test_shapes_fid_is_small_for_real_images_and_large_for_noise(cache):
     assert close["shapes_kid"] < far["shapes_kid"]
     kept = metric.state_arrays()
     again = ShapesFeatureDistance(num_samples=600, num_real=600)
-    again.setup(MetricContext(sample=None, sample_real=None, real_images=real,
-                              rng=np.random.default_rng(9), config={}, run_dir=""))
+    again.setup(
+        MetricContext(
+            sample=None,
+            sample_real=None,
+            real_images=real,
+            rng=np.random.default_rng(9),
+            config={},
+            run_dir="",
+        )
+    )
     again.load_state_arrays(kept)
     np.testing.assert_array_equal(again.real_indices, metric.real_indices)
 
@@ -65,17 +79,36 @@ def test_shapes_fid_is_small_for_real_images_and_large_for_noise(cache):
 def test_quickstart_task_is_sn_bsn_and_bssn():
     task = load_task(os.path.join(REPO, "tasks", "quickstart"))
     assert [(r.config.sn_mode, r.config.scale) for r in task.runs] == [
-        ("SN", 1.0), ("BSN", 1.0), ("BSN", 1.6)]
+        ("SN", 1.0),
+        ("BSN", 1.0),
+        ("BSN", 1.6),
+    ]
     assert all(r.config.dataset == "shapes" for r in task.runs)
 
 
 def test_shortened_quickstart_runs_through_main(tmp_path, cache):
-    over = ("iteration=4,vis_freq=2,metric_freq=4,save_checkpoint_freq=2,vis_num_h=2,"
-            "vis_num_w=2,swd_num_samples=64,fid_num_samples=64,fid_num_real=64")
+    over = (
+        "iteration=4,vis_freq=2,metric_freq=4,save_checkpoint_freq=2,vis_num_h=2,"
+        "vis_num_w=2,swd_num_samples=64,fid_num_samples=64,fid_num_real=64"
+    )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", BSN_CACHE_DIR=str(cache))
-    out = subprocess.run([sys.executable, "main.py", "--set", over, "--results_dir",
-                          str(tmp_path / "qs"), "--only", "sn_mode=BSN,scale=1.6"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "--set",
+            over,
+            "--results_dir",
+            str(tmp_path / "qs"),
+            "--only",
+            "sn_mode=BSN,scale=1.6",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     run = tmp_path / "qs" / "scale-1.6,sn_mode-BSN,"
     assert (run / "COMPLETED").is_file()
@@ -96,7 +129,6 @@ def test_quickstart_alone_uses_narrow_networks_and_the_paper_tasks_keep_width_on
     quick = load_task(os.path.join(REPO, "tasks", "quickstart"))
     assert all(r.config.network_width < 1.0 for r in quick.runs)
     for name in sorted(os.listdir(os.path.join(REPO, "tasks"))):
-        if name != "quickstart" and os.path.isfile(os.path.join(REPO, "tasks", name,
-                                                                 "config.py")):
+        if name != "quickstart" and os.path.isfile(os.path.join(REPO, "tasks", name, "config.py")):
             task = load_task(os.path.join(REPO, "tasks", name))
             assert {r.config.network_width for r in task.runs} == {1.0}, name

@@ -42,8 +42,13 @@ def fake(tmp_path):
 
 
 def cli(*args, cwd=REPO_ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "main.py"), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "main.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,8 +58,11 @@ def cli(*args, cwd=REPO_ROOT) -> subprocess.CompletedProcess[str]:
 def _root_task(tmp_path, **global_config) -> str:
     """A task without test_config: its one run folder is the results root itself."""
     cfg = {"dataset": "cifar10", "mg": 4, "iteration": 5, **global_config}
-    return write_task(tmp_path, text=f"config = {{'scheduler_config': {{'gpu': ['0'], "
-                                     f"'result_root_folder': 'res'}}, 'global_config': {cfg!r}}}\n")
+    return write_task(
+        tmp_path,
+        text=f"config = {{'scheduler_config': {{'gpu': ['0'], "
+        f"'result_root_folder': 'res'}}, 'global_config': {cfg!r}}}\n",
+    )
 
 
 def test_force_rerun_of_the_results_root_run_keeps_everything_it_did_not_write(tmp_path, fake):
@@ -112,14 +120,17 @@ def test_force_rerun_moves_foreign_files_of_a_run_folder_aside_not_away(tmp_path
 
 
 def test_dry_run_marks_only_completed_runs_for_a_rerun(tmp_path, fake, monkeypatch):
-    task_dir = write_task(tmp_path, scheduler={"gpu": ["0"], "result_root_folder": "res"},
-                          global_config={
-        "iteration": 10, "mg": 4, "data_root": str(tmp_path / "nodata")},
-        test_config=[{"dataset": ["cifar10"], "run": [0, 1]}])
+    task_dir = write_task(
+        tmp_path,
+        scheduler={"gpu": ["0"], "result_root_folder": "res"},
+        global_config={"iteration": 10, "mg": 4, "data_root": str(tmp_path / "nodata")},
+        test_config=[{"dataset": ["cifar10"], "run": [0, 1]}],
+    )
     task = load_task(task_dir)
     monkeypatch.setenv("FAKE_MODE", "interrupt")
-    Scheduler(task, runs=task.runs[:1], command=fake, handle_signals=False,
-              console=io.StringIO()).start()
+    Scheduler(
+        task, runs=task.runs[:1], command=fake, handle_signals=False, console=io.StringIO()
+    ).start()
     out = cli(task_dir, "--dry_run", "--force_rerun")
     assert out.returncode == 0, out.stderr
     assert "(partial)" in out.stdout and "rerun" not in out.stdout
@@ -132,9 +143,21 @@ def test_dry_run_marks_only_completed_runs_for_a_rerun(tmp_path, fake, monkeypat
 def _tiny_config(**over):
     from gan.config import validate_run_config
 
-    cfg = dict(dataset="cifar10", iteration=6, mg=4, batch_size=4, vis_freq=100, vis_num_h=1,
-               vis_num_w=2, metric_freq=1000, save_checkpoint_freq=2, metrics=[], time_freq=100,
-               summary_freq=100, seed=3)
+    cfg = dict(
+        dataset="cifar10",
+        iteration=6,
+        mg=4,
+        batch_size=4,
+        vis_freq=100,
+        vis_num_h=1,
+        vis_num_w=2,
+        metric_freq=1000,
+        save_checkpoint_freq=2,
+        metrics=[],
+        time_freq=100,
+        summary_freq=100,
+        seed=3,
+    )
     cfg.update(over)
     return validate_run_config(cfg)
 
@@ -155,8 +178,9 @@ def test_restore_falls_back_over_a_truncated_latest_checkpoint(tmp_path, caplog)
     trainer = Trainer(_tiny_config(iteration=8), run_dir, IMAGES, seed=3)
     with caplog.at_level(py_logging.WARNING):
         assert trainer.restore() == 3
-    warned = [r.getMessage() for r in caplog.records
-              if "does not read completely" in r.getMessage()]
+    warned = [
+        r.getMessage() for r in caplog.records if "does not read completely" in r.getMessage()
+    ]
     assert len(warned) == 1 and "model-5.data-00000-of-00001" in warned[0]
     assert os.path.exists(data + rf.CORRUPT_SUFFIX)
     assert os.path.exists(os.path.join(ckpt, "model-5.index" + rf.CORRUPT_SUFFIX))
@@ -229,22 +253,41 @@ def test_a_resume_whose_config_changes_variable_shapes_is_refused_in_one_line(tm
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    config = dict(dataset="shapes", mg=4, iteration=2, batch_size=4, vis_freq=100,
-                  vis_num_h=1, vis_num_w=2, metric_freq=1000, save_checkpoint_freq=1,
-                  metrics=[], time_freq=100, summary_freq=100, seed=3)
+    config = dict(
+        dataset="shapes",
+        mg=4,
+        iteration=2,
+        batch_size=4,
+        vis_freq=100,
+        vis_num_h=1,
+        vis_num_w=2,
+        metric_freq=1000,
+        save_checkpoint_freq=1,
+        metrics=[],
+        time_freq=100,
+        summary_freq=100,
+        seed=3,
+    )
     (run_dir / rf.CONFIG_FILE).write_text(json.dumps(config))
     assert train_run(str(run_dir)) == 0
-    (run_dir / rf.CONFIG_FILE).write_text(json.dumps(dict(config, iteration=4,
-                                                          network_width=0.5)))
-    proc = subprocess.run([sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    (run_dir / rf.CONFIG_FILE).write_text(json.dumps(dict(config, iteration=4, network_width=0.5)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == rf.EXIT_BAD_INPUT, proc.stderr
     assert "Traceback" not in proc.stderr
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
     ckpt = os.path.join(str(run_dir), "checkpoint", "model-1")
     assert f"error: {ckpt}: cannot resume from this checkpoint" in line
-    assert re.search(r"generator variable generator/\S+ has shape \[\d+(, \d+)*\], "
-                     r"config\.json now builds \[\d+(, \d+)*\]", line), line
+    assert re.search(
+        r"generator variable generator/\S+ has shape \[\d+(, \d+)*\], "
+        r"config\.json now builds \[\d+(, \d+)*\]",
+        line,
+    ), line
     assert "config changed" in line and "new results folder" in line
     status = rf.read_status(str(run_dir))
     assert status.state == rf.FAILED and status.exit_code == rf.EXIT_BAD_INPUT
@@ -320,9 +363,19 @@ def test_preprocessing_script_refuses_pickled_code(tmp_path):
     marker = str(tmp_path / "pwned")
     path = str(tmp_path / "evil.tar.gz")
     _evil_tarball(path, marker)
-    out = subprocess.run([sys.executable, "-m", "datasets.cifar10", f"--source={path}",
-                          f"--output={tmp_path / 'out' / 'c.tar.gz'}"], cwd=REPO_ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "datasets.cifar10",
+            f"--source={path}",
+            f"--output={tmp_path / 'out' / 'c.tar.gz'}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and path in errors[0] and "Traceback" not in out.stderr
@@ -346,10 +399,19 @@ def test_every_pickle_read_goes_through_the_restricted_unpickler():
 
 
 def _data_task(tmp_path, data_root, **global_config) -> str:
-    cfg = {"iteration": 10, "mg": 4, "data_root": str(data_root), "metrics": ["swd"],
-           **global_config}
-    return write_task(tmp_path, scheduler={"gpu": ["0"], "result_root_folder": "res"},
-                      global_config=cfg, test_config=[{"run": [0]}])
+    cfg = {
+        "iteration": 10,
+        "mg": 4,
+        "data_root": str(data_root),
+        "metrics": ["swd"],
+        **global_config,
+    }
+    return write_task(
+        tmp_path,
+        scheduler={"gpu": ["0"], "result_root_folder": "res"},
+        global_config=cfg,
+        test_config=[{"run": [0]}],
+    )
 
 
 def _refused(result, *words):
@@ -360,12 +422,23 @@ def _refused(result, *words):
         assert word in errors[0], (word, errors[0])
 
 
-@pytest.mark.parametrize("extra,words", [
-    ({"dataset": "cifar10", "metrics": ["fidd"]}, ["unknown metric 'fidd'"]),
-    ({"dataset": "stl10", "mg": 4}, ["mg = 4", "48x48", "use mg = 6"]),
-    ({"dataset": "imagenet", "network": "resnet", "d_batch_size": 4, "g_batch_size": 4,
-      "precision": "mixed_bfloat16"}, ["mixed_bfloat16"]),
-])
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        ({"dataset": "cifar10", "metrics": ["fidd"]}, ["unknown metric 'fidd'"]),
+        ({"dataset": "stl10", "mg": 4}, ["mg = 4", "48x48", "use mg = 6"]),
+        (
+            {
+                "dataset": "imagenet",
+                "network": "resnet",
+                "d_batch_size": 4,
+                "g_batch_size": 4,
+                "precision": "mixed_bfloat16",
+            },
+            ["mixed_bfloat16"],
+        ),
+    ],
+)
 def test_config_combinations_are_refused_before_anything_starts(tmp_path, extra, words):
     task_dir = _data_task(tmp_path, tmp_path / "data", **extra)
     for args in ((), ("--dry_run",)):
@@ -382,15 +455,18 @@ def _npy(path, shape, dtype=np.uint8, cut=0):
             f.truncate(os.path.getsize(path) - cut)
 
 
-@pytest.mark.parametrize("dataset,mg,make,words", [
-    ("cifar10", 4, None, ["CIFAR10/cifar-10-python.tar.gz not found"]),
-    ("cifar10", 4, "cut_tarball", ["truncated or not a .tar.gz"]),
-    ("cifar10", 4, "four_batches", ["lacks cifar-10-batches-py/data_batch_5"]),
-    ("stl10", 6, lambda p: _npy(p, (4, 32, 32, 3)), ["(4, 32, 32, 3)", "[N, 48, 48, 3]"]),
-    ("stl10", 6, lambda p: _npy(p, (4, 48, 48, 3), np.int32), ["dtype int32", "uint8"]),
-    ("celeba", 8, lambda p: _npy(p, (4, 64, 64, 3), cut=100), ["truncated"]),
-    ("imagenet", None, None, ["ImageNet not found"]),
-])
+@pytest.mark.parametrize(
+    "dataset,mg,make,words",
+    [
+        ("cifar10", 4, None, ["CIFAR10/cifar-10-python.tar.gz not found"]),
+        ("cifar10", 4, "cut_tarball", ["truncated or not a .tar.gz"]),
+        ("cifar10", 4, "four_batches", ["lacks cifar-10-batches-py/data_batch_5"]),
+        ("stl10", 6, lambda p: _npy(p, (4, 32, 32, 3)), ["(4, 32, 32, 3)", "[N, 48, 48, 3]"]),
+        ("stl10", 6, lambda p: _npy(p, (4, 48, 48, 3), np.int32), ["dtype int32", "uint8"]),
+        ("celeba", 8, lambda p: _npy(p, (4, 64, 64, 3), cut=100), ["truncated"]),
+        ("imagenet", None, None, ["ImageNet not found"]),
+    ],
+)
 def test_data_problems_are_refused_before_anything_starts(tmp_path, dataset, mg, make, words):
     from gan.data import dataset_path
 
@@ -410,16 +486,18 @@ def test_data_problems_are_refused_before_anything_starts(tmp_path, dataset, mg,
                 tar.addfile(info, io.BytesIO(b""))
     elif make is not None:
         make(path)
-    extra = ({"network": "resnet", "d_batch_size": 4, "g_batch_size": 4} if mg is None
-             else {"mg": mg})
+    extra = (
+        {"network": "resnet", "d_batch_size": 4, "g_batch_size": 4} if mg is None else {"mg": mg}
+    )
     task_dir = _data_task(tmp_path, data_root, dataset=dataset, **extra)
     _refused(cli(task_dir), *words)
     assert not os.path.exists(os.path.join(task_dir, "res"))
     # a dry run plans (perhaps on a machine without the data): a warning line, exit 0
     dry = cli(task_dir, "--dry_run")
     assert dry.returncode == 0 and "Traceback" not in dry.stderr
-    assert any(line.startswith("warning: ") and words[0] in line
-               for line in dry.stderr.splitlines())
+    assert any(
+        line.startswith("warning: ") and words[0] in line for line in dry.stderr.splitlines()
+    )
 
 
 def test_preflight_passes_good_data_without_importing_tensorflow(tmp_path, cifar_root):
@@ -428,12 +506,13 @@ def test_preflight_passes_good_data_without_importing_tensorflow(tmp_path, cifar
         import sys
         from gan.tasks import load_task
         from gan.preflight import check_runs
-        task = load_task({_data_task(tmp_path, data_root, dataset='cifar10')!r})
+        task = load_task({_data_task(tmp_path, data_root, dataset="cifar10")!r})
         check_runs(task.runs)
         assert "tensorflow" not in sys.modules
     """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -501,8 +580,11 @@ def _final_weights(run_dir):
     import tensorflow as tf
 
     reader = tf.train.load_checkpoint(os.path.join(run_dir, "checkpoint", "model-7"))
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-            if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")}
+    return {
+        n: reader.get_tensor(n)
+        for n in reader.get_variable_to_shape_map()
+        if "save_counter" not in n and not n.startswith("_CHECKPOINTABLE")
+    }
 
 
 def test_sigterm_during_an_evaluation_checkpoints_at_once_and_the_resume_redoes_it(tmp_path):
@@ -511,9 +593,14 @@ def test_sigterm_during_an_evaluation_checkpoints_at_once_and_the_resume_redoes_
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_DETERMINISTIC_OPS="1")
 
     def run(run_dir, slow_at):
-        return subprocess.Popen([sys.executable, str(script), str(run_dir), str(slow_at)],
-                                cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [sys.executable, str(script), str(run_dir), str(slow_at)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     stopped = tmp_path / "stopped"
     stopped.mkdir()
@@ -528,8 +615,10 @@ def test_sigterm_during_an_evaluation_checkpoints_at_once_and_the_resume_redoes_
     assert proc.returncode == rf.EXIT_INTERRUPTED, out
     ckpt = stopped / "checkpoint"
     assert (ckpt / "model-3.index").exists()
-    assert json.loads((ckpt / rf.PENDING_FILE).read_text()) == {"global_id": 3,
-                                                                "stages": ["metrics"]}
+    assert json.loads((ckpt / rf.PENDING_FILE).read_text()) == {
+        "global_id": 3,
+        "stages": ["metrics"],
+    }
     rows = read(stopped / "metrics.csv").splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["1"]  # 3's evaluation was abandoned
 
@@ -544,7 +633,11 @@ def test_sigterm_during_an_evaluation_checkpoints_at_once_and_the_resume_redoes_
     assert ref.returncode == 0, out
     assert read(stopped / "metrics.csv") == read(reference / "metrics.csv")
     assert [r.split(",")[0] for r in read(stopped / "metrics.csv").splitlines()[1:]] == [
-        "1", "3", "5", "7"]
+        "1",
+        "3",
+        "5",
+        "7",
+    ]
     a, b = _final_weights(str(stopped)), _final_weights(str(reference))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -608,8 +701,9 @@ def test_results_root_that_cannot_be_written_is_an_error_line(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     task_dir = _root_task(tmp_path, dataset="shapes")
-    _refused(cli(task_dir, "--results_dir", str(blocker / "res")), str(blocker / "res"),
-             "cannot write")
+    _refused(
+        cli(task_dir, "--results_dir", str(blocker / "res")), str(blocker / "res"), "cannot write"
+    )
 
 
 def test_unwritable_results_root_in_process(tmp_path, monkeypatch):
@@ -625,9 +719,9 @@ def test_unwritable_results_root_in_process(tmp_path, monkeypatch):
         Scheduler(task, command=["true"], handle_signals=False, console=io.StringIO()).start()
 
 
-def test_a_run_that_dies_after_an_interruption_is_recorded_crashed_not_interrupted(tmp_path,
-                                                                                    fake,
-                                                                                    monkeypatch):
+def test_a_run_that_dies_after_an_interruption_is_recorded_crashed_not_interrupted(
+    tmp_path, fake, monkeypatch
+):
     task = load_task(write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}]))
     run_dir = task.runs[0].run_dir
     os.makedirs(run_dir)
@@ -686,8 +780,10 @@ def test_report_temporaries_of_a_failed_report_are_removed(tmp_path):
     (report.parent / f"summary.csv.tmp.{os.getpid()}").write_text("")
     (report.parent / "summary.csv.tmp.1").write_text("")  # another process's: not ours
     removed = rf.remove_temporaries(str(tmp_path / "report"), os.getpid())
-    assert len(removed) == 2 and sorted(os.listdir(report.parent)) == ["figures",
-                                                                      "summary.csv.tmp.1"]
+    assert len(removed) == 2 and sorted(os.listdir(report.parent)) == [
+        "figures",
+        "summary.csv.tmp.1",
+    ]
 
 
 @pytest.mark.parametrize("gpu", ["['']", "[' ']", "[['0', '']]", "[[]]"])
@@ -706,9 +802,12 @@ def test_empty_results_dir_is_refused(tmp_path):
 
 
 def test_empty_test_config_is_an_error(tmp_path):
-    task_dir = write_task(tmp_path, text="config = {'scheduler_config': {'gpu': ['0']}, "
-                                         "'global_config': {'dataset': 'shapes', 'mg': 4, "
-                                         "'iteration': 5}, 'test_config': []}\n")
+    task_dir = write_task(
+        tmp_path,
+        text="config = {'scheduler_config': {'gpu': ['0']}, "
+        "'global_config': {'dataset': 'shapes', 'mg': 4, "
+        "'iteration': 5}, 'test_config': []}\n",
+    )
     _refused(cli(task_dir), os.path.join(task_dir, "config.py"), "test_config is empty")
 
 
@@ -724,19 +823,33 @@ def test_memory_growth_is_set_on_every_gpu_before_anything_else(monkeypatch):
 
     calls = []
     fake_gpus = [tf.config.PhysicalDevice(f"/physical_device:GPU:{i}", "GPU") for i in range(2)]
-    monkeypatch.setattr(tf.config, "list_physical_devices",
-                        lambda kind=None: calls.append(("list", kind)) or list(fake_gpus))
-    monkeypatch.setattr(tf.config.experimental, "set_memory_growth",
-                        lambda device, on: calls.append(("growth", device.name, on)))
-    monkeypatch.setattr(tf.config.threading, "set_inter_op_parallelism_threads",
-                        lambda n: calls.append(("threads", n)))
+    monkeypatch.setattr(
+        tf.config,
+        "list_physical_devices",
+        lambda kind=None: calls.append(("list", kind)) or list(fake_gpus),
+    )
+    monkeypatch.setattr(
+        tf.config.experimental,
+        "set_memory_growth",
+        lambda device, on: calls.append(("growth", device.name, on)),
+    )
+    monkeypatch.setattr(
+        tf.config.threading,
+        "set_inter_op_parallelism_threads",
+        lambda n: calls.append(("threads", n)),
+    )
     monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 0)
-    config = validate_run_config({"dataset": "shapes", "mg": 4, "iteration": 1,
-                                  "inter_op_threads": 2})
+    config = validate_run_config(
+        {"dataset": "shapes", "mg": 4, "iteration": 1, "inter_op_threads": 2}
+    )
     assert config.gpu_memory_growth is True
     run.configure_runtime(config)
-    assert calls == [("list", "GPU"), ("growth", "/physical_device:GPU:0", True),
-                     ("growth", "/physical_device:GPU:1", True), ("threads", 2)]
+    assert calls == [
+        ("list", "GPU"),
+        ("growth", "/physical_device:GPU:0", True),
+        ("growth", "/physical_device:GPU:1", True),
+        ("threads", 2),
+    ]
     calls.clear()
     run.configure_runtime(config.replace(gpu_memory_growth=False))
     assert not [c for c in calls if c[0] == "growth"]
@@ -756,8 +869,7 @@ def test_configure_runtime_comes_before_the_first_op_of_a_run(tmp_path, monkeypa
     monkeypatch.setattr("gan.metrics.registry.build_metrics", stop)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "config.json").write_text(json.dumps({"dataset": "shapes", "mg": 4,
-                                                     "iteration": 1}))
+    (run_dir / "config.json").write_text(json.dumps({"dataset": "shapes", "mg": 4, "iteration": 1}))
     with pytest.raises(RuntimeError, match="stop here"):
         run.train_run(str(run_dir))
     assert order == ["runtime", "seed", "metrics"]
@@ -767,17 +879,27 @@ def test_two_workers_on_the_same_gpu_run_side_by_side(tmp_path, fake, monkeypatc
     shared = tmp_path / "starts.txt"
     # each fake run waits until both have started: only concurrent workers get past it
     waiting = tmp_path / "wait_run.py"
-    waiting.write_text(FAKE_RUN.replace('mode = os.environ.get("FAKE_MODE", "complete")', (
-        'import time as _t\n'
-        'deadline = _t.time() + 60\n'
-        'while open(os.environ["FAKE_SHARED"]).read().count("\\n") < 2 and _t.time() < deadline:\n'
-        '    _t.sleep(0.05)\n'
-        'assert open(os.environ["FAKE_SHARED"]).read().count("\\n") >= 2, "ran alone"\n'
-        'mode = os.environ.get("FAKE_MODE", "complete")')))
+    waiting.write_text(
+        FAKE_RUN.replace(
+            'mode = os.environ.get("FAKE_MODE", "complete")',
+            (
+                "import time as _t\n"
+                "deadline = _t.time() + 60\n"
+                'while open(os.environ["FAKE_SHARED"]).read().count("\\n") < 2 and _t.time() < deadline:\n'
+                "    _t.sleep(0.05)\n"
+                'assert open(os.environ["FAKE_SHARED"]).read().count("\\n") >= 2, "ran alone"\n'
+                'mode = os.environ.get("FAKE_MODE", "complete")'
+            ),
+        )
+    )
     monkeypatch.setenv("FAKE_SHARED", str(shared))
-    task = load_task(write_task(tmp_path,
-                                scheduler={"gpu": ["0", "0"], "result_root_folder": "res"},
-                                test_config=[{"dataset": ["cifar10"], "run": [0, 1]}]))
+    task = load_task(
+        write_task(
+            tmp_path,
+            scheduler={"gpu": ["0", "0"], "result_root_folder": "res"},
+            test_config=[{"dataset": ["cifar10"], "run": [0, 1]}],
+        )
+    )
     code, console = run_scheduler(task, [sys.executable, str(waiting)])
     assert code == 0, console
     assert sorted(read(shared).split()) == sorted(r.name for r in task.runs)

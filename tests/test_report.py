@@ -70,7 +70,8 @@ SCALAR_STEPS = range(0, 300, 10)
 def write_task(root, test_config: str, global_extra: str = "") -> str:
     task = root / "task"
     task.mkdir()
-    (task / "config.py").write_text(textwrap.dedent(f"""
+    (task / "config.py").write_text(
+        textwrap.dedent(f"""
         config = {{
             "scheduler_config": {{"gpu": ["0"], "result_root_folder": "results"}},
             "global_config": {{
@@ -79,14 +80,16 @@ def write_task(root, test_config: str, global_extra: str = "") -> str:
             }},
             "test_config": {test_config},
         }}
-    """))
+    """)
+    )
     return str(task)
 
 
 def write_metrics(run_dir, rows, header=HEADER, tail=""):
     os.makedirs(run_dir, exist_ok=True)
-    lines = [header] + [f"{99 + 100 * i}," + ",".join(f"{v:.12f}" for v in row)
-                        for i, row in enumerate(rows)]
+    lines = [header] + [
+        f"{99 + 100 * i}," + ",".join(f"{v:.12f}" for v in row) for i, row in enumerate(rows)
+    ]
     with open(os.path.join(run_dir, "metrics.csv"), "w", newline="") as f:
         f.write("\r\n".join(lines) + "\r\n" + tail)
 
@@ -125,15 +128,23 @@ BSN_TAGS = {
 @pytest.fixture()
 def sweep(tmp_path):
     """12 runs (SN/BSN x scale 1.0/1.6 x 3) in every state; returns (task dir, runs, lock fd)."""
-    task_dir = write_task(tmp_path, '[{"sn_mode": ["SN", "BSN"], "scale": [1.0, 1.6], '
-                                    '"run": range(3)}]')
+    task_dir = write_task(
+        tmp_path, '[{"sn_mode": ["SN", "BSN"], "scale": [1.0, 1.6], "run": range(3)}]'
+    )
     task = load_task(task_dir)
-    runs = {(r.config.sn_mode, r.config.scale, r.config.run): r.run_dir
-            for r in task.runs}
+    runs = {(r.config.sn_mode, r.config.scale, r.config.run): r.run_dir for r in task.runs}
     for key, rows in ROWS.items():
         write_metrics(runs[key], rows)
-    for key in [("SN", 1.0, 0), ("SN", 1.0, 1), ("SN", 1.0, 2), ("BSN", 1.0, 0),
-                ("BSN", 1.0, 1), ("SN", 1.6, 0), ("SN", 1.6, 1), ("BSN", 1.6, 0)]:
+    for key in [
+        ("SN", 1.0, 0),
+        ("SN", 1.0, 1),
+        ("SN", 1.0, 2),
+        ("BSN", 1.0, 0),
+        ("BSN", 1.0, 1),
+        ("SN", 1.6, 0),
+        ("SN", 1.6, 1),
+        ("BSN", 1.6, 0),
+    ]:
         open(os.path.join(runs[key], "COMPLETED"), "w").close()
     write_scalars(runs[("SN", 1.0, 0)], SN_TAGS)
     write_scalars(runs[("SN", 1.0, 1)], SN_TAGS)
@@ -169,8 +180,11 @@ def read_csv(path):
 
 
 def summary_row(rows, sn_mode, scale, metric):
-    [row] = [r for r in rows if r["sn_mode"] == sn_mode and float(r["scale"]) == scale
-             and r["metric"] == metric]
+    [row] = [
+        r
+        for r in rows
+        if r["sn_mode"] == sn_mode and float(r["scale"]) == scale and r["metric"] == metric
+    ]
     return row
 
 
@@ -193,29 +207,64 @@ def test_tables_numbers_are_exact(sweep):
             assert std == pytest.approx(np.std(values), rel=1e-12, abs=1e-12)  # ddof 0
         assert (int(row["final_iter_min"]), int(row["final_iter_max"])) == iters
 
-    check(summary_row(rows, "SN", 1.0, "inception_score_mean"), 3, 3, 3,
-          [5.5, 6.5, 6.0], [6.0, 7.0, 6.0], (299, 299))
+    check(
+        summary_row(rows, "SN", 1.0, "inception_score_mean"),
+        3,
+        3,
+        3,
+        [5.5, 6.5, 6.0],
+        [6.0, 7.0, 6.0],
+        (299, 299),
+    )
     # the std column takes its value where the IS mean is best
-    check(summary_row(rows, "SN", 1.0, "inception_score_std"), 3, 3, 3,
-          [0.3, 0.5, 0.6], [0.2, 0.4, 0.6], (299, 299))
-    check(summary_row(rows, "SN", 1.0, "fid"), 3, 3, 3, [35.0, 25.0, 28.0],
-          [30.0, 20.0, 28.0], (299, 299))
+    check(
+        summary_row(rows, "SN", 1.0, "inception_score_std"),
+        3,
+        3,
+        3,
+        [0.3, 0.5, 0.6],
+        [0.2, 0.4, 0.6],
+        (299, 299),
+    )
+    check(
+        summary_row(rows, "SN", 1.0, "fid"),
+        3,
+        3,
+        3,
+        [35.0, 25.0, 28.0],
+        [30.0, 20.0, 28.0],
+        (299, 299),
+    )
     assert float(summary_row(rows, "SN", 1.0, "fid")["final_mean"]) == pytest.approx(88 / 3)
-    assert float(summary_row(rows, "SN", 1.0, "inception_score_mean")["final_std"]) == \
-        pytest.approx(math.sqrt(0.5 / 3))
+    assert float(
+        summary_row(rows, "SN", 1.0, "inception_score_mean")["final_std"]
+    ) == pytest.approx(math.sqrt(0.5 / 3))
     # runs of different lengths (299 and 199) and the crashed run's one complete row (99)
-    check(summary_row(rows, "BSN", 1.0, "fid"), 3, 2, 3, [18.0, 24.0, 33.0],
-          [18.0, 24.0, 33.0], (99, 299))
+    check(
+        summary_row(rows, "BSN", 1.0, "fid"),
+        3,
+        2,
+        3,
+        [18.0, 24.0, 33.0],
+        [18.0, 24.0, 33.0],
+        (99, 299),
+    )
     # NaN final excluded from the final stats, kept for best; the running run counts
-    check(summary_row(rows, "SN", 1.6, "fid"), 3, 2, 3, [120.0, 70.0], [55.0, 30.0, 70.0],
-          (99, 299))
+    check(
+        summary_row(rows, "SN", 1.6, "fid"), 3, 2, 3, [120.0, 70.0], [55.0, 30.0, 70.0], (99, 299)
+    )
     # one run with data: std 0 (population std)
     check(summary_row(rows, "BSN", 1.6, "fid"), 3, 1, 1, [31.0], [31.0], (299, 299))
     assert float(summary_row(rows, "BSN", 1.6, "fid")["final_std"]) == 0.0
     assert [r["direction"] for r in rows[:3]] == ["max", "at_best", "min"]
     assert summary.main_metric == "fid"
-    assert summary.state_counts == {"completed": 8, "running": 1, "crashed": 1,
-                                    "interrupted": 1, "not started": 1}
+    assert summary.state_counts == {
+        "completed": 8,
+        "running": 1,
+        "crashed": 1,
+        "interrupted": 1,
+        "not started": 1,
+    }
 
 
 def test_sample_std_with_ddof_1_is_empty_for_one_run(sweep):
@@ -242,10 +291,18 @@ def test_failures_states_and_data_problems(sweep):
     diverged = by_kind["diverged"]
     assert [(f["folder"], f["iteration"], f["detail"]) for f in diverged] == [
         (folder[("SN", 1.6, 0)], "250", "loss/d is not finite at iteration 250"),
-        (folder[("SN", 1.6, 0)], "299", "metrics not finite at iteration 299: "
-         "inception_score_mean=nan, inception_score_std=nan, fid=nan"),
-        (folder[("SN", 1.6, 1)], "299",
-         "fid rose from its best 30 (iteration 99) to 120 (iteration 299)")]
+        (
+            folder[("SN", 1.6, 0)],
+            "299",
+            "metrics not finite at iteration 299: "
+            "inception_score_mean=nan, inception_score_std=nan, fid=nan",
+        ),
+        (
+            folder[("SN", 1.6, 1)],
+            "299",
+            "fid rose from its best 30 (iteration 99) to 120 (iteration 299)",
+        ),
+    ]
     [crashed] = by_kind["crashed"]
     assert crashed["folder"] == folder[("BSN", 1.0, 2)]
     assert crashed["detail"] == "RuntimeError: boom at iteration 150"
@@ -263,8 +320,14 @@ def test_failures_states_and_data_problems(sweep):
         (folder[("BSN", 1.6, 2)], "no event files (checkpoint/events.out.tfevents.*)"),
         (folder[("SN", 1.0, 2)], "no event files (checkpoint/events.out.tfevents.*)"),
     }
-    assert summary.failure_counts == {"diverged": 2, "crashed": 1, "interrupted": 1,
-                                      "running": 1, "not started": 1, "data": 3}
+    assert summary.failure_counts == {
+        "diverged": 2,
+        "crashed": 1,
+        "interrupted": 1,
+        "running": 1,
+        "not started": 1,
+        "data": 3,
+    }
 
     md = open(summary.markdown_path).read()
     assert "## Main metric: fid" in md
@@ -286,9 +349,15 @@ def test_figures_are_written_and_absent_data_gives_none(sweep):
     task_dir, _, results = sweep
     summary = write_report(task_dir)
     figures = os.path.join(results, "report", "figures")
-    expected = {"metric-inception_score_mean.png", "metric-inception_score_std.png",
-                "metric-fid.png", "scaling-fid.png", "diagnostics__sn_mode-SN,scale-1.0.png",
-                "diagnostics__sn_mode-BSN,scale-1.0.png", "gammas__sn_mode-BSN,scale-1.0.png"}
+    expected = {
+        "metric-inception_score_mean.png",
+        "metric-inception_score_std.png",
+        "metric-fid.png",
+        "scaling-fid.png",
+        "diagnostics__sn_mode-SN,scale-1.0.png",
+        "diagnostics__sn_mode-BSN,scale-1.0.png",
+        "gammas__sn_mode-BSN,scale-1.0.png",
+    }
     assert set(os.listdir(figures)) == expected
     assert sorted(summary.figures) == sorted(os.path.join(figures, n) for n in expected)
     for name in expected:
@@ -323,8 +392,9 @@ def test_event_files_parsed_in_worker_processes_give_the_same_report(sweep, tmp_
 
 
 def test_task_without_scale_or_events_and_task_without_runs(tmp_path):
-    task_dir = write_task(tmp_path, '[{"sn_mode": ["BSN"], "run": range(2)}]',
-                          global_extra='"metrics": ["swd"],')
+    task_dir = write_task(
+        tmp_path, '[{"sn_mode": ["BSN"], "run": range(2)}]', global_extra='"metrics": ["swd"],'
+    )
     task = load_task(task_dir)
     write_metrics(task.runs[0].run_dir, [(0.5,), (0.25,)], header="global_id,swd")
     write_metrics(task.runs[1].run_dir, [(0.75,), (0.5,), (0.125,)], header="global_id,swd")
@@ -360,18 +430,23 @@ def test_fid_rise_thresholds_and_crash_details_from_the_scheduler_log(sweep):
     killed = runs[("BSN", 1.6, 0)]
     os.remove(os.path.join(killed, "COMPLETED"))
     with open(os.path.join(killed, "worker.log"), "w") as f:
-        f.write("===== 2026-01-01 scheduler resumes this run on CUDA_VISIBLE_DEVICES='0' =====\n"
-                "I0101 10:00:01 trainer.py:1] iter 120/300\n")
+        f.write(
+            "===== 2026-01-01 scheduler resumes this run on CUDA_VISIBLE_DEVICES='0' =====\n"
+            "I0101 10:00:01 trainer.py:1] iter 120/300\n"
+        )
     with open(os.path.join(results, "scheduler.log"), "w") as f:
         name = os.path.basename(killed)
-        f.write(f"2026-01-01 10:00:00 ERROR gpu0 crashed on {name} with exit code 1; see x\n"
-                f"2026-01-01 10:05:00 ERROR gpu0 crashed on {name} with killed by signal 9; "
-                "see x\n")
+        f.write(
+            f"2026-01-01 10:00:00 ERROR gpu0 crashed on {name} with exit code 1; see x\n"
+            f"2026-01-01 10:05:00 ERROR gpu0 crashed on {name} with killed by signal 9; "
+            "see x\n"
+        )
     summary = write_report(task_dir, options=ReportOptions(fid_ratio=5.0))
     crashed = {f.folder: f.detail for f in summary.failures if f.kind == "crashed"}
     assert crashed[os.path.basename(killed)] == (
         "no error in worker.log; its last line: I0101 10:00:01 trainer.py:1] iter 120/300 "
-        "(scheduler: killed by signal 9)")
+        "(scheduler: killed by signal 9)"
+    )
     # 120 is not above 5 x 30: only the NaN run counts as diverged
     assert summary.failure_counts["diverged"] == 1
     summary = write_report(task_dir, options=ReportOptions(fid_margin=100.0))
@@ -411,12 +486,29 @@ def test_read_metrics_csv_edge_cases(tmp_path):
 
 
 def test_directions_and_main_metric():
-    cols = ["inception_score_mean", "inception_score_std", "fid", "kid", "swd", "shapes_fid",
-            "precision", "mystery", "mystery_std"]
+    cols = [
+        "inception_score_mean",
+        "inception_score_std",
+        "fid",
+        "kid",
+        "swd",
+        "shapes_fid",
+        "precision",
+        "mystery",
+        "mystery_std",
+    ]
     got = {c: metric_direction(c, cols) for c in cols}
-    assert got == {"inception_score_mean": "max", "inception_score_std": "at_best",
-                   "fid": "min", "kid": "min", "swd": "min", "shapes_fid": "min",
-                   "precision": "max", "mystery": "", "mystery_std": ""}
+    assert got == {
+        "inception_score_mean": "max",
+        "inception_score_std": "at_best",
+        "fid": "min",
+        "kid": "min",
+        "swd": "min",
+        "shapes_fid": "min",
+        "precision": "max",
+        "mystery": "",
+        "mystery_std": "",
+    }
     options = ReportOptions(higher_is_better=("mystery",))
     assert metric_direction("mystery", cols, options) == "max"
     assert pick_main_metric(cols) == "fid"
@@ -430,26 +522,33 @@ def _raw_event_file(path, events):
     from tensorboard.compat.proto import event_pb2, summary_pb2
 
     with tf.io.TFRecordWriter(path) as w:
-        w.write(event_pb2.Event(wall_time=events[0][0], file_version="brain.Event:2")
-                .SerializeToString())
+        w.write(
+            event_pb2.Event(
+                wall_time=events[0][0], file_version="brain.Event:2"
+            ).SerializeToString()
+        )
         for wall, step, tag, value in events:
-            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag,
-                                                                           simple_value=value)])
-            w.write(event_pb2.Event(wall_time=wall, step=step, summary=summary)
-                    .SerializeToString())
+            summary = summary_pb2.Summary(
+                value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]
+            )
+            w.write(event_pb2.Event(wall_time=wall, step=step, summary=summary).SerializeToString())
 
 
 def test_event_scalars_simple_values_resume_orphans_sampling_and_corruption(tmp_path):
     first = str(tmp_path / "events.out.tfevents.1.host.1.0.v2")
     second = str(tmp_path / "events.out.tfevents.2.host.2.0.v2")
     # first process logged steps 0..9 then died; the resumed one restarts at step 5
-    _raw_event_file(first, [(100.0 + s, s, "loss/d", float(s)) for s in range(10)]
-                    + [(100.0, 7, "loss/g", float("nan"))])
+    _raw_event_file(
+        first,
+        [(100.0 + s, s, "loss/d", float(s)) for s in range(10)]
+        + [(100.0, 7, "loss/g", float("nan"))],
+    )
     _raw_event_file(second, [(200.0 + s, s, "loss/d", 10.0 * s) for s in range(5, 12)])
     series, bad, issues = read_event_scalars([second, first])
     np.testing.assert_array_equal(series["loss/d"].steps, np.arange(12))
-    np.testing.assert_array_equal(series["loss/d"].values,
-                                  [0, 1, 2, 3, 4, 50, 60, 70, 80, 90, 100, 110])
+    np.testing.assert_array_equal(
+        series["loss/d"].values, [0, 1, 2, 3, 4, 50, 60, 70, 80, 90, 100, 110]
+    )
     assert bad == {} and issues == [] and "loss/g" not in series  # orphaned NaN dropped
     # steps with (s + 1) % 4 == 0 and each file's last value (9 in the first, purged)
     series, _, _ = read_event_scalars([first, second], keep_every=4)
@@ -463,7 +562,7 @@ def test_event_scalars_simple_values_resume_orphans_sampling_and_corruption(tmp_
     garbage.write_bytes(b"not a record" * 10)
     data = open(first, "rb").read()
     cut = tmp_path / "events.out.tfevents.0.host.4.0.v2"
-    cut.write_bytes(data[:len(data) // 2])
+    cut.write_bytes(data[: len(data) // 2])
     series, _, issues = read_event_scalars([str(garbage)])
     assert series == {} and len(issues) == 1 and "unreadable after 0 events" in issues[0]
     series, _, issues = read_event_scalars([str(cut)])
@@ -524,18 +623,24 @@ def test_lock_probe_does_not_take_the_lock(tmp_path):
 
 
 def test_dataset_split_figures_and_hidden_keys(tmp_path):
-    task_dir = write_task(tmp_path, '[{"dataset": ["cifar10"], "mg": [4], "sn_mode": ["SN", '
-                                    '"BSN"], "scale": [1.0, 2.0]}, {"dataset": ["stl10"], '
-                                    '"mg": [6], "sn_mode": ["SN"], "scale": [1.0, 2.0]}]',
-                          global_extra='"metrics": ["fid"],')
+    task_dir = write_task(
+        tmp_path,
+        '[{"dataset": ["cifar10"], "mg": [4], "sn_mode": ["SN", '
+        '"BSN"], "scale": [1.0, 2.0]}, {"dataset": ["stl10"], '
+        '"mg": [6], "sn_mode": ["SN"], "scale": [1.0, 2.0]}]',
+        global_extra='"metrics": ["fid"],',
+    )
     task = load_task(task_dir)
     for i, run in enumerate(task.runs):
         write_metrics(run.run_dir, [(50.0 - i,), (40.0 - i,)], header="global_id,fid")
         open(os.path.join(run.run_dir, "COMPLETED"), "w").close()
     summary = write_report(task_dir)
     assert sorted(os.path.basename(p) for p in summary.figures) == [
-        "metric-fid__dataset-cifar10.png", "metric-fid__dataset-stl10.png",
-        "scaling-fid__dataset-cifar10.png", "scaling-fid__dataset-stl10.png"]
+        "metric-fid__dataset-cifar10.png",
+        "metric-fid__dataset-stl10.png",
+        "scaling-fid__dataset-cifar10.png",
+        "scaling-fid__dataset-stl10.png",
+    ]
     md = open(summary.markdown_path).read()
     assert "Also varying, but following from the shown keys: mg." in md
     assert "| dataset | sn_mode | scale | runs |" in md
@@ -555,8 +660,9 @@ def test_folder_with_only_a_free_lock_is_not_started(tmp_path):
 
 
 def _status_task(tmp_path, runs=3):
-    task_dir = write_task(tmp_path, f'[{{"run": range({runs})}}]',
-                          global_extra='"metrics": ["fid"],')
+    task_dir = write_task(
+        tmp_path, f'[{{"run": range({runs})}}]', global_extra='"metrics": ["fid"],'
+    )
     task = load_task(task_dir)
     for run in task.runs:
         write_metrics(run.run_dir, [(40.0,)], header="global_id,fid")
@@ -565,33 +671,48 @@ def _status_task(tmp_path, runs=3):
     return task_dir, task
 
 
-@pytest.mark.parametrize("stop_line", [
-    "W0101 10:00:02 trainer.py:1] stop requested: saved checkpoint at iteration 149",
-    "W0101 10:00:02 trainer.py:1] stopping on request; checkpoint written at iteration 149",
-])
+@pytest.mark.parametrize(
+    "stop_line",
+    [
+        "W0101 10:00:02 trainer.py:1] stop requested: saved checkpoint at iteration 149",
+        "W0101 10:00:02 trainer.py:1] stopping on request; checkpoint written at iteration 149",
+    ],
+)
 def test_reworded_log_lines_do_not_change_a_state_given_by_status_json(tmp_path, stop_line):
     task_dir, task = _status_task(tmp_path)
     stopped, crashed, killed = (r.run_dir for r in task.runs)
-    log = ("===== 2026-01-01 10:00:00 scheduler starts this run on CUDA_VISIBLE_DEVICES='0' "
-           f"=====\n{stop_line}\n")
+    log = (
+        "===== 2026-01-01 10:00:00 scheduler starts this run on CUDA_VISIBLE_DEVICES='0' "
+        f"=====\n{stop_line}\n"
+    )
     for run_dir in (stopped, crashed, killed):
         with open(os.path.join(run_dir, "worker.log"), "w") as f:
             f.write(log)
     write_status(stopped, RunStatus(INTERRUPTED, iteration=150, total=300, exit_code=75))
-    write_status(crashed, RunStatus(CRASHED, exit_code=1, iteration=150, total=300,
-                                    error="RuntimeError: boom"))
+    write_status(
+        crashed,
+        RunStatus(CRASHED, exit_code=1, iteration=150, total=300, error="RuntimeError: boom"),
+    )
     write_status(killed, RunStatus(CRASHED, signal=9))
     with open(os.path.join(task.results_root, "scheduler.log"), "w") as f:
         # whatever the scheduler's wording, status.json is what counts
-        f.write(f"ERROR gpu0 gave up on {os.path.basename(killed)}: signal 9\n"
-                f"ERROR gpu0 crashed on {os.path.basename(stopped)} with exit code 1; see x\n")
+        f.write(
+            f"ERROR gpu0 gave up on {os.path.basename(killed)}: signal 9\n"
+            f"ERROR gpu0 crashed on {os.path.basename(stopped)} with exit code 1; see x\n"
+        )
     summary = write_report(task_dir)
-    assert summary.state_counts == {"completed": 0, "running": 0, "crashed": 2,
-                                    "interrupted": 1, "not started": 0}
+    assert summary.state_counts == {
+        "completed": 0,
+        "running": 0,
+        "crashed": 2,
+        "interrupted": 1,
+        "not started": 0,
+    }
     details = {f.folder: f.detail for f in summary.failures if f.kind == "crashed"}
     assert details == {
         os.path.basename(crashed): "RuntimeError: boom (exit code 1, at iteration 150 of 300)",
-        os.path.basename(killed): "status.json gives no error message (killed by signal 9)"}
+        os.path.basename(killed): "status.json gives no error message (killed by signal 9)",
+    }
     [interrupted] = [f for f in summary.failures if f.kind == "interrupted"]
     assert interrupted.folder == os.path.basename(stopped)
 
@@ -605,22 +726,31 @@ def test_legacy_folder_without_status_json_still_reads_the_worker_log(tmp_path):
     # the same folder once status.json exists: the log's wording no longer matters
     write_status(run.run_dir, RunStatus(CRASHED, exit_code=1, error="OSError: disk full"))
     assert report.run_folder_state(run, "worker.log") == (
-        "crashed", "OSError: disk full (exit code 1)")
+        "crashed",
+        "OSError: disk full (exit code 1)",
+    )
 
 
 def test_failed_and_stale_running_states_from_status_json(tmp_path):
     task_dir, task = _status_task(tmp_path)
     failed, alive, dead = task.runs
-    write_status(failed.run_dir, RunStatus(FAILED, exit_code=2,
-                                           error="config.json: unknown metric 'fdi'"))
+    write_status(
+        failed.run_dir, RunStatus(FAILED, exit_code=2, error="config.json: unknown metric 'fdi'")
+    )
     update_status(alive.run_dir, **process_status(RUNNING))  # this process: alive, no lock
     write_status(dead.run_dir, RunStatus(RUNNING, pid=2**22 + 12345, host="elsewhere"))
     assert report.run_folder_state(alive, "worker.log") == ("running", None)
     state, detail = report.run_folder_state(dead, "worker.log")
     assert state == "crashed" and "still says running" in detail
     summary = write_report(task_dir)
-    assert summary.state_counts == {"completed": 0, "running": 1, "crashed": 1, "failed": 1,
-                                    "interrupted": 0, "not started": 0}
+    assert summary.state_counts == {
+        "completed": 0,
+        "running": 1,
+        "crashed": 1,
+        "failed": 1,
+        "interrupted": 0,
+        "not started": 0,
+    }
     [f] = [f for f in summary.failures if f.kind == "failed"]
     assert f.detail == "config.json: unknown metric 'fdi' (exit code 2)"
     assert "1 failed" in summary_text(summary)
@@ -654,8 +784,9 @@ def test_report_md_links_the_rules_instead_of_restating_them(sweep):
     from gan.config import REPO_ROOT
 
     task_dir, _, _ = sweep
-    summary = write_report(task_dir, options=ReportOptions(ddof=1, fid_ratio=3.0,
-                                                           higher_is_better=("acc",)))
+    summary = write_report(
+        task_dir, options=ReportOptions(ddof=1, fid_ratio=3.0, higher_is_better=("acc",))
+    )
     md = open(summary.markdown_path).read()
     rules = md.split("## Rules\n")[1].split("\n## ")[0]
     link = re.search(r"\[docs/report.md\]\(([^)]+)\)", rules).group(1)

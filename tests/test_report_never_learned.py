@@ -28,9 +28,12 @@ def _failures(results_root: str) -> list[dict[str, str]]:
 
 
 def test_a_run_whose_d_loss_is_pinned_at_zero_is_reported_as_never_learned(tmp_path):
-    task_dir = write_task(tmp_path, '[{"sn_mode": ["BSN"], "scale": [1.0, 1.6]}, '
-                                    '{"sn_mode": ["BSN"], "scale": [1.2], "loss": ["wgan_gp"], '
-                                    '"d_gp_coe": [10.0]}]')
+    task_dir = write_task(
+        tmp_path,
+        '[{"sn_mode": ["BSN"], "scale": [1.0, 1.6]}, '
+        '{"sn_mode": ["BSN"], "scale": [1.2], "loss": ["wgan_gp"], '
+        '"d_gp_coe": [10.0]}]',
+    )
     from gan.tasks import load_task
 
     runs = {(r.config.scale, r.config.loss): r for r in load_task(task_dir).runs}
@@ -49,8 +52,10 @@ def test_a_run_whose_d_loss_is_pinned_at_zero_is_reported_as_never_learned(tmp_p
     rows = [r for r in _failures(root) if r["kind"] == "diverged"]
     assert [r["folder"] for r in rows] == [stuck.name]
     assert rows[0]["iteration"] == "80"
-    assert rows[0]["detail"].startswith("never learned: the discriminator's loss loss/d is at "
-                                        f"most 0.001 at 22 of its {len(SCALAR_STEPS)} logged")
+    assert rows[0]["detail"].startswith(
+        "never learned: the discriminator's loss loss/d is at "
+        f"most 0.001 at 22 of its {len(SCALAR_STEPS)} logged"
+    )
     with open(summary.markdown_path) as f:
         text = f.read()
     assert "1 diverged" in text and "never learned" in text
@@ -72,9 +77,12 @@ def test_a_loss_that_recovers_or_is_too_short_is_not_never_learned(tmp_path):
 
     def record(values):
         steps = list(range(0, 10 * len(values), 10))
-        return RunRecord(run=run, variant=(), state="completed",
-                         scalars={"loss/d": Series.from_pairs(dict(zip(steps, values,
-                                                                       strict=True)))})
+        return RunRecord(
+            run=run,
+            variant=(),
+            state="completed",
+            scalars={"loss/d": Series.from_pairs(dict(zip(steps, values, strict=True)))},
+        )
 
     assert never_learned(record([1.0] * 10 + [0.0] * 20)) is not None
     assert never_learned(record([0.0] * 20 + [1.0])) is None  # recovered at the end

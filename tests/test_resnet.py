@@ -73,9 +73,13 @@ def test_parameter_counts_at_128px_match_the_spec_channel_lists():
         return np.sqrt(3.0 * scale / fan_avg)
 
     block = g.blocks[2]
-    for kernel, scale in ((block.conv1.kernel, 2.0), (block.shortcut.kernel, 1.0),
-                          (g.dense.kernel, 1.0), (d.blocks[3].conv2.kernel, 2.0),
-                          (d.blocks[3].shortcut.kernel, 1.0)):
+    for kernel, scale in (
+        (block.conv1.kernel, 2.0),
+        (block.shortcut.kernel, 1.0),
+        (g.dense.kernel, 1.0),
+        (d.blocks[3].conv2.kernel, 2.0),
+        (d.blocks[3].shortcut.kernel, 1.0),
+    ):
         w, lim = kernel.numpy(), limit(kernel, scale)
         assert np.abs(w).max() <= lim * (1 + 1e-6)
         assert np.std(w) == pytest.approx(lim / np.sqrt(3.0), rel=0.05)
@@ -135,23 +139,40 @@ def test_gammas_and_nested_sigma_names(gamma, count):
     d = ResNetDiscriminator("BSN", 1.0, gamma, (32, 32, 3), width=1 / 16)
     assert len(d.gammas) == count and len(d.normalized_layers) == 13
     names = set(sigma_scalars(d.sigmas()))
-    assert names == {f"d/sigma{i}_{j}_{k}" for i in range(4) for j in range(3)
-                     for k in range(3)} | {"d/sigma4"}
+    assert names == {
+        f"d/sigma{i}_{j}_{k}" for i in range(4) for j in range(3) for k in range(3)
+    } | {"d/sigma4"}
     sn = ResNetDiscriminator("SN", 1.0, gamma, (32, 32, 3), width=1 / 16)
-    assert set(sigma_scalars(sn.sigmas())) == {f"d/sigma{i}_{j}" for i in range(4)
-                                               for j in range(3)} | {"d/sigma4"}
+    assert set(sigma_scalars(sn.sigmas())) == {
+        f"d/sigma{i}_{j}" for i in range(4) for j in range(3)
+    } | {"d/sigma4"}
     if gamma != "none":  # gammas of 1 give the no-gamma outputs
         plain = ResNetDiscriminator("SN", 1.0, "none", (32, 32, 3), width=1 / 16)
-        plain.set_weights([w for w, v in zip(sn.get_weights(), sn.weights, strict=True)
-                           if not any(v is g for g in sn.gammas)])
+        plain.set_weights(
+            [
+                w
+                for w, v in zip(sn.get_weights(), sn.weights, strict=True)
+                if not any(v is g for g in sn.gammas)
+            ]
+        )
         x = tf.random.normal([2, 32, 32, 3])
         np.testing.assert_allclose(sn(x).numpy(), plain(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def _config(**over):
-    cfg = dict(dataset="cifar10", network="resnet", network_width=1 / 16, iteration=2,
-               d_batch_size=4, g_batch_size=6, n_dis=3, sn_mode="BSN", metrics=[],
-               vis_freq=1000, save_checkpoint_freq=1000)
+    cfg = dict(
+        dataset="cifar10",
+        network="resnet",
+        network_width=1 / 16,
+        iteration=2,
+        d_batch_size=4,
+        g_batch_size=6,
+        n_dis=3,
+        sn_mode="BSN",
+        metrics=[],
+        vis_freq=1000,
+        save_checkpoint_freq=1000,
+    )
     cfg.update(over)
     return validate_run_config(cfg)
 
@@ -173,8 +194,9 @@ def test_u_moves_n_dis_times_and_batch_norm_once_per_iteration(tmp_path, monkeyp
     u_updates = tf.Variable(0, dtype=tf.int64)
     update_u = t.discriminator.update_u
     t.discriminator.update_u = lambda: (u_updates.assign_add(1), update_u())[1]
-    bns = [layer for layer in t.generator._flatten_layers() if isinstance(
-        layer, gan_layers.BatchNorm)]
+    bns = [
+        layer for layer in t.generator._flatten_layers() if isinstance(layer, gan_layers.BatchNorm)
+    ]
     assert len(bns) == 2 * len(t.generator.blocks) + 1
 
     u0 = [u.numpy() for u in t.discriminator.u_variables()]
@@ -182,18 +204,23 @@ def test_u_moves_n_dis_times_and_batch_norm_once_per_iteration(tmp_path, monkeyp
     stats = t.train_iteration(with_summary=True)
     assert int(u_updates.numpy()) == 3  # one u update after each of the n_dis D steps
     assert int(bn_updates.numpy()) == len(bns)  # each BN once: in the G step only
-    assert all(not np.array_equal(a, u.numpy())
-               for a, u in zip(u0, t.discriminator.u_variables(), strict=True))
-    assert all(not np.array_equal(a, bn.moving_mean.numpy())
-               for a, bn in zip(m0, bns, strict=True))
+    assert all(
+        not np.array_equal(a, u.numpy())
+        for a, u in zip(u0, t.discriminator.u_variables(), strict=True)
+    )
+    assert all(not np.array_equal(a, bn.moving_mean.numpy()) for a, bn in zip(m0, bns, strict=True))
     assert {"loss/d", "loss/g", "d/sigma0_0_0", "d/sigma4", "d/max_fake_slopes"} <= set(stats)
     t.train_iteration(with_summary=True)
     assert int(u_updates.numpy()) == 6 and int(bn_updates.numpy()) == 2 * len(bns)
 
 
 def test_diagnostics_use_the_weights_and_u_after_the_last_d_step(tmp_path):
-    t = Trainer(_config(n_dis=1, sn_mode="SN", loss="wgan_gp", d_gp_coe=10.0, gamma="diff"),
-                str(tmp_path), IMAGES, seed=1)
+    t = Trainer(
+        _config(n_dis=1, sn_mode="SN", loss="wgan_gp", d_gp_coe=10.0, gamma="diff"),
+        str(tmp_path),
+        IMAGES,
+        seed=1,
+    )
     stats = t.train_iteration(with_summary=True)
     # The logged sigmas are those of the weights and u after the D step and its u update (the
     # G step moves neither), not the pre-update ones the CNN schedule logs.
@@ -207,15 +234,18 @@ def test_diagnostics_use_the_weights_and_u_after_the_last_d_step(tmp_path):
 
 def test_resnet_config_errors():
     with pytest.raises(ConfigError, match="needs d_batch_size"):
-        validate_run_config(dict(dataset="imagenet", network="resnet", iteration=1,
-                                 g_batch_size=4))
-    with pytest.raises(ConfigError, match="d_batch_size = 15 does not split evenly over "
-                                          "num_gpus = 2"):
+        validate_run_config(dict(dataset="imagenet", network="resnet", iteration=1, g_batch_size=4))
+    with pytest.raises(
+        ConfigError, match="d_batch_size = 15 does not split evenly over num_gpus = 2"
+    ):
         _config(d_batch_size=15, num_gpus=2)
     with pytest.raises(ConfigError, match="g_batch_size = 5 does not split evenly"):
         _config(g_batch_size=5, num_gpus=2)
     with pytest.raises(ConfigError, match="4 \\* 2\\^k pixels; dataset 'stl10' has 48x48"):
         _config(dataset="stl10")
-    with pytest.raises(ConfigError, match="num_gpus = 2: splitting batches over devices is "
-                                          "implemented for network 'resnet' only"):
+    with pytest.raises(
+        ConfigError,
+        match="num_gpus = 2: splitting batches over devices is "
+        "implemented for network 'resnet' only",
+    ):
         validate_run_config(dict(dataset="cifar10", mg=4, iteration=1, num_gpus=2))

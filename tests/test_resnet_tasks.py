@@ -44,26 +44,47 @@ def test_the_task_configs_hold_the_original_values():
     task = load_task(os.path.join(REPO, "tasks", "no_gamma-ResNet"))
     assert len(task.runs) == 24 and len(task.distinct_runs()) == 24
     cfg = task.runs[0].config
-    expected = dict(dataset="imagenet", network="resnet", loss="hinge", gamma="none",
-                    iteration=500000, n_dis=5, d_batch_size=16, g_batch_size=32, num_gpus=1,
-                    g_lr=0.0002, d_lr=0.0002, g_beta1=0.0, d_beta1=0.0, g_beta2=0.9,
-                    d_beta2=0.9, extra_checkpoint_freq=50000, metric_freq=10000,
-                    save_checkpoint_freq=10000, vis_freq=200, latent_dim=128, fid_num_real=5000)
+    expected = dict(
+        dataset="imagenet",
+        network="resnet",
+        loss="hinge",
+        gamma="none",
+        iteration=500000,
+        n_dis=5,
+        d_batch_size=16,
+        g_batch_size=32,
+        num_gpus=1,
+        g_lr=0.0002,
+        d_lr=0.0002,
+        g_beta1=0.0,
+        d_beta1=0.0,
+        g_beta2=0.9,
+        d_beta2=0.9,
+        extra_checkpoint_freq=50000,
+        metric_freq=10000,
+        save_checkpoint_freq=10000,
+        vis_freq=200,
+        latent_dim=128,
+        fid_num_real=5000,
+    )
     assert {k: getattr(cfg, k) for k in expected} == expected
     assert sorted({r.config.scale for r in task.runs}) == [1.0, 1.2, 1.4, 1.6]
-    assert task.runs[0].name == ("d_batch_size-16,d_beta1-0.0,d_beta2-0.9,d_lr-0.0002,"
-                                 "g_batch_size-32,g_beta1-0.0,g_beta2-0.9,g_lr-0.0002,n_dis-5,"
-                                 "num_gpus-1,run-0,scale-1.0,sn_mode-SN,")
+    assert task.runs[0].name == (
+        "d_batch_size-16,d_beta1-0.0,d_beta2-0.9,d_lr-0.0002,"
+        "g_batch_size-32,g_beta1-0.0,g_beta2-0.9,g_lr-0.0002,n_dis-5,"
+        "num_gpus-1,run-0,scale-1.0,sn_mode-SN,"
+    )
     diff = load_task(os.path.join(REPO, "tasks", "diff_gamma-ResNet"))
     assert len(diff.runs) == 6
     assert {(r.config.sn_mode, r.config.run) for r in diff.runs} == {
-        (m, i) for m in ("SN", "BSN") for i in range(3)}
+        (m, i) for m in ("SN", "BSN") for i in range(3)
+    }
     for run in diff.runs:
         c = run.config
-        assert (c.loss, c.gamma, c.d_gp_coe, c.scale) == ("wgan_gp", "diff", 10.0,
-                                                                      1.0)
+        assert (c.loss, c.gamma, c.d_gp_coe, c.scale) == ("wgan_gp", "diff", 10.0, 1.0)
         assert {k: getattr(c, k) for k in expected if k not in ("loss", "gamma")} == {
-            k: v for k, v in expected.items() if k not in ("loss", "gamma")}
+            k: v for k, v in expected.items() if k not in ("loss", "gamma")
+        }
 
 
 def test_a_stream_opened_at_a_position_continues_the_stream(data_root):
@@ -79,16 +100,28 @@ def test_a_stream_opened_at_a_position_continues_the_stream(data_root):
 
 
 def test_a_resumed_run_opens_the_stream_where_it_stopped(data_root, tmp_path, monkeypatch):
-    cfg = validate_run_config(dict(
-        dataset="imagenet", network="resnet", network_width=1 / 32, iteration=6, n_dis=3,
-        d_batch_size=2, g_batch_size=2, metrics=[], vis_freq=1000, save_checkpoint_freq=1000))
+    cfg = validate_run_config(
+        dict(
+            dataset="imagenet",
+            network="resnet",
+            network_width=1 / 32,
+            iteration=6,
+            n_dis=3,
+            d_batch_size=2,
+            g_batch_size=2,
+            metrics=[],
+            vis_freq=1000,
+            save_checkpoint_freq=1000,
+        )
+    )
     folder = ImageNetFolder(str(data_root / "ImageNet"), allow_subset=True)
     Trainer(cfg, str(tmp_path), folder, seed=4).save(3)
     t = Trainer(cfg, str(tmp_path), folder, seed=4)
     starts, iterations = [], []
     original = folder.dataset
-    monkeypatch.setattr(folder, "dataset", lambda *a, **k: (starts.append(k["start"]),
-                                                           original(*a, **k))[1])
+    monkeypatch.setattr(
+        folder, "dataset", lambda *a, **k: (starts.append(k["start"]), original(*a, **k))[1]
+    )
     monkeypatch.setattr(t, "train_iteration", lambda s: (iterations.append(s), {})[1])
     assert t.train()
     assert starts == [4 * 3 * 2]  # iterations 0..3 consumed n_dis * d_batch_size images each
@@ -96,9 +129,17 @@ def test_a_resumed_run_opens_the_stream_where_it_stopped(data_root, tmp_path, mo
 
 
 def test_metrics_draw_their_real_images_from_the_stream_files(data_root, tmp_path):
-    cfg = validate_run_config(dict(
-        dataset="imagenet", network="resnet", network_width=1 / 32, iteration=1,
-        d_batch_size=2, g_batch_size=2, metrics=[]))
+    cfg = validate_run_config(
+        dict(
+            dataset="imagenet",
+            network="resnet",
+            network_width=1 / 32,
+            iteration=1,
+            d_batch_size=2,
+            g_batch_size=2,
+            metrics=[],
+        )
+    )
     folder = ImageNetFolder(str(data_root / "ImageNet"), allow_subset=True)
     t = Trainer(cfg, str(tmp_path), folder, seed=4)
     context = t.metric_context()
@@ -109,13 +150,23 @@ def test_metrics_draw_their_real_images_from_the_stream_files(data_root, tmp_pat
 
 
 def _run_task(task, data_root, results, only, extra_set=""):
-    overrides = (f"data_root={str(data_root)!r},imagenet_allow_subset=True,iteration={ITER},"
-                 "network_width=0.0625,d_batch_size=2,g_batch_size=4,n_dis=2,vis_freq=2,"
-                 "vis_num_h=2,vis_num_w=3,metric_freq=2,save_checkpoint_freq=2,"
-                 "extra_checkpoint_freq=2,time_freq=2,metrics=['swd'],swd_num_samples=8,"
-                 "swd_patches_per_image=8,seed=3" + extra_set)
-    cmd = [sys.executable, os.path.join(REPO, "tasks", task, "main.py"), "--only", only,
-           "--set", overrides, "--results_dir", str(results)]
+    overrides = (
+        f"data_root={str(data_root)!r},imagenet_allow_subset=True,iteration={ITER},"
+        "network_width=0.0625,d_batch_size=2,g_batch_size=4,n_dis=2,vis_freq=2,"
+        "vis_num_h=2,vis_num_w=3,metric_freq=2,save_checkpoint_freq=2,"
+        "extra_checkpoint_freq=2,time_freq=2,metrics=['swd'],swd_num_samples=8,"
+        "swd_patches_per_image=8,seed=3" + extra_set
+    )
+    cmd = [
+        sys.executable,
+        os.path.join(REPO, "tasks", task, "main.py"),
+        "--only",
+        only,
+        "--set",
+        overrides,
+        "--results_dir",
+        str(results),
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     dirs = [d for d in os.listdir(results) if os.path.isdir(results / d) and d != "report"]
@@ -151,22 +202,36 @@ def _check_outputs(run_dir):
     times = (run_dir / "time.txt").read_text()
     assert "iter 0 starts:" in times and f"iter {ITER - 1} ends:" in times
     scalars = _scalars(str(ckpt))
-    for name in ("loss/g", "loss/g/fake", "loss/d", "loss/d/real", "loss/d/fake", "d/real",
-                 "d/fake", "d/mean_real_slopes", "d/min_fake_slopes", "d/max_fake_slopes",
-                 "memory/peak_rss", "memory/rss", "memory/vms"):
+    for name in (
+        "loss/g",
+        "loss/g/fake",
+        "loss/d",
+        "loss/d/real",
+        "loss/d/fake",
+        "d/real",
+        "d/fake",
+        "d/mean_real_slopes",
+        "d/min_fake_slopes",
+        "d/max_fake_slopes",
+        "memory/peak_rss",
+        "memory/rss",
+        "memory/vms",
+    ):
         assert scalars.get(name) == set(range(ITER)), name
     assert (ckpt / "metric_state.npz").is_file()
     return scalars
 
 
 def test_no_gamma_resnet_end_to_end(data_root, tmp_path):
-    run_dir = _run_task("no_gamma-ResNet", data_root, tmp_path / "out",
-                        "sn_mode=BSN,scale=1.2,run=0")
+    run_dir = _run_task(
+        "no_gamma-ResNet", data_root, tmp_path / "out", "sn_mode=BSN,scale=1.2,run=0"
+    )
     assert "scale-1.2,sn_mode-BSN," in run_dir.name
     scalars = _check_outputs(run_dir)
     sigmas = {t for t in scalars if t.startswith("d/sigma")}
-    assert sigmas == {f"d/sigma{i}_{j}_{k}" for i in range(6) for j in range(3)
-                      for k in range(3)} | {"d/sigma6"}
+    assert sigmas == {
+        f"d/sigma{i}_{j}_{k}" for i in range(6) for j in range(3) for k in range(3)
+    } | {"d/sigma6"}
     assert not any(t.startswith("d/gamma") or t == "loss/d/gp" for t in scalars)
 
 
@@ -174,4 +239,5 @@ def test_diff_gamma_resnet_end_to_end(data_root, tmp_path):
     run_dir = _run_task("diff_gamma-ResNet", data_root, tmp_path / "out", "sn_mode=SN,run=1")
     scalars = _check_outputs(run_dir)
     assert {f"d/gamma{i}" for i in range(19)} | {"loss/d/gp", "d/sigma0_0", "d/sigma6"} <= set(
-        scalars)
+        scalars
+    )

@@ -20,8 +20,9 @@ def test_every_key_is_an_attribute_with_its_default_and_a_doc():
     for key, spec in RUN_KEYS.items():
         assert spec.doc, key
         if key not in ("dataset", "mg", "iteration"):
-            assert cfg.value(key) == (list(spec.default) if isinstance(spec.default, tuple)
-                                      else spec.default), key
+            assert cfg.value(key) == (
+                list(spec.default) if isinstance(spec.default, tuple) else spec.default
+            ), key
     assert (cfg.dataset, cfg.mg, cfg.iteration, cfg.image_shape) == ("cifar10", 4, 10, (32, 32, 3))
 
 
@@ -48,21 +49,34 @@ def test_to_dict_is_what_config_json_holds_and_reads_back_equal():
     assert validate_run_config(json.loads(text)) == cfg
 
 
-@pytest.mark.parametrize("keys,message", [
-    ({"metrics": ["fid", "sfid"]}, "unknown metric 'sfid'"),
-    ({"metrics": ["fid", "fid"]}, "'fid' listed more than once"),
-    ({"metrics": ["inception_score"], "is_num_samples": 5}, "is_num_samples = 5 cannot make "
-                                                            "is_num_splits = 10 splits"),
-    ({"mg": 6}, "mg = 6 makes 48x48 images but the dataset 'cifar10' has 32x32; use mg = 4"),
-    ({"network": "resnet", "d_batch_size": 4, "g_batch_size": 4, "precision": "mixed_bfloat16"},
-     "precision 'mixed_bfloat16' is implemented for the CNN networks only"),
-    ({"dataset": "imagenet", "mg": 8}, "dataset 'imagenet' needs network 'resnet'"),
-    ({"loss": "wgan_gp"}, "loss 'wgan_gp' needs d_gp_coe"),
-])
+@pytest.mark.parametrize(
+    "keys,message",
+    [
+        ({"metrics": ["fid", "sfid"]}, "unknown metric 'sfid'"),
+        ({"metrics": ["fid", "fid"]}, "'fid' listed more than once"),
+        (
+            {"metrics": ["inception_score"], "is_num_samples": 5},
+            "is_num_samples = 5 cannot make is_num_splits = 10 splits",
+        ),
+        ({"mg": 6}, "mg = 6 makes 48x48 images but the dataset 'cifar10' has 32x32; use mg = 4"),
+        (
+            {
+                "network": "resnet",
+                "d_batch_size": 4,
+                "g_batch_size": 4,
+                "precision": "mixed_bfloat16",
+            },
+            "precision 'mixed_bfloat16' is implemented for the CNN networks only",
+        ),
+        ({"dataset": "imagenet", "mg": 8}, "dataset 'imagenet' needs network 'resnet'"),
+        ({"loss": "wgan_gp"}, "loss 'wgan_gp' needs d_gp_coe"),
+    ],
+)
 def test_each_combination_rule_is_checked_when_the_config_is_made(keys, message):
     with pytest.raises(ConfigError, match=message):
-        validate_run_config({"dataset": "cifar10", "mg": 4, "iteration": 1, **keys},
-                            where="tasks/x/config.py")
+        validate_run_config(
+            {"dataset": "cifar10", "mg": 4, "iteration": 1, **keys}, where="tasks/x/config.py"
+        )
 
 
 def test_dry_run_refuses_a_combination_only_the_networks_used_to_check(tmp_path):
@@ -71,10 +85,22 @@ def test_dry_run_refuses_a_combination_only_the_networks_used_to_check(tmp_path)
     (task / "config.py").write_text(
         "config = {'scheduler_config': {'gpu': ['0']}, 'global_config': {'dataset': 'cifar10', "
         "'network': 'resnet', 'd_batch_size': 8, 'g_batch_size': 8, 'iteration': 2, "
-        "'precision': 'mixed_bfloat16'}, 'test_config': [{'run': [0]}]}\n")
-    proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "main.py"), str(task),
-                           "--dry_run", "--results_dir", str(tmp_path / "res")],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        "'precision': 'mixed_bfloat16'}, 'test_config': [{'run': [0]}]}\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, "main.py"),
+            str(task),
+            "--dry_run",
+            "--results_dir",
+            str(tmp_path / "res"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
     assert "config.py" in proc.stderr and "mixed_bfloat16" in proc.stderr

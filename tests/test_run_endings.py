@@ -25,9 +25,21 @@ from gan.scheduler import Scheduler
 from gan.tasks import load_task
 from tests.test_scheduler import write_task
 
-RUN = dict(dataset="shapes", mg=4, batch_size=4, network_width=0.25, vis_freq=100000,
-           vis_num_h=1, vis_num_w=2, metric_freq=100000, metrics=[], save_checkpoint_freq=2,
-           time_freq=100000, summary_freq=100000, seed=3)
+RUN = dict(
+    dataset="shapes",
+    mg=4,
+    batch_size=4,
+    network_width=0.25,
+    vis_freq=100000,
+    vis_num_h=1,
+    vis_num_w=2,
+    metric_freq=100000,
+    metrics=[],
+    save_checkpoint_freq=2,
+    time_freq=100000,
+    summary_freq=100000,
+    seed=3,
+)
 DEADLINE_S = 240  # a safety net only: every wait below ends on a file or a process
 
 
@@ -40,9 +52,14 @@ def _folder(tmp_path, **over) -> str:
 
 def _start(run_dir: str) -> subprocess.Popen[str]:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, "-m", "gan.run", "--run_dir", run_dir],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gan.run", "--run_dir", run_dir],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_status(run_dir: str, ready, proc=None) -> rf.RunStatus:
@@ -107,8 +124,11 @@ def test_sigterm_during_start_up(tmp_path):
     assert proc.returncode == rf.EXIT_INTERRUPTED, out
     assert "during start-up" in out
     status = rf.read_status(run_dir)
-    assert (status.state, status.exit_code, status.signal) == (rf.INTERRUPTED,
-                                                               rf.EXIT_INTERRUPTED, None)
+    assert (status.state, status.exit_code, status.signal) == (
+        rf.INTERRUPTED,
+        rf.EXIT_INTERRUPTED,
+        None,
+    )
     assert status.iteration == status.checkpoint == 2
 
 
@@ -126,8 +146,14 @@ UNHANDLED_RUN = textwrap.dedent(f"""
 
 def _scheduler_task(tmp_path, **global_config):
     cfg = dict(RUN, iteration=100000, **global_config)
-    return load_task(write_task(tmp_path, scheduler={"gpu": ["0"], "result_root_folder": "res"},
-                                global_config=cfg, test_config=[{"run": [0]}]))
+    return load_task(
+        write_task(
+            tmp_path,
+            scheduler={"gpu": ["0"], "result_root_folder": "res"},
+            global_config=cfg,
+            test_config=[{"run": [0]}],
+        )
+    )
 
 
 def _run_scheduler_until(task, command, ready, then):
@@ -154,9 +180,11 @@ def test_sigterm_during_start_up_through_the_scheduler(tmp_path):
     script = tmp_path / "unhandled.py"
     script.write_text(UNHANDLED_RUN)
     code, console = _run_scheduler_until(
-        task, [sys.executable, str(script)],
+        task,
+        [sys.executable, str(script)],
         lambda: os.path.exists(os.path.join(run_dir, "started")),
-        lambda scheduler: scheduler.stop(signal.SIGTERM))
+        lambda scheduler: scheduler.stop(signal.SIGTERM),
+    )
     assert code == 128 + signal.SIGTERM, console
     assert " interrupted " in console and "crashed" not in console
     status = rf.read_status(run_dir)
@@ -224,16 +252,22 @@ def test_unwritable_folder_is_crashed_for_the_scheduler_and_the_report(tmp_path,
     task = _scheduler_task(tmp_path)
     run = task.runs[0]
     os.makedirs(run.run_dir)
-    rf.update_status(run.run_dir, rf.INTERRUPTED, exit_code=rf.EXIT_INTERRUPTED, iteration=6,
-                     checkpoint=6)
+    rf.update_status(
+        run.run_dir, rf.INTERRUPTED, exit_code=rf.EXIT_INTERRUPTED, iteration=6, checkpoint=6
+    )
     lock = os.path.join(run.run_dir, rf.LOCK_FILE)
     real_open, real_access = os.open, os.access
 
     def read_only(*args, **kwargs):  # a read-only mount, simulated (tests run as root)
         raise OSError(errno.EROFS, "Read-only file system", str(args[0]) if args else "")
 
-    monkeypatch.setattr(os, "open", lambda path, *a, **kw: read_only(path)
-                        if os.fspath(path) == lock else real_open(path, *a, **kw))
+    monkeypatch.setattr(
+        os,
+        "open",
+        lambda path, *a, **kw: (
+            read_only(path) if os.fspath(path) == lock else real_open(path, *a, **kw)
+        ),
+    )
     monkeypatch.setattr(scheduler_module, "update_status", read_only)
     monkeypatch.setattr(scheduler_module, "_write_status_in_place", read_only)
     code, console = _run_scheduler_until(task, ["true"], lambda: True, lambda s: None)
@@ -241,8 +275,14 @@ def test_unwritable_folder_is_crashed_for_the_scheduler_and_the_report(tmp_path,
     assert "Read-only file system" in console
     assert rf.read_status(run.run_dir).state == rf.INTERRUPTED  # nobody could rewrite it
 
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False
-                        if os.fspath(path) == run.run_dir and mode & os.W_OK
-                        else real_access(path, mode, **kw))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode, **kw: (
+            False
+            if os.fspath(path) == run.run_dir and mode & os.W_OK
+            else real_access(path, mode, **kw)
+        ),
+    )
     state, detail = run_folder_state(run, "worker.log")
     assert state == rf.CRASHED and "cannot be written" in detail

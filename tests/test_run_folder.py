@@ -12,11 +12,19 @@ def test_status_round_trips_and_a_new_state_clears_the_previous_ending(tmp_path)
     rf.update_status(run_dir, **rf.process_status(rf.FAILED, exit_code=2, error="bad"))
     status = rf.read_status(run_dir)
     assert (status.state, status.exit_code, status.error, status.pid) == (
-        rf.FAILED, 2, "bad", os.getpid())
+        rf.FAILED,
+        2,
+        "bad",
+        os.getpid(),
+    )
     rf.update_status(run_dir, rf.RUNNING, total=10)
     status = rf.read_status(run_dir)
     assert (status.state, status.exit_code, status.error, status.total) == (
-        rf.RUNNING, None, None, 10)
+        rf.RUNNING,
+        None,
+        None,
+        10,
+    )
     rf.update_status(run_dir, iteration=4)
     assert rf.read_status(run_dir).iteration == 4
     assert not [n for n in os.listdir(run_dir) if ".tmp." in n]
@@ -45,18 +53,29 @@ def test_scheduler_records_a_run_killed_before_it_said_how_it_ended(tmp_path):
     from tests.test_scheduler import write_task
 
     fake = tmp_path / "fake_run.py"
-    fake.write_text(textwrap.dedent(f"""
+    fake.write_text(
+        textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {REPO_ROOT!r})
         from gan import run_folder as rf
         run_dir = sys.argv[sys.argv.index("--run_dir") + 1]
         rf.update_status(run_dir, **rf.process_status(rf.RUNNING, total=3))
         os.kill(os.getpid(), signal.SIGKILL)
-    """))
-    task = load_task(write_task(tmp_path, scheduler={"gpu": ["0"], "result_root_folder": "res"},
-                                test_config=[{"dataset": ["cifar10"], "run": [0]}]))
-    code = Scheduler(task, command=[sys.executable, str(fake)], handle_signals=False,
-                     console=open(os.devnull, "w")).start()
+    """)
+    )
+    task = load_task(
+        write_task(
+            tmp_path,
+            scheduler={"gpu": ["0"], "result_root_folder": "res"},
+            test_config=[{"dataset": ["cifar10"], "run": [0]}],
+        )
+    )
+    code = Scheduler(
+        task,
+        command=[sys.executable, str(fake)],
+        handle_signals=False,
+        console=open(os.devnull, "w"),
+    ).start()
     assert code == rf.EXIT_CRASHED
     status = rf.read_status(task.runs[0].run_dir)
     assert (status.state, status.signal, status.exit_code) == (rf.CRASHED, 9, None)
@@ -71,8 +90,12 @@ def test_a_run_with_bad_input_records_its_one_line_error(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / rf.CONFIG_FILE).write_text(json.dumps({"dataset": "cifar10", "sn_mode": "XN"}))
-    proc = subprocess.run([sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
-                          cwd=REPO_ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gan.run", "--run_dir", str(run_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == rf.EXIT_BAD_INPUT, proc.stderr
     status = rf.read_status(str(run_dir))
     assert status.state == rf.FAILED and status.exit_code == rf.EXIT_BAD_INPUT

@@ -16,20 +16,44 @@ from gan.config import REPO_ROOT, ConfigError
 from gan.tasks import load_task
 from tests.test_scheduler import FAKE_RUN, run_scheduler, write_task
 
-SMALL_RUN = dict(dataset="shapes", mg=4, iteration=2, batch_size=4, vis_freq=100, vis_num_h=1,
-                 vis_num_w=2, metric_freq=1, save_checkpoint_freq=1, metrics=["swd"],
-                 swd_num_samples=16, swd_patches_per_image=8, metric_batch_size=16,
-                 time_freq=100, summary_freq=100, seed=3)
+SMALL_RUN = dict(
+    dataset="shapes",
+    mg=4,
+    iteration=2,
+    batch_size=4,
+    vis_freq=100,
+    vis_num_h=1,
+    vis_num_w=2,
+    metric_freq=1,
+    save_checkpoint_freq=1,
+    metrics=["swd"],
+    swd_num_samples=16,
+    swd_patches_per_image=8,
+    metric_batch_size=16,
+    time_freq=100,
+    summary_freq=100,
+    seed=3,
+)
 
 
 def _main(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "main.py"), *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "main.py"), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _run(run_dir: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gan.run", "--run_dir", run_dir],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan.run", "--run_dir", run_dir],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> str:
@@ -46,8 +70,13 @@ def _one_error_line(proc: subprocess.CompletedProcess[str], *words: str) -> str:
 # 7. a config.py that exits or raises KeyboardInterrupt
 
 
-@pytest.mark.parametrize("body,what", [("import sys\nsys.exit(3)\n", "SystemExit"),
-                                       ("raise KeyboardInterrupt\n", "KeyboardInterrupt")])
+@pytest.mark.parametrize(
+    "body,what",
+    [
+        ("import sys\nsys.exit(3)\n", "SystemExit"),
+        ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    ],
+)
 def test_a_task_config_that_exits_is_one_error_line_naming_the_file(tmp_path, body, what):
     task = tmp_path / "task"
     task.mkdir()
@@ -104,13 +133,18 @@ def test_a_metrics_csv_cut_inside_its_header_is_dropped_like_a_cut_row(tmp_path)
         assert [line.split(",")[0] for line in f.read().splitlines()] == ["global_id", "2"]
 
 
-def test_a_resume_with_changed_metrics_is_refused_before_anything_is_touched(tmp_path,
-                                                                            stub_graph):
+def test_a_resume_with_changed_metrics_is_refused_before_anything_is_touched(tmp_path, stub_graph):
     run_dir = _trained(tmp_path)
     before = _listing(run_dir)
     with pytest.raises(ConfigError) as err:
-        _resume(run_dir, iteration=4, metrics=["swd", "inception_score"],
-                inception_graph=stub_graph, is_num_samples=16, is_num_splits=2)
+        _resume(
+            run_dir,
+            iteration=4,
+            metrics=["swd", "inception_score"],
+            inception_graph=stub_graph,
+            is_num_samples=16,
+            is_num_splits=2,
+        )
     message = str(err.value)
     assert os.path.join(run_dir, rf.METRICS_FILE) in message and "\n" not in message
     assert "'inception_score_mean'" in message and "metrics changed" in message
@@ -132,9 +166,14 @@ def test_a_resume_refused_for_changed_shapes_adds_no_event_file(tmp_path):
 def test_the_force_rerun_line_names_the_run_of_a_task_without_test_config(tmp_path):
     fake = tmp_path / "fake_run.py"
     fake.write_text(FAKE_RUN)
-    task = load_task(write_task(tmp_path, text="config = {'scheduler_config': {'gpu': ['0'], "
-                                               "'result_root_folder': 'res'}, 'global_config': "
-                                               "{'dataset': 'shapes', 'mg': 4, 'iteration': 5}}\n"))
+    task = load_task(
+        write_task(
+            tmp_path,
+            text="config = {'scheduler_config': {'gpu': ['0'], "
+            "'result_root_folder': 'res'}, 'global_config': "
+            "{'dataset': 'shapes', 'mg': 4, 'iteration': 5}}\n",
+        )
+    )
     command = [sys.executable, str(fake)]
     assert run_scheduler(task, command)[0] == 0
     code, console = run_scheduler(task, command, force_rerun=True)

@@ -21,8 +21,14 @@ print(len(tf.config.list_physical_devices("GPU")), applied,
 
 
 def _applied(config: dict) -> list[int]:
-    out = subprocess.run([sys.executable, "-c", PROBE.format(config=config)], cwd=REPO_ROOT,
-                         capture_output=True, text=True, timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE.format(config=config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return [int(v) for v in out.stdout.split()[-3:]]
 
 

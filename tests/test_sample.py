@@ -25,8 +25,21 @@ def test_sample_twice_gives_identical_files_in_every_format(trained_run, tmp_pat
         first, second = str(tmp_path / ("1" + name)), str(tmp_path / ("2" + name))
         assert cli("sample", trained_run, "--num", "10", "--seed", "3", "--out", first) == 0
         # Another batch size: the same latents (one stream), so the same images.
-        assert cli("sample", trained_run, "--num", "10", "--seed", "3", "--out", second,
-                   "--batch_size", "4") == 0
+        assert (
+            cli(
+                "sample",
+                trained_run,
+                "--num",
+                "10",
+                "--seed",
+                "3",
+                "--out",
+                second,
+                "--batch_size",
+                "4",
+            )
+            == 0
+        )
         a, z = _read(first)
         b, _ = _read(second)
         assert a.shape == (10, 32, 32, 3) and a.dtype == np.uint8
@@ -42,8 +55,19 @@ def test_sample_twice_gives_identical_files_in_every_format(trained_run, tmp_pat
 
 def test_sample_of_a_kept_checkpoint_differs_from_the_latest(own_trained_run, tmp_path):
     trained_run = own_trained_run
-    assert cli("sample", trained_run, "--num", "4", "--checkpoint", "1",
-               "--out", str(tmp_path / "k.npy")) == 0
+    assert (
+        cli(
+            "sample",
+            trained_run,
+            "--num",
+            "4",
+            "--checkpoint",
+            "1",
+            "--out",
+            str(tmp_path / "k.npy"),
+        )
+        == 0
+    )
     assert cli("sample", trained_run, "--num", "4", "--out", str(tmp_path / "l.npy")) == 0
     assert not np.array_equal(np.load(tmp_path / "k.npy"), np.load(tmp_path / "l.npy"))
     # Without --out: eval/samples.npz in the run folder.
@@ -59,16 +83,22 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, kind):
         raise RuntimeError("generator failed")
 
     with pytest.raises(RuntimeError):
-        write_images(str(tmp_path / kind), batches(), 4, (4, 4, 3), latent_dim=2,
-                     progress=False)
+        write_images(str(tmp_path / kind), batches(), 4, (4, 4, 3), latent_dim=2, progress=False)
     assert os.listdir(tmp_path) == []
 
 
 def test_npz_is_written_in_pieces_and_reads_back(tmp_path):
     parts = [np.full((3, 2, 2, 3), i, np.uint8) for i in range(4)]
     z = [np.full((3, 5), i, np.float32) for i in range(4)]
-    path = write_images(str(tmp_path / "s.npz"), iter(parts), 12, (2, 2, 3),
-                        z_batches=lambda: iter(z), latent_dim=5, progress=False)
+    path = write_images(
+        str(tmp_path / "s.npz"),
+        iter(parts),
+        12,
+        (2, 2, 3),
+        z_batches=lambda: iter(z),
+        latent_dim=5,
+        progress=False,
+    )
     with np.load(path) as d:
         np.testing.assert_array_equal(d["images"], np.concatenate(parts))
         np.testing.assert_array_equal(d["z"], np.concatenate(z))
@@ -78,28 +108,43 @@ def test_bad_sample_input_is_one_error_line(trained_run, tmp_path, capsys):
     out = str(tmp_path / "s.npy")
     not_run = tmp_path / "not_a_run"
     not_run.mkdir()
-    assert_one_error_line(capsys, cli("sample", str(not_run), "--out", out),
-                          str(not_run), "not a run folder")
+    assert_one_error_line(
+        capsys, cli("sample", str(not_run), "--out", out), str(not_run), "not a run folder"
+    )
     empty = tmp_path / "empty_run"
     empty.mkdir()
     (empty / "config.json").write_text(open(os.path.join(trained_run, "config.json")).read())
     assert_one_error_line(capsys, cli("sample", str(empty), "--out", out), "no checkpoints")
-    assert_one_error_line(capsys, cli("sample", trained_run, "--checkpoint", "2", "--out", out),
-                          "no checkpoint 2", "1, 3")
-    assert_one_error_line(capsys, cli("sample", trained_run, "--checkpoint", "all",
-                                      "--out", out), "one checkpoint")
+    assert_one_error_line(
+        capsys,
+        cli("sample", trained_run, "--checkpoint", "2", "--out", out),
+        "no checkpoint 2",
+        "1, 3",
+    )
+    assert_one_error_line(
+        capsys, cli("sample", trained_run, "--checkpoint", "all", "--out", out), "one checkpoint"
+    )
     for num in ("0", "-5"):
-        assert_one_error_line(capsys, cli("sample", trained_run, "--num", num, "--out", out),
-                              f"--num {num}")
-    assert_one_error_line(capsys, cli("sample", trained_run, "--out", str(tmp_path / "x.jpg")),
-                          "x.jpg")
-    assert_one_error_line(capsys, cli("sample", trained_run, "--metrics", "fid", "--out", out),
-                          "--metrics", "not used by sample")
-    assert os.listdir(tmp_path) == ["not_a_run", "empty_run"] or sorted(
-        os.listdir(tmp_path)) == ["empty_run", "not_a_run"]
+        assert_one_error_line(
+            capsys, cli("sample", trained_run, "--num", num, "--out", out), f"--num {num}"
+        )
+    assert_one_error_line(
+        capsys, cli("sample", trained_run, "--out", str(tmp_path / "x.jpg")), "x.jpg"
+    )
+    assert_one_error_line(
+        capsys,
+        cli("sample", trained_run, "--metrics", "fid", "--out", out),
+        "--metrics",
+        "not used by sample",
+    )
+    assert os.listdir(tmp_path) == ["not_a_run", "empty_run"] or sorted(os.listdir(tmp_path)) == [
+        "empty_run",
+        "not_a_run",
+    ]
     open(out, "wb").write(b"keep me")
-    assert_one_error_line(capsys, cli("sample", trained_run, "--num", "2", "--out", out),
-                          out, "--overwrite")
+    assert_one_error_line(
+        capsys, cli("sample", trained_run, "--num", "2", "--out", out), out, "--overwrite"
+    )
     assert open(out, "rb").read() == b"keep me"
     assert cli("sample", trained_run, "--num", "2", "--out", out, "--overwrite") == 0
     assert np.load(out).shape == (2, 32, 32, 3)
@@ -112,9 +157,20 @@ def test_the_command_line_prints_one_error_line_and_exits_2(tmp_path):
 
     from tests.after_training import REPO
 
-    done = subprocess.run([sys.executable, os.path.join(REPO, "main.py"), "sample",
-                           str(tmp_path), "--out", str(tmp_path / "s.npz")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "main.py"),
+            "sample",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "s.npz"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and "not a run folder" in lines[0], done.stderr
@@ -131,14 +187,20 @@ def test_sample_memory_does_not_grow_with_num(trained_run, tmp_path, name):
 
     n, batch = 256, 64
     image_bytes = 32 * 32 * 3
-    sample_run(trained_run, str(tmp_path / f"warm-{name}"), num=batch, batch_size=batch,
-               progress=False)  # imports, caches: not part of either figure
+    sample_run(
+        trained_run, str(tmp_path / f"warm-{name}"), num=batch, batch_size=batch, progress=False
+    )  # imports, caches: not part of either figure
     peaks = []
     for num in (n, 4 * n):
         tracemalloc.start()
         try:
-            sample_run(trained_run, str(tmp_path / f"{num}-{name}"), num=num,
-                       batch_size=batch, progress=False)
+            sample_run(
+                trained_run,
+                str(tmp_path / f"{num}-{name}"),
+                num=num,
+                batch_size=batch,
+                progress=False,
+            )
             peaks.append(tracemalloc.get_traced_memory()[1])
         finally:
             tracemalloc.stop()

@@ -21,8 +21,10 @@ from gan.tasks import filter_runs, folder_name, load_task, select_runs
 from tests.helpers import wait_for_file
 
 NO_GAMMA_CNN = os.path.join(REPO_ROOT, "tasks", "no_gamma-CNN")
-SPEC_NAME = ("d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,g_beta2-0.999,"
-             "g_lr-0.0001,iteration-400000,mg-4,n_dis-1,run-0,scale-0.7,sn_mode-SN,")
+SPEC_NAME = (
+    "d_beta1-0.5,d_beta2-0.999,d_lr-0.0001,dataset-cifar10,g_beta1-0.5,g_beta2-0.999,"
+    "g_lr-0.0001,iteration-400000,mg-4,n_dis-1,run-0,scale-0.7,sn_mode-SN,"
+)
 
 # A stand-in for `python -m gan.run`: records its launch, then behaves as FAKE_MODE says.
 FAKE_RUN = textwrap.dedent("""
@@ -86,19 +88,19 @@ DRIVER = textwrap.dedent(f"""
 """)
 
 
-def write_task(root, name="toy", *, scheduler=None, global_config=None, test_config=None,
-               text=None) -> str:
+def write_task(
+    root, name="toy", *, scheduler=None, global_config=None, test_config=None, text=None
+) -> str:
     """Write a task folder with a config.py; returns its path."""
     task_dir = os.path.join(str(root), name)
     os.makedirs(task_dir, exist_ok=True)
     if text is None:
         config = {
-            "scheduler_config": scheduler or {"gpu": ["0", ["1", "2"]],
-                                              "result_root_folder": "res"},
-            "global_config": {"iteration": 10, "mg": 4} if global_config is None
-            else global_config,
-            "test_config": test_config or [
-                {"dataset": ["cifar10"], "run": range(2), "sn_mode": ["SN", "BSN"]}],
+            "scheduler_config": scheduler
+            or {"gpu": ["0", ["1", "2"]], "result_root_folder": "res"},
+            "global_config": {"iteration": 10, "mg": 4} if global_config is None else global_config,
+            "test_config": test_config
+            or [{"dataset": ["cifar10"], "run": range(2), "sn_mode": ["SN", "BSN"]}],
         }
         text = f"config = {config!r}\n"
     with open(os.path.join(task_dir, "config.py"), "w") as f:
@@ -115,8 +117,7 @@ def fake(tmp_path):
 
 def run_scheduler(task, fake, **kwargs) -> tuple[int, str]:
     console = io.StringIO()
-    code = Scheduler(task, command=fake, handle_signals=False, console=console,
-                     **kwargs).start()
+    code = Scheduler(task, command=fake, handle_signals=False, console=console, **kwargs).start()
     return code, console.getvalue()
 
 
@@ -163,9 +164,13 @@ def test_no_gamma_cnn_expands_to_480_runs():
 
 def test_folder_name_rules():
     combo = {"b": [1, 2], "a": "x" * 40, "skip": 3}
-    sched = {"config_string_value_maxlen": 5, "ignored_keys_for_folder_name": ["skip"],
-             "ignored_characters_for_folder_name": [" ", "[", "]"],
-             "test_config_string_indicator": "=", "test_config_string_separator": ";"}
+    sched = {
+        "config_string_value_maxlen": 5,
+        "ignored_keys_for_folder_name": ["skip"],
+        "ignored_characters_for_folder_name": [" ", "[", "]"],
+        "test_config_string_indicator": "=",
+        "test_config_string_separator": ";",
+    }
     assert folder_name(combo, sched) == "a=xxxxx;b=1,2;"
     assert folder_name({"run": 0, "dataset": "cifar10"}, {}) == "dataset-cifar10,run-0,"
 
@@ -173,8 +178,11 @@ def test_folder_name_rules():
 def test_global_keys_stay_out_of_folder_names(tmp_path):
     task = load_task(write_task(tmp_path))
     assert [r.name for r in task.runs] == [
-        "dataset-cifar10,run-0,sn_mode-SN,", "dataset-cifar10,run-0,sn_mode-BSN,",
-        "dataset-cifar10,run-1,sn_mode-SN,", "dataset-cifar10,run-1,sn_mode-BSN,"]
+        "dataset-cifar10,run-0,sn_mode-SN,",
+        "dataset-cifar10,run-0,sn_mode-BSN,",
+        "dataset-cifar10,run-1,sn_mode-SN,",
+        "dataset-cifar10,run-1,sn_mode-BSN,",
+    ]
     assert task.gpus == ["0", "1,2"]
 
 
@@ -184,8 +192,7 @@ def test_results_root(tmp_path):
     other = str(tmp_path / "elsewhere")
     assert load_task(task_dir, results_dir=other).results_root == other
     plain = write_task(tmp_path, "plain", scheduler={"gpu": ["0"]})
-    assert load_task(plain).results_root == os.path.join(
-        DEFAULT_RESULTS_ROOT, "plain")
+    assert load_task(plain).results_root == os.path.join(DEFAULT_RESULTS_ROOT, "plain")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +203,10 @@ def test_overrides_change_every_config_but_no_folder_name():
     task = load_task(NO_GAMMA_CNN)
     changed = select_runs(task, overrides="iteration=1000,summary_freq=10,data_root='/d'")
     assert [r.name for r in changed.runs] == [r.name for r in task.runs]
-    assert all(r.config.iteration == 1000 and r.config.summary_freq == 10
-               and r.config.data_root == "/d" for r in changed.runs)
+    assert all(
+        r.config.iteration == 1000 and r.config.summary_freq == 10 and r.config.data_root == "/d"
+        for r in changed.runs
+    )
     assert task.runs[0].config.iteration == 400000  # the original task is untouched
 
 
@@ -212,15 +221,18 @@ def test_filter_selects_the_true_count():
     assert len(filter_runs(task.runs, "dataset=celeba")) == 70 + 40 + 10
 
 
-@pytest.mark.parametrize("only,overrides,expected", [
-    ("", "scael=2.0", ["--set", "unknown key 'scael'", "did you mean 'scale'"]),
-    ("datset=cifar10", "", ["--only", "unknown key 'datset'", "did you mean 'dataset'"]),
-    ("dataset=mnist", "", ["--only", "dataset=mnist", "no run", "cifar10, stl10, celeba"]),
-    ("", "sn_mode=XSN", ["--set", "sn_mode", "XSN", "'BSN'"]),
-    ("", "iteration=-5", ["--set", "iteration", "-5", "positive"]),
-    ("", "loss=wgan_gp", ["--set", "d_gp_coe"]),
-    ("", "iteration", ["--set", "key=value"]),
-])
+@pytest.mark.parametrize(
+    "only,overrides,expected",
+    [
+        ("", "scael=2.0", ["--set", "unknown key 'scael'", "did you mean 'scale'"]),
+        ("datset=cifar10", "", ["--only", "unknown key 'datset'", "did you mean 'dataset'"]),
+        ("dataset=mnist", "", ["--only", "dataset=mnist", "no run", "cifar10, stl10, celeba"]),
+        ("", "sn_mode=XSN", ["--set", "sn_mode", "XSN", "'BSN'"]),
+        ("", "iteration=-5", ["--set", "iteration", "-5", "positive"]),
+        ("", "loss=wgan_gp", ["--set", "d_gp_coe"]),
+        ("", "iteration", ["--set", "key=value"]),
+    ],
+)
 def test_bad_only_and_set(only, overrides, expected):
     task = load_task(NO_GAMMA_CNN)
     with pytest.raises(ConfigError) as info:
@@ -233,26 +245,49 @@ def test_bad_only_and_set(only, overrides, expected):
 # config-file errors
 
 
-@pytest.mark.parametrize("kwargs,expected", [
-    ({"test_config": [{"dataset": ["cifar10"]}, {"dataset": ["cifar10"], "scael": [1.0]}]},
-     ["test_config[1]", "unknown key 'scael'", "did you mean 'scale'"]),
-    ({"global_config": {"iteration": 10, "mg": 4, "batchsize": 64}},
-     ["global_config", "unknown key 'batchsize'", "did you mean 'batch_size'"]),
-    ({"scheduler": {"gpu": ["0"], "force_rerum": True}},
-     ["scheduler_config", "unknown key 'force_rerum'", "did you mean 'force_rerun'"]),
-    ({"test_config": [{"dataset": ["cifar10"]}, {"dataset": ["cifar10"], "sn_mode": ["ZSN"]}]},
-     ["test_config[1]", "sn_mode = 'ZSN'", "'BSN'"]),
-    ({"test_config": [{"dataset": "cifar10"}]}, ["test_config[0]", "dataset", "list of values"]),
-    ({"scheduler": {"gpu": [0]}}, ["scheduler_config", "gpu[0] = 0"]),
-    ({"scheduler": {"gpu": []}}, ["gpu is empty"]),
-    ({"scheduler": {"gpu": ["0"], "ignored_keys_for_folder_name": ["run"]},
-      "test_config": [{"dataset": ["cifar10"], "run": [0, 1]}]},
-     ["both give folder 'dataset-cifar10,'", "differ in run"]),
-    ({"text": "x = 1\n"}, ["no dict named 'config'"]),
-    ({"text": "config = [1]\n"}, ["'config' must be a dict"]),
-    ({"text": "config = {\n"}, ["failed to import", "SyntaxError"]),
-    ({"text": "config = {'global_config': {}}\n"}, ["no 'scheduler_config'"]),
-])
+@pytest.mark.parametrize(
+    "kwargs,expected",
+    [
+        (
+            {"test_config": [{"dataset": ["cifar10"]}, {"dataset": ["cifar10"], "scael": [1.0]}]},
+            ["test_config[1]", "unknown key 'scael'", "did you mean 'scale'"],
+        ),
+        (
+            {"global_config": {"iteration": 10, "mg": 4, "batchsize": 64}},
+            ["global_config", "unknown key 'batchsize'", "did you mean 'batch_size'"],
+        ),
+        (
+            {"scheduler": {"gpu": ["0"], "force_rerum": True}},
+            ["scheduler_config", "unknown key 'force_rerum'", "did you mean 'force_rerun'"],
+        ),
+        (
+            {
+                "test_config": [
+                    {"dataset": ["cifar10"]},
+                    {"dataset": ["cifar10"], "sn_mode": ["ZSN"]},
+                ]
+            },
+            ["test_config[1]", "sn_mode = 'ZSN'", "'BSN'"],
+        ),
+        (
+            {"test_config": [{"dataset": "cifar10"}]},
+            ["test_config[0]", "dataset", "list of values"],
+        ),
+        ({"scheduler": {"gpu": [0]}}, ["scheduler_config", "gpu[0] = 0"]),
+        ({"scheduler": {"gpu": []}}, ["gpu is empty"]),
+        (
+            {
+                "scheduler": {"gpu": ["0"], "ignored_keys_for_folder_name": ["run"]},
+                "test_config": [{"dataset": ["cifar10"], "run": [0, 1]}],
+            },
+            ["both give folder 'dataset-cifar10,'", "differ in run"],
+        ),
+        ({"text": "x = 1\n"}, ["no dict named 'config'"]),
+        ({"text": "config = [1]\n"}, ["'config' must be a dict"]),
+        ({"text": "config = {\n"}, ["failed to import", "SyntaxError"]),
+        ({"text": "config = {'global_config': {}}\n"}, ["no 'scheduler_config'"]),
+    ],
+)
 def test_config_file_errors_name_file_and_key(tmp_path, kwargs, expected):
     task_dir = write_task(tmp_path, **kwargs)
     with pytest.raises(ConfigError) as info:
@@ -269,8 +304,10 @@ def test_missing_config_file(tmp_path):
 
 
 def test_task_without_test_config_runs_in_the_results_root(tmp_path, fake):
-    text = "config = {'scheduler_config': {'gpu': ['0'], 'result_root_folder': 'res'},\n" \
-           "          'global_config': {'dataset': 'cifar10', 'iteration': 5, 'mg': 4}}\n"
+    text = (
+        "config = {'scheduler_config': {'gpu': ['0'], 'result_root_folder': 'res'},\n"
+        "          'global_config': {'dataset': 'cifar10', 'iteration': 5, 'mg': 4}}\n"
+    )
     task = load_task(write_task(tmp_path, text=text))
     assert [r.name for r in task.runs] == [""] and task.runs[0].run_dir.endswith("res/")
     assert run_scheduler(task, fake)[0] == 0
@@ -279,8 +316,15 @@ def test_task_without_test_config_runs_in_the_results_root(tmp_path, fake):
 
 
 def test_identical_duplicates_run_once(tmp_path, fake):
-    task = load_task(write_task(tmp_path, test_config=[
-        {"dataset": ["cifar10"], "run": [0, 1]}, {"dataset": ["cifar10"], "run": [1]}]))
+    task = load_task(
+        write_task(
+            tmp_path,
+            test_config=[
+                {"dataset": ["cifar10"], "run": [0, 1]},
+                {"dataset": ["cifar10"], "run": [1]},
+            ],
+        )
+    )
     assert len(task.runs) == 3 and len(task.distinct_runs()) == 2
     assert run_scheduler(task, fake)[0] == 0
     assert read(os.path.join(task.runs[2].run_dir, "attempts.txt")).count("\n") == 1
@@ -292,8 +336,9 @@ def test_identical_duplicates_run_once(tmp_path, fake):
 
 def cli(*args, cwd=REPO_ROOT, script=None) -> subprocess.CompletedProcess[str]:
     script = script or os.path.join(REPO_ROOT, "main.py")
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, script, *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_dry_run(tmp_path):
@@ -313,13 +358,16 @@ def test_cli_dry_run(tmp_path):
     assert "6 runs in 5 folders" in inside.stdout
 
 
-@pytest.mark.parametrize("args,expected", [
-    (("no_gamma-CNN", "--dry_run", "--set", "bogus=1"), "unknown key 'bogus'"),
-    (("no_gamma-CNN", "--dry_run", "--only", "dataset=mnist"), "no run of the task matches"),
-    (("no_such_task", "--dry_run"), "task folder 'no_such_task' not found"),
-    (("no_gamma-CNN", "--bogus_flag"), "bogus_flag"),
-    (("no_gamma-CNN", "extra", "--dry_run"), "at most one task folder"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (("no_gamma-CNN", "--dry_run", "--set", "bogus=1"), "unknown key 'bogus'"),
+        (("no_gamma-CNN", "--dry_run", "--only", "dataset=mnist"), "no run of the task matches"),
+        (("no_such_task", "--dry_run"), "task folder 'no_such_task' not found"),
+        (("no_gamma-CNN", "--bogus_flag"), "bogus_flag"),
+        (("no_gamma-CNN", "extra", "--dry_run"), "at most one task folder"),
+    ],
+)
 def test_cli_errors(args, expected):
     result = cli(*args)
     assert result.returncode == 2
@@ -333,10 +381,13 @@ def test_cli_default_task_and_run_cli(tmp_path):
         assert result.returncode == 0 and "quickstart" in result.stdout.splitlines()[-1]
     else:
         assert result.returncode == 2 and "'quickstart' not found" in result.stderr
-    code = ("import sys; import main; "
-            "sys.exit(main.run_cli(['main.py', 'no_gamma-CNN', '--dry_run', '--set', 'x=1']))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60)
+    code = (
+        "import sys; import main; "
+        "sys.exit(main.run_cli(['main.py', 'no_gamma-CNN', '--dry_run', '--set', 'x=1']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2 and result.stderr.startswith("error: --set: unknown key 'x'")
 
 
@@ -390,8 +441,9 @@ def test_run_skip_and_force_rerun(tmp_path, fake, monkeypatch):
         assert read(os.path.join(run.run_dir, "worker.log")).count("=====") == 2
 
 
-@pytest.mark.parametrize("mode,code,word", [("crash", 1, "crashed"),
-                                            ("interrupt", 75, "interrupted")])
+@pytest.mark.parametrize(
+    "mode,code,word", [("crash", 1, "crashed"), ("interrupt", 75, "interrupted")]
+)
 def test_failed_runs_resume_on_next_start(tmp_path, fake, monkeypatch, mode, code, word):
     task = load_task(write_task(tmp_path), results_dir=str(tmp_path / "res"))
     monkeypatch.setenv("FAKE_MODE", mode)
@@ -424,18 +476,27 @@ def test_run_locked_elsewhere_is_skipped(tmp_path, fake):
 
 
 def test_concurrent_schedulers_never_share_a_run(tmp_path, fake):
-    task_dir = write_task(tmp_path, test_config=[
-        {"dataset": ["cifar10"], "run": range(4), "sn_mode": ["SN", "BSN"]}])
+    task_dir = write_task(
+        tmp_path, test_config=[{"dataset": ["cifar10"], "run": range(4), "sn_mode": ["SN", "BSN"]}]
+    )
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     shared = tmp_path / "launched.txt"
     launches = tmp_path / "launches.txt"
     # Every run waits until both schedulers have launched one (else it fails): they overlap.
-    env = dict(os.environ, FAKE_SHARED=str(shared), FAKE_LAUNCHES=str(launches),
-               FAKE_DISTINCT="ppid:2")
-    procs = [subprocess.Popen([sys.executable, str(driver), task_dir, fake[1]], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(2)]
+    env = dict(
+        os.environ, FAKE_SHARED=str(shared), FAKE_LAUNCHES=str(launches), FAKE_DISTINCT="ppid:2"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(driver), task_dir, fake[1]],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     names = read(shared).split()
@@ -448,14 +509,20 @@ def test_concurrent_schedulers_never_share_a_run(tmp_path, fake):
 
 
 def test_sigterm_is_forwarded_and_runs_resume(tmp_path, fake):
-    task_dir = write_task(tmp_path, test_config=[
-        {"dataset": ["cifar10"], "run": range(3), "sn_mode": ["SN"]}])
+    task_dir = write_task(
+        tmp_path, test_config=[{"dataset": ["cifar10"], "run": range(3), "sn_mode": ["SN"]}]
+    )
     task = load_task(task_dir)
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     env = dict(os.environ, FAKE_MODE="sleep")
-    proc = subprocess.Popen([sys.executable, str(driver), task_dir, fake[1]], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(driver), task_dir, fake[1]],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for run in task.runs[:2]:
         wait_for_file(os.path.join(run.run_dir, "started"), proc)
     proc.send_signal(signal.SIGTERM)
@@ -484,8 +551,13 @@ def test_a_second_signal_is_passed_on_and_the_third_kills_the_runs(tmp_path, fak
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
     env = dict(os.environ, FAKE_MODE="stubborn")  # records each signal, keeps running
-    proc = subprocess.Popen([sys.executable, str(driver), task_dir, fake[1]], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(driver), task_dir, fake[1]],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     wait_for_file(os.path.join(run_dir, "started"), proc)
     for count in (1, 2):
         proc.send_signal(signal.SIGTERM)
@@ -504,8 +576,7 @@ def test_a_second_signal_is_passed_on_and_the_third_kills_the_runs(tmp_path, fak
     assert code == 0 and events(console, "resumes") == 1
 
 
-def test_a_config_changed_since_the_last_start_is_warned_with_its_keys(tmp_path, fake,
-                                                                         monkeypatch):
+def test_a_config_changed_since_the_last_start_is_warned_with_its_keys(tmp_path, fake, monkeypatch):
     task = load_task(write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}]))
     monkeypatch.setenv("FAKE_MODE", "interrupt")
     code, console = run_scheduler(task, fake)

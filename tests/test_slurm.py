@@ -564,8 +564,7 @@ def interrupt(job, element, run_dir, how, deadline):
     # Not "now": slurmd refuses to launch a job in the same second as it revoked that job's
     # credential (the kill), and fails the requeued element ("Job credential revoked"); the
     # two-minute hold that skips exists for that. A few seconds are enough.
-    subprocess.run(["scontrol", "update", f"JobId={job}_{element}", "StartTime=now+3"],
-                   check=True)
+    subprocess.run(["scontrol", "update", f"JobId={job}_{element}", "StartTime=now+3"], check=True)
     return stopped
 
 

@@ -66,11 +66,13 @@ def test_scale_multiplies_the_normalized_kernel_but_not_the_bias():
     b.set_weights(a.get_weights())
     b.bias.assign(tf.ones_like(b.bias))
     a.bias.assign(tf.ones_like(a.bias))
-    np.testing.assert_allclose(b.normalized_kernel().numpy(), 2.5 * a.normalized_kernel().numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        b.normalized_kernel().numpy(), 2.5 * a.normalized_kernel().numpy(), rtol=1e-6
+    )
     x = tf.random.normal([2, 6, 6, 3])
-    np.testing.assert_allclose((b(x) - 1.0).numpy(), 2.5 * (a(x) - 1.0).numpy(), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        (b(x) - 1.0).numpy(), 2.5 * (a(x) - 1.0).numpy(), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_gain_multiplies_kernel_and_bias_and_gain_one_is_identity():
@@ -82,8 +84,9 @@ def test_gain_multiplies_kernel_and_bias_and_gain_one_is_identity():
     layer.bias.assign([0.5, -1.0, 2.0])
     x = tf.random.normal([5, 4])
     np.testing.assert_allclose(layer(x, gain=tf.constant(1.0)).numpy(), layer(x).numpy())
-    np.testing.assert_allclose(layer(x, gain=tf.constant(3.0)).numpy(), 3 * layer(x).numpy(),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        layer(x, gain=tf.constant(3.0)).numpy(), 3 * layer(x).numpy(), rtol=1e-5
+    )
 
 
 def test_forward_and_sigma_never_move_u():
@@ -105,9 +108,9 @@ def test_power_iteration_matches_numpy_formula():
     u = rng.standard_normal((1, 4))
     sigma, u_new, v = sn.power_iteration(tf.constant(m), tf.constant(u))
     v_ref = u @ m.T
-    v_ref = v_ref / (np.sqrt((v_ref ** 2).sum()) + 1e-12)
+    v_ref = v_ref / (np.sqrt((v_ref**2).sum()) + 1e-12)
     u_ref = v_ref @ m
-    u_ref = u_ref / (np.sqrt((u_ref ** 2).sum()) + 1e-12)
+    u_ref = u_ref / (np.sqrt((u_ref**2).sum()) + 1e-12)
     np.testing.assert_allclose(v.numpy(), v_ref, rtol=1e-12)
     np.testing.assert_allclose(u_new.numpy(), u_ref, rtol=1e-12)
     assert float(sigma) == pytest.approx(float((v_ref @ m @ u_ref.T)[0, 0]), rel=1e-12)

@@ -36,8 +36,10 @@ class ToyMetric(MetricCallback):
         return ["toy_iteration", "toy_brightness"]
 
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
-        return {"toy_iteration": float(global_id),
-                "toy_brightness": float(np.mean(context.sample(self.num_samples)))}
+        return {
+            "toy_iteration": float(global_id),
+            "toy_brightness": float(np.mean(context.sample(self.num_samples))),
+        }
 
 
 def build_toy(config, shared) -> ToyMetric:
@@ -46,9 +48,15 @@ def build_toy(config, shared) -> ToyMetric:
     return ToyMetric(config.fid_num_samples)
 
 
-TOY = MetricSpec("toy", ("toy_iteration", "toy_brightness"), build=build_toy,
-                 better={"toy_iteration": HIGHER, "toy_brightness": LOWER}, reads_real=False,
-                 counts=("fid_num_samples",), samples="fid_num_samples")
+TOY = MetricSpec(
+    "toy",
+    ("toy_iteration", "toy_brightness"),
+    build=build_toy,
+    better={"toy_iteration": HIGHER, "toy_brightness": LOWER},
+    reads_real=False,
+    counts=("fid_num_samples",),
+    samples="fid_num_samples",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -66,13 +74,15 @@ def toy_task(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("toy")
     global_config = dict(TINY_RUN_CONFIG, metrics=["toy"], network_width=0.125)
-    (root / "config.py").write_text(textwrap.dedent(f"""
+    (root / "config.py").write_text(
+        textwrap.dedent(f"""
         config = {{
             "scheduler_config": {{"gpu": ["0"], "result_root_folder": "results"}},
             "global_config": {global_config!r},
             "test_config": [{{"run": [0]}}],
         }}
-    """))
+    """)
+    )
     [run] = load_task(str(root)).runs
     return str(root), run
 

@@ -42,8 +42,9 @@ class ToyGenerator(keras.Model):
 class ToyDiscriminator(NormalizedDiscriminator):
     """One spectrally normalized dense layer on the flattened image."""
 
-    def __init__(self, sn_mode: str, scale: float, gamma: str,
-                 image_shape: tuple[int, int, int], **kwargs):
+    def __init__(
+        self, sn_mode: str, scale: float, gamma: str, image_shape: tuple[int, int, int], **kwargs
+    ):
         super().__init__(**kwargs)
         self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, name="dense")
         self._make_gammas(gamma)
@@ -66,8 +67,9 @@ def toy_generator(config, image_shape) -> ToyGenerator:
 
 
 def toy_discriminator(config, image_shape) -> ToyDiscriminator:
-    return ToyDiscriminator(config.sn_mode, config.scale, config.gamma, image_shape,
-                            name="discriminator")
+    return ToyDiscriminator(
+        config.sn_mode, config.scale, config.gamma, image_shape, name="discriminator"
+    )
 
 
 def toy_images(config, height: int, width: int) -> str | None:
@@ -77,8 +79,15 @@ def toy_images(config, height: int, width: int) -> str | None:
     return None
 
 
-TOY = NetworkSpec("toy", "toy", generator=toy_generator, discriminator=toy_discriminator,
-                  schedule=CNNSchedule, keras_module=__name__, check_images=toy_images)
+TOY = NetworkSpec(
+    "toy",
+    "toy",
+    generator=toy_generator,
+    discriminator=toy_discriminator,
+    schedule=CNNSchedule,
+    keras_module=__name__,
+    check_images=toy_images,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -89,20 +98,30 @@ def toy_registered():
 
 
 def toy_config(**keys):
-    return validate_run_config({"dataset": "shapes", "network": "toy", "iteration": 2,
-                                "batch_size": 4, "metrics": [], **keys})
+    return validate_run_config(
+        {
+            "dataset": "shapes",
+            "network": "toy",
+            "iteration": 2,
+            "batch_size": 4,
+            "metrics": [],
+            **keys,
+        }
+    )
 
 
 def write_task(folder, **global_config) -> str:
     folder.mkdir()
     config = {"dataset": "shapes", "network": "toy", "iteration": 2, **global_config}
-    (folder / "config.py").write_text(textwrap.dedent(f"""
+    (folder / "config.py").write_text(
+        textwrap.dedent(f"""
         config = {{
             "scheduler_config": {{"gpu": ["0"], "result_root_folder": "results"}},
             "global_config": {config!r},
             "test_config": [{{"run": [0]}}],
         }}
-    """))
+    """)
+    )
     return str(folder)
 
 
@@ -112,8 +131,10 @@ def test_the_toy_networks_spec_owns_its_checks():
         toy_config(dataset="stl10")
     with pytest.raises(ConfigError, match="dataset 'imagenet' needs network 'resnet'"):
         toy_config(dataset="imagenet")
-    with pytest.raises(ConfigError, match="implemented for the CNN networks only; use "
-                                          "precision 'float32' with network 'toy'"):
+    with pytest.raises(
+        ConfigError,
+        match="implemented for the CNN networks only; use precision 'float32' with network 'toy'",
+    ):
         toy_config(precision="mixed_bfloat16")
     with pytest.raises(ConfigError, match="implemented for network 'resnet' only"):
         toy_config(num_gpus=2)

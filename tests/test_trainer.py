@@ -15,8 +15,19 @@ from gan.trainer import Trainer, image_grid
 
 
 def _config(**over):
-    cfg = dict(dataset="cifar10", iteration=4, mg=4, batch_size=4, vis_freq=2, vis_num_h=2,
-               vis_num_w=3, metric_freq=1000, save_checkpoint_freq=2, metrics=[], time_freq=2)
+    cfg = dict(
+        dataset="cifar10",
+        iteration=4,
+        mg=4,
+        batch_size=4,
+        vis_freq=2,
+        vis_num_h=2,
+        vis_num_w=3,
+        metric_freq=1000,
+        save_checkpoint_freq=2,
+        metrics=[],
+        time_freq=2,
+    )
     cfg.update(over)
     return validate_run_config(cfg)
 
@@ -74,10 +85,12 @@ def test_batch_norm_uses_tf1_fused_rules():
     flat = x.numpy().reshape(-1, 2)
     mean, var = flat.mean(0), flat.var(0)
     np.testing.assert_allclose(bn.moving_mean.numpy(), 0.1 * mean, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(bn.moving_variance.numpy(),
-                               0.9 + 0.1 * var * len(flat) / (len(flat) - 1), rtol=1e-5)
-    np.testing.assert_allclose(y.numpy().reshape(-1, 2), (flat - mean) / np.sqrt(var + 1.001e-5),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        bn.moving_variance.numpy(), 0.9 + 0.1 * var * len(flat) / (len(flat) - 1), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        y.numpy().reshape(-1, 2), (flat - mean) / np.sqrt(var + 1.001e-5), rtol=1e-4, atol=1e-5
+    )
     frozen = bn.moving_mean.numpy().copy()
     bn(x, training=True, update_stats=False)
     np.testing.assert_array_equal(frozen, bn.moving_mean.numpy())
@@ -108,12 +121,32 @@ def test_bsn_run_writes_every_output_and_the_spec_scalars(tmp_path):
     assert png.size == (3 * 32, 2 * 32) and png.mode == "RGB"
     lines = (tmp_path / "time.txt").read_text().splitlines()
     assert [ln.split(":")[0] for ln in lines] == [
-        "iter 0 starts", "iter 0 ends", "iter 1 starts", "iter 1 ends", "iter 3 starts",
-        "iter 3 ends", "iter 4 starts", "iter 4 ends"]
+        "iter 0 starts",
+        "iter 0 ends",
+        "iter 1 starts",
+        "iter 1 ends",
+        "iter 3 starts",
+        "iter 3 ends",
+        "iter 4 starts",
+        "iter 4 ends",
+    ]
     scalars = _scalars(str(ckpt))
-    expected = {"loss/g", "loss/g/fake", "loss/d", "loss/d/real", "loss/d/fake", "d/real",
-                "d/fake", "d/mean_real_slopes", "d/min_real_slopes", "d/max_real_slopes",
-                "d/mean_fake_slopes", "d/min_fake_slopes", "d/max_fake_slopes", "d/sigma7"}
+    expected = {
+        "loss/g",
+        "loss/g/fake",
+        "loss/d",
+        "loss/d/real",
+        "loss/d/fake",
+        "d/real",
+        "d/fake",
+        "d/mean_real_slopes",
+        "d/min_real_slopes",
+        "d/max_real_slopes",
+        "d/mean_fake_slopes",
+        "d/min_fake_slopes",
+        "d/max_fake_slopes",
+        "d/sigma7",
+    }
     expected |= {f"d/sigma{i}_{j}" for i in range(7) for j in range(3)}
     assert expected <= set(scalars)
     assert set(scalars["loss/d"]) == set(range(5))
@@ -123,13 +156,13 @@ def test_bsn_run_writes_every_output_and_the_spec_scalars(tmp_path):
 
 
 def _all_state(t):
-    vs = (t.generator.variables + t.discriminator.variables + t.g_opt.variables
-          + t.d_opt.variables)
+    vs = t.generator.variables + t.discriminator.variables + t.g_opt.variables + t.d_opt.variables
     return [v.numpy() for v in vs]
 
 
-def test_resumed_run_ends_with_the_same_variables_as_an_uninterrupted_one(tmp_path,
-                                                                         deterministic_ops):
+def test_resumed_run_ends_with_the_same_variables_as_an_uninterrupted_one(
+    tmp_path, deterministic_ops
+):
     cfg = dict(n_dis=2, loss="wgan_gp", d_gp_coe=10.0, gamma="diff", save_checkpoint_freq=100)
     full = Trainer(_config(iteration=4, **cfg), str(tmp_path / "a"), IMAGES, seed=7)
     assert full.train()
@@ -156,32 +189,52 @@ class MeanOfSamples(MetricCallback):
         return {"mean": float(np.mean(context.sample(8)))}
 
 
-def test_resume_cuts_metrics_csv_back_to_the_checkpoint_it_restores(tmp_path,
-                                                                    deterministic_ops):
+def test_resume_cuts_metrics_csv_back_to_the_checkpoint_it_restores(tmp_path, deterministic_ops):
     """A run whose latest checkpoint is lost (cut mid-write, as after kill -9 on a network
     file system) resumes from the one before and drops the metrics rows written after it: its
     metrics.csv ends equal to an uninterrupted run's, whole file."""
     cfg = dict(metric_freq=1, save_checkpoint_freq=3, vis_freq=100, summary_freq=100)
-    full = Trainer(_config(iteration=8, **cfg), str(tmp_path / "a"), IMAGES,
-                   metric_callbacks=[MeanOfSamples()], seed=7)
+    full = Trainer(
+        _config(iteration=8, **cfg),
+        str(tmp_path / "a"),
+        IMAGES,
+        metric_callbacks=[MeanOfSamples()],
+        seed=7,
+    )
     assert full.train()
     run_dir = tmp_path / "b"
-    part = Trainer(_config(iteration=6, **cfg), str(run_dir), IMAGES,
-                   metric_callbacks=[MeanOfSamples()], seed=7)
+    part = Trainer(
+        _config(iteration=6, **cfg),
+        str(run_dir),
+        IMAGES,
+        metric_callbacks=[MeanOfSamples()],
+        seed=7,
+    )
     assert part.train()  # checkpoints model-2 and model-5, metrics rows 0 to 5
     data = run_dir / "checkpoint" / "model-5.data-00000-of-00001"
     with open(data, "r+b") as f:
         f.truncate(os.path.getsize(data) // 2)
     csv_path = run_dir / "metrics.csv"
     assert [r.split(",")[0] for r in csv_path.read_text().splitlines()[1:]] == [
-        str(n) for n in range(6)]
+        str(n) for n in range(6)
+    ]
 
-    resumed = Trainer(_config(iteration=8, **cfg), str(run_dir), IMAGES,
-                      metric_callbacks=[MeanOfSamples()], seed=7)
+    resumed = Trainer(
+        _config(iteration=8, **cfg),
+        str(run_dir),
+        IMAGES,
+        metric_callbacks=[MeanOfSamples()],
+        seed=7,
+    )
     assert resumed.restore() == 2
     assert [r.split(",")[0] for r in csv_path.read_text().splitlines()[1:]] == ["0", "1", "2"]
-    resumed = Trainer(_config(iteration=8, **cfg), str(run_dir), IMAGES,
-                      metric_callbacks=[MeanOfSamples()], seed=7)
+    resumed = Trainer(
+        _config(iteration=8, **cfg),
+        str(run_dir),
+        IMAGES,
+        metric_callbacks=[MeanOfSamples()],
+        seed=7,
+    )
     assert resumed.train()
     assert csv_path.read_bytes() == (tmp_path / "a" / "metrics.csv").read_bytes()
 

@@ -34,16 +34,35 @@ B = 4
 
 
 def config(num_gpus: int) -> dict:
-    return validate_run_config(dict(
-        dataset="cifar10", network="resnet", network_width=1 / 16, iteration=1, n_dis=1,
-        d_batch_size=B, g_batch_size=B, num_gpus=num_gpus, sn_mode="BSN", gamma="diff",
-        loss="wgan_gp", d_gp_coe=10.0, d_beta1=0.0, g_beta1=0.0, metrics=[], vis_freq=1,
-        vis_num_h=2, vis_num_w=2, save_checkpoint_freq=1))
+    return validate_run_config(
+        dict(
+            dataset="cifar10",
+            network="resnet",
+            network_width=1 / 16,
+            iteration=1,
+            n_dis=1,
+            d_batch_size=B,
+            g_batch_size=B,
+            num_gpus=num_gpus,
+            sn_mode="BSN",
+            gamma="diff",
+            loss="wgan_gp",
+            d_gp_coe=10.0,
+            d_beta1=0.0,
+            g_beta1=0.0,
+            metrics=[],
+            vis_freq=1,
+            vis_num_h=2,
+            vis_num_w=2,
+            save_checkpoint_freq=1,
+        )
+    )
 
 
 def max_diff(a, b) -> float:
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in
-               zip(a, b, strict=True))
+    return max(
+        float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(a, b, strict=True)
+    )
 
 
 def replica_values(var) -> list[np.ndarray]:
@@ -57,10 +76,14 @@ def main(out_dir: str) -> None:
     images = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
     one = Trainer(config(1), os.path.join(out_dir, "one"), images, seed=5)
     two = Trainer(config(2), os.path.join(out_dir, "two"), images, seed=5, devices=DEVICES)
-    result: dict = {"replicas": [one.num_replicas, two.num_replicas],
-                    "strategy": type(two.strategy).__name__}
-    result["initial"] = max_diff([v.numpy() for v in one.discriminator.variables],
-                                 [v.numpy() for v in two.discriminator.variables])
+    result: dict = {
+        "replicas": [one.num_replicas, two.num_replicas],
+        "strategy": type(two.strategy).__name__,
+    }
+    result["initial"] = max_diff(
+        [v.numpy() for v in one.discriminator.variables],
+        [v.numpy() for v in two.discriminator.variables],
+    )
 
     rng = np.random.default_rng(1)
     real = tf.constant(rng.uniform(-1, 1, (B, 16, 16, 3)), tf.float32)
@@ -79,8 +102,10 @@ def main(out_dir: str) -> None:
         def run():
             loss, grads = trainer.strategy.run(replica)
             trainer.discriminator.update_u()
-            return (trainer.strategy.reduce("mean", loss, axis=None),
-                    [trainer.strategy.experimental_local_results(g)[0] for g in grads])
+            return (
+                trainer.strategy.reduce("mean", loss, axis=None),
+                [trainer.strategy.experimental_local_results(g)[0] for g in grads],
+            )
 
         loss, grads = run()
         return float(loss), [g.numpy() for g in grads]
@@ -90,10 +115,13 @@ def main(out_dir: str) -> None:
     result["loss"] = [loss1, loss2]
     result["grad_scale"] = max(float(np.max(np.abs(g))) for g in grads1)
     result["grads"] = max_diff(grads1, grads2)
-    result["weights"] = max_diff([v.numpy() for v in one.discriminator.variables],
-                                 [v.numpy() for v in two.discriminator.variables])
-    result["d_optimizer"] = max_diff([v.numpy() for v in one.d_opt.variables],
-                                     [v.numpy() for v in two.d_opt.variables])
+    result["weights"] = max_diff(
+        [v.numpy() for v in one.discriminator.variables],
+        [v.numpy() for v in two.discriminator.variables],
+    )
+    result["d_optimizer"] = max_diff(
+        [v.numpy() for v in one.d_opt.variables], [v.numpy() for v in two.d_opt.variables]
+    )
 
     # A whole iteration through train() (samples, scalars, checkpoint): every variable stays
     # identical on the two replicas.
@@ -106,9 +134,9 @@ def main(out_dir: str) -> None:
             spread = max(spread, max_diff(values[:1] * len(values), values))
     result["replica_spread"] = spread
     result["variable_kinds"] = kinds
-    result["u_and_gamma_replicas"] = sorted({len(replica_values(v)) for v in
-                                             two.discriminator.u_variables()
-                                             + two.discriminator.gammas})
+    result["u_and_gamma_replicas"] = sorted(
+        {len(replica_values(v)) for v in two.discriminator.u_variables() + two.discriminator.gammas}
+    )
 
     # Written once: each scalar once per step; the checkpoint loads into a 1-device trainer.
     counts: dict = {}
@@ -125,7 +153,8 @@ def main(out_dir: str) -> None:
     result["restored_id"] = restored.restore()
     result["restored_diff"] = max_diff(
         [v.numpy() for v in restored.generator.variables + restored.discriminator.variables],
-        [v.numpy() for v in two.generator.variables + two.discriminator.variables])
+        [v.numpy() for v in two.generator.variables + two.discriminator.variables],
+    )
     print("RESULT " + json.dumps(result), flush=True)
 
 

@@ -83,7 +83,8 @@ class MetricsCsv:
                     f"{path}: its columns {header} are not those of this run's metrics "
                     f"{self.fieldnames}: the metrics changed since the run started (see "
                     "config.json); restore the old metrics list, or start the new one in a new "
-                    "results folder")
+                    "results folder"
+                )
 
     def append(self, global_id: int, values: dict[str, float]) -> None:
         """Write one row; floats with 12 decimals as the original did.

@@ -38,19 +38,26 @@ SWD_RESOLUTION_MIN = 16
 SWD_FLAT_STD = 1e-3
 
 
-def kernel_distance(activations1: np.ndarray, activations2: np.ndarray,
-                    max_block_size: int = 1024) -> float:
+def kernel_distance(
+    activations1: np.ndarray, activations2: np.ndarray, max_block_size: int = 1024
+) -> float:
     """KID: tensorflow-gan's ``kernel_classifier_distance_from_activations`` in float64."""
     kid = tfgan_eval().kernel_classifier_distance_from_activations
-    return float(kid(tf.constant(activations1, tf.float64), tf.constant(activations2, tf.float64),
-                     max_block_size=max_block_size))
+    return float(
+        kid(
+            tf.constant(activations1, tf.float64),
+            tf.constant(activations2, tf.float64),
+            max_block_size=max_block_size,
+        )
+    )
 
 
 class KernelInceptionDistance(RunnerCallback):
     """KID on pool_3 features: ``fid_num_samples`` generated vs the fixed FID real subset."""
 
-    def __init__(self, runner: InceptionRunner, num_samples: int = 10000,
-                 max_block_size: int = 1024):
+    def __init__(
+        self, runner: InceptionRunner, num_samples: int = 10000, max_block_size: int = 1024
+    ):
         self.runner = runner
         self.num_samples = num_samples
         self.max_block_size = max_block_size
@@ -62,9 +69,8 @@ class KernelInceptionDistance(RunnerCallback):
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         if not self.runner.available:
             return {"kid": float("nan")}
-        fake = self.runner.generated(context, global_id, self)["fid_pool"][:self.num_samples]
-        return {"kid": kernel_distance(self.runner.real_pool(context), fake,
-                                       self.max_block_size)}
+        fake = self.runner.generated(context, global_id, self)["fid_pool"][: self.num_samples]
+        return {"kid": kernel_distance(self.runner.real_pool(context), fake, self.max_block_size)}
 
 
 def build_kid(config: RunConfig, shared: dict[str, Any]) -> KernelInceptionDistance:
@@ -82,8 +88,14 @@ def swd_levels(size: int) -> int:
     return int(np.log2(size)) - int(np.log2(low)) + 1
 
 
-def patch_centres(n: int, height: int, width: int, patches_per_image: int, patch_size: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def patch_centres(
+    n: int,
+    height: int,
+    width: int,
+    patches_per_image: int,
+    patch_size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """tfgan's patch draw: ``(ys, xs)`` of ``patches_per_image`` centres per image, uniform."""
     hs = patch_size // 2
     ys = rng.integers(hs, height - hs, size=n * patches_per_image)
@@ -91,8 +103,9 @@ def patch_centres(n: int, height: int, width: int, patches_per_image: int, patch
     return ys, xs
 
 
-def cut_patches(level: np.ndarray, ys: np.ndarray, xs: np.ndarray, patches_per_image: int,
-                patch_size: int) -> np.ndarray:
+def cut_patches(
+    level: np.ndarray, ys: np.ndarray, xs: np.ndarray, patches_per_image: int, patch_size: int
+) -> np.ndarray:
     """The ``patch_size`` squares around ``(ys, xs)``, ``patches_per_image`` per image in order."""
     hs = patch_size // 2
     img = np.repeat(np.arange(level.shape[0]), patches_per_image)
@@ -102,8 +115,9 @@ def cut_patches(level: np.ndarray, ys: np.ndarray, xs: np.ndarray, patches_per_i
     return level[img[:, None, None], rows, cols]
 
 
-def random_patches(level: np.ndarray, patches_per_image: int, patch_size: int,
-                   rng: np.random.Generator) -> np.ndarray:
+def random_patches(
+    level: np.ndarray, patches_per_image: int, patch_size: int, rng: np.random.Generator
+) -> np.ndarray:
     """``patches_per_image`` random squares per image of ``level`` (centres uniform)."""
     n, height, width, _ = level.shape
     ys, xs = patch_centres(n, height, width, patches_per_image, patch_size, rng)
@@ -118,9 +132,16 @@ def normalize_patches(patches: np.ndarray) -> np.ndarray:
     return flat / np.maximum(std, SWD_FLAT_STD)
 
 
-def level_patches(images: np.ndarray, level: int, num_levels: int, ys: np.ndarray,
-                  xs: np.ndarray, patches_per_image: int, patch_size: int,
-                  batch_size: int = 256) -> np.ndarray:
+def level_patches(
+    images: np.ndarray,
+    level: int,
+    num_levels: int,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    patches_per_image: int,
+    patch_size: int,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Normalized patches of pyramid ``level`` of every image, the pyramid built per batch.
 
     The Laplacian pyramid is per image, so building it ``batch_size`` images at a time gives
@@ -130,16 +151,22 @@ def level_patches(images: np.ndarray, level: int, num_levels: int, ys: np.ndarra
     dim = patch_size * patch_size * images.shape[3]
     out = np.empty((len(images) * patches_per_image, dim), np.float32)
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
+        batch = images[start : start + batch_size]
         pyramid = sw.laplacian_pyramid(tf.constant(batch, tf.float32), num_levels)
         rows = slice(start * patches_per_image, (start + len(batch)) * patches_per_image)
-        out[rows] = normalize_patches(cut_patches(pyramid[level].numpy(), ys[rows], xs[rows],
-                                                  patches_per_image, patch_size))
+        out[rows] = normalize_patches(
+            cut_patches(pyramid[level].numpy(), ys[rows], xs[rows], patches_per_image, patch_size)
+        )
     return out
 
 
-def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, patches_per_image: int = 64,
-                       seed: int = 0, patch_size: int = 7) -> list[float]:
+def sliced_wasserstein(
+    real: np.ndarray,
+    fake: np.ndarray,
+    patches_per_image: int = 64,
+    seed: int = 0,
+    patch_size: int = 7,
+) -> list[float]:
     """SWD between real and generated images per pyramid level (finest first).
 
     tensorflow-gan's pipeline (``sliced_wasserstein_distance`` with its defaults): its
@@ -152,16 +179,21 @@ def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, patches_per_image: in
     Memory: one level's patches of both sets at a time, the pyramid built in batches.
     """
     if real.shape[1:] != fake.shape[1:] or real.shape[1] != real.shape[2] or real.shape[3] != 3:
-        raise MetricError(f"SWD needs square RGB images of one size; got {real.shape[1:]} and "
-                          f"{fake.shape[1:]}")
+        raise MetricError(
+            f"SWD needs square RGB images of one size; got {real.shape[1:]} and {fake.shape[1:]}"
+        )
     sw = _tfgan_swd_module()
     num_levels = swd_levels(real.shape[1])
-    shapes = [level.shape[1:3] for level in
-              sw.laplacian_pyramid(tf.zeros((1,) + real.shape[1:]), num_levels)]
+    shapes = [
+        level.shape[1:3]
+        for level in sw.laplacian_pyramid(tf.zeros((1,) + real.shape[1:]), num_levels)
+    ]
     rng = np.random.default_rng(seed)
     # Every centre is drawn up front, in the order of one pass over (real, fake) x levels.
-    centres = [[patch_centres(len(images), h, w, patches_per_image, patch_size, rng)
-                for h, w in shapes] for images in (real, fake)]
+    centres = [
+        [patch_centres(len(images), h, w, patches_per_image, patch_size, rng) for h, w in shapes]
+        for images in (real, fake)
+    ]
     dim = patch_size * patch_size * 3
     graph = tf.Graph()
     with graph.as_default():
@@ -177,9 +209,12 @@ def sliced_wasserstein(real: np.ndarray, fake: np.ndarray, patches_per_image: in
     sess = tf.compat.v1.Session(graph=graph)
     try:
         for level, ((a, b), distance) in enumerate(zip(inputs, distances, strict=True)):
-            feeds = {ph: level_patches(images, level, num_levels, *centres[k][level],
-                                       patches_per_image, patch_size)
-                     for k, (ph, images) in enumerate(((a, real), (b, fake)))}
+            feeds = {
+                ph: level_patches(
+                    images, level, num_levels, *centres[k][level], patches_per_image, patch_size
+                )
+                for k, (ph, images) in enumerate(((a, real), (b, fake)))
+            }
             out.append(float(sess.run(distance, feeds)))
             del feeds
     finally:
@@ -195,8 +230,7 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 class SlicedWassersteinDistance(MetricCallback):
     """SWD (mean over pyramid levels) of ``num_samples`` generated vs as many real images."""
 
-    def __init__(self, num_samples: int = 2048, patches_per_image: int = 64,
-                 batch_size: int = 64):
+    def __init__(self, num_samples: int = 2048, patches_per_image: int = 64, batch_size: int = 64):
         self.num_samples = num_samples
         self.patches_per_image = patches_per_image
         self.batch_size = batch_size
@@ -213,8 +247,9 @@ class SlicedWassersteinDistance(MetricCallback):
         if context.real_images is not None:
             total = len(context.real_images)
             if self.num_samples > total:
-                raise MetricError(f"swd_num_samples = {self.num_samples} exceeds the {total} "
-                                  "training images")
+                raise MetricError(
+                    f"swd_num_samples = {self.num_samples} exceeds the {total} training images"
+                )
             self.real_indices = context.rng.choice(total, self.num_samples, replace=False)
         else:
             # Streamed data: a fresh real set in each process (not kept across a resume).
@@ -223,8 +258,9 @@ class SlicedWassersteinDistance(MetricCallback):
     def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
         if self.real is None:
             self.real = np.asarray(context.real_images[self.real_indices])
-        fake = np.concatenate([to_uint8(x) for x in sample_in_chunks(
-            context, self.num_samples, self.batch_size)])
+        fake = np.concatenate(
+            [to_uint8(x) for x in sample_in_chunks(context, self.num_samples, self.batch_size)]
+        )
         seed = int(np.random.SeedSequence([int(self.seed[0]), global_id]).generate_state(1)[0])
         levels = sliced_wasserstein(self.real, fake, self.patches_per_image, seed)
         return {"swd": float(np.mean(levels))}
@@ -246,5 +282,6 @@ class SlicedWassersteinDistance(MetricCallback):
 def build_swd(config: RunConfig, shared: dict[str, Any]) -> SlicedWassersteinDistance:
     """The ``swd`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
     del shared
-    return SlicedWassersteinDistance(config.swd_num_samples, config.swd_patches_per_image,
-                                     config.metric_batch_size)
+    return SlicedWassersteinDistance(
+        config.swd_num_samples, config.swd_patches_per_image, config.metric_batch_size
+    )

@@ -87,18 +87,26 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
     if spec.name in _METRICS:
         problems.append(f"a metric named {spec.name!r} is registered already")
     taken = {c: s.name for s in _METRICS.values() for c in s.columns}
-    problems += [f"column {c!r} belongs to metric {taken[c]!r}" for c in spec.columns
-                 if c in taken]
-    problems += [f"better: {c!r} is not one of its columns" for c in spec.better
-                 if c not in spec.columns]
-    problems += [f"better: {c} = {d!r}, expected {HIGHER!r} or {LOWER!r}"
-                 for c, d in spec.better.items() if d not in (HIGHER, LOWER)]
-    problems += [f"{what} = {key!r} is not one of its counts"
-                 for what, key in (("samples", spec.samples), ("real", spec.real))
-                 if key is not None and key not in spec.counts]
+    problems += [f"column {c!r} belongs to metric {taken[c]!r}" for c in spec.columns if c in taken]
+    problems += [
+        f"better: {c!r} is not one of its columns" for c in spec.better if c not in spec.columns
+    ]
+    problems += [
+        f"better: {c} = {d!r}, expected {HIGHER!r} or {LOWER!r}"
+        for c, d in spec.better.items()
+        if d not in (HIGHER, LOWER)
+    ]
+    problems += [
+        f"{what} = {key!r} is not one of its counts"
+        for what, key in (("samples", spec.samples), ("real", spec.real))
+        if key is not None and key not in spec.counts
+    ]
     kept = kept_subset_counts()
-    problems += [f"state {k!r} is kept by another metric with count {kept[k]!r}"
-                 for k, count in spec.state.items() if k in kept and kept[k] != count]
+    problems += [
+        f"state {k!r} is kept by another metric with count {kept[k]!r}"
+        for k, count in spec.state.items()
+        if k in kept and kept[k] != count
+    ]
     if problems:
         raise ValueError(f"metric {spec.name!r}: {'; '.join(problems)}")
     _METRICS[spec.name] = spec
@@ -120,8 +128,9 @@ def metric_spec(name: str) -> MetricSpec:
     try:
         return _METRICS[name]
     except KeyError:
-        raise ConfigError(f"metrics: unknown metric {name!r}; known metrics: "
-                          f"{', '.join(_METRICS)}") from None
+        raise ConfigError(
+            f"metrics: unknown metric {name!r}; known metrics: {', '.join(_METRICS)}"
+        ) from None
 
 
 def check_metric_names(names: Sequence[str]) -> None:
@@ -141,9 +150,11 @@ def check_metrics(config: Any) -> None:
     for name in config.metrics:
         spec = _METRICS[name]
         if spec.datasets is not None and config.dataset not in spec.datasets:
-            raise ConfigError(f"metrics: {name!r} measures dataset "
-                              f"{' or '.join(map(repr, spec.datasets))} only, not "
-                              f"{config.dataset!r}")
+            raise ConfigError(
+                f"metrics: {name!r} measures dataset "
+                f"{' or '.join(map(repr, spec.datasets))} only, not "
+                f"{config.dataset!r}"
+            )
         problem = spec.check(config) if spec.check else None
         if problem:
             raise ConfigError(problem)
@@ -183,8 +194,9 @@ def reads_real(config: Any) -> bool:
 
 def kept_subset_counts() -> dict[str, str]:
     """Kept real subsets -> the count key their length must equal to be reused."""
-    return {k: count for s in _METRICS.values() for k, count in s.state.items()
-            if count is not None}
+    return {
+        k: count for s in _METRICS.values() for k, count in s.state.items() if count is not None
+    }
 
 
 def shared_state_keys(group: str | None) -> set[str]:
@@ -206,36 +218,78 @@ def column_direction(column: str) -> str | None:
 # ------------------------------------------------------------------------ the built-in metrics
 def _is_splits(config: Any) -> str | None:
     if config.is_num_samples < config.is_num_splits:
-        return (f"is_num_samples = {config.is_num_samples} cannot make is_num_splits = "
-                f"{config.is_num_splits} splits")
+        return (
+            f"is_num_samples = {config.is_num_samples} cannot make is_num_splits = "
+            f"{config.is_num_splits} splits"
+        )
     return None
 
 
 _FID_SUBSET = {"fid_real_indices": "fid_num_real", "fid_real_activations": "fid_num_real"}
 _FID_COUNTS = ("fid_num_samples", "fid_num_real")
 
-register_metric(MetricSpec(
-    "inception_score", ("inception_score_mean", "inception_score_std"),
-    build="gan.metrics.inception.callbacks:build_inception_score",
-    better={"inception_score_mean": HIGHER}, reads_real=False,
-    counts=("is_num_samples", "is_num_splits"), samples="is_num_samples",
-    shares=INCEPTION, check=_is_splits))
-register_metric(MetricSpec(
-    "fid", ("fid",), build="gan.metrics.inception.reference:build_fid",
-    better={"fid": LOWER}, reads_real=lambda config: not config.fid_reference,
-    counts=_FID_COUNTS, samples="fid_num_samples", real="fid_num_real", state=_FID_SUBSET,
-    shares=INCEPTION))
-register_metric(MetricSpec(
-    "kid", ("kid",), build="gan.metrics.extra:build_kid", better={"kid": LOWER},
-    counts=_FID_COUNTS, samples="fid_num_samples", real="fid_num_real", state=_FID_SUBSET,
-    shares=INCEPTION))
-register_metric(MetricSpec(
-    "swd", ("swd",), build="gan.metrics.extra:build_swd", better={"swd": LOWER},
-    counts=("swd_num_samples",), samples="swd_num_samples", real="swd_num_samples",
-    state={"swd_seed": None, "swd_real_indices": "swd_num_samples"}))
-register_metric(MetricSpec(
-    "shapes", ("shapes_fid", "shapes_kid"),
-    build="gan.metrics.shapes_features:build_shapes",
-    better={"shapes_fid": LOWER, "shapes_kid": LOWER}, counts=_FID_COUNTS,
-    samples="fid_num_samples", real="fid_num_real",
-    state={"shapes_real_indices": "fid_num_real"}, datasets=("shapes",)))
+register_metric(
+    MetricSpec(
+        "inception_score",
+        ("inception_score_mean", "inception_score_std"),
+        build="gan.metrics.inception.callbacks:build_inception_score",
+        better={"inception_score_mean": HIGHER},
+        reads_real=False,
+        counts=("is_num_samples", "is_num_splits"),
+        samples="is_num_samples",
+        shares=INCEPTION,
+        check=_is_splits,
+    )
+)
+register_metric(
+    MetricSpec(
+        "fid",
+        ("fid",),
+        build="gan.metrics.inception.reference:build_fid",
+        better={"fid": LOWER},
+        reads_real=lambda config: not config.fid_reference,
+        counts=_FID_COUNTS,
+        samples="fid_num_samples",
+        real="fid_num_real",
+        state=_FID_SUBSET,
+        shares=INCEPTION,
+    )
+)
+register_metric(
+    MetricSpec(
+        "kid",
+        ("kid",),
+        build="gan.metrics.extra:build_kid",
+        better={"kid": LOWER},
+        counts=_FID_COUNTS,
+        samples="fid_num_samples",
+        real="fid_num_real",
+        state=_FID_SUBSET,
+        shares=INCEPTION,
+    )
+)
+register_metric(
+    MetricSpec(
+        "swd",
+        ("swd",),
+        build="gan.metrics.extra:build_swd",
+        better={"swd": LOWER},
+        counts=("swd_num_samples",),
+        samples="swd_num_samples",
+        real="swd_num_samples",
+        state={"swd_seed": None, "swd_real_indices": "swd_num_samples"},
+    )
+)
+register_metric(
+    MetricSpec(
+        "shapes",
+        ("shapes_fid", "shapes_kid"),
+        build="gan.metrics.shapes_features:build_shapes",
+        better={"shapes_fid": LOWER, "shapes_kid": LOWER},
+        counts=_FID_COUNTS,
+        samples="fid_num_samples",
+        real="fid_num_real",
+        state={"shapes_real_indices": "fid_num_real"},
+        datasets=("shapes",),
+    )
+)

@@ -40,17 +40,20 @@ def build_classifier() -> keras.Model:
     return keras.Model(inputs, [features, logits], name="shapes_classifier")
 
 
-def train_classifier(count: int = 10000, epochs: int = 3, seed: int = 0) -> tuple[keras.Model,
-                                                                                 float]:
+def train_classifier(
+    count: int = 10000, epochs: int = 3, seed: int = 0
+) -> tuple[keras.Model, float]:
     """Train the classifier on generated shapes; returns it and its held-out accuracy."""
     keras.utils.set_random_seed(seed)
     images, labels = make_shapes(count + 2000, seed=seed + 99)
     x = images.astype(np.float32) / 255.0 * 2.0 - 1.0
     model = build_classifier()
     trainer = keras.Model(model.input, model.output[1])
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    metrics=["accuracy"])
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     trainer.fit(x[:count], labels[:count], batch_size=64, epochs=epochs, verbose=0)
     _, acc = trainer.evaluate(x[count:], labels[count:], verbose=0)
     return model, float(acc)
@@ -89,8 +92,10 @@ class ShapesFeatureDistance(MetricCallback):
         """Penultimate activations of images in [-1, 1] (float) or [0, 255] (uint8)."""
         if images.dtype == np.uint8:
             images = images.astype(np.float32) / 255.0 * 2.0 - 1.0
-        out = [self.model(images[i:i + self.batch_size], training=False)[0].numpy()
-               for i in range(0, len(images), self.batch_size)]
+        out = [
+            self.model(images[i : i + self.batch_size], training=False)[0].numpy()
+            for i in range(0, len(images), self.batch_size)
+        ]
         return np.concatenate(out).astype(np.float64)
 
     def setup(self, context: MetricContext) -> None:
@@ -114,8 +119,10 @@ class ShapesFeatureDistance(MetricCallback):
         fake = context.sample(self.num_samples)
         check_range(fake)
         fake_features = self.features(fake)
-        return {"shapes_fid": frechet_distance(self._real_features, fake_features),
-                "shapes_kid": kernel_distance(self._real_features, fake_features)}
+        return {
+            "shapes_fid": frechet_distance(self._real_features, fake_features),
+            "shapes_kid": kernel_distance(self._real_features, fake_features),
+        }
 
 
 def build_shapes(config: RunConfig, shared: dict[str, Any]) -> ShapesFeatureDistance:

@@ -27,9 +27,10 @@ class NormalizedDiscriminator(keras.Model):
             raise ValueError(f"unknown gamma {gamma!r}; expected one of {GAMMAS}")
         self.gamma_mode = gamma
         n = {"none": 0, "same": 1, "diff": len(self.normalized_layers)}[gamma]
-        self.gammas = [self.add_weight(name=GAMMA_NAME.format(i), shape=(), initializer="ones",
-                                       autocast=False)
-                       for i in range(n)]
+        self.gammas = [
+            self.add_weight(name=GAMMA_NAME.format(i), shape=(), initializer="ones", autocast=False)
+            for i in range(n)
+        ]
 
     def legacy_variable_paths(self) -> dict[str, str]:
         """Each gamma's path -> the path checkpoints written before the rename named it by

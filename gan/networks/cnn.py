@@ -9,8 +9,7 @@ from gan.layers import BatchNorm, SNConv2D, SNDense, bn_relu_deconv, leaky_relu
 from gan.networks.base import NormalizedDiscriminator
 
 # (filters, kernel size, stride) of the seven discriminator convolutions (width 1.0).
-D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2),
-           (512, 3, 1))
+D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2), (512, 3, 1))
 # Channels of the generator's first feature map and of its three 4x4/2 deconvolutions.
 G_CHANNELS = (512, 256, 128, 64)
 LEAK = 0.1
@@ -49,9 +48,16 @@ class CNNGenerator(keras.Model):
     activation per layer for the backward instead of two; False runs the plain ops.
     """
 
-    def __init__(self, mg: int, channels: int = 3, latent_dim: int = 128,
-                 precision: str = "float32", save_memory: bool = True, width: float = 1.0,
-                 **kwargs):
+    def __init__(
+        self,
+        mg: int,
+        channels: int = 3,
+        latent_dim: int = 128,
+        precision: str = "float32",
+        save_memory: bool = True,
+        width: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(dtype=precision, **kwargs)
         self.save_memory = bool(save_memory)
         self.mg = int(mg)
@@ -60,25 +66,47 @@ class CNNGenerator(keras.Model):
         self.width = float(width)
         self.feature_channels = generator_channels(width)
         first = self.feature_channels[0]
-        self.dense = keras.layers.Dense(self.mg * self.mg * first, kernel_initializer=_normal(),
-                                        name="layer0_dense", dtype=precision)
+        self.dense = keras.layers.Dense(
+            self.mg * self.mg * first,
+            kernel_initializer=_normal(),
+            name="layer0_dense",
+            dtype=precision,
+        )
         self.bns = [BatchNorm(name=f"layer{i}_bn", dtype=precision) for i in range(4)]
         self.deconvs = [
-            keras.layers.Conv2DTranspose(f, 4, strides=2, padding="same",
-                                         kernel_initializer=_normal(), name=f"layer{i + 1}_deconv",
-                                         dtype=precision)
+            keras.layers.Conv2DTranspose(
+                f,
+                4,
+                strides=2,
+                padding="same",
+                kernel_initializer=_normal(),
+                name=f"layer{i + 1}_deconv",
+                dtype=precision,
+            )
             for i, f in enumerate(self.feature_channels[1:])
         ]
-        self.out_conv = keras.layers.Conv2DTranspose(self.channels, 3, strides=1, padding="same",
-                                                     kernel_initializer=_normal(),
-                                                     name="layer4_deconv", dtype=precision)
+        self.out_conv = keras.layers.Conv2DTranspose(
+            self.channels,
+            3,
+            strides=1,
+            padding="same",
+            kernel_initializer=_normal(),
+            name="layer4_deconv",
+            dtype=precision,
+        )
         self.build((None, self.latent_dim))
 
     def get_config(self) -> dict:
         """The constructor's arguments (for ``.keras`` files)."""
-        return {"name": self.name, "mg": self.mg, "channels": self.channels,
-                "latent_dim": self.latent_dim, "precision": self.dtype_policy.name,
-                "save_memory": self.save_memory, "width": self.width}
+        return {
+            "name": self.name,
+            "mg": self.mg,
+            "channels": self.channels,
+            "latent_dim": self.latent_dim,
+            "precision": self.dtype_policy.name,
+            "save_memory": self.save_memory,
+            "width": self.width,
+        }
 
     @property
     def image_size(self) -> int:
@@ -110,8 +138,13 @@ class CNNGenerator(keras.Model):
 
     def _call_saving_memory(self, z, update_stats):
         """Training mode, each ``BN, ReLU, deconv`` as one ``bn_relu_deconv`` (same values)."""
-        h = bn_relu_deconv(self.dense(z), self.bns[0], self.deconvs[0], update_stats,
-                           shape=(self.mg, self.mg, self.feature_channels[0]))
+        h = bn_relu_deconv(
+            self.dense(z),
+            self.bns[0],
+            self.deconvs[0],
+            update_stats,
+            shape=(self.mg, self.mg, self.feature_channels[0]),
+        )
         for bn, deconv in zip(self.bns[1:], self.deconvs[1:] + [self.out_conv], strict=True):
             h = bn_relu_deconv(h, bn, deconv, update_stats)
         return tf.cast(tf.tanh(h), tf.float32)
@@ -127,31 +160,57 @@ class CNNDiscriminator(NormalizedDiscriminator):
     (1.0: the paper's 64..512).
     """
 
-    def __init__(self, sn_mode: str = "SN", scale: float = 1.0, gamma: str = "none",
-                 image_shape: tuple[int, int, int] | None = None, precision: str = "float32",
-                 width: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        sn_mode: str = "SN",
+        scale: float = 1.0,
+        gamma: str = "none",
+        image_shape: tuple[int, int, int] | None = None,
+        precision: str = "float32",
+        width: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(dtype=precision, **kwargs)
         self.sn_mode = sn_mode
         self.scale = scale
         self.image_shape = None if image_shape is None else tuple(image_shape)
         self.width = float(width)
         self.convs = [
-            SNConv2D(f, k, strides=s, sn_mode=sn_mode, scale=scale,
-                     kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
-                     name=f"layer{i}_conv", dtype=precision)
+            SNConv2D(
+                f,
+                k,
+                strides=s,
+                sn_mode=sn_mode,
+                scale=scale,
+                kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
+                name=f"layer{i}_conv",
+                dtype=precision,
+            )
             for i, (f, k, s) in enumerate(discriminator_convs(width))
         ]
-        self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_normal(),
-                             name="layer7_dense", dtype=precision)
+        self.dense = SNDense(
+            1,
+            sn_mode=sn_mode,
+            scale=scale,
+            kernel_initializer=_normal(),
+            name="layer7_dense",
+            dtype=precision,
+        )
         self._make_gammas(gamma)
         if image_shape is not None:
             self.build((None,) + tuple(image_shape))
 
     def get_config(self) -> dict:
         """The constructor's arguments (for ``.keras`` files)."""
-        return {"name": self.name, "sn_mode": self.sn_mode, "scale": self.scale,
-                "gamma": self.gamma_mode, "image_shape": self.image_shape,
-                "precision": self.dtype_policy.name, "width": self.width}
+        return {
+            "name": self.name,
+            "sn_mode": self.sn_mode,
+            "scale": self.scale,
+            "gamma": self.gamma_mode,
+            "image_shape": self.image_shape,
+            "precision": self.dtype_policy.name,
+            "width": self.width,
+        }
 
     @property
     def normalized_layers(self) -> list:

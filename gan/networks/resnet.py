@@ -29,16 +29,17 @@ BASE_SIZE = 4  # side of G's first feature map and of D's last one
 
 
 def _vs(scale: float) -> keras.initializers.Initializer:
-    return keras.initializers.VarianceScaling(scale=scale, mode="fan_avg",
-                                              distribution="uniform")
+    return keras.initializers.VarianceScaling(scale=scale, mode="fan_avg", distribution="uniform")
 
 
 def num_blocks(image_size: int) -> int:
     """Up-blocks of G (= downsampling blocks of D) for ``image_size``: log2(size / 4)."""
     n = int(round(math.log2(image_size / BASE_SIZE))) if image_size >= 2 * BASE_SIZE else 0
-    if n < 1 or BASE_SIZE * 2 ** n != image_size:
-        raise ValueError(f"the ResNet networks need an image size of 4 * 2^k (8, 16, 32, 64, "
-                         f"128, ...), got {image_size}")
+    if n < 1 or BASE_SIZE * 2**n != image_size:
+        raise ValueError(
+            f"the ResNet networks need an image size of 4 * 2^k (8, 16, 32, 64, "
+            f"128, ...), got {image_size}"
+        )
     return n
 
 
@@ -80,13 +81,16 @@ class UpBlock(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.bn1 = BatchNorm(name="bn1")
-        self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same",
-                                         kernel_initializer=_vs(2.0), name="conv1")
+        self.conv1 = keras.layers.Conv2D(
+            self.filters, 3, padding="same", kernel_initializer=_vs(2.0), name="conv1"
+        )
         self.bn2 = BatchNorm(name="bn2")
-        self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same",
-                                         kernel_initializer=_vs(2.0), name="conv2")
-        self.shortcut = keras.layers.Conv2D(self.filters, 1, padding="same",
-                                            kernel_initializer=_vs(1.0), name="shortcut")
+        self.conv2 = keras.layers.Conv2D(
+            self.filters, 3, padding="same", kernel_initializer=_vs(2.0), name="conv2"
+        )
+        self.shortcut = keras.layers.Conv2D(
+            self.filters, 1, padding="same", kernel_initializer=_vs(1.0), name="shortcut"
+        )
 
     def build(self, input_shape):
         b, h, w, c = input_shape
@@ -118,19 +122,25 @@ class DownBlock(keras.layers.Layer):
     then pool. ``down=False`` leaves out both poolings (D's last block).
     """
 
-    def __init__(self, filters: int, first: bool = False, down: bool = True,
-                 sn_mode: str = "SN", scale: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        first: bool = False,
+        down: bool = True,
+        sn_mode: str = "SN",
+        scale: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.first = bool(first)
         self.down = bool(down)
         common = dict(sn_mode=sn_mode, scale=scale)
-        self.conv1 = SNConv2D(self.filters, 3, kernel_initializer=_vs(2.0), name="conv1",
-                              **common)
-        self.conv2 = SNConv2D(self.filters, 3, kernel_initializer=_vs(2.0), name="conv2",
-                              **common)
-        self.shortcut = SNConv2D(self.filters, 1, kernel_initializer=_vs(1.0),
-                                 name="shortcut", **common)
+        self.conv1 = SNConv2D(self.filters, 3, kernel_initializer=_vs(2.0), name="conv1", **common)
+        self.conv2 = SNConv2D(self.filters, 3, kernel_initializer=_vs(2.0), name="conv2", **common)
+        self.shortcut = SNConv2D(
+            self.filters, 1, kernel_initializer=_vs(1.0), name="shortcut", **common
+        )
 
     @property
     def normalized_layers(self) -> list:
@@ -177,8 +187,14 @@ class ResNetGenerator(keras.Model):
     averages (the ResNet schedule moves them in the G step only).
     """
 
-    def __init__(self, image_size: int = 128, channels: int = 3, latent_dim: int = 128,
-                 width: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        image_size: int = 128,
+        channels: int = 3,
+        latent_dim: int = 128,
+        width: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._image_size = int(image_size)
         self.channels = int(channels)
@@ -186,20 +202,28 @@ class ResNetGenerator(keras.Model):
         self.width = float(width)
         self.block_channels = generator_channels(self._image_size, width)
         c0 = self.block_channels[0]
-        self.dense = keras.layers.Dense(BASE_SIZE * BASE_SIZE * c0, kernel_initializer=_vs(1.0),
-                                        name="layer0_dense")
-        self.blocks = [UpBlock(c, name=f"layer{i + 1}_up")
-                       for i, c in enumerate(self.block_channels)]
+        self.dense = keras.layers.Dense(
+            BASE_SIZE * BASE_SIZE * c0, kernel_initializer=_vs(1.0), name="layer0_dense"
+        )
+        self.blocks = [
+            UpBlock(c, name=f"layer{i + 1}_up") for i, c in enumerate(self.block_channels)
+        ]
         k = len(self.blocks) + 1
         self.out_bn = BatchNorm(name=f"layer{k}_bn")
-        self.out_conv = keras.layers.Conv2D(self.channels, 3, padding="same",
-                                            kernel_initializer=_vs(1.0), name=f"layer{k}_conv")
+        self.out_conv = keras.layers.Conv2D(
+            self.channels, 3, padding="same", kernel_initializer=_vs(1.0), name=f"layer{k}_conv"
+        )
         self.build((None, self.latent_dim))
 
     def get_config(self) -> dict:
         """The constructor's arguments (for ``.keras`` files)."""
-        return {"name": self.name, "image_size": self._image_size, "channels": self.channels,
-                "latent_dim": self.latent_dim, "width": self.width}
+        return {
+            "name": self.name,
+            "image_size": self._image_size,
+            "channels": self.channels,
+            "latent_dim": self.latent_dim,
+            "width": self.width,
+        }
 
     @property
     def image_size(self) -> int:
@@ -234,9 +258,15 @@ class ResNetDiscriminator(NormalizedDiscriminator):
     block, then the dense). ``sigmas()`` is nested per block, as the original logged them.
     """
 
-    def __init__(self, sn_mode: str = "SN", scale: float = 1.0, gamma: str = "none",
-                 image_shape: tuple[int, int, int] = (128, 128, 3), width: float = 1.0,
-                 **kwargs):
+    def __init__(
+        self,
+        sn_mode: str = "SN",
+        scale: float = 1.0,
+        gamma: str = "none",
+        image_shape: tuple[int, int, int] = (128, 128, 3),
+        width: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.sn_mode = sn_mode
         self.scale = scale
@@ -247,24 +277,37 @@ class ResNetDiscriminator(NormalizedDiscriminator):
             raise ValueError(f"the ResNet discriminator needs square images, got {h}x{w}")
         self.block_channels = discriminator_channels(int(h), width)
         last = len(self.block_channels) - 1
-        self.blocks = [DownBlock(c, first=i == 0, down=i < last, sn_mode=sn_mode, scale=scale,
-                                 name=f"layer{i}_down")
-                       for i, c in enumerate(self.block_channels)]
-        self.dense = SNDense(1, sn_mode=sn_mode, scale=scale, kernel_initializer=_vs(1.0),
-                             name=f"layer{last + 1}_dense")
+        self.blocks = [
+            DownBlock(
+                c, first=i == 0, down=i < last, sn_mode=sn_mode, scale=scale, name=f"layer{i}_down"
+            )
+            for i, c in enumerate(self.block_channels)
+        ]
+        self.dense = SNDense(
+            1,
+            sn_mode=sn_mode,
+            scale=scale,
+            kernel_initializer=_vs(1.0),
+            name=f"layer{last + 1}_dense",
+        )
         self._make_gammas(gamma)
         self.build((None,) + tuple(image_shape))
 
     def get_config(self) -> dict:
         """The constructor's arguments (for ``.keras`` files)."""
-        return {"name": self.name, "sn_mode": self.sn_mode, "scale": self.scale,
-                "gamma": self.gamma_mode, "image_shape": self.image_shape, "width": self.width}
+        return {
+            "name": self.name,
+            "sn_mode": self.sn_mode,
+            "scale": self.scale,
+            "gamma": self.gamma_mode,
+            "image_shape": self.image_shape,
+            "width": self.width,
+        }
 
     @property
     def normalized_layers(self) -> list:
         """Every normalized layer, input to output (conv1, conv2, shortcut per block; dense)."""
-        return [layer for block in self.blocks for layer in block.normalized_layers] + [
-            self.dense]
+        return [layer for block in self.blocks for layer in block.normalized_layers] + [self.dense]
 
     def build(self, input_shape):
         shape = tuple(input_shape)
@@ -283,7 +326,6 @@ class ResNetDiscriminator(NormalizedDiscriminator):
 
     def sigmas(self) -> list:
         """Per block, per conv, its logged sigmas; then the dense's: ``[[[s]..]..., [s]]``."""
-        out: list = [[layer.sigmas() for layer in block.normalized_layers]
-                     for block in self.blocks]
+        out: list = [[layer.sigmas() for layer in block.normalized_layers] for block in self.blocks]
         out.append(self.dense.sigmas())
         return out

@@ -80,8 +80,9 @@ def network_spec(name: str) -> NetworkSpec:
     try:
         return _NETWORKS[name]
     except KeyError:
-        raise ConfigError(f"network = {name!r}, expected one of "
-                          f"{', '.join(map(repr, _NETWORKS))}") from None
+        raise ConfigError(
+            f"network = {name!r}, expected one of {', '.join(map(repr, _NETWORKS))}"
+        ) from None
 
 
 def networks_where(test: Callable[[NetworkSpec], bool]) -> list[NetworkSpec]:
@@ -93,8 +94,10 @@ def networks_where(test: Callable[[NetworkSpec], bool]) -> list[NetworkSpec]:
 def _cnn_images(config: Any, h: int, w: int) -> str | None:
     mg = config.mg
     if 8 * mg != h or h != w:
-        return (f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset {config.dataset!r} "
-                f"has {h}x{w}; use mg = {h // 8}")
+        return (
+            f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset {config.dataset!r} "
+            f"has {h}x{w}; use mg = {h // 8}"
+        )
     return None
 
 
@@ -102,19 +105,39 @@ def _resnet_images(config: Any, h: int, w: int) -> str | None:
     if h != w:
         return f"the ResNet networks need square images, got {h}x{w}"
     if h & (h - 1) or h < 8:
-        return (f"network 'resnet' needs images of 4 * 2^k pixels; dataset {config.dataset!r} "
-                f"has {h}x{w}")
+        return (
+            f"network 'resnet' needs images of 4 * 2^k pixels; dataset {config.dataset!r} "
+            f"has {h}x{w}"
+        )
     return None
 
 
-register_network(NetworkSpec(
-    "cnn", "CNN", generator="gan.variants:cnn_generator",
-    discriminator="gan.variants:cnn_discriminator", schedule="gan.schedules:CNNSchedule",
-    keras_module="gan.networks.cnn", needs={"mg": "4, 6 or 8 for 32, 48 or 64 px"},
-    precisions=("float32", "mixed_bfloat16"), check_images=_cnn_images))
-register_network(NetworkSpec(
-    "resnet", "ResNet", generator="gan.variants:resnet_generator",
-    discriminator="gan.variants:resnet_discriminator", schedule="gan.schedules:ResNetSchedule",
-    keras_module="gan.networks.resnet", needs={"d_batch_size": "", "g_batch_size": ""},
-    split_keys=("d_batch_size", "g_batch_size"), streams_data=True,
-    check_images=_resnet_images, memory_scalars=True, extra_outputs=False))
+register_network(
+    NetworkSpec(
+        "cnn",
+        "CNN",
+        generator="gan.variants:cnn_generator",
+        discriminator="gan.variants:cnn_discriminator",
+        schedule="gan.schedules:CNNSchedule",
+        keras_module="gan.networks.cnn",
+        needs={"mg": "4, 6 or 8 for 32, 48 or 64 px"},
+        precisions=("float32", "mixed_bfloat16"),
+        check_images=_cnn_images,
+    )
+)
+register_network(
+    NetworkSpec(
+        "resnet",
+        "ResNet",
+        generator="gan.variants:resnet_generator",
+        discriminator="gan.variants:resnet_discriminator",
+        schedule="gan.schedules:ResNetSchedule",
+        keras_module="gan.networks.resnet",
+        needs={"d_batch_size": "", "g_batch_size": ""},
+        split_keys=("d_batch_size", "g_batch_size"),
+        streams_data=True,
+        check_images=_resnet_images,
+        memory_scalars=True,
+        extra_outputs=False,
+    )
+)

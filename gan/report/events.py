@@ -152,15 +152,15 @@ def _read_event_file(path: str, keep_every: int) -> _FileScalars:
                 last_step[tag] = step
                 last_value[tag] = x
     except Exception as exc:  # corrupt record: keep what was read
-        error = (f"{os.path.basename(path)}: unreadable after {count} events "
-                 f"({type(exc).__name__})")
+        error = f"{os.path.basename(path)}: unreadable after {count} events ({type(exc).__name__})"
     for tag, step in last_step.items():
         values.setdefault(tag, {})[step] = last_value[tag]
     return _FileScalars(os.path.basename(path), first_wall, min_step, values, first_bad, error)
 
 
-def read_event_scalars(paths: Sequence[str], keep_every: int = 1
-                       ) -> tuple[dict[str, Series], dict[str, int], list[str]]:
+def read_event_scalars(
+    paths: Sequence[str], keep_every: int = 1
+) -> tuple[dict[str, Series], dict[str, int], list[str]]:
     """Scalars of a run's event files: ``({tag: Series}, {tag: first non-finite step}, issues)``.
 
     Files are merged in the order they were started; a later file (a resumed run) replaces
@@ -212,8 +212,10 @@ class _EventFiles:
                 cached = json.load(f)
             if cached.get("key") != self.key:
                 return None
-            series = {t: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64))
-                      for t, (s, v) in cached["scalars"].items()}
+            series = {
+                t: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64))
+                for t, (s, v) in cached["scalars"].items()
+            }
             return series, dict(cached["first_bad"]), list(cached["issues"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -222,15 +224,17 @@ class _EventFiles:
         """Parse the files and write the cache."""
         series, bad, issues = read_event_scalars(self.paths, self.key["keep_every"])
         if self.cache_path is not None:
-            blob = {"key": self.key, "first_bad": bad, "issues": issues,
-                    "scalars": {t: [s.steps.tolist(), s.values.tolist()]
-                                for t, s in series.items()}}
+            blob = {
+                "key": self.key,
+                "first_bad": bad,
+                "issues": issues,
+                "scalars": {t: [s.steps.tolist(), s.values.tolist()] for t, s in series.items()},
+            }
             try:
                 os.makedirs(os.path.dirname(self.cache_path), exist_ok=True)
                 write_atomic(self.cache_path, json.dumps(blob))
             except OSError as exc:
-                logging.warning("report: cannot write the event cache %s: %s",
-                                self.cache_path, exc)
+                logging.warning("report: cannot write the event cache %s: %s", self.cache_path, exc)
         return series, bad, issues
 
 
@@ -248,8 +252,9 @@ def _event_files(run: Run, cache_dir: str | None, keep_every: int) -> _EventFile
     return _EventFiles(paths, key, cache_path)
 
 
-def cached_event_scalars(run: Run, cache_dir: str | None, keep_every: int
-                          ) -> tuple[dict[str, Series], dict[str, int], list[str], bool]:
+def cached_event_scalars(
+    run: Run, cache_dir: str | None, keep_every: int
+) -> tuple[dict[str, Series], dict[str, int], list[str], bool]:
     """``read_event_scalars`` of a run through a JSON cache keyed by the files' sizes and
     mtimes; the last item says whether the run has event files."""
     files = _event_files(run, cache_dir, keep_every)
@@ -282,18 +287,25 @@ def warm_event_cache(runs: Sequence[Run], cache_dir: str, options: ReportOptions
     workers = min(workers, len(jobs))
     if workers <= 1:
         return 0
-    logging.info("report: parsing the event files of %d runs (%.0f MiB) in %d processes",
-                 len(jobs), total / 2**20, workers)
+    logging.info(
+        "report: parsing the event files of %d runs (%.0f MiB) in %d processes",
+        len(jobs),
+        total / 2**20,
+        workers,
+    )
     # spawn: the parent may hold TensorFlow's threads, which fork does not copy safely
     with concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        workers, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         futures = {pool.submit(_parse_into_cache, files): files for files in jobs}
         for future in concurrent.futures.as_completed(futures):
             try:
                 future.result()
             except Exception as exc:  # the run is read again (and reported) in the main pass
-                logging.warning("report: parsing %s failed: %s: %s",
-                                os.path.dirname(futures[future].paths[0]),
-                                type(exc).__name__, exc)
+                logging.warning(
+                    "report: parsing %s failed: %s: %s",
+                    os.path.dirname(futures[future].paths[0]),
+                    type(exc).__name__,
+                    exc,
+                )
     return len(jobs)
-

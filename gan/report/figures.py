@@ -28,6 +28,7 @@ _SIGMA_TAG = re.compile(r"^d/sigma(\d+)(?:_(\d+))?$")
 # Learned gammas: d/gamma{i}; event files written before the rename call them d/scale{i}.
 _GAMMA_TAG = re.compile(r"^d/(?:gamma|scale)(\d+)$")
 
+
 def split_name(prefix: str, column: str, split: str | None) -> str:
     """``<prefix>-<column>[__<split>].png``, the file name of one figure per split."""
     return f"{prefix}-{slug(column)}" + (f"__{slug(split)}" if split else "") + ".png"
@@ -41,8 +42,7 @@ def slug(text: str) -> str:
     return slug
 
 
-def _aggregate(series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                  np.ndarray]:
+def _aggregate(series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(steps, mean, min, max)`` over runs at the union of their steps (finite values)."""
     steps = np.unique(np.concatenate([s.steps for s in series]))
     matrix = np.full((len(series), steps.size), np.nan)
@@ -92,8 +92,9 @@ def _legend(ax: Any, outside: bool = True) -> None:
         ax.legend(fontsize="small", loc="best")
 
 
-def _split_by(records: list[RunRecord], variants: list[tuple[str, ...]], shown: list[str]
-              ) -> list[tuple[str, list[tuple[str, ...]]]]:
+def _split_by(
+    records: list[RunRecord], variants: list[tuple[str, ...]], shown: list[str]
+) -> list[tuple[str, list[tuple[str, ...]]]]:
     """Variants split into figure files by dataset when the dataset varies."""
     if "dataset" not in shown or len(variants) <= 1:
         return [("", variants)]
@@ -107,9 +108,16 @@ def _split_by(records: list[RunRecord], variants: list[tuple[str, ...]], shown: 
 class Figures:
     """Writes the report's PNGs and remembers what was written and what was skipped."""
 
-    def __init__(self, folder: str, records: list[RunRecord], variants: list[tuple[str, ...]],
-                 shown: list[str], rows: list[dict[str, Any]], columns: list[str],
-                 main_metric: str | None):
+    def __init__(
+        self,
+        folder: str,
+        records: list[RunRecord],
+        variants: list[tuple[str, ...]],
+        shown: list[str],
+        rows: list[dict[str, Any]],
+        columns: list[str],
+        main_metric: str | None,
+    ):
         self.folder = folder
         self.records = records
         self.variants = variants
@@ -119,8 +127,10 @@ class Figures:
         self.main_metric = main_metric
         self.written: list[str] = []
         self.skipped: list[tuple[str, str]] = []
-        self.labels = {v: variant_label(next(r.run for r in records if r.variant == v), shown)
-                       for v in variants}
+        self.labels = {
+            v: variant_label(next(r.run for r in records if r.variant == v), shown)
+            for v in variants
+        }
 
     def draw(self) -> None:
         """Remove the folder's stale PNGs, then draw every figure; a figure that fails is
@@ -135,10 +145,10 @@ class Figures:
                 try:
                     make()
                 except Exception as exc:
-                    logging.warning("report: figure %s failed: %s: %s", make.__name__,
-                                    type(exc).__name__, exc)
-                    self.skipped.append((make.__name__,
-                                         f"failed: {type(exc).__name__}: {exc}"))
+                    logging.warning(
+                        "report: figure %s failed: %s: %s", make.__name__, type(exc).__name__, exc
+                    )
+                    self.skipped.append((make.__name__, f"failed: {type(exc).__name__}: {exc}"))
 
     def members(self, variant: tuple[str, ...]) -> list[RunRecord]:
         """The records of one variant's runs."""
@@ -150,8 +160,7 @@ class Figures:
         _save_figure(fig, path)
         self.written.append(path)
 
-    def finish(self, fig: Any, ax: Any, xlabel: str, ylabel: str, title: str,
-               name: str) -> None:
+    def finish(self, fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, name: str) -> None:
         """Label, grid and legend ``ax``, then save ``fig`` as ``name``."""
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -176,9 +185,14 @@ class Figures:
                 if not drawn:
                     self.skipped.append((name, f"no finite {column} values"))
                     continue
-                self.finish(fig, ax, "iteration (global_id)", column,
-                            f"{column}{' (' + split + ')' if split else ''}: mean over runs, "
-                            "band min–max", name)
+                self.finish(
+                    fig,
+                    ax,
+                    "iteration (global_id)",
+                    column,
+                    f"{column}{' (' + split + ')' if split else ''}: mean over runs, band min–max",
+                    name,
+                )
 
     def scaling(self) -> None:
         """The final main metric against ``scale``, a line per other variant key."""
@@ -193,16 +207,24 @@ class Figures:
         for split, variants in _split_by(self.records, self.variants, self.shown):
             lines: dict[str, list[tuple[float, float, float]]] = {}
             for v in variants:
-                row = next(r for r in self.rows if r["variant"] == self.labels[v]
-                           and r["metric"] == column)
+                row = next(
+                    r for r in self.rows if r["variant"] == self.labels[v] and r["metric"] == column
+                )
                 if not math.isfinite(row["final_mean"]):
                     continue
                 run = self.members(v)[0].run
-                label = ", ".join(f"{k}={fmt_value(run.config.value(k))}"
-                                  for k in series_keys if k != "dataset" or not split)
+                label = ", ".join(
+                    f"{k}={fmt_value(run.config.value(k))}"
+                    for k in series_keys
+                    if k != "dataset" or not split
+                )
                 lines.setdefault(label or "all runs", []).append(
-                    (float(run.config.scale), row["final_mean"],
-                     row["final_std"] if math.isfinite(row["final_std"]) else 0.0))
+                    (
+                        float(run.config.scale),
+                        row["final_mean"],
+                        row["final_std"] if math.isfinite(row["final_std"]) else 0.0,
+                    )
+                )
             name = split_name("scaling", column, split)
             lines = {k: sorted(pts) for k, pts in lines.items() if len(pts) >= 2}
             if not lines:
@@ -213,9 +235,15 @@ class Figures:
             for label, pts in lines.items():
                 x, y, e = (np.array(a) for a in zip(*pts, strict=True))
                 ax.errorbar(x, y, yerr=e, label=label, marker="o", capsize=3)
-            self.finish(fig, ax, "scale", f"final {column}",
-                        f"final {column} vs scale{' (' + split + ')' if split else ''}: "
-                        "mean ± std over runs", name)
+            self.finish(
+                fig,
+                ax,
+                "scale",
+                f"final {column}",
+                f"final {column} vs scale{' (' + split + ')' if split else ''}: "
+                "mean ± std over runs",
+                name,
+            )
 
     def diagnostics(self) -> None:
         """Per variant: per-layer sigmas and D's real/fake input-gradient norms."""
@@ -228,8 +256,14 @@ class Figures:
                     m = _SIGMA_TAG.match(tag)
                     if m and (m.group(2) is None or m.group(2) == "0"):
                         layers.setdefault(int(m.group(1)), []).append(s)
-            slopes = {kind: [r.scalars[f"d/mean_{kind}_slopes"] for r in members
-                             if f"d/mean_{kind}_slopes" in r.scalars] for kind in ("real", "fake")}
+            slopes = {
+                kind: [
+                    r.scalars[f"d/mean_{kind}_slopes"]
+                    for r in members
+                    if f"d/mean_{kind}_slopes" in r.scalars
+                ]
+                for kind in ("real", "fake")
+            }
             panels = [p for p, ok in (("sigma", layers), ("slopes", any(slopes.values()))) if ok]
             if not panels:
                 self.skipped.append((name, "no d/sigma* or d/mean_*_slopes scalars"))
@@ -240,8 +274,13 @@ class Figures:
                 if panel == "sigma":
                     for i in sorted(layers):
                         _plot_band(ax, layers[i], f"layer {i}")
-                    finite = np.concatenate([s.values[np.isfinite(s.values)]
-                                             for group in layers.values() for s in group])
+                    finite = np.concatenate(
+                        [
+                            s.values[np.isfinite(s.values)]
+                            for group in layers.values()
+                            for s in group
+                        ]
+                    )
                     if finite.size and finite.min() > 0 and finite.max() > 10 * finite.min():
                         ax.set_yscale("log")
                     ax.set_ylabel("sigma")
@@ -274,9 +313,13 @@ class Figures:
             ax = fig.add_subplot()
             for i in sorted(layers):
                 _plot_band(ax, layers[i], f"gamma {i}")
-            self.finish(fig, ax, "iteration (global_id)", "learned gamma",
-                        f"{self.labels[v]}: learned gammas, mean over runs",
-                        f"gammas__{slug(self.labels[v])}.png")
+            self.finish(
+                fig,
+                ax,
+                "iteration (global_id)",
+                "learned gamma",
+                f"{self.labels[v]}: learned gammas, mean over runs",
+                f"gammas__{slug(self.labels[v])}.png",
+            )
         if not any_gamma:
             self.skipped.append(("gammas__*.png", "no d/gamma* scalars (no learned gammas)"))
-

@@ -26,18 +26,33 @@ CACHE_VERSION = 1
 
 REPLICATE_KEYS = ("run", "seed")
 # Preferred order of variant keys; the others follow in config order.
-KEY_ORDER = ("dataset", "network", "loss", "gamma", "sn_mode", "scale", "n_dis", "g_lr", "d_lr",
-             "g_beta1", "d_beta1", "g_beta2", "d_beta2")
+KEY_ORDER = (
+    "dataset",
+    "network",
+    "loss",
+    "gamma",
+    "sn_mode",
+    "scale",
+    "n_dis",
+    "g_lr",
+    "d_lr",
+    "g_beta1",
+    "d_beta1",
+    "g_beta2",
+    "d_beta2",
+)
 
 HIGHER = "max"
 LOWER = "min"
 COMPANION = "at_best"
 UNRANKED = ""
 # Name tokens (split on non-alphanumerics) that decide a column's direction; LOWER wins.
-LOWER_TOKENS = frozenset({"fid", "kid", "swd", "fd", "mmd", "distance", "wasserstein", "loss",
-                          "error", "err"})
-HIGHER_TOKENS = frozenset({"is", "inception", "precision", "recall", "accuracy", "acc",
-                           "density", "coverage"})
+LOWER_TOKENS = frozenset(
+    {"fid", "kid", "swd", "fd", "mmd", "distance", "wasserstein", "loss", "error", "err"}
+)
+HIGHER_TOKENS = frozenset(
+    {"is", "inception", "precision", "recall", "accuracy", "acc", "density", "coverage"}
+)
 
 # Run states and failure kinds, in report order. The first five come from the run-folder
 # contract (gan/run_folder.py); FAILED (bad input, exit 2) is counted only when a run failed,
@@ -49,9 +64,22 @@ STATES = (COMPLETED, RUNNING, CRASHED, FAILED, INTERRUPTED, NOT_STARTED)
 FAILURE_KINDS = (DIVERGED, CRASHED, FAILED, INTERRUPTED, RUNNING, NOT_STARTED, DATA)
 OPTIONAL_KINDS = (FAILED,)
 
-SUMMARY_FIELDS = ("variant", "metric", "direction", "runs", "completed", "with_data", "final_n",
-                  "final_mean", "final_std", "best_n", "best_mean", "best_std",
-                  "final_iter_min", "final_iter_max")
+SUMMARY_FIELDS = (
+    "variant",
+    "metric",
+    "direction",
+    "runs",
+    "completed",
+    "with_data",
+    "final_n",
+    "final_mean",
+    "final_std",
+    "best_n",
+    "best_mean",
+    "best_std",
+    "final_iter_min",
+    "final_iter_max",
+)
 FAILURE_FIELDS = ("variant", "run", "folder", "kind", "iteration", "detail")
 
 

@@ -47,8 +47,9 @@ def _tokens(name: str) -> set[str]:
     return {t for t in re.split(r"[^a-z0-9]+", name.lower()) if t}
 
 
-def metric_direction(column: str, columns: Sequence[str] = (),
-                     options: ReportOptions | None = None) -> str:
+def metric_direction(
+    column: str, columns: Sequence[str] = (), options: ReportOptions | None = None
+) -> str:
     """How a column's best value is chosen: ``max``, ``min``, ``at_best`` or ``""`` (none).
 
     Explicit ``higher_is_better`` / ``lower_is_better`` names win. A ``<x>_std`` column is
@@ -90,9 +91,11 @@ def pick_main_metric(columns: Sequence[str], options: ReportOptions | None = Non
         return None
     if "fid" in columns:
         return "fid"
-    for test in (is_fid_like,
-                 lambda c: metric_direction(c, columns, options) == LOWER,
-                 lambda c: metric_direction(c, columns, options) in (LOWER, HIGHER)):
+    for test in (
+        is_fid_like,
+        lambda c: metric_direction(c, columns, options) == LOWER,
+        lambda c: metric_direction(c, columns, options) in (LOWER, HIGHER),
+    ):
         for column in columns:
             if test(column):
                 return column
@@ -107,8 +110,9 @@ def _best_index(values: np.ndarray, direction: str) -> int | None:
     return int(np.argmax(masked) if direction == HIGHER else np.argmin(masked))
 
 
-def run_final_best(record: RunRecord, column: str, direction: str, columns: Sequence[str]
-                   ) -> tuple[float | None, int | None, float | None]:
+def run_final_best(
+    record: RunRecord, column: str, direction: str, columns: Sequence[str]
+) -> tuple[float | None, int | None, float | None]:
     """``(final value, its iteration, best value)`` of one run's column; None where absent.
 
     final is the value of the run's last row holding the column, None when that value is not
@@ -162,10 +166,13 @@ def never_learned(record: RunRecord) -> tuple[str, int] | None:
     if not pinned[-1] or pinned.sum() < PINNED_SHARE * s.values.size:
         return None
     first = int(s.steps[int(np.argmax(pinned))])
-    return (f"never learned: the discriminator's loss loss/d is at most {D_LOSS_FLOOR:g} at "
-            f"{int(pinned.sum())} of its {s.values.size} logged steps (the first at iteration "
-            f"{first}, the last included): it separates every batch and the generator gets no "
-            "signal", first)
+    return (
+        f"never learned: the discriminator's loss loss/d is at most {D_LOSS_FLOOR:g} at "
+        f"{int(pinned.sum())} of its {s.values.size} logged steps (the first at iteration "
+        f"{first}, the last included): it separates every batch and the generator gets no "
+        "signal",
+        first,
+    )
 
 
 def divergence(record: RunRecord, options: ReportOptions) -> list[tuple[str, int | None]]:
@@ -187,13 +194,23 @@ def divergence(record: RunRecord, options: ReportOptions) -> list[tuple[str, int
             i = _best_index(s.values, LOWER)
             best, final = float(s.values[i]), float(s.values[-1])
             if final > options.fid_ratio * best and final > best + options.fid_margin:
-                out.append((f"{column} rose from its best {best:.4g} (iteration "
-                            f"{int(s.steps[i])}) to {final:.4g} (iteration "
-                            f"{int(s.steps[-1])})", int(s.steps[-1])))
-    out += [(f"metrics not finite at iteration {step}: {', '.join(cols)}", step)
-            for step, cols in not_finite.items()]
-    out += [(f"{tag} is not finite at iteration {step}", step)
-            for tag, step in record.scalar_first_bad.items() if tag.startswith("loss/")]
+                out.append(
+                    (
+                        f"{column} rose from its best {best:.4g} (iteration "
+                        f"{int(s.steps[i])}) to {final:.4g} (iteration "
+                        f"{int(s.steps[-1])})",
+                        int(s.steps[-1]),
+                    )
+                )
+    out += [
+        (f"metrics not finite at iteration {step}: {', '.join(cols)}", step)
+        for step, cols in not_finite.items()
+    ]
+    out += [
+        (f"{tag} is not finite at iteration {step}", step)
+        for tag, step in record.scalar_first_bad.items()
+        if tag.startswith("loss/")
+    ]
     out.sort(key=lambda item: (item[1], item[0]))
     return out
 
@@ -216,8 +233,11 @@ def variant_keys(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
     if not runs:
         return [], []
     names = list(RUN_KEYS)
-    varying = [k for k in names if k not in REPLICATE_KEYS
-               and len({config_ident(r.config.value(k)) for r in runs}) > 1]
+    varying = [
+        k
+        for k in names
+        if k not in REPLICATE_KEYS and len({config_ident(r.config.value(k)) for r in runs}) > 1
+    ]
     rank = {k: i for i, k in enumerate(KEY_ORDER)}
     varying.sort(key=lambda k: (rank.get(k, len(rank)), names.index(k)))
     shown = list(varying)
@@ -243,10 +263,14 @@ def variant_label(run: Run, shown: Sequence[str]) -> str:
     return ", ".join(f"{k}={fmt_value(run.config.value(k))}" for k in shown) or "all runs"
 
 
-
-def group_rows(records: list[RunRecord], variants: list[tuple[str, ...]], varying: list[str],
-                shown: list[str], columns: list[str], options: ReportOptions
-                ) -> list[dict[str, Any]]:
+def group_rows(
+    records: list[RunRecord],
+    variants: list[tuple[str, ...]],
+    varying: list[str],
+    shown: list[str],
+    columns: list[str],
+    options: ReportOptions,
+) -> list[dict[str, Any]]:
     """The summary rows: per variant and metric column, the final and best mean/std."""
     rows = []
     for variant in variants:
@@ -301,9 +325,10 @@ def list_failures(records: list[RunRecord], options: ReportOptions) -> list[Fail
         if r.state in state_detail:
             problems.append((r.state, state_detail[r.state] or r.error_line or "", None))
         problems += [(DATA, issue, None) for issue in r.issues]
-        out += [(index, Failure(kind=kind, detail=detail, iteration=step, **base))
-                for kind, detail, step in problems]
+        out += [
+            (index, Failure(kind=kind, detail=detail, iteration=step, **base))
+            for kind, detail, step in problems
+        ]
     order = {k: i for i, k in enumerate(FAILURE_KINDS)}
     out.sort(key=lambda item: (order[item[1].kind], item[0]))
     return [f for _, f in out]
-

@@ -125,15 +125,20 @@ def read_eval_csv(path: str) -> tuple[dict[str, Series], list[str]]:
     return {EVAL_PREFIX + c: Series.from_pairs(p) for c, p in pairs.items() if p}, issues
 
 
-def inspect_run(run: Run, variant: tuple[str, ...], task: Task, options: ReportOptions,
-                cache_dir: str | None = None, verdict: str | None = None) -> RunRecord:
+def inspect_run(
+    run: Run,
+    variant: tuple[str, ...],
+    task: Task,
+    options: ReportOptions,
+    cache_dir: str | None = None,
+    verdict: str | None = None,
+) -> RunRecord:
     """Read one run folder: state, metrics (``metrics.csv``, else ``metric/*`` scalars),
     event scalars and the problems found; never raises on bad content."""
     ignore = [REPORT_DIR]
     if task.scheduler_config.get("scheduler_log_file_path"):
         ignore.append(os.path.basename(task.scheduler_config["scheduler_log_file_path"]))
-    state, error = run_folder_state(run, task.scheduler_config.get("log_file"), ignore,
-                                    verdict)
+    state, error = run_folder_state(run, task.scheduler_config.get("log_file"), ignore, verdict)
     record = RunRecord(run, variant, state, error_line=error)
     if state == NOT_STARTED:
         return record
@@ -157,20 +162,19 @@ def inspect_run(run: Run, variant: tuple[str, ...], task: Task, options: ReportO
     if not found and not quiet:
         record.issues.append("no event files (checkpoint/events.out.tfevents.*)")
     if not metrics:
-        from_events = {tag[len("metric/"):]: s for tag, s in scalars.items()
-                       if tag.startswith("metric/")}
+        from_events = {
+            tag[len("metric/") :]: s for tag, s in scalars.items() if tag.startswith("metric/")
+        }
         if from_events:
             record.metrics = from_events
             record.metric_source = "events"
             record.issues.append("metrics taken from the metric/* event scalars")
     else:
         record.metrics = metrics
-    evaluated, eval_issues = read_eval_csv(os.path.join(run.run_dir, EVAL_DIR,
-                                                        EVAL_METRICS_FILE))
+    evaluated, eval_issues = read_eval_csv(os.path.join(run.run_dir, EVAL_DIR, EVAL_METRICS_FILE))
     record.metrics.update(evaluated)
     record.issues.extend(eval_issues)
     for column, s in record.metrics.items():
         if not np.isfinite(s.values).any() and not np.isinf(s.values).any():
             record.issues.append(f"column {column} has no finite value")
     return record
-

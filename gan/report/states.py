@@ -41,10 +41,14 @@ LOG_TAIL_BYTES = 64 * 1024
 STOP_MARK = "stop requested: saved checkpoint"
 _SESSION_MARK = re.compile(r"^===== .* scheduler (starts|resumes) this run")
 # Python exceptions, gan.run's "error:" lines, absl/TF fatal (F) lines, the kernel's words.
-_ERROR_LINE = re.compile(r"(\b[A-Za-z_.]*(Error|Exception)\b|^error:|\bKilled\b|\bFATAL\b|"
-                         r"^F\d{4} |Segmentation fault|core dumped|Aborted|out of memory)")
-_SCHEDULER_CRASH = re.compile(r"\bcrashed on (?P<run>.+?) (?:with (?P<why>.+?); see |"
-                              r"in the scheduler: (?P<exc>.*))")
+_ERROR_LINE = re.compile(
+    r"(\b[A-Za-z_.]*(Error|Exception)\b|^error:|\bKilled\b|\bFATAL\b|"
+    r"^F\d{4} |Segmentation fault|core dumped|Aborted|out of memory)"
+)
+_SCHEDULER_CRASH = re.compile(
+    r"\bcrashed on (?P<run>.+?) (?:with (?P<why>.+?); see |"
+    r"in the scheduler: (?P<exc>.*))"
+)
 
 
 def lock_held(run_dir: str) -> bool:
@@ -106,12 +110,15 @@ def status_state(status: RunStatus) -> tuple[str, str | None]:
     if process_alive(status):  # started without the scheduler (no lock)
         return RUNNING, None
     where = f"pid {status.pid} on {status.host}" if status.pid else "its process"
-    return CRASHED, (f"{STATUS_FILE} still says running, but {where} is gone and no process "
-                     f"holds {LOCK_FILE} (killed together with the scheduler?)")
+    return CRASHED, (
+        f"{STATUS_FILE} still says running, but {where} is gone and no process "
+        f"holds {LOCK_FILE} (killed together with the scheduler?)"
+    )
 
 
-def run_folder_state(run: Run, log_file: str | None, ignore: Iterable[str] = (),
-                     verdict: str | None = None) -> tuple[str, str | None]:
+def run_folder_state(
+    run: Run, log_file: str | None, ignore: Iterable[str] = (), verdict: str | None = None
+) -> tuple[str, str | None]:
     """``(state, detail)`` of a run folder (see the module docstring for the rules).
 
     ``log_file`` (the worker log's name) and ``verdict`` (the scheduler log's word on the run,
@@ -136,9 +143,11 @@ def run_folder_state(run: Run, log_file: str | None, ignore: Iterable[str] = (),
         state, detail = status_state(status)
         if state == INTERRUPTED and not os.access(run.run_dir, os.W_OK):
             # A read-only folder: no start can resume it, nor record why it could not.
-            return CRASHED, (f"{run.run_dir} cannot be written (a read-only file system?): "
-                             f"its {STATUS_FILE} still says interrupted, but no start can "
-                             "resume the run there")
+            return CRASHED, (
+                f"{run.run_dir} cannot be written (a read-only file system?): "
+                f"its {STATUS_FILE} still says interrupted, but no start can "
+                "resume the run there"
+            )
         return state, detail
     return legacy_log_state(run.run_dir, log_file, verdict)
 
@@ -147,8 +156,9 @@ def run_folder_state(run: Run, log_file: str | None, ignore: Iterable[str] = (),
 # legacy path: run folders written before status.json existed
 
 
-def legacy_log_state(run_dir: str, log_file: str | None, verdict: str | None
-                     ) -> tuple[str, str | None]:
+def legacy_log_state(
+    run_dir: str, log_file: str | None, verdict: str | None
+) -> tuple[str, str | None]:
     """Legacy: ``(state, detail)`` of an unfinished, unlocked run folder without
     ``status.json``, from the wording of its worker log and the scheduler's verdict."""
     lines = None if log_file is None else _log_tail_session(os.path.join(run_dir, log_file))
@@ -156,7 +166,7 @@ def legacy_log_state(run_dir: str, log_file: str | None, verdict: str | None
         after_stop = None
         for i, line in enumerate(lines):
             if STOP_MARK in line:
-                after_stop = lines[i + 1:]
+                after_stop = lines[i + 1 :]
         if after_stop is not None and not any("Traceback" in line for line in after_stop):
             return INTERRUPTED, None
     if log_file is None:
@@ -167,8 +177,11 @@ def legacy_log_state(run_dir: str, log_file: str | None, verdict: str | None
         detail = last_error_line(lines)
         if detail is None:
             last = [line.strip() for line in lines if line.strip()]
-            detail = (f"no error in {log_file}; its last line: {last[-1][:200]}" if last
-                      else f"{log_file}: no output in its last session")
+            detail = (
+                f"no error in {log_file}; its last line: {last[-1][:200]}"
+                if last
+                else f"{log_file}: no output in its last session"
+            )
     if verdict:
         detail += f" (scheduler: {verdict})"
     return CRASHED, detail
@@ -195,7 +208,7 @@ def _log_tail_session(path: str) -> list[str] | None:
         return None
     for i in range(len(lines) - 1, -1, -1):
         if _SESSION_MARK.match(lines[i]):
-            return lines[i + 1:]
+            return lines[i + 1 :]
     return lines
 
 

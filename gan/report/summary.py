@@ -68,9 +68,12 @@ def _resolve_task(task: str | Task, results_dir: str | None) -> Task:
     return load_task(task, results_dir=results_dir)
 
 
-def write_report(task: str | Task, results_dir: str | None = None,
-                 options: ReportOptions | None = None, selection: str | None = None
-                 ) -> ReportSummary:
+def write_report(
+    task: str | Task,
+    results_dir: str | None = None,
+    options: ReportOptions | None = None,
+    selection: str | None = None,
+) -> ReportSummary:
     """Read every run of ``task`` (a task folder or a loaded :class:`Task`) and write
     ``<results root>/report/``; returns where it went and the headline numbers.
 
@@ -91,8 +94,11 @@ def write_report(task: str | Task, results_dir: str | None = None,
         try:
             warm_event_cache(runs, cache_dir, options)
         except Exception as exc:  # e.g. no processes allowed: the main pass parses them
-            logging.warning("report: parallel parsing failed (%s: %s); parsing in this "
-                            "process", type(exc).__name__, exc)
+            logging.warning(
+                "report: parallel parsing failed (%s: %s); parsing in this process",
+                type(exc).__name__,
+                exc,
+            )
     verdicts = scheduler_verdicts(task.scheduler_log_path)  # legacy run folders only
     for run in runs:
         variant = tuple(config_ident(run.config.value(k)) for k in varying)
@@ -111,38 +117,71 @@ def write_report(task: str | Task, results_dir: str | None = None,
     rows = group_rows(records, variants, varying, shown, columns, options)
     failures = list_failures(records, options)
 
-    figs = Figures(os.path.join(report_dir, FIGURES_DIR), records, variants, shown, rows,
-                   columns, main_metric)
+    figs = Figures(
+        os.path.join(report_dir, FIGURES_DIR), records, variants, shown, rows, columns, main_metric
+    )
     figs.draw()
-    content = ReportContent(task, selection, records, varying, shown, columns, rows,
-                            main_metric, failures, figs, options)
+    content = ReportContent(
+        task,
+        selection,
+        records,
+        varying,
+        shown,
+        columns,
+        rows,
+        main_metric,
+        failures,
+        figs,
+        options,
+    )
 
-    paths = {name: os.path.join(report_dir, name)
-             for name in (SUMMARY_CSV, FAILURES_CSV, REPORT_MD)}
+    paths = {
+        name: os.path.join(report_dir, name) for name in (SUMMARY_CSV, FAILURES_CSV, REPORT_MD)
+    }
     write_atomic(paths[SUMMARY_CSV], summary_csv(content))
     write_atomic(paths[FAILURES_CSV], failures_csv(failures))
     write_atomic(paths[REPORT_MD], markdown(content))
     logging.info("report of %s written to %s", task.name, report_dir)
-    return ReportSummary(task.name, report_dir, paths[REPORT_MD], paths[SUMMARY_CSV],
-                         paths[FAILURES_CSV], figs.written, figs.skipped, main_metric,
-                         content.main_table, content.state_counts, content.failure_counts,
-                         rows, failures)
+    return ReportSummary(
+        task.name,
+        report_dir,
+        paths[REPORT_MD],
+        paths[SUMMARY_CSV],
+        paths[FAILURES_CSV],
+        figs.written,
+        figs.skipped,
+        main_metric,
+        content.main_table,
+        content.state_counts,
+        content.failure_counts,
+        rows,
+        failures,
+    )
 
 
 def summary_text(summary: ReportSummary) -> str:
     """A short stdout summary: the main metric's table, the failure counts, the location."""
     c, f = summary.state_counts, summary.failure_counts
     total = sum(c.values())
-    lines = [f"Report of {summary.task_name}: {total} runs, "
-             + ", ".join(f"{n} {s}" for s, n in c.items()) + "."]
+    lines = [
+        f"Report of {summary.task_name}: {total} runs, "
+        + ", ".join(f"{n} {s}" for s, n in c.items())
+        + "."
+    ]
     if summary.main_metric:
-        lines += [f"Main metric {summary.main_metric} (final and best over runs, mean ± std):",
-                  summary.main_table]
+        lines += [
+            f"Main metric {summary.main_metric} (final and best over runs, mean ± std):",
+            summary.main_table,
+        ]
     else:
         lines.append("No metric data yet.")
-    lines.append("Failures: " + ", ".join(f"{f[k]} {k}" for k in FAILURE_KINDS
-                                          if k != DATA and k in f)
-                 + f"; {f[DATA]} runs with data problems.")
-    lines.append(f"Report written to {summary.markdown_path} (summary.csv, failures.csv, "
-                 f"{len(summary.figures)} figures in {FIGURES_DIR}/).")
+    lines.append(
+        "Failures: "
+        + ", ".join(f"{f[k]} {k}" for k in FAILURE_KINDS if k != DATA and k in f)
+        + f"; {f[DATA]} runs with data problems."
+    )
+    lines.append(
+        f"Report written to {summary.markdown_path} (summary.csv, failures.csv, "
+        f"{len(summary.figures)} figures in {FIGURES_DIR}/)."
+    )
     return "\n".join(lines)

@@ -65,11 +65,15 @@ class ReportContent:
     def __post_init__(self) -> None:
         self.state_counts = counts([r.state for r in self.records], STATES)
         # a run counts once per kind, however many problems of that kind it has
-        kinds = [kind for kind in FAILURE_KINDS
-                 for _ in {f.folder for f in self.failures if f.kind == kind}]
+        kinds = [
+            kind
+            for kind in FAILURE_KINDS
+            for _ in {f.folder for f in self.failures if f.kind == kind}
+        ]
         self.failure_counts = counts(kinds, FAILURE_KINDS)
-        self.main_table = (metric_table(self.rows, self.main_metric, self.shown)
-                           if self.main_metric else "")
+        self.main_table = (
+            metric_table(self.rows, self.main_metric, self.shown) if self.main_metric else ""
+        )
 
 
 def fmt_number(x: float | None) -> str:
@@ -94,19 +98,29 @@ def _csv_number(x: Any) -> Any:
 
 def markdown_table(header: Sequence[str], body: Sequence[Sequence[Any]]) -> str:
     """A Markdown table (``|`` escaped, newlines flattened)."""
+
     def cell(x: Any) -> str:
         return str(x).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(cell(h) for h in header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in body]
     return "\n".join(lines)
 
 
 def metric_table(rows: Sequence[dict[str, Any]], column: str, shown: Sequence[str]) -> str:
     """The Markdown table of one metric: a line per variant."""
-    header = [*shown, "runs", "completed", "with data", f"final {column}",
-              f"best {column}", "final at iteration"]
+    header = [
+        *shown,
+        "runs",
+        "completed",
+        "with data",
+        f"final {column}",
+        f"best {column}",
+        "final at iteration",
+    ]
     body = []
     for row in rows:
         if row["metric"] != column:
@@ -114,14 +128,22 @@ def metric_table(rows: Sequence[dict[str, Any]], column: str, shown: Sequence[st
         final = fmt_mean_std(row["final_mean"], row["final_std"])
         if row["final_n"] != row["with_data"] and row["final_n"]:
             final += f" (n={row['final_n']})"
-        best = (fmt_mean_std(row["best_mean"], row["best_std"])
-                if row["direction"] else "unranked")
+        best = fmt_mean_std(row["best_mean"], row["best_std"]) if row["direction"] else "unranked"
         if row["direction"] and row["best_n"] != row["with_data"] and row["best_n"]:
             best += f" (n={row['best_n']})"
         lo, hi = row["final_iter_min"], row["final_iter_max"]
         iters = "–" if lo is None else (str(lo) if lo == hi else f"{lo}–{hi}")
-        body.append([*(fmt_value(row[k]) for k in shown), row["runs"], row["completed"],
-                     row["with_data"], final, best, iters])
+        body.append(
+            [
+                *(fmt_value(row[k]) for k in shown),
+                row["runs"],
+                row["completed"],
+                row["with_data"],
+                final,
+                best,
+                iters,
+            ]
+        )
     return markdown_table(header, body)
 
 
@@ -131,8 +153,12 @@ def summary_csv(content: ReportContent) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*content.varying, *SUMMARY_FIELDS])
     for row in content.rows:
-        writer.writerow([*(fmt_value(row[k]) for k in content.varying),
-                         *(_csv_number(row[k]) for k in SUMMARY_FIELDS)])
+        writer.writerow(
+            [
+                *(fmt_value(row[k]) for k in content.varying),
+                *(_csv_number(row[k]) for k in SUMMARY_FIELDS),
+            ]
+        )
     return buf.getvalue()
 
 
@@ -142,25 +168,38 @@ def failures_csv(failures: Sequence[Failure]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(FAILURE_FIELDS)
     for f in failures:
-        writer.writerow([f.variant, f.run, f.folder, f.kind,
-                         "" if f.iteration is None else f.iteration, f.detail])
+        writer.writerow(
+            [
+                f.variant,
+                f.run,
+                f.folder,
+                f.kind,
+                "" if f.iteration is None else f.iteration,
+                f.detail,
+            ]
+        )
     return buf.getvalue()
 
 
 def rules_text(options: ReportOptions, report_dir: str) -> list[str]:
     """The rules section of ``report.md``: a link to docs/report.md, which states the rules,
     and the settings this report applied them with."""
-    std = ("population std (ddof=0: one run gives 0)" if options.ddof == 0 else
-           f"std with ddof={options.ddof}")
+    std = (
+        "population std (ddof=0: one run gives 0)"
+        if options.ddof == 0
+        else f"std with ddof={options.ddof}"
+    )
     ranked = [f"`{c}` higher is better" for c in options.higher_is_better] + [
-        f"`{c}` lower is better" for c in options.lower_is_better]
+        f"`{c}` lower is better" for c in options.lower_is_better
+    ]
     link = os.path.relpath(RULES_DOC, os.path.abspath(report_dir))
     return [
         f"**final** is each run's last `metrics.csv` row and **best** its best row; the rules "
         f"(variants, final and best, mean ± std, main metric, divergence, run states) are "
         f"[docs/report.md]({link}). This report used: {std}; diverged above "
         f"{options.fid_ratio:g} x best and best + {options.fid_margin:g} (FID-like columns)"
-        + (f"; {', '.join(ranked)}" if ranked else "") + ".",
+        + (f"; {', '.join(ranked)}" if ranked else "")
+        + ".",
     ]
 
 
@@ -168,12 +207,18 @@ def markdown(content: ReportContent) -> str:
     """``report.md``: rules, metric tables, run states and failures, data problems, figures."""
     c = content
     task, state_counts, failure_counts = c.task, c.state_counts, c.failure_counts
-    out = [f"# Report: {task.name}", "",
-           f"Task folder `{task.task_dir}`, results `{task.results_root}`"
-           + (f", runs selected with `--only {c.selection}`" if c.selection else "") + ".", "",
-           f"{len(c.records)} run folders: "
-           + ", ".join(f"{n} {s}" for s, n in state_counts.items())
-           + f"; {failure_counts[DIVERGED]} diverged.", ""]
+    out = [
+        f"# Report: {task.name}",
+        "",
+        f"Task folder `{task.task_dir}`, results `{task.results_root}`"
+        + (f", runs selected with `--only {c.selection}`" if c.selection else "")
+        + ".",
+        "",
+        f"{len(c.records)} run folders: "
+        + ", ".join(f"{n} {s}" for s, n in state_counts.items())
+        + f"; {failure_counts[DIVERGED]} diverged.",
+        "",
+    ]
     hidden = [k for k in c.varying if k not in c.shown]
     if hidden:
         out += [f"Also varying, but following from the shown keys: {', '.join(hidden)}.", ""]
@@ -188,25 +233,52 @@ def markdown(content: ReportContent) -> str:
             out += ["## Other metrics", ""]
             for column in others:
                 direction = metric_direction(column, c.columns, c.options)
-                how = {HIGHER: "best = max", LOWER: "best = min", UNRANKED: "unranked",
-                       COMPANION: f"best = value where {column[:-4]}_mean is best"}[direction]
+                how = {
+                    HIGHER: "best = max",
+                    LOWER: "best = min",
+                    UNRANKED: "unranked",
+                    COMPANION: f"best = value where {column[:-4]}_mean is best",
+                }[direction]
                 out += [f"### {column} ({how})", "", metric_table(c.rows, column, c.shown), ""]
-    out += ["## Runs and failures", "",
-            markdown_table(["state / problem", "runs"],
-                           [[s, n] for s, n in state_counts.items()]
-                           + [[k, failure_counts[k]] for k in (DIVERGED, DATA)]), ""]
+    out += [
+        "## Runs and failures",
+        "",
+        markdown_table(
+            ["state / problem", "runs"],
+            [[s, n] for s, n in state_counts.items()]
+            + [[k, failure_counts[k]] for k in (DIVERGED, DATA)],
+        ),
+        "",
+    ]
     listed = [f for f in c.failures if f.kind != DATA]
     if listed:
-        out += [markdown_table(["kind", "variant", "run", "folder", "iteration", "detail"],
-                               [[f.kind, f.variant, f.run, f"`{f.folder}`",
-                                 "" if f.iteration is None else f.iteration, f.detail]
-                                for f in listed]), ""]
+        out += [
+            markdown_table(
+                ["kind", "variant", "run", "folder", "iteration", "detail"],
+                [
+                    [
+                        f.kind,
+                        f.variant,
+                        f.run,
+                        f"`{f.folder}`",
+                        "" if f.iteration is None else f.iteration,
+                        f.detail,
+                    ]
+                    for f in listed
+                ],
+            ),
+            "",
+        ]
     data = [f for f in c.failures if f.kind == DATA]
     out += ["## Data problems", ""]
     if data:
-        out += [markdown_table(["variant", "run", "folder", "problem"],
-                               [[f.variant, f.run, f"`{f.folder}`", f.detail] for f in data]),
-                ""]
+        out += [
+            markdown_table(
+                ["variant", "run", "folder", "problem"],
+                [[f.variant, f.run, f"`{f.folder}`", f.detail] for f in data],
+            ),
+            "",
+        ]
     else:
         out += ["None.", ""]
     figs = c.figures

@@ -12,5 +12,13 @@ from gan.schedules.base import (
 from gan.schedules.cnn import CNNSchedule
 from gan.schedules.resnet import ResNetSchedule
 
-__all__ = ["CNNSchedule", "RealData", "ResNetSchedule", "Schedule", "add_gradients",
-           "sigma_scalars", "slope_stats", "weight_diagnostics"]
+__all__ = [
+    "CNNSchedule",
+    "RealData",
+    "ResNetSchedule",
+    "Schedule",
+    "add_gradients",
+    "sigma_scalars",
+    "slope_stats",
+    "weight_diagnostics",
+]

@@ -70,9 +70,11 @@ def sigma_scalars(sigmas: list) -> dict[str, tf.Tensor]:
 
 def slope_stats(name: str, slopes: tf.Tensor) -> dict[str, tf.Tensor]:
     """``d/{mean,min,max}_<name>_slopes`` of per-sample input-gradient norms."""
-    return {f"d/mean_{name}_slopes": tf.reduce_mean(slopes),
-            f"d/min_{name}_slopes": tf.reduce_min(slopes),
-            f"d/max_{name}_slopes": tf.reduce_max(slopes)}
+    return {
+        f"d/mean_{name}_slopes": tf.reduce_mean(slopes),
+        f"d/min_{name}_slopes": tf.reduce_min(slopes),
+        f"d/max_{name}_slopes": tf.reduce_max(slopes),
+    }
 
 
 def weight_diagnostics(discriminator: keras.Model) -> dict[str, tf.Tensor]:
@@ -100,10 +102,18 @@ class Schedule(abc.ABC):
     #: Whether the schedule reads streamed (ImageNet folder) data.
     streams_data = False
 
-    def __init__(self, config: RunConfig, generator: keras.Model,
-                 discriminator: keras.Model, g_opt: keras.optimizers.Optimizer,
-                 d_opt: keras.optimizers.Optimizer, rng: tf.random.Generator, data: RealData,
-                 strategy: tf.distribute.Strategy, seed: int = 0):
+    def __init__(
+        self,
+        config: RunConfig,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        g_opt: keras.optimizers.Optimizer,
+        d_opt: keras.optimizers.Optimizer,
+        rng: tf.random.Generator,
+        data: RealData,
+        strategy: tf.distribute.Strategy,
+        seed: int = 0,
+    ):
         self.config = config
         self.generator, self.discriminator = generator, discriminator
         self.g_opt, self.d_opt = g_opt, d_opt
@@ -169,8 +179,14 @@ class Schedule(abc.ABC):
         return next(self._real_iter)
 
     # ------------------------------------------------------------------ losses
-    def d_losses(self, real: tf.Tensor, fake: tf.Tensor, d_real: tf.Tensor,
-                 d_fake: tf.Tensor, alpha: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    def d_losses(
+        self,
+        real: tf.Tensor,
+        fake: tf.Tensor,
+        d_real: tf.Tensor,
+        d_fake: tf.Tensor,
+        alpha: tf.Tensor | None = None,
+    ) -> dict[str, tf.Tensor]:
         """The D loss of the run's ``loss`` (with WGAN-GP's penalty) and its parts, and the
         mean D outputs ``d/real``, ``d/fake``, from D's outputs on ``real`` and ``fake``."""
         out = losses.d_loss(self.config.loss, d_real, d_fake)
@@ -181,8 +197,9 @@ class Schedule(abc.ABC):
         out["d/fake"] = tf.reduce_mean(d_fake)
         return out
 
-    def penalty(self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
-                ) -> tuple[tf.Tensor, tf.Tensor]:
+    def penalty(
+        self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """WGAN-GP's ``(gp, d_gp_coe * gp)``; ``alpha`` drawn uniformly per sample if None."""
         if alpha is None:
             alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
@@ -193,8 +210,9 @@ class Schedule(abc.ABC):
         """D's sigmas and gammas (see :func:`weight_diagnostics`)."""
         return weight_diagnostics(self.discriminator)
 
-    def watched_d(self, real: tf.Tensor, fake: tf.Tensor
-                  ) -> tuple[tf.GradientTape, tf.Tensor, tf.Tensor]:
+    def watched_d(
+        self, real: tf.Tensor, fake: tf.Tensor
+    ) -> tuple[tf.GradientTape, tf.Tensor, tf.Tensor]:
         """``D(real), D(fake)`` recorded on a tape watching the two inputs (for the slopes)."""
         with tf.GradientTape(watch_accessed_variables=False) as input_tape:
             input_tape.watch([real, fake])
@@ -202,8 +220,13 @@ class Schedule(abc.ABC):
         return input_tape, d_real, d_fake
 
     @staticmethod
-    def slopes(input_tape: tf.GradientTape, real: tf.Tensor, fake: tf.Tensor,
-               d_real: tf.Tensor, d_fake: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def slopes(
+        input_tape: tf.GradientTape,
+        real: tf.Tensor,
+        fake: tf.Tensor,
+        d_real: tf.Tensor,
+        d_fake: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Per-sample input-gradient norms on ``real`` and ``fake`` from ``watched_d``'s tape.
 
         D(x) of one sample depends on that sample only, so the gradient of the summed outputs
@@ -219,7 +242,7 @@ class Schedule(abc.ABC):
             return x
         n = x.shape[0] // self.num_replicas
         i = tf.distribute.get_replica_context().replica_id_in_sync_group
-        return x[i * n:(i + 1) * n]
+        return x[i * n : (i + 1) * n]
 
     def gather(self, x: tf.Tensor) -> tf.Tensor:
         """Concatenate a per-replica batch over the replicas (inside a replica)."""
@@ -229,10 +252,13 @@ class Schedule(abc.ABC):
 
     def mean(self, per_replica: dict[str, Any]) -> dict[str, tf.Tensor]:
         """The mean over the replicas of every per-replica value."""
-        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in per_replica.items()}
+        return {
+            k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in per_replica.items()
+        }
 
     def first(self, per_replica: Any) -> Any:
         """The first replica's value of every per-replica value."""
         return tf.nest.map_structure(
-            lambda v: self.strategy.experimental_local_results(v)[0], per_replica)
+            lambda v: self.strategy.experimental_local_results(v)[0], per_replica
+        )

@@ -27,12 +27,18 @@ class CNNSchedule(Schedule):
     @property
     def parts(self) -> step.StepParts:
         """The networks, optimizers and loss settings the shared steps update."""
-        return step.StepParts(self.generator, self.discriminator, self.g_opt, self.d_opt,
-                              loss=self.config.loss, d_gp_coe=self.config.d_gp_coe,
-                              slopes=self.config.diagnostics, uniform=self.rng.uniform)
+        return step.StepParts(
+            self.generator,
+            self.discriminator,
+            self.g_opt,
+            self.d_opt,
+            loss=self.config.loss,
+            d_gp_coe=self.config.d_gp_coe,
+            slopes=self.config.diagnostics,
+            uniform=self.rng.uniform,
+        )
 
-    def d_step(self, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool
-               ) -> dict[str, tf.Tensor]:
+    def d_step(self, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool) -> dict[str, tf.Tensor]:
         """One D update on ``real`` and the generated ``fake`` (see
         :func:`gan.schedules.step.d_step`)."""
         return step.d_step(self.parts, real, fake, diagnostics)

@@ -52,8 +52,9 @@ class ResNetSchedule(Schedule):
         self.d_update(real, fake, alpha_local)
         return fake
 
-    def d_gradients(self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
-                    ) -> tuple[dict[str, tf.Tensor], list[tf.Tensor]]:
+    def d_gradients(
+        self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
+    ) -> tuple[dict[str, tf.Tensor], list[tf.Tensor]]:
         """One replica's D losses on its ``real`` and ``fake`` images and the gradients of its
         loss / replica count (their sum over replicas is the global-batch gradient)."""
         d = self.discriminator
@@ -62,8 +63,9 @@ class ResNetSchedule(Schedule):
             loss = stats["loss/d"] / float(self.num_replicas)
         return stats, tape.gradient(loss, d.trainable_variables)
 
-    def d_update(self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
-                 ) -> dict[str, tf.Tensor]:
+    def d_update(
+        self, real: tf.Tensor, fake: tf.Tensor, alpha: tf.Tensor | None = None
+    ) -> dict[str, tf.Tensor]:
         """The D update of one replica on given ``real`` and ``fake`` images; its losses.
 
         The optimizer all-reduces (sums) the replicas' gradients before applying them.
@@ -73,8 +75,9 @@ class ResNetSchedule(Schedule):
         self.d_opt.apply_gradients(zip(grads, d_vars, strict=True))
         return stats
 
-    def diagnostics_replica(self, real: tf.Tensor, fake: tf.Tensor, *alpha: tf.Tensor
-                            ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
+    def diagnostics_replica(
+        self, real: tf.Tensor, fake: tf.Tensor, *alpha: tf.Tensor
+    ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
         """Losses and D outputs of one replica, and the slopes of all replicas, on the current
         weights (the global ``real``, the replica's ``fake``)."""
         real = self.local(real)
@@ -104,8 +107,11 @@ class ResNetSchedule(Schedule):
         ``u <- u'``; returns the real batch, the per-replica fakes and the alpha (if any)."""
         real = self.next_real()
         z = self.sample_z(self.d_batch_size)
-        extra = ((self.rng.uniform([self.d_batch_size, 1, 1, 1]),)
-                 if self.config.loss == "wgan_gp" else ())
+        extra = (
+            (self.rng.uniform([self.d_batch_size, 1, 1, 1]),)
+            if self.config.loss == "wgan_gp"
+            else ()
+        )
         fake = self.strategy.run(self.d_replica, args=(real, z) + extra)
         self.discriminator.update_u()
         return real, fake, extra
@@ -124,7 +130,8 @@ class ResNetSchedule(Schedule):
             # After the last D step and its u update, on the same batch (the original's
             # separate summary pass); G's weights did not change, so its fakes are reused.
             per_replica, real_slopes, fake_slopes = run(
-                self.diagnostics_replica, args=(real, fake) + extra)
+                self.diagnostics_replica, args=(real, fake) + extra
+            )
             stats.update(self.mean(per_replica))
             stats.update(self.weight_diagnostics())
             if self.config.diagnostics:

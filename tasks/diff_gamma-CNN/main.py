@@ -1,4 +1,5 @@
 """``python main.py [flags]`` here runs this task folder like ``python <repo>/main.py <it>``."""
+
 import os
 import sys
 

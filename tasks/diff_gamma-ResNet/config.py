@@ -14,7 +14,6 @@ config = {
         "log_file": "worker.log",
         # "force_rerun": True
     },
-
     "global_config": {
         "iteration": 500000,
         "vis_freq": 200,
@@ -31,7 +30,6 @@ config = {
         "loss": "wgan_gp",
         "gamma": "diff",
     },
-
     "test_config": [
         {
             "run": range(3),
@@ -45,7 +43,7 @@ config = {
             "num_gpus": [1],
             "d_batch_size": [16],
             "g_batch_size": [32],
-            "sn_mode": ["SN", "BSN"]
+            "sn_mode": ["SN", "BSN"],
         }
-    ]
+    ],
 }

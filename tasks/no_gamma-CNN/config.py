@@ -13,7 +13,6 @@ config = {
         "log_file": "worker.log",
         # "force_rerun": True
     },
-
     "global_config": {
         "batch_size": 64,
         "vis_freq": 200,
@@ -26,7 +25,6 @@ config = {
         "save_checkpoint_freq": 10000,
         # "restore": True
     },
-
     "test_config": [
         {
             "dataset": ["cifar10"],
@@ -41,8 +39,27 @@ config = {
             "n_dis": [1],
             "mg": [4],
             "sn_mode": ["SN", "BSN"],
-            "scale": [0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4, 2.6, 2.8,
-                      3.0, 3.2, 3.4, 3.6, 3.8, 4.0]
+            "scale": [
+                0.7,
+                0.8,
+                0.9,
+                1.0,
+                1.2,
+                1.4,
+                1.6,
+                1.8,
+                2.0,
+                2.2,
+                2.4,
+                2.6,
+                2.8,
+                3.0,
+                3.2,
+                3.4,
+                3.6,
+                3.8,
+                4.0,
+            ],
         },
         {
             "dataset": ["stl10"],
@@ -57,7 +74,7 @@ config = {
             "n_dis": [1],
             "mg": [6],
             "sn_mode": ["SN", "BSN"],
-            "scale": [0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.6]
+            "scale": [0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.6],
         },
         {
             "dataset": ["celeba"],
@@ -72,7 +89,7 @@ config = {
             "n_dis": [1],
             "mg": [8],
             "sn_mode": ["SN", "BSN"],
-            "scale": [0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.6]
+            "scale": [0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.6],
         },
         {
             "dataset": ["cifar10"],
@@ -87,7 +104,7 @@ config = {
             "n_dis": [1],
             "mg": [4],
             "sn_mode": ["SN", "BSN"],
-            "scale": [1.0]
+            "scale": [1.0],
         },
         {
             "dataset": ["stl10"],
@@ -102,7 +119,7 @@ config = {
             "n_dis": [1],
             "mg": [6],
             "sn_mode": ["SN", "BSN"],
-            "scale": [1.0]
+            "scale": [1.0],
         },
         {
             "dataset": ["celeba"],
@@ -117,7 +134,7 @@ config = {
             "n_dis": [1],
             "mg": [8],
             "sn_mode": ["SN", "BSN"],
-            "scale": [1.0]
+            "scale": [1.0],
         },
         {
             "dataset": ["cifar10"],
@@ -132,7 +149,7 @@ config = {
             "n_dis": [5],
             "mg": [4],
             "sn_mode": ["SN", "BSN"],
-            "scale": [1.0]
+            "scale": [1.0],
         },
         {
             "dataset": ["stl10"],
@@ -147,7 +164,7 @@ config = {
             "n_dis": [5],
             "mg": [6],
             "sn_mode": ["SN", "BSN"],
-            "scale": [1.0]
+            "scale": [1.0],
         },
         {
             "dataset": ["celeba"],
@@ -162,7 +179,7 @@ config = {
             "n_dis": [5],
             "mg": [8],
             "sn_mode": ["SN", "BSN"],
-            "scale": [1.0]
-        }
-    ]
+            "scale": [1.0],
+        },
+    ],
 }

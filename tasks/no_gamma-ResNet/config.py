@@ -15,7 +15,6 @@ config = {
         "log_file": "worker.log",
         # "force_rerun": True
     },
-
     "global_config": {
         "iteration": 500000,
         "vis_freq": 200,
@@ -31,7 +30,6 @@ config = {
         "network": "resnet",
         # "restore": True
     },
-
     "test_config": [
         {
             "run": range(3),
@@ -46,7 +44,7 @@ config = {
             "d_batch_size": [16],
             "g_batch_size": [32],
             "scale": [1.0, 1.2, 1.4, 1.6],
-            "sn_mode": ["SN", "BSN"]
+            "sn_mode": ["SN", "BSN"],
         }
-    ]
+    ],
 }

@@ -8,7 +8,6 @@ config = {
         "scheduler_log_file_path": "scheduler.log",
         "log_file": "worker.log",
     },
-
     "global_config": {
         "dataset": "shapes",
         "mg": 4,
@@ -36,7 +35,6 @@ config = {
         "fid_num_real": 1000,
         "seed": 0,
     },
-
     "test_config": [
         {
             "sn_mode": ["SN", "BSN"],

@@ -4,9 +4,8 @@ config = {
         "temp_folder": "temp",
         "scheduler_log_file_path": "scheduler.log",
         "log_file": "worker.log",
-        #"force_rerun": True
+        # "force_rerun": True
     },
-
     "global_config": {
         "batch_size": 64,
         "vis_freq": 200,
@@ -21,9 +20,8 @@ config = {
         # This port selects the family by config keys instead of a copied package:
         "loss": "wgan_gp",
         "gamma": "same",
-        #"restore": True
+        # "restore": True
     },
-
     "test_config": [
         {
             "dataset": ["cifar10"],
@@ -37,7 +35,7 @@ config = {
             "d_beta2": [0.999],
             "n_dis": [1],
             "mg": [4],
-            "sn_mode": ["SN"]
+            "sn_mode": ["SN"],
         },
         {
             "dataset": ["stl10"],
@@ -51,7 +49,7 @@ config = {
             "d_beta2": [0.999],
             "n_dis": [1],
             "mg": [6],
-            "sn_mode": ["SN"]
+            "sn_mode": ["SN"],
         },
         {
             "dataset": ["celeba"],
@@ -65,7 +63,7 @@ config = {
             "d_beta2": [0.999],
             "n_dis": [1],
             "mg": [8],
-            "sn_mode": ["SN"]
+            "sn_mode": ["SN"],
         },
         {
             "dataset": ["cifar10"],
@@ -79,7 +77,7 @@ config = {
             "d_beta2": [0.9],
             "n_dis": [5],
             "mg": [4],
-            "sn_mode": ["SN"]
+            "sn_mode": ["SN"],
         },
         {
             "dataset": ["stl10"],
@@ -93,7 +91,7 @@ config = {
             "d_beta2": [0.9],
             "n_dis": [5],
             "mg": [6],
-            "sn_mode": ["SN"]
+            "sn_mode": ["SN"],
         },
         {
             "dataset": ["celeba"],
@@ -107,7 +105,7 @@ config = {
             "d_beta2": [0.9],
             "n_dis": [5],
             "mg": [8],
-            "sn_mode": ["SN"]
-        }
-    ]
+            "sn_mode": ["SN"],
+        },
+    ],
 }

@@ -29,15 +29,16 @@ class InceptionScore(RunnerCallback):
         if not self.runner.available:
             return dict.fromkeys(self.columns(), float("nan"))
         scores = self.runner.generated(context, global_id, self)["is_scores"]
-        return {"inception_score_mean": float(np.mean(scores)),
-                "inception_score_std": float(np.std(scores))}
+        return {
+            "inception_score_mean": float(np.mean(scores)),
+            "inception_score_std": float(np.std(scores)),
+        }
 
 
 class FrechetInceptionDistance(RunnerCallback):
     """FID: pool_3 of ``fid_num_samples`` generated vs the fixed ``fid_num_real`` real images."""
 
-    def __init__(self, runner: InceptionRunner, num_samples: int = 10000,
-                 reads_real: bool = True):
+    def __init__(self, runner: InceptionRunner, num_samples: int = 10000, reads_real: bool = True):
         self.runner = runner
         self.num_samples = num_samples
         runner.register(self, fid_samples=num_samples, reads_real=reads_real)
@@ -54,12 +55,16 @@ class FrechetInceptionDistance(RunnerCallback):
             return {"fid": float("nan")}
         out = self.runner.generated(context, global_id, self)
         # The moments cover the runner's fid_samples; a smaller count reads the features.
-        fake = (out["fid_moments"] if self.num_samples == self.runner.fid_samples
-                else out["fid_pool"][:self.num_samples])
+        fake = (
+            out["fid_moments"]
+            if self.num_samples == self.runner.fid_samples
+            else out["fid_pool"][: self.num_samples]
+        )
         return {"fid": frechet_distance(self.reference_moments(context), fake)}
 
 
 def build_inception_score(config: RunConfig, shared: dict[str, Any]) -> InceptionScore:
     """The ``inception_score`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
-    return InceptionScore(shared_runner(config, shared), config.is_num_samples,
-                          config.is_num_splits)
+    return InceptionScore(
+        shared_runner(config, shared), config.is_num_samples, config.is_num_splits
+    )

@@ -34,16 +34,18 @@ IS_NUM_CLASSES = 1000
 INCEPTION_CPU_BATCH = 16
 DOWNLOAD_TIMEOUT_S = 60
 
+
 class InceptionUnavailable(UserError, RuntimeError):
     """The Inception graph is neither configured, cached nor downloadable (or is not valid)."""
 
 
-
 def _where_to_put_it(cache_path: str) -> str:
-    return (f"get {INCEPTION_PB} (inside {INCEPTION_URL}) on a machine with internet access "
-            f"(`python -m gan.metrics.inception` caches it) and put it at {cache_path}, or "
-            "point the run config's inception_graph or the environment variable "
-            "BSN_INCEPTION_GRAPH at it")
+    return (
+        f"get {INCEPTION_PB} (inside {INCEPTION_URL}) on a machine with internet access "
+        f"(`python -m gan.metrics.inception` caches it) and put it at {cache_path}, or "
+        "point the run config's inception_graph or the environment variable "
+        "BSN_INCEPTION_GRAPH at it"
+    )
 
 
 def load_inception_graph_def(path: str) -> tf.compat.v1.GraphDef:
@@ -63,11 +65,15 @@ def _parse_graph_def(data: bytes, where: str) -> tf.compat.v1.GraphDef:
     except Exception as e:  # protobuf raises its own DecodeError
         raise InceptionUnavailable(f"{where} is not a frozen TF GraphDef: {e}") from e
     names = {node.name for node in graph_def.node}
-    missing = [t for t in (INCEPTION_INPUT, INCEPTION_LOGITS, INCEPTION_POOL)
-               if t.split(":")[0] not in names]
+    missing = [
+        t
+        for t in (INCEPTION_INPUT, INCEPTION_LOGITS, INCEPTION_POOL)
+        if t.split(":")[0] not in names
+    ]
     if missing:
-        raise InceptionUnavailable(f"{where} is not the Inception graph: no tensor "
-                                   f"{', '.join(missing)}")
+        raise InceptionUnavailable(
+            f"{where} is not the Inception graph: no tensor {', '.join(missing)}"
+        )
     return graph_def
 
 
@@ -90,7 +96,8 @@ def download_inception_graph(dest: str, url: str | None = None) -> str:
         except (OSError, tarfile.TarError, KeyError, ValueError) as e:
             raise InceptionUnavailable(
                 f"could not download the Inception graph from {url} ({type(e).__name__}: {e}); "
-                + _where_to_put_it(dest)) from e
+                + _where_to_put_it(dest)
+            ) from e
     _parse_graph_def(data, f"{INCEPTION_PB} from {url}")
     write_atomic(dest, data)  # the file gets the umask's mode: a shared cache stays readable
     logging.info("cached the Inception graph at %s", dest)
@@ -104,13 +111,16 @@ def find_inception_graph(configured: str | None = None, download: bool = True) -
     ``InceptionUnavailable`` naming the file and where to put it when nothing works (or when
     the graph is not cached and ``download`` is False).
     """
-    for path, origin in ((configured, "inception_graph"),
-                         (os.environ.get("BSN_INCEPTION_GRAPH"), "BSN_INCEPTION_GRAPH")):
+    for path, origin in (
+        (configured, "inception_graph"),
+        (os.environ.get("BSN_INCEPTION_GRAPH"), "BSN_INCEPTION_GRAPH"),
+    ):
         if path:
             path = os.path.expanduser(path)
             if not os.path.isfile(path):
-                raise InceptionUnavailable(f"{origin} = {path!r}: no such file; "
-                                           + _where_to_put_it(path))
+                raise InceptionUnavailable(
+                    f"{origin} = {path!r}: no such file; " + _where_to_put_it(path)
+                )
             return path
     cached = os.path.join(cache_dir(), INCEPTION_PB)
     if os.path.isfile(cached):
@@ -122,8 +132,9 @@ def find_inception_graph(configured: str | None = None, download: bool = True) -
 
 def resize_tf1(images: tf.Tensor, size: int = INCEPTION_SIZE) -> tf.Tensor:
     """TF1 ``resize_bilinear`` (align_corners=False, half_pixel_centers=False) to size x size."""
-    return tf.compat.v1.image.resize_bilinear(images, [size, size], align_corners=False,
-                                              half_pixel_centers=False)
+    return tf.compat.v1.image.resize_bilinear(
+        images, [size, size], align_corners=False, half_pixel_centers=False
+    )
 
 
 def to_inception_input(images: np.ndarray) -> np.ndarray:
@@ -142,12 +153,12 @@ def to_inception_input(images: np.ndarray) -> np.ndarray:
     return (x / 255.0 * 2 - 1).astype(np.float32)
 
 
-
 WEIGHT_MIN_ELEMENTS = 1024
 
 
-def split_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_MIN_ELEMENTS
-                  ) -> tuple[tf.compat.v1.GraphDef, dict[str, np.ndarray]]:
+def split_weights(
+    graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_MIN_ELEMENTS
+) -> tuple[tf.compat.v1.GraphDef, dict[str, np.ndarray]]:
     """The part of the graph that computes ``logits`` and ``pool_3`` from ``Mul``, with its
     large constants turned into placeholders, and those constants as arrays by node name.
 
@@ -173,13 +184,15 @@ def split_weights(graph_def: tf.compat.v1.GraphDef, min_elements: int = WEIGHT_M
         weights[node.name] = tf.make_ndarray(proto)
         _make_placeholder(node, dtype, shape)
     graph_def = tf.compat.v1.graph_util.extract_sub_graph(
-        graph_def, [INCEPTION_LOGITS.split(":")[0], INCEPTION_POOL.split(":")[0]])
+        graph_def, [INCEPTION_LOGITS.split(":")[0], INCEPTION_POOL.split(":")[0]]
+    )
     kept = {node.name for node in graph_def.node}
     return graph_def, {name: t for name, t in weights.items() if name in kept}
 
 
-def _make_placeholder(node: tf.compat.v1.NodeDef, dtype: tf.DType,
-                      shape: tf.TensorShape | None) -> None:
+def _make_placeholder(
+    node: tf.compat.v1.NodeDef, dtype: tf.DType, shape: tf.TensorShape | None
+) -> None:
     """Turn ``node`` (same name) into a ``Placeholder`` with no inputs."""
     node.op = "Placeholder"
     node.ClearField("input")
@@ -220,14 +233,13 @@ def spill_path(folder: str) -> str:
         if not name.startswith(SPILL_PREFIX):
             continue
         try:
-            pid = int(name[len(SPILL_PREFIX):].split(".")[0])
+            pid = int(name[len(SPILL_PREFIX) :].split(".")[0])
             os.kill(pid, 0)
         except ProcessLookupError:
             remove_quietly(os.path.join(folder, name))
         except (ValueError, PermissionError):
             pass
-    fd, path = tempfile.mkstemp(prefix=f"{SPILL_PREFIX}{os.getpid()}.", suffix=".npz",
-                                dir=folder)
+    fd, path = tempfile.mkstemp(prefix=f"{SPILL_PREFIX}{os.getpid()}.", suffix=".npz", dir=folder)
     os.close(fd)
     return path
 
@@ -246,8 +258,12 @@ class InceptionGraph:
     split.
     """
 
-    def __init__(self, graph_def: tf.compat.v1.GraphDef, batch_size: int = 64,
-                 weights: Mapping[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        graph_def: tf.compat.v1.GraphDef,
+        batch_size: int = 64,
+        weights: Mapping[str, np.ndarray] | None = None,
+    ):
         self.batch_size = batch_size
         if weights is None:
             graph_def, weights = split_weights(graph_def)
@@ -263,8 +279,11 @@ class InceptionGraph:
             input_map = {INCEPTION_INPUT: resize_tf1(images)}
             input_map.update({f"{name}:0": t for name, t in zip(names, feeds, strict=True)})
             logits, pool = tf.compat.v1.import_graph_def(
-                graph_def, input_map=input_map,
-                return_elements=[INCEPTION_LOGITS, INCEPTION_POOL], name="inception")
+                graph_def,
+                input_map=input_map,
+                return_elements=[INCEPTION_LOGITS, INCEPTION_POOL],
+                name="inception",
+            )
             return logits, tf.reshape(pool, [tf.shape(pool)[0], -1])
 
         specs = [tf.TensorSpec([None, None, None, 3], tf.float32)]
@@ -283,13 +302,11 @@ class InceptionGraph:
             raise ValueError("no images to run through the Inception graph")
         logits = pools = None
         for start in range(0, len(images), self.batch_size):
-            x = to_inception_input(images[start:start + self.batch_size])
+            x = to_inception_input(images[start : start + self.batch_size])
             lg, pool = self._fn(tf.constant(x), *self._weights)
             if logits is None:
                 logits = np.empty((len(images),) + tuple(lg.shape[1:]), np.float32)
                 pools = np.empty((len(images),) + tuple(pool.shape[1:]), np.float32)
-            logits[start:start + len(x)] = lg.numpy()
-            pools[start:start + len(x)] = pool.numpy()
+            logits[start : start + len(x)] = lg.numpy()
+            pools[start : start + len(x)] = pool.numpy()
         return logits, pools
-
-

@@ -50,8 +50,9 @@ class InceptionRunner:
     def __init__(self, config: RunConfig):
         self.config = config
         self.batch_size = config.metric_batch_size
-        self.inception_batch_size = inception_batch_size(config.inception_batch_size,
-                                                         config.metric_batch_size)
+        self.inception_batch_size = inception_batch_size(
+            config.inception_batch_size, config.metric_batch_size
+        )
         self.chunk_images = 256  # generated images held at a time (48 KiB each at 64 px)
         self.on_missing = config.on_missing_inception
         self.graph_path: str | None = None
@@ -75,8 +76,15 @@ class InceptionRunner:
 
     # -- wiring ------------------------------------------------------------------------------
 
-    def register(self, callback: MetricCallback, is_samples: int = 0, fid_samples: int = 0,
-                 is_splits: int = 1, features: bool = False, reads_real: bool = True) -> None:
+    def register(
+        self,
+        callback: MetricCallback,
+        is_samples: int = 0,
+        fid_samples: int = 0,
+        is_splits: int = 1,
+        features: bool = False,
+        reads_real: bool = True,
+    ) -> None:
         """Declare a callback and the samples it reads: IS scores of ``is_splits`` splits of
         ``is_samples`` logits, or the pool_3 features of ``fid_samples`` (their
         ``FeatureMoments`` only, unless ``features``: then the [fid_samples, 2048] array).
@@ -133,11 +141,13 @@ class InceptionRunner:
                 raise RuntimeError("the Inception graph is not available (setup not called?)")
             if self._weights_path is not None:
                 with np.load(self._weights_path) as weights:
-                    self._graph = InceptionGraph(self._split_def, self.inception_batch_size,
-                                                 weights=weights)
+                    self._graph = InceptionGraph(
+                        self._split_def, self.inception_batch_size, weights=weights
+                    )
             else:
-                self._graph = InceptionGraph(self._split_def, self.inception_batch_size,
-                                             weights=self._weights)
+                self._graph = InceptionGraph(
+                    self._split_def, self.inception_batch_size, weights=self._weights
+                )
                 self._weights = None
         return self._graph
 
@@ -164,8 +174,10 @@ class InceptionRunner:
         except InceptionUnavailable as e:
             if self.on_missing != "skip":
                 raise
-            logging.warning("on_missing_inception='skip': Inception metrics are written as NaN "
-                            "in this run. %s", e)
+            logging.warning(
+                "on_missing_inception='skip': Inception metrics are written as NaN in this run. %s",
+                e,
+            )
         else:
             self._park(weights, context.run_dir)
         self._ready = True
@@ -174,8 +186,9 @@ class InceptionRunner:
         if context.real_images is not None:
             total = len(context.real_images)
             if self.num_real > total:
-                raise MetricError(f"fid_num_real = {self.num_real} exceeds the {total} "
-                                  "training images")
+                raise MetricError(
+                    f"fid_num_real = {self.num_real} exceeds the {total} training images"
+                )
             # Random order, not sorted: KID's block estimator needs shuffled samples.
             self.real_indices = context.rng.choice(total, self.num_real, replace=False)
         elif self.available:
@@ -194,8 +207,12 @@ class InceptionRunner:
         except OSError as e:
             if path:
                 remove_quietly(path)
-            logging.warning("cannot park the Inception weights in %s (%s): they stay in "
-                            "memory until the first evaluation", folder, e)
+            logging.warning(
+                "cannot park the Inception weights in %s (%s): they stay in "
+                "memory until the first evaluation",
+                folder,
+                e,
+            )
             self._weights = weights
             return
         self._weights_path = path
@@ -228,15 +245,17 @@ class InceptionRunner:
             pool = None
             for i in range(0, len(self.real_indices), self.chunk_images):
                 chunk = self.graph.run(
-                    context.real_images[self.real_indices[i:i + self.chunk_images]])[1]
+                    context.real_images[self.real_indices[i : i + self.chunk_images]]
+                )[1]
                 if pool is None:
                     pool = np.empty((len(self.real_indices),) + chunk.shape[1:], chunk.dtype)
-                pool[i:i + len(chunk)] = chunk
+                pool[i : i + len(chunk)] = chunk
             self.real_activations = pool
         return self.real_activations
 
-    def generated(self, context: MetricContext, global_id: int,
-                  callback: MetricCallback) -> dict[str, Any]:
+    def generated(
+        self, context: MetricContext, global_id: int, callback: MetricCallback
+    ) -> dict[str, Any]:
         """``is_scores`` (one per IS split) and the pool_3 features of the first
         ``fid_samples``: ``fid_moments`` (``FeatureMoments``) for ``keep_moments``, and
         ``fid_pool`` [fid_samples, 2048] for ``keep_features``.
@@ -259,8 +278,9 @@ class InceptionRunner:
         ``keep_features``), and the logits of one IS split at a time (scored when complete)."""
         n = max(self.is_samples, self.fid_samples)
         bounds = split_bounds(self.is_samples, self.is_splits) if self.is_samples else []
-        split_logits = np.empty((max((b - a for a, b in bounds), default=0), IS_NUM_CLASSES),
-                                np.float32)
+        split_logits = np.empty(
+            (max((b - a for a, b in bounds), default=0), IS_NUM_CLASSES), np.float32
+        )
         scores: list[float] = []
         fid_pool: np.ndarray | None = None
         moments = FeatureMoments() if self.keep_moments else None
@@ -269,20 +289,20 @@ class InceptionRunner:
             lg, pool = self.graph.run(images)
             end = done + len(images)
             if done < self.fid_samples:
-                rows = pool[:self.fid_samples - done]
+                rows = pool[: self.fid_samples - done]
                 if moments is not None:
                     moments.add(rows)
                 if self.keep_features:
                     if fid_pool is None:
                         fid_pool = np.empty((self.fid_samples,) + pool.shape[1:], np.float32)
-                    fid_pool[done:done + len(rows)] = rows
-            for a, b in bounds[len(scores):]:
+                    fid_pool[done : done + len(rows)] = rows
+            for a, b in bounds[len(scores) :]:
                 lo, hi = max(a, done), min(b, end)
                 if lo >= hi:
                     break
-                split_logits[lo - a:hi - a] = lg[lo - done:hi - done, :IS_NUM_CLASSES]
+                split_logits[lo - a : hi - a] = lg[lo - done : hi - done, :IS_NUM_CLASSES]
                 if hi == b:
-                    scores.append(split_score(split_logits[:b - a]))
+                    scores.append(split_score(split_logits[: b - a]))
             done = end
         out: dict[str, Any] = {"is_scores": np.asarray(scores)}
         if moments is not None:
@@ -290,7 +310,6 @@ class InceptionRunner:
         if fid_pool is not None:
             out["fid_pool"] = fid_pool
         return out
-
 
 
 def inception_batch_size(requested: int, metric_batch_size: int) -> int:

@@ -20,8 +20,8 @@ from gan.metrics.base import MetricContext
 def cache_dir() -> str:
     """The folder holding downloaded files: ``$BSN_CACHE_DIR`` or ``~/.cache/bsn_tf2``."""
     return os.environ.get("BSN_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "bsn_tf2")
-
+        os.path.expanduser("~"), ".cache", "bsn_tf2"
+    )
 
 
 def check_range(images: np.ndarray) -> None:
@@ -29,7 +29,6 @@ def check_range(images: np.ndarray) -> None:
     lo, hi = float(np.min(images)), float(np.max(images))
     if not (lo >= -1.0 and hi <= 1.0):
         raise ValueError(f"generated images must lie in [-1, 1]; got min {lo}, max {hi}")
-
 
 
 def split_bounds(n: int, num_splits: int) -> list[tuple[int, int]]:
@@ -53,11 +52,11 @@ def split_score(logits: np.ndarray, block: int = 512) -> float:
     """
     n = len(logits)
     blocks = range(0, n, block)
-    p_y = sum(np.exp(_log_softmax(logits[a:a + block])).sum(axis=0) for a in blocks) / n
+    p_y = sum(np.exp(_log_softmax(logits[a : a + block])).sum(axis=0) for a in blocks) / n
     log_p_y = np.log(p_y)
     kl_total = 0.0
     for a in blocks:
-        log_p = _log_softmax(logits[a:a + block])
+        log_p = _log_softmax(logits[a : a + block])
         kl_total += float(np.sum(np.exp(log_p) * (log_p - log_p_y)))
     return float(np.exp(kl_total / n))
 
@@ -82,8 +81,11 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
 SQRT_EPS = 1e-10  # tensorflow-gan's _symmetric_matrix_square_root: smaller values stay unrooted
 
 
-def frechet_distance(activations1: np.ndarray | FeatureMoments,
-                     activations2: np.ndarray | FeatureMoments, chunk: int = 2048) -> float:
+def frechet_distance(
+    activations1: np.ndarray | FeatureMoments,
+    activations2: np.ndarray | FeatureMoments,
+    chunk: int = 2048,
+) -> float:
     """FID between two feature sets: tensorflow-gan's ``frechet_classifier_distance_from_
     activations``, ``|m1 - m2|^2 + Tr(S1 + S2 - 2 sqrt(sqrt(S1) S2 sqrt(S1)))`` in float64.
 
@@ -112,7 +114,7 @@ def _moments(features: np.ndarray | FeatureMoments, chunk: int) -> FeatureMoment
         return features
     moments = FeatureMoments()
     for start in range(0, len(features), chunk):
-        moments.add(features[start:start + chunk])
+        moments.add(features[start : start + chunk])
     return moments
 
 
@@ -167,9 +169,9 @@ class FeatureMoments:
         return self._shift + d, scatter / float(n - 1)
 
 
-
-def sample_in_chunks(context: MetricContext, n: int, batch_size: int,
-                     chunk_images: int = 256) -> Iterator[np.ndarray]:
+def sample_in_chunks(
+    context: MetricContext, n: int, batch_size: int, chunk_images: int = 256
+) -> Iterator[np.ndarray]:
     """``n`` generated images from ``context.sample``, a chunk at a time, range-checked."""
     chunk = batch_size * max(1, -(-chunk_images // batch_size))
     done = 0
@@ -178,5 +180,3 @@ def sample_in_chunks(context: MetricContext, n: int, batch_size: int,
         check_range(images)
         done += len(images)
         yield images
-
-

@@ -885,7 +885,8 @@ def test_two_workers_on_the_same_gpu_run_side_by_side(tmp_path, fake, monkeypatc
             (
                 "import time as _t\n"
                 "deadline = _t.time() + 60\n"
-                'while open(os.environ["FAKE_SHARED"]).read().count("\\n") < 2 and _t.time() < deadline:\n'
+                'shared = os.environ["FAKE_SHARED"]\n'
+                "while open(shared).read().count('\\n') < 2 and _t.time() < deadline:\n"
                 "    _t.sleep(0.05)\n"
                 'assert open(os.environ["FAKE_SHARED"]).read().count("\\n") >= 2, "ran alone"\n'
                 'mode = os.environ.get("FAKE_MODE", "complete")'

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Iterator
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -23,6 +24,8 @@ from gan import bsn  # noqa: E402
 
 
 def networks(latent_dim: int, image_size: int, sn_mode: str) -> tuple[keras.Model, ...]:
+    """The example's G (dense, two transposed convs, batch norm) and D (two normalized convs,
+    a normalized dense logit) for ``image_size`` x ``image_size`` RGB images."""
     s = image_size // 4
     generator = keras.Sequential(
         [
@@ -71,10 +74,30 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     g, d = networks(args.latent_dim, args.image_size, args.sn_mode)
     g_opt = keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8)
     d_opt = keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8)
+    return train(g, d, g_opt, d_opt, batches, args.steps, args.n_dis, args.latent_dim)
+
+
+def train(
+    g: keras.Model,
+    d: keras.Model,
+    g_opt: keras.optimizers.Optimizer,
+    d_opt: keras.optimizers.Optimizer,
+    batches: Iterator[tf.Tensor],
+    steps: int,
+    n_dis: int,
+    latent_dim: int,
+    sample_z: Callable[[int], tf.Tensor] | None = None,
+    log_every: int = 100,
+) -> dict[str, float]:
+    """``steps`` iterations of the paper on ``batches`` (real images in [-1, 1]); ``z`` from
+    ``sample_z(batch)`` (default N(0, I)). Returns the last D and G losses."""
+    if sample_z is None:
+
+        def sample_z(n: int) -> tf.Tensor:
+            return tf.random.normal([n, latent_dim])
 
     @tf.function
-    def d_step(real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        z = tf.random.normal([tf.shape(real)[0], args.latent_dim])
+    def d_step(real: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
         fake = g(z, training=True)  # G in training mode: its batch norm moves, as the paper's
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.nn.relu(1.0 - d(real))) + tf.reduce_mean(
@@ -84,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             zip(tape.gradient(loss, d.trainable_variables), d.trainable_variables, strict=True)
         )
         bsn.update_u(d)  # after each D step, and only here
-        return loss, z
+        return loss
 
     @tf.function
     def g_step(z: tf.Tensor) -> tf.Tensor:
@@ -95,11 +118,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         )
         return loss  # no update_u: the G step moves no u
 
-    for step in range(args.steps):
-        for _ in range(args.n_dis):
-            d_loss, z = d_step(next(batches))
+    for step in range(steps):
+        for _ in range(n_dis):
+            real = next(batches)
+            z = sample_z(real.shape[0])
+            d_loss = d_step(real, z)
         g_loss = g_step(z)  # the z of the last D step, as in the paper
-        if step % 100 == 0 or step == args.steps - 1:
+        if step % log_every == 0 or step == steps - 1:
             sigmas = [float(layer.sigmas()[0]) for layer in bsn.normalized_layers(d)]
             print(
                 f"step {step}: loss/d {float(d_loss):.4f} loss/g {float(g_loss):.4f} "

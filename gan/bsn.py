@@ -17,6 +17,8 @@ Importing this module registers the layers and the model for ``keras.models.load
 
 from __future__ import annotations
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -48,6 +50,10 @@ __all__ = [
     "update_u",
     "weight_diagnostics",
 ]
+
+
+# Names the failed in-step check of a batch's split into n_dis D batches (see BSNGAN.fit).
+_SPLIT_MARK = "BSNGAN: the batch size does not split into n_dis D batches"
 
 
 def _latent_dim(generator: keras.Model) -> int | None:
@@ -239,12 +245,33 @@ class BSNGAN(keras.Model):
                 f"build the networks for {tuple(real.shape[1:])}"
             )
         batch = real.shape[0]
-        if batch is not None and batch % self.n_dis:
-            raise DataError(
-                f"BSNGAN.fit: a batch of {batch} images does not split into n_dis = "
-                f"{self.n_dis} equal D batches; batch the dataset by a multiple of n_dis"
-            )
+        if batch is None:
+            # A dataset whose last batch may be partial has no static batch size: the check
+            # runs in the step, and fit() turns its failure into the DataError below.
+            size = tf.shape(real)[0]
+            check = tf.debugging.Assert(tf.equal(size % self.n_dis, 0), [_SPLIT_MARK, size])
+            with tf.control_dependencies([check]):
+                real = tf.identity(real)
+        elif batch % self.n_dis:
+            raise self._split_error(batch)
         return tf.reshape(real, (self.n_dis, -1) + self.image_shape)
+
+    def _split_error(self, batch: int) -> DataError:
+        return DataError(
+            f"BSNGAN.fit: a batch of {batch} images does not split into n_dis = "
+            f"{self.n_dis} equal D batches; batch the dataset by a multiple of n_dis"
+        )
+
+    def fit(self, *args, **kwargs) -> keras.callbacks.History:
+        """``keras.Model.fit``; a batch that does not split into ``n_dis`` D batches (e.g. a
+        dataset's partial last batch) is a :class:`~gan.data.DataError`."""
+        try:
+            return super().fit(*args, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            found = re.search(rf"\[{_SPLIT_MARK}\] \[(\d+)\]", error.message)
+            if found is None:
+                raise
+            raise self._split_error(int(found.group(1))) from None
 
     def train_step(self, data) -> dict[str, tf.Tensor]:
         """One iteration of the paper (see the class docstring); returns its logs."""

@@ -365,6 +365,40 @@ def remove_temporaries(folder: str, pid: int) -> list[str]:
     return removed
 
 
+def refuse_output_over_runs(out: str, run_dir: str | None = None) -> None:
+    """A ConfigError (one line) when writing the output ``out`` (with or without
+    ``--overwrite``) could delete or replace a run: ``out`` is the run folder ``run_dir`` or
+    any run folder, lies inside one (its checkpoints, its own files), or is a folder holding
+    one. Symbolic links are followed."""
+    target = os.path.realpath(out.rstrip("/") or out)
+    runs = [os.path.realpath(run_dir)] if run_dir is not None else []
+    parent = target
+    while True:
+        if is_run_folder(parent):
+            runs.append(parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    for run in runs:
+        if target == run:
+            where = f"is the run folder {run}"
+        elif os.path.commonpath([target, run]) == run:
+            where = f"lies inside the run folder {run}"
+        elif os.path.commonpath([target, run]) == target:
+            where = f"holds the run folder {run}"
+        else:
+            continue
+        raise ConfigError(f"--out {out}: {where}; choose a path outside every run folder")
+    if os.path.isdir(target) and not os.path.islink(target):
+        for folder, _, _ in os.walk(target):
+            if is_run_folder(folder):
+                raise ConfigError(
+                    f"--out {out}: holds the run folder {folder}; choose a path outside "
+                    "every run folder"
+                )
+
+
 def is_run_folder(path: str) -> bool:
     """Whether ``path`` is a run folder (it holds the ``config.json`` the scheduler writes)."""
     return os.path.isfile(os.path.join(path, CONFIG_FILE))

@@ -16,6 +16,8 @@ process died without saying how it ended (a crash, a kill).
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import secrets
@@ -229,6 +231,43 @@ def process_status(state: str, **changes: Any) -> dict[str, Any]:
         "slurm_job": slurm_job_id(),
         **changes,
     }
+
+
+def take_lock(run_dir: str) -> int | None:
+    """Claim the run in ``run_dir`` for this process: an exclusive non-blocking ``flock`` on
+    ``<run_dir>/.lock`` (created if missing). Returns the open descriptor holding the claim
+    (it lasts until every copy of it is closed: a run process that inherits it keeps the
+    claim when the claimer dies), or None when another process holds it."""
+    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return fd
+
+
+def lock_held(run_dir: str) -> bool:
+    """True when another process holds ``<run_dir>/.lock`` (the claim :func:`take_lock` takes).
+
+    Tries a non-blocking shared ``flock`` and releases it at once; a missing lock file means
+    no claim.
+    """
+    try:
+        fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def remove_path(path: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import errno
-import fcntl
 import json
 import os
 import queue
@@ -42,6 +41,7 @@ from gan.run_folder import (
     clear_run,
     one_line,
     read_status,
+    take_lock,
     update_status,
     write_json_atomic,
 )
@@ -249,15 +249,11 @@ class Scheduler:
 
     def _process(self, name: str, gpu: str, run: Run) -> None:
         os.makedirs(run.run_dir, exist_ok=True)
-        fd = os.open(os.path.join(run.run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = take_lock(run.run_dir)
+        if fd is None:
+            self._event(f"{name} finds {run.name} running elsewhere, skipped", elsewhere=1)
+            return
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                self._event(f"{name} finds {run.name} running elsewhere, skipped", elsewhere=1)
-                return
             completed = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
             if completed and not self.force_rerun:
                 self._event(f"{name} skips {run.name} (completed)", done=1)

@@ -23,15 +23,20 @@ The run-folder contract (:mod:`gan.run_folder`) decides, in this order:
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import re
 import socket
 from collections.abc import Iterable, Sequence
 
 from gan.report.records import COMPLETED, CRASHED, FAILED, INTERRUPTED, NOT_STARTED, RUNNING
-from gan.run_folder import COMPLETED_FILE, LOCK_FILE, STATUS_FILE, RunStatus, read_status
+from gan.run_folder import (
+    COMPLETED_FILE,
+    LOCK_FILE,
+    STATUS_FILE,
+    RunStatus,
+    lock_held,
+    read_status,
+)
 from gan.tasks import Run
 
 LOG_TAIL_BYTES = 64 * 1024
@@ -49,27 +54,6 @@ _SCHEDULER_CRASH = re.compile(
     r"\bcrashed on (?P<run>.+?) (?:with (?P<why>.+?); see |"
     r"in the scheduler: (?P<exc>.*))"
 )
-
-
-def lock_held(run_dir: str) -> bool:
-    """True when another process holds ``<run_dir>/.lock`` (the scheduler's claim of a run).
-
-    Tries a non-blocking shared ``flock`` and releases it at once; a missing lock file means
-    no claim.
-    """
-    try:
-        fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 def process_alive(status: RunStatus) -> bool:

@@ -19,7 +19,7 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from absl import app, flags, logging
@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from gan.config import DEFAULT_DATA_ROOT
 from gan.data import DataError, read_npy_header
-from gan.run_folder import atomic_path
+from gan.run_folder import EXIT_BAD_INPUT, atomic_path
 
 # DataError is gan.data's: the project has one error for bad or missing data.
 
@@ -83,17 +83,30 @@ def require_archive(path: str, url: str, alternative: str = "") -> None:
     raise DataError(message + (f" {alternative}" if alternative else ""))
 
 
+def _user_error(message: object) -> NoReturn:
+    """End the script as every user error of the project ends: one ``error:`` line, exit 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:  # an unknown flag, a bad value
+        _user_error(e)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
-    """Run an absl main; a DataError or OSError ends it with ``error: ...`` and exit status 1."""
+    """Run an absl main; a flag error, an unexpected argument, a DataError or an OSError ends it
+    with one ``error: ...`` line and exit status 2, as every user error of the project."""
 
     def wrapped(argv: list[str]) -> None:
         if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+            _user_error(f"unexpected arguments: {' '.join(argv[1:])} (the scripts take flags only)")
         try:
             main(argv)
         except (DataError, OSError) as e:  # OSError: e.g. a full disk, no permission
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(1)
+            _user_error(e)
         except KeyboardInterrupt:
             print(
                 "error: interrupted; outputs written so far are complete, re-run to go on",
@@ -101,7 +114,7 @@ def run(main: Callable[[list[str]], None]) -> None:
             )
             sys.exit(130)
 
-    app.run(wrapped)
+    app.run(wrapped, flags_parser=_parse_flags)
 
 
 # ---------------------------------------------------------------------------------------------

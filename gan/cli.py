@@ -27,6 +27,7 @@ To add a command:
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 import tempfile
@@ -338,6 +339,16 @@ def _command(args: Sequence[str]) -> tuple[Command, list[str]]:
     return TRAIN, list(args[1:])
 
 
+def _refuse_mistyped_command(word: str) -> None:
+    """A UserError when ``word``, given where a task folder or a command word goes, is no task
+    folder but close to a command word (``smaple``)."""
+    if os.path.exists(word) or os.path.isdir(os.path.join(commands.TASKS_DIR, word)):
+        return
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    if close:
+        raise UserError(f"unknown command {word!r}; did you mean {close[0]!r}?")
+
+
 def _own_flags(command: Command) -> tuple[str, ...]:
     return (*command.flags, "tf_log") if command.tensorflow else command.flags
 
@@ -419,6 +430,8 @@ def _run(args: Sequence[str], task_dir: str | None = None) -> int:
     if task_dir is not None and command.takes_task and command.takes_task(rest):
         rest = [task_dir, *rest]
     try:
+        if command is TRAIN and rest and task_dir is None:
+            _refuse_mistyped_command(rest[0])
         _check_flags(command)
         if command.tensorflow and not FLAGS.tf_log:
             quiet_tensorflow()

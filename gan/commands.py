@@ -130,10 +130,12 @@ def report(args: Sequence[str]) -> int:
     task = select_runs(task, only=FLAGS.only)
     try:
         summary = write_report(task, options=report_options(), selection=FLAGS.only or None)
-    except OSError as exc:
-        remove_temporaries(os.path.join(task.results_root, "report"), os.getpid())
-        print(f"error: cannot write the report: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a user error like any other (gan/cli.py: one line, exit 2)
+        folder = os.path.join(task.results_root, "report")
+        remove_temporaries(folder, os.getpid())
+        raise ConfigError(
+            f"{folder}: cannot write the report ({exc}); free space there or make it writable"
+        ) from None
     print(summary_text(summary))
     return 0
 

@@ -24,7 +24,12 @@ import os
 from gan.config import ConfigError, RunConfig
 from gan.generator_checkpoints import load_generator, select_checkpoints, writable_folder
 from gan.networks.specs import network_spec
-from gan.run_folder import atomic_path, read_run_config, require_run_folder
+from gan.run_folder import (
+    atomic_path,
+    read_run_config,
+    refuse_output_over_runs,
+    require_run_folder,
+)
 from gan.sample import uint8_generate_fn
 
 SAVED_MODEL = "saved_model"
@@ -85,6 +90,7 @@ def export_run(run_dir: str, out: str, checkpoint: str = "latest", overwrite: bo
     import tensorflow as tf
 
     run_dir = require_run_folder(run_dir)
+    refuse_output_over_runs(out, run_dir)
     target = os.path.abspath(out.rstrip("/") or out)
     if os.path.lexists(target) and not overwrite:
         raise ConfigError(f"{target} already exists; pass --overwrite to replace it")

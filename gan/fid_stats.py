@@ -34,6 +34,7 @@ from gan.metrics.inception import (
 )
 from gan.metrics.reference_stats import write_stats
 from gan.real_data import training_data
+from gan.run_folder import refuse_output_over_runs
 
 STATS_DIR = "fid_stats"
 CHUNK = 256
@@ -118,6 +119,7 @@ def write_dataset_stats(
     images = dataset_images(dataset, data_root)
     total = images.num_images if not isinstance(images, np.ndarray) else len(images)
     path = out or stats_path(data_root, dataset, graph_path, count or total)
+    refuse_output_over_runs(path)
     if os.path.exists(path) and not overwrite:
         raise ConfigError(f"{path} already exists; pass --overwrite to replace it")
     graph = InceptionGraph(

@@ -209,9 +209,23 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
     # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
     import tensorflow as tf
 
-    from gan.training_checkpoints import variables_by_path
+    from gan.training_checkpoints import shape_mismatch, variables_by_path
 
-    reader = tf.train.Checkpoint(generator=variables_by_path(generator))
+    hint = "does the run's config.json still describe the network it trained?"
+    objects = {"generator": variables_by_path(generator)}
+    try:
+        shapes = tf.train.load_checkpoint(checkpoint.path).get_variable_to_shape_map()
+    except (tf.errors.OpError, ValueError) as e:
+        problem = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    else:
+        # Compared before reading: a read that fails part-way leaves a restore that TensorFlow
+        # reports, when it is collected, in a hundred warning lines after the error line.
+        problem = shape_mismatch(objects, shapes)
+    if problem is not None:
+        raise ConfigError(
+            f"{checkpoint.path}: cannot read the generator from this checkpoint ({problem}); {hint}"
+        )
+    reader = tf.train.Checkpoint(**objects)
     try:
         status = reader.read(checkpoint.path)
         status.expect_partial()
@@ -219,8 +233,7 @@ def restore_generator(generator, checkpoint: CheckpointRef) -> None:
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         raise ConfigError(
             f"{checkpoint.path}: cannot read the generator from this checkpoint "
-            f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); does the "
-            "run's config.json still describe the network it trained?"
+            f"({type(e).__name__}: {str(e).splitlines()[0][:300]}); {hint}"
         ) from None
 
 

@@ -1,9 +1,10 @@
 """Runs one training run from its folder: ``python -m gan.run --run_dir DIR``.
 
-The scheduler writes ``DIR/config.json`` and launches this module with stdout and stderr going
-to ``worker.log``. Exit status: 0 when the run finished (``DIR/COMPLETED`` is written), 75 when
-SIGTERM/SIGINT stopped it after a checkpoint (run it again to resume), 2 for bad input (the
-message names the file, key or value), anything else for a crash.
+The scheduler writes ``DIR/config.json`` (a changed config of a started run goes first to
+``DIR/config.proposed.json``: see :func:`run_config`) and launches this module with stdout and
+stderr going to ``worker.log``. Exit status: 0 when the run finished (``DIR/COMPLETED`` is
+written), 75 when SIGTERM/SIGINT stopped it after a checkpoint (run it again to resume), 2 for
+bad input (the message names the file, key or value), anything else for a crash.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gan.run_folder import (
     EXIT_INTERRUPTED,
     FAILED,
     INTERRUPTED,
+    PROPOSED_CONFIG_FILE,
     RUNNING,
     one_line,
     process_status,
@@ -103,9 +105,23 @@ def install_stop_handlers(trainer: Any) -> None:
     signal.signal(signal.SIGINT, request_stop)
 
 
+def run_config(run_dir: str) -> tuple[RunConfig, bool]:
+    """The config to train the run in ``run_dir`` with, and whether it is a proposed one
+    (``config.proposed.json``: the scheduler's changed config, adopted only once the run's
+    checkpoint and ``metrics.csv`` accept it)."""
+    if os.path.isfile(os.path.join(run_dir, PROPOSED_CONFIG_FILE)):
+        return read_run_config(run_dir, PROPOSED_CONFIG_FILE), True
+    return read_run_config(run_dir), False
+
+
+def adopt_proposed_config(run_dir: str) -> None:
+    """Make the proposed config the run's ``config.json`` (its resume was accepted)."""
+    os.replace(os.path.join(run_dir, PROPOSED_CONFIG_FILE), os.path.join(run_dir, CONFIG_FILE))
+
+
 def train_run(run_dir: str) -> int:
     """Train the run in ``run_dir`` to completion or interruption; returns the exit status."""
-    config = read_run_config(run_dir)
+    config, proposed = run_config(run_dir)
     update_status(run_dir, **process_status(RUNNING, total=config.iteration))
     configure_runtime(config)
 
@@ -127,6 +143,8 @@ def train_run(run_dir: str) -> int:
     else:
         logging.info("%s: %s %s", config.dataset, trainer.images.shape, trainer.images.dtype.name)
 
+    if proposed:
+        trainer.on_resume_accepted = lambda: adopt_proposed_config(run_dir)
     install_stop_handlers(trainer)
     try:
         finished = trainer.train()

@@ -16,6 +16,8 @@ process died without saying how it ended (a crash, a kill).
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import secrets
@@ -30,6 +32,10 @@ from typing import Any
 from gan.config import ConfigError, RunConfig, validate_run_config
 
 CONFIG_FILE = "config.json"
+#: A changed config the scheduler proposes for a run that already has a config.json: the run
+#: process trains with it and renames it over config.json once its checkpoint and metrics.csv
+#: accept it; a refused resume leaves config.json as it was (the scheduler removes the file).
+PROPOSED_CONFIG_FILE = "config.proposed.json"
 SEED_FILE = "seed.json"
 STATUS_FILE = "status.json"
 COMPLETED_FILE = "COMPLETED"
@@ -50,6 +56,7 @@ EVAL_SAMPLES_FILE = "samples.npz"  # under EVAL_DIR: `main.py sample`'s default 
 RUN_ENTRIES = frozenset(
     {
         CONFIG_FILE,
+        PROPOSED_CONFIG_FILE,
         SEED_FILE,
         STATUS_FILE,
         COMPLETED_FILE,
@@ -109,11 +116,40 @@ class RunStatus:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> RunStatus:
+    def from_json(cls, obj: Any) -> RunStatus:
+        """The status a parsed ``status.json`` holds; a ValueError naming the first field that
+        is not of its kind (the file is then unreadable: a hand edit, a damaged disk)."""
+        if not isinstance(obj, Mapping):
+            raise ValueError(f"a JSON {type(obj).__name__}, not an object")
         known = {k: v for k, v in obj.items() if k in cls.__dataclass_fields__}
         if known.get("state") not in STATES:
             raise ValueError(f"unknown state {known.get('state')!r}")
+        for key, value in known.items():
+            kinds = _FIELD_KINDS.get(key)
+            if kinds is None or (value is None and key not in ("updated", "progress")):
+                continue
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise ValueError(f"{key} {value!r} is not {_KIND_WORDS[kinds]}")
+        pid = known.get("pid")
+        if pid is not None and not 0 < pid < 2**31:
+            raise ValueError(f"pid {pid} is no process id")
         return cls(**known)
+
+
+_FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
+    "iteration": int,
+    "total": int,
+    "checkpoint": int,
+    "exit_code": int,
+    "signal": int,
+    "pid": int,
+    "error": str,
+    "host": str,
+    "slurm_job": str,
+    "updated": (int, float),
+    "progress": dict,
+}
+_KIND_WORDS = {int: "an integer", str: "a string", (int, float): "a number", dict: "an object"}
 
 
 def require_run_folder(run_dir: str) -> str:
@@ -131,9 +167,9 @@ def require_run_folder(run_dir: str) -> str:
     return os.path.abspath(run_dir)
 
 
-def read_run_config(run_dir: str) -> RunConfig:
-    """The validated config of the run in ``run_dir``."""
-    path = os.path.join(run_dir, CONFIG_FILE)
+def read_run_config(run_dir: str, name: str = CONFIG_FILE) -> RunConfig:
+    """The validated config of the run in ``run_dir`` (from its file ``name``)."""
+    path = os.path.join(run_dir, name)
     if not os.path.isfile(path):
         raise ConfigError(
             f"{path} not found: a run folder needs the config.json the scheduler writes"
@@ -183,12 +219,36 @@ def status_path(run_dir: str) -> str:
 
 
 def read_status(run_dir: str) -> RunStatus | None:
-    """The run's status, or None when the folder has no readable ``status.json``."""
+    """The run's status, or None when the folder has no readable ``status.json`` (none, or
+    one :func:`status_problem` finds damaged: the status is then unknown)."""
     try:
-        with open(status_path(run_dir)) as f:
-            return RunStatus.from_json(json.load(f))
-    except (OSError, ValueError, TypeError):
+        return _load_status(run_dir)
+    except (OSError, ValueError):
         return None
+
+
+def status_problem(run_dir: str) -> str | None:
+    """Why the run's ``status.json`` exists but cannot be read (not JSON, cut, empty, not an
+    object, a field of the wrong kind); None when it reads or when there is none."""
+    try:
+        _load_status(run_dir)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return one_line(f"{STATUS_FILE}: {exc.strerror if isinstance(exc, OSError) else exc}")
+    return None
+
+
+def _load_status(run_dir: str) -> RunStatus:
+    with open(status_path(run_dir), "rb") as f:
+        data = f.read()
+    if not data.strip():
+        raise ValueError("empty")
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError too
+        raise ValueError(f"not valid JSON ({one_line(exc, 120)})") from None
+    return RunStatus.from_json(obj)
 
 
 def write_status(run_dir: str, status: RunStatus) -> RunStatus:
@@ -229,6 +289,43 @@ def process_status(state: str, **changes: Any) -> dict[str, Any]:
         "slurm_job": slurm_job_id(),
         **changes,
     }
+
+
+def take_lock(run_dir: str) -> int | None:
+    """Claim the run in ``run_dir`` for this process: an exclusive non-blocking ``flock`` on
+    ``<run_dir>/.lock`` (created if missing). Returns the open descriptor holding the claim
+    (it lasts until every copy of it is closed: a run process that inherits it keeps the
+    claim when the claimer dies), or None when another process holds it."""
+    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise
+    return fd
+
+
+def lock_held(run_dir: str) -> bool:
+    """True when another process holds ``<run_dir>/.lock`` (the claim :func:`take_lock` takes).
+
+    Tries a non-blocking shared ``flock`` and releases it at once; a missing lock file means
+    no claim.
+    """
+    try:
+        fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 def remove_path(path: str) -> None:
@@ -363,6 +460,40 @@ def remove_temporaries(folder: str, pid: int) -> list[str]:
                 except OSError:
                     pass
     return removed
+
+
+def refuse_output_over_runs(out: str, run_dir: str | None = None) -> None:
+    """A ConfigError (one line) when writing the output ``out`` (with or without
+    ``--overwrite``) could delete or replace a run: ``out`` is the run folder ``run_dir`` or
+    any run folder, lies inside one (its checkpoints, its own files), or is a folder holding
+    one. Symbolic links are followed."""
+    target = os.path.realpath(out.rstrip("/") or out)
+    runs = [os.path.realpath(run_dir)] if run_dir is not None else []
+    parent = target
+    while True:
+        if is_run_folder(parent):
+            runs.append(parent)
+        up = os.path.dirname(parent)
+        if up == parent:
+            break
+        parent = up
+    for run in runs:
+        if target == run:
+            where = f"is the run folder {run}"
+        elif os.path.commonpath([target, run]) == run:
+            where = f"lies inside the run folder {run}"
+        elif os.path.commonpath([target, run]) == target:
+            where = f"holds the run folder {run}"
+        else:
+            continue
+        raise ConfigError(f"--out {out}: {where}; choose a path outside every run folder")
+    if os.path.isdir(target) and not os.path.islink(target):
+        for folder, _, _ in os.walk(target):
+            if is_run_folder(folder):
+                raise ConfigError(
+                    f"--out {out}: holds the run folder {folder}; choose a path outside "
+                    "every run folder"
+                )
 
 
 def is_run_folder(path: str) -> bool:

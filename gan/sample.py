@@ -32,6 +32,7 @@ from gan.run_folder import (
     EVAL_SAMPLES_FILE,
     atomic_path,
     read_run_config,
+    refuse_output_over_runs,
     require_run_folder,
 )
 
@@ -268,6 +269,7 @@ def sample_run(
         if os.path.lexists(out) and not overwrite:
             raise ConfigError(f"{out} already exists; pass --overwrite to replace it")
     else:
+        refuse_output_over_runs(out, run_dir)
         check_output(out, overwrite)
     config = read_run_config(run_dir)
     ref = select_checkpoints(run_dir, checkpoint, single=True)[0]

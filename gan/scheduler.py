@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import errno
-import fcntl
 import json
 import os
 import queue
@@ -37,11 +36,16 @@ from gan.run_folder import (
     FAILED,
     INTERRUPTED,
     LOCK_FILE,
+    METRICS_FILE,
+    PROPOSED_CONFIG_FILE,
     STATUS_FILE,
     RunStatus,
     clear_run,
     one_line,
+    owned_entries,
     read_status,
+    remove_path,
+    take_lock,
     update_status,
     write_json_atomic,
 )
@@ -109,6 +113,7 @@ class Scheduler:
         self._bad_input = 0  # failed runs that exited with 2 (bad input)
         self._lock = threading.Lock()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._running: set[str] = set()  # the run folders counted in counts["running"]
         self._stop = threading.Event()
         self._signals: list[int] = []
         self._forwarded = 0
@@ -235,45 +240,60 @@ class Scheduler:
                 break
             with self._lock:
                 self.counts["pending"] -= 1
-            self._log(f"{name} receives {run.name}")
+            self._log(f"{name} receives {self._label(run)}")
             try:
                 self._process(name, gpu, run)
             except Exception as exc:  # keep the other runs going; report this one as failed
-                self._record_crash(run, f"scheduler: {type(exc).__name__}: {exc}")
+                why = f"{type(exc).__name__}: {exc}"
+                with self._lock:  # counted once: as failed, no longer as running
+                    running = -1 if run.run_dir in self._running else 0
+                    self._running.discard(run.run_dir)
+                try:
+                    self._record_crash(run, f"scheduler: {why}")
+                except Exception as record_exc:
+                    self._log(f"could not record {self._label(run)}'s crash: {record_exc}")
                 self._event(
-                    f"{name} crashed on {run.name} in the scheduler: {type(exc).__name__}: {exc}",
+                    f"{name} crashed on {self._label(run)} in the scheduler: {why}",
                     "ERROR",
                     failed=1,
+                    running=running,
                 )
         self._log(f"{name} finished")
 
     def _process(self, name: str, gpu: str, run: Run) -> None:
         os.makedirs(run.run_dir, exist_ok=True)
-        fd = os.open(os.path.join(run.run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = take_lock(run.run_dir)
+        if fd is None:
+            self._event(f"{name} finds {self._label(run)} running elsewhere, skipped", elsewhere=1)
+            return
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                self._event(f"{name} finds {run.name} running elsewhere, skipped", elsewhere=1)
-                return
             completed = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
             if completed and not self.force_rerun:
-                self._event(f"{name} skips {run.name} (completed)", done=1)
+                self._event(f"{name} skips {self._label(run)} (completed)", done=1)
                 return
             if self._stop.is_set():
                 with self._lock:
                     self.counts["pending"] += 1
                 return
-            resumed = any(n != LOCK_FILE for n in os.listdir(run.run_dir))
+            # What the run wrote, not what shares its folder (a task without test_config runs
+            # in the results root, next to the scheduler log).
+            resumed = bool(owned_entries(run.run_dir, self.task.scheduler_config["log_file"]))
             if completed:  # force_rerun: only a completed run starts over
                 self._clear_for_rerun(name, run)
                 resumed = False
-            self._write_config(name, run)
-            self._launch(name, gpu, run, fd, resumed)
+            proposed = self._write_config(name, run)
+            try:
+                self._launch(name, gpu, run, fd, resumed)
+            finally:
+                if proposed:  # not adopted: a refused resume leaves config.json as it was
+                    remove_path(os.path.join(run.run_dir, PROPOSED_CONFIG_FILE))
         finally:
             os.close(fd)
+
+    def _label(self, run: Run) -> str:
+        """How the log names ``run``: its name, or for the one run of a task without
+        test_config (whose name is empty) the results root it runs in."""
+        return run.name or f"the run in the results root {os.path.normpath(run.run_dir)}"
 
     def _clear_for_rerun(self, name: str, run: Run) -> None:
         """Delete what the completed ``run`` wrote (``gan.run_folder.clear_run``), nothing else.
@@ -293,28 +313,44 @@ class Scheduler:
             for entry in foreign:
                 os.replace(os.path.join(run.run_dir, entry), os.path.join(kept, entry))
             moved = f"; moved {len(foreign)} entries it did not write to {kept}"
-        label = run.name or f"the run in the results root {os.path.normpath(run.run_dir)}"
         self._log(
-            f"{name}: force_rerun of {label}: deleted {len(deleted)} entries the run wrote{moved}"
+            f"{name}: force_rerun of {self._label(run)}: deleted {len(deleted)} entries the "
+            f"run wrote{moved}"
         )
 
-    def _write_config(self, name: str, run: Run) -> None:
+    def _write_config(self, name: str, run: Run) -> bool:
+        """Write the run's config for the run process; True when it went to
+        ``config.proposed.json``.
+
+        A new run (or one whose ``config.json`` does not read) gets ``config.json``. A started
+        run whose config changed keeps its ``config.json``: the new config is proposed beside
+        it, and the run process adopts it only when the checkpoint and ``metrics.csv`` accept
+        it, so a refused resume changes no file of the run.
+        """
         path = os.path.join(run.run_dir, CONFIG_FILE)
-        if os.path.exists(path):
-            try:
-                with open(path) as f:
-                    old = json.load(f)
-            except (OSError, ValueError):
-                old = None
-            new = json.loads(json.dumps(run.config.to_dict()))
-            if isinstance(old, dict) and old != new:
-                changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                self._log(
-                    f"{name}: config of {run.name} changed since its last start "
-                    f"({', '.join(changed)}); it resumes with the new config",
-                    "WARNING",
-                )
-        write_json_atomic(path, run.config.to_dict())
+        proposal = os.path.join(run.run_dir, PROPOSED_CONFIG_FILE)
+        new = json.loads(json.dumps(run.config.to_dict()))
+        try:
+            with open(path) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None
+        if not isinstance(old, dict):
+            remove_path(proposal)
+            write_json_atomic(path, run.config.to_dict())
+            return False
+        if old == new:
+            remove_path(proposal)
+            return False
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        self._log(
+            f"{name}: config of {self._label(run)} changed since its last start "
+            f"({', '.join(changed)}); it resumes with the new config if its checkpoint and "
+            f"{METRICS_FILE} fit it ({CONFIG_FILE} is replaced only then)",
+            "WARNING",
+        )
+        write_json_atomic(proposal, run.config.to_dict())
+        return True
 
     def _launch(self, name: str, gpu: str, run: Run, lock_fd: int, resumed: bool) -> None:
         cmd = self.command + ["--run_dir", run.run_dir]
@@ -348,8 +384,10 @@ class Scheduler:
                     pass_fds=(lock_fd,),
                 )
                 self._procs[run.run_dir] = proc
+            with self._lock:
+                self._running.add(run.run_dir)
             self._event(
-                f"{name} {'resumes' if resumed else 'starts'} {run.name} (pid {proc.pid})",
+                f"{name} {'resumes' if resumed else 'starts'} {self._label(run)} (pid {proc.pid})",
                 running=1,
             )
             code = proc.wait()
@@ -361,13 +399,13 @@ class Scheduler:
         status = self._record_unreported_end(run, code)
         done = os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE))
         if code == 0 and done:
-            self._event(f"{name} finishes {run.name}", running=-1, done=1)
+            self._end(run, f"{name} finishes {self._label(run)}", done=1)
         elif code == EXIT_INTERRUPTED or (code < 0 and self._stop.is_set()):
             how = "" if code == EXIT_INTERRUPTED else f" (killed by signal {-code})"
-            self._event(
-                f"{name} interrupted {run.name}{how}; it resumes on the next start",
+            self._end(
+                run,
+                f"{name} interrupted {self._label(run)}{how}; it resumes on the next start",
                 "WARNING",
-                running=-1,
                 interrupted=1,
             )
         else:
@@ -379,17 +417,23 @@ class Scheduler:
                 error = status.error if status is not None and status.error else None
                 with self._lock:
                     self._bad_input += 1
-                self._event(
-                    f"{name} failed on {run.name} (exit code {code}): "
+                self._end(
+                    run,
+                    f"{name} failed on {self._label(run)} (exit code {code}): "
                     f"error: {error or 'bad input'} ({see})",
                     "ERROR",
-                    running=-1,
                     failed=1,
                 )
                 return
-            self._event(
-                f"{name} crashed on {run.name} with {why}; {see}", "ERROR", running=-1, failed=1
+            self._end(
+                run, f"{name} crashed on {self._label(run)} with {why}; {see}", "ERROR", failed=1
             )
+
+    def _end(self, run: Run, message: str, level: str = "INFO", **changes: int) -> None:
+        """Log how ``run`` ended and count it so, no longer as running."""
+        with self._lock:
+            self._running.discard(run.run_dir)
+        self._event(message, level, running=-1, **changes)
 
     def _record_unreported_end(self, run: Run, code: int) -> RunStatus | None:
         """Make status.json agree with how the run process ended; returns the status.
@@ -438,7 +482,7 @@ class Scheduler:
             _write_status_in_place(run.run_dir, new)
             return new
         except OSError as exc:
-            self._log(f"could not write {run.name}'s status: {exc}", "WARNING")
+            self._log(f"could not write {self._label(run)}'s status: {exc}", "WARNING")
             return old
 
     # signals -------------------------------------------------------------------------------

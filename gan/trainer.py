@@ -23,6 +23,7 @@ import datetime
 import json
 import os
 import resource
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -157,6 +158,8 @@ class Trainer:
         self.latent_dim = config.latent_dim
         self.stop_requested = False
         self.evaluating = False  # inside the callbacks of log_metrics (may be abandoned)
+        # Called once restore() accepted the checkpoint (gan.run adopts a proposed config).
+        self.on_resume_accepted: Callable[[], None] | None = None
         # For status.json, known once restore() ran: iterations finished (restored or trained
         # in this process) and the iteration count of the latest checkpoint (None: none yet).
         self.restored = False
@@ -456,6 +459,8 @@ class Trainer:
         cfg = self.config
         start = self.restore() + 1
         _ = self.writer  # this session's event file, opened once the resume is accepted
+        if self.on_resume_accepted is not None:
+            self.on_resume_accepted()
         self.open_stream(start)
         self.setup_metrics()
         pending = self._read_pending(start - 1)

@@ -516,15 +516,31 @@ def run_script(
 
 def test_scripts_report_errors_without_traceback(tmp_path):
     missing = run_script("stl10", f"--data_root={tmp_path}")
-    assert missing.returncode == 1
+    assert missing.returncode == 2
     assert missing.stderr.startswith(f"error: {tmp_path}/downloads/stl10_binary.tar.gz not found")
     assert "http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz" in missing.stderr
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"PK not a zip")
     corrupt = run_script("celeba", f"--source={bad}", f"--output={tmp_path / 'c.npy'}")
-    assert corrupt.returncode == 1 and corrupt.stderr.startswith(f"error: {bad}: truncated")
+    assert corrupt.returncode == 2 and corrupt.stderr.startswith(f"error: {bad}: truncated")
     for result in (missing, corrupt):
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--no_such_flag=1"], ["no_such_flag"]),
+        (["--num_workers=0"], ["num_workers", "0"]),
+        (["extra_argument"], ["unexpected arguments", "extra_argument"]),
+    ],
+)
+def test_a_script_user_error_is_one_error_line_and_exit_2(tmp_path, args, words):
+    result = run_script("celeba", f"--data_root={tmp_path}", *args)
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert all(word in lines[0] for word in words), lines[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,7 +649,7 @@ def test_tfds_cli_offline(tmp_path):
         f"--tfds_data_dir={tmp_path / 'tfds'}",
         env=offline_env(),
     )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.splitlines()[-1]  # after tfds' own log lines
     assert last.startswith("error: tensorflow-datasets has no prepared 'cifar10'")
     assert f"download {cifar10.URL}, put it at {tmp_path}/downloads/{cifar10.ARCHIVE}" in last

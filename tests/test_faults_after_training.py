@@ -1,16 +1,21 @@
 """``sample``, ``export`` and ``evaluate`` under faults (issue 24): a corrupt checkpoint, a run
-without checkpoints or in a read-only folder, and ``--out`` onto an existing file."""
+without checkpoints or in a read-only folder, and ``--out`` onto an existing file; ``--out``
+onto a run folder, into it or above it, and a config that no longer fits (issue 34)."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from tests.after_training import assert_one_error_line, cli, no_partial_files
+from tests.after_training import REPO, assert_one_error_line, cli, no_partial_files
 
 
 @pytest.fixture
@@ -123,3 +128,72 @@ def test_overwrite_replaces_an_existing_file_and_leaves_nothing_behind(run_copy,
     assert np.load(npy).shape == (3, 32, 32, 3)
     assert sorted(os.listdir(out)) == ["exported", "pngs", "x.npy"]
     assert no_partial_files(str(out))
+
+
+def _tree_digest(folder: str) -> dict[str, str]:
+    """Every file under ``folder`` by its relative path, with the SHA-256 of its bytes."""
+    out = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+@pytest.mark.parametrize(
+    "command,out,words",
+    [
+        (("export",), "RUN/checkpoint", ["lies inside the run folder"]),
+        (("export",), "RUN", ["is the run folder"]),
+        (("export",), "PARENT", ["holds the run folder"]),
+        (("sample", "--num", "2"), "RUN", ["is the run folder"]),
+        (("sample", "--num", "2"), "RUN/checkpoint", ["lies inside the run folder"]),
+        (("sample", "--num", "2"), "RUN/config.npy", ["lies inside the run folder"]),
+        (("sample", "--num", "2"), "PARENT", ["holds the run folder"]),
+        (("sample", "--num", "2"), "LINK", ["is the run folder"]),
+    ],
+)
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_out_never_replaces_a_run_or_its_checkpoints(
+    run_copy, capsys, command, out, words, overwrite
+):
+    link = os.path.join(os.path.dirname(run_copy), "link")
+    os.symlink(run_copy, link)
+    before = _tree_digest(run_copy)
+    paths = {"RUN": run_copy, "PARENT": os.path.dirname(run_copy), "LINK": link}
+    target = paths.get(out.split("/")[0], "") + out[len(out.split("/")[0]) :]
+    args = [command[0], run_copy, *command[1:], "--out", target]
+    code = cli(*args, *(["--overwrite"] if overwrite else []))
+    assert_one_error_line(capsys, code, f"--out {target}", *words, "outside every run folder")
+    assert _tree_digest(run_copy) == before
+    assert os.path.islink(link)
+
+
+def test_fid_stats_out_never_replaces_a_run_s_checkpoints(run_copy, stub_graph, tmp_path, capsys):
+    before = _tree_digest(run_copy)
+    target = os.path.join(run_copy, "checkpoint")
+    args = ["--dataset", "shapes", "--data_root", str(tmp_path), "--num", "16"]
+    code = cli("fid_stats", *args, "--inception_graph", stub_graph, "--out", target, "--overwrite")
+    assert_one_error_line(capsys, code, target, "lies inside the run folder")
+    assert _tree_digest(run_copy) == before
+
+
+def test_a_sample_refused_for_a_changed_config_is_one_line_without_warnings(run_copy):
+    path = os.path.join(run_copy, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    with open(path, "w") as f:
+        json.dump(dict(config, network_width=0.5), f)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "main.py"), "sample", run_copy, "--num", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "cannot read the generator" in lines[0] and "has shape" in lines[0], lines[0]
+    assert not os.path.exists(os.path.join(run_copy, "eval"))

@@ -28,6 +28,7 @@ import pytest
 from gan import run_folder as rf
 from gan.config import REPO_ROOT, ConfigError
 from gan.metrics.base import MetricsCsv
+from gan.report.states import legacy_log_state
 from gan.scheduler import Scheduler
 from gan.tasks import load_task, with_gpu_entries
 from tests.helpers import write_cifar_tarball
@@ -621,6 +622,10 @@ def test_sigterm_during_an_evaluation_checkpoints_at_once_and_the_resume_redoes_
     }
     rows = read(stopped / "metrics.csv").splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["1"]  # 3's evaluation was abandoned
+    # the line this stop printed is what the report reads when status.json cannot be: an
+    # interrupted run, not a crashed one (issue 34)
+    (stopped / "worker.log").write_text(out)
+    assert legacy_log_state(str(stopped), "worker.log", None) == (rf.INTERRUPTED, None)
 
     resumed = run(stopped, -1)
     out = resumed.communicate(timeout=300)[0]

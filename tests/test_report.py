@@ -612,16 +612,6 @@ def test_cli_report_and_report_after_training(sweep, capsys, monkeypatch):
     assert warned and "no report today" in warned[0]
 
 
-def test_lock_probe_does_not_take_the_lock(tmp_path):
-    (tmp_path / ".lock").touch()
-    assert not report.lock_held(str(tmp_path))
-    fd = os.open(str(tmp_path / ".lock"), os.O_RDWR)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the probe released its shared lock
-    assert report.lock_held(str(tmp_path))
-    os.close(fd)
-    assert not report.lock_held(str(tmp_path / "missing"))
-
-
 def test_dataset_split_figures_and_hidden_keys(tmp_path):
     task_dir = write_task(
         tmp_path,

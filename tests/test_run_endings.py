@@ -286,3 +286,53 @@ def test_unwritable_folder_is_crashed_for_the_scheduler_and_the_report(tmp_path,
     )
     state, detail = run_folder_state(run, "worker.log")
     assert state == rf.CRASHED and "cannot be written" in detail
+
+
+# ---------------------------------------------------------------------------------------------
+# one ending for every user error (issue 33 item 4, issue 34 item 4)
+
+
+def test_a_report_that_cannot_be_written_is_one_error_line_and_exit_2(tmp_path, capsys):
+    from gan import commands
+    from tests.after_training import assert_one_error_line, cli
+
+    task = load_task(write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}]))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(commands, "write_report", full_disk)
+        code = cli("report", task.task_dir)
+    report_dir = os.path.join(task.results_root, "report")
+    assert_one_error_line(capsys, code, report_dir, "cannot write the report", "No space left")
+
+
+@pytest.mark.parametrize(
+    "word,meant", [("smaple", "sample"), ("evalute", "evaluate"), ("stauts", "status")]
+)
+def test_a_mistyped_command_word_names_the_command_meant(capsys, word, meant):
+    from tests.after_training import assert_one_error_line, cli
+
+    code = cli(word, "some_run", "--num", "4")
+    line = assert_one_error_line(capsys, code)
+    assert line == f"error: unknown command {word!r}; did you mean {meant!r}?"
+
+
+def test_a_task_folder_named_like_a_command_is_still_a_task(tmp_path, monkeypatch, capsys):
+    from tests.after_training import cli
+
+    write_task(tmp_path, name="smaple", test_config=[{"dataset": ["cifar10"], "run": [0]}])
+    monkeypatch.chdir(tmp_path)
+    assert cli("smaple", "--dry_run") == 0
+    assert "unknown command" not in capsys.readouterr().err
+
+
+def test_status_of_a_missing_results_folder_says_it_does_not_exist(tmp_path, capsys):
+    from tests.after_training import cli
+
+    task_dir = write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0, 1]}])
+    missing = tmp_path / "no_such_results"
+    assert cli("status", task_dir, "--results_dir", str(missing)) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert str(missing) in first and "this folder does not exist" in first

@@ -4,6 +4,7 @@ not touch checkpoint/, and the --force_rerun log line of a task without test_con
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,8 +14,9 @@ import pytest
 
 from gan import run_folder as rf
 from gan.config import REPO_ROOT, ConfigError
-from gan.tasks import load_task
-from tests.test_scheduler import FAKE_RUN, run_scheduler, write_task
+from gan.scheduler import Scheduler
+from gan.tasks import load_task, select_runs
+from tests.test_scheduler import FAKE_RUN, read, run_scheduler, write_task
 
 SMALL_RUN = dict(
     dataset="shapes",
@@ -102,24 +104,25 @@ def _trained(tmp_path, **over) -> str:
 
 
 def _resume(run_dir: str, **over) -> int:
+    """Resume with ``over`` changed in the config, proposed as the scheduler proposes it."""
     from gan.run import train_run
 
-    path = os.path.join(run_dir, rf.CONFIG_FILE)
-    with open(path) as f:
+    with open(os.path.join(run_dir, rf.CONFIG_FILE)) as f:
         config = json.load(f)
-    with open(path, "w") as f:
+    with open(os.path.join(run_dir, rf.PROPOSED_CONFIG_FILE), "w") as f:
         json.dump(dict(config, **over), f)
     return train_run(run_dir)
 
 
-def _listing(run_dir: str) -> dict[str, int]:
-    """Every file under ``run_dir`` (but status.json) with its size."""
+def _listing(run_dir: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every file under ``run_dir`` but status.json and ``skip`` with the SHA-256 of its bytes."""
     out = {}
     for parent, _, names in os.walk(run_dir):
         for name in names:
             path = os.path.join(parent, name)
-            if name != rf.STATUS_FILE:
-                out[os.path.relpath(path, run_dir)] = os.path.getsize(path)
+            if name not in (rf.STATUS_FILE, *skip):
+                with open(path, "rb") as f:
+                    out[os.path.relpath(path, run_dir)] = hashlib.sha256(f.read()).hexdigest()
     return out
 
 
@@ -129,6 +132,9 @@ def test_a_metrics_csv_cut_inside_its_header_is_dropped_like_a_cut_row(tmp_path)
     with open(path, "w") as f:
         f.write("global_id,s")  # a crash while the header was written
     assert _resume(run_dir, iteration=3) == 0
+    # the accepted proposal became config.json
+    assert not os.path.exists(os.path.join(run_dir, rf.PROPOSED_CONFIG_FILE))
+    assert json.loads(read(os.path.join(run_dir, rf.CONFIG_FILE)))["iteration"] == 3
     with open(path) as f:
         assert [line.split(",")[0] for line in f.read().splitlines()] == ["global_id", "2"]
 
@@ -148,10 +154,8 @@ def test_a_resume_with_changed_metrics_is_refused_before_anything_is_touched(tmp
     message = str(err.value)
     assert os.path.join(run_dir, rf.METRICS_FILE) in message and "\n" not in message
     assert "'inception_score_mean'" in message and "metrics changed" in message
-    del before[rf.CONFIG_FILE]  # the new config, as the scheduler writes it
-    after = _listing(run_dir)
-    del after[rf.CONFIG_FILE]
-    assert after == before
+    # the refused proposal is all that changed (the scheduler removes it); config.json stays
+    assert _listing(run_dir, skip=(rf.PROPOSED_CONFIG_FILE,)) == before
 
 
 def test_a_resume_refused_for_changed_shapes_adds_no_event_file(tmp_path):
@@ -159,8 +163,8 @@ def test_a_resume_refused_for_changed_shapes_adds_no_event_file(tmp_path):
     before = _listing(run_dir)
     with pytest.raises(ConfigError, match="cannot resume from this checkpoint"):
         _resume(run_dir, iteration=4, network_width=0.5)
-    after = _listing(run_dir)
-    assert sorted(after) == sorted(before)  # no new events.out.tfevents.* in checkpoint/
+    # no new events.out.tfevents.* in checkpoint/, config.json as it was
+    assert _listing(run_dir, skip=(rf.PROPOSED_CONFIG_FILE,)) == before
 
 
 def test_the_force_rerun_line_names_the_run_of_a_task_without_test_config(tmp_path):
@@ -180,3 +184,60 @@ def test_the_force_rerun_line_names_the_run_of_a_task_without_test_config(tmp_pa
     assert code == 0
     (line,) = [x for x in console.splitlines() if "force_rerun of" in x]
     assert f"force_rerun of the run in the results root {task.results_root}: " in line
+
+
+def test_the_start_line_names_the_run_of_a_task_without_test_config(tmp_path):
+    fake = tmp_path / "fake_run.py"
+    fake.write_text(FAKE_RUN)
+    task = load_task(
+        write_task(
+            tmp_path,
+            text="config = {'scheduler_config': {'gpu': ['0'], "
+            "'result_root_folder': 'res'}, 'global_config': "
+            "{'dataset': 'shapes', 'mg': 4, 'iteration': 5}}\n",
+        )
+    )
+    code, console = run_scheduler(task, [sys.executable, str(fake)])
+    assert code == 0
+    (line,) = [x for x in console.splitlines() if " starts " in x and "(pid " in x]
+    assert f"starts the run in the results root {task.results_root} (pid " in line
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 34 item 1: a resume the scheduler's new config does not fit changes no file of the run
+
+
+def test_a_resume_refused_through_the_scheduler_leaves_every_file_of_the_run_as_it_was(tmp_path):
+    run = dict(SMALL_RUN, metrics=[], iteration=2)
+    task = load_task(
+        write_task(
+            tmp_path,
+            scheduler={"gpu": ["0"], "result_root_folder": "res"},
+            global_config=run,
+            test_config=[{"run": [0]}],
+        )
+    )
+    run_dir = task.runs[0].run_dir
+
+    def start(overrides: str) -> int:
+        scheduler = Scheduler(
+            select_runs(task, overrides=overrides),
+            handle_signals=False,
+            console=open(os.devnull, "w"),
+        )
+        return scheduler.start()
+
+    assert start("iteration=2") == 0
+    os.remove(os.path.join(run_dir, rf.COMPLETED_FILE))  # a run that has not finished
+    config = read(os.path.join(run_dir, rf.CONFIG_FILE))
+    before = _listing(run_dir, skip=(rf.WORKER_LOG,))
+    assert start("iteration=4,network_width=0.5") == rf.EXIT_BAD_INPUT
+    # every file but the two that record the refusal (status.json failed, the worker log)
+    assert _listing(run_dir, skip=(rf.WORKER_LOG,)) == before
+    assert read(os.path.join(run_dir, rf.CONFIG_FILE)) == config
+    assert rf.read_status(run_dir).state == rf.FAILED
+    assert "cannot resume from this checkpoint" in rf.read_status(run_dir).error
+    # the old width back: the resume is accepted and config.json becomes the new config
+    assert start("iteration=4") == 0
+    assert json.loads(read(os.path.join(run_dir, rf.CONFIG_FILE)))["iteration"] == 4
+    assert not os.path.exists(os.path.join(run_dir, rf.PROPOSED_CONFIG_FILE))

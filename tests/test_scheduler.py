@@ -588,4 +588,7 @@ def test_a_config_changed_since_the_last_start_is_warned_with_its_keys(tmp_path,
     (line,) = [x for x in console.splitlines() if "changed since its last start" in x]
     assert " WARNING " in line and task.runs[0].name in line
     assert "(iteration, n_dis); it resumes with the new config" in line
-    assert json.loads(read(os.path.join(task.runs[0].run_dir, "config.json")))["n_dis"] == 2
+    # the fake run never accepts the proposed config: config.json stays, the proposal goes
+    run_dir = task.runs[0].run_dir
+    assert json.loads(read(os.path.join(run_dir, "config.json")))["n_dis"] == 1
+    assert not os.path.exists(os.path.join(run_dir, "config.proposed.json"))

@@ -30,7 +30,7 @@ from gan.cluster.slurm import (
 )
 from gan.cluster.status import status_text, task_status
 from gan.config import REPO_ROOT, ConfigError
-from gan.report.states import lock_held
+from gan.run_folder import lock_held
 from gan.tasks import apply_overrides, load_task
 from tests.after_training import assert_one_error_line, cli
 

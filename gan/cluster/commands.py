@@ -20,11 +20,10 @@ from gan.cluster.slurm import SlurmOptions, batch_script, plan_submission, submi
 from gan.cluster.status import status_text, task_status
 from gan.config import ConfigError
 from gan.preflight import check_runs, data_problems
-from gan.report.states import lock_held
+from gan.run_folder import lock_held
 from gan.tasks import Task, apply_overrides, filter_runs, load_task, select_runs
 
 SUBMIT, STATUS = "submit", "status"
-COMMANDS = (SUBMIT, STATUS)
 # The flags only submit reads (besides the training command's --dry_run, --only, --set and
 # --results_dir); gan/cli.py's command table lists them.
 SUBMIT_FLAGS = (
@@ -176,10 +175,3 @@ def status_command(args: Sequence[str], resolve_task_dir: Callable[[str | None],
     """``main.py status [task]``: the runs by state, what needs a resubmit, the Slurm jobs."""
     print(status_text(task_status(_task(STATUS, args, resolve_task_dir, overrides=False))))
     return 0
-
-
-def run_command(
-    command: str, args: Sequence[str], resolve_task_dir: Callable[[str | None], str]
-) -> int:
-    """Run ``submit`` or ``status`` with ``args`` (after the command word)."""
-    return {SUBMIT: submit_command, STATUS: status_command}[command](args, resolve_task_dir)

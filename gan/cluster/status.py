@@ -181,6 +181,11 @@ def task_status(task: Task, ask_slurm: bool = True) -> TaskStatus:
 def status_text(ts: TaskStatus) -> str:
     """The ``status`` command's output."""
     out = [f"{ts.task.name}: {len(ts.lines)} runs under {ts.task.results_root}"]
+    if not os.path.isdir(ts.task.results_root):
+        out[0] += (
+            " (this folder does not exist: no run has started there; is --results_dir or "
+            "result_root_folder the one the runs use?)"
+        )
     width = max(len(s) for s in STATES)
     for state in STATES:
         line = f"{state:<{width}}  {ts.counts[state]}"

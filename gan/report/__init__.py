@@ -51,7 +51,7 @@ from gan.report.rules import (
     variant_label,
 )
 from gan.report.runs import inspect_run, read_metrics_csv
-from gan.report.states import lock_held, run_folder_state, scheduler_verdicts
+from gan.report.states import run_folder_state, scheduler_verdicts
 from gan.report.summary import ReportSummary, summary_text, write_report
 from gan.report.writer import metric_table
 
@@ -69,7 +69,6 @@ __all__ = [
     "event_records",
     "inspect_run",
     "is_fid_like",
-    "lock_held",
     "mean_std",
     "metric_direction",
     "metric_table",

@@ -14,31 +14,48 @@ The run-folder contract (:mod:`gan.run_folder`) decides, in this order:
    scheduler that would have recorded its end both died). An *interrupted* run whose folder
    cannot be written (a read-only mount) is *crashed*: no start can resume it there, and the
    scheduler that found so could not write that into its ``status.json``.
-5. **Legacy path**, for run folders written before ``status.json`` existed (finished sweeps
-   must still report): the last ``worker.log`` session is *interrupted* when it ends with the
-   trainer's "stop requested" checkpoint line, else the run *crashed* and the detail is the
-   log's last error line plus the scheduler log's "crashed on" verdict. Only this path reads
-   log wording; a folder with a ``status.json`` never does.
+5. **Log path**, for run folders without a readable ``status.json``: folders written before it
+   existed (finished sweeps must still report), and folders whose ``status.json`` is damaged
+   (empty, cut, not JSON, not an object, a field of the wrong kind: a full disk, a hand edit),
+   whose state is then unknown. The last ``worker.log`` session is *interrupted* when it ends
+   with a run's stop line (a stop between iterations, during an evaluation or during
+   start-up), else the run *crashed* and the detail is the log's last error line plus the
+   scheduler log's "crashed on" verdict. A damaged ``status.json`` is named in the detail,
+   with the latest checkpoint and the last iteration of ``metrics.csv``. Only this path reads
+   log wording; a folder with a readable ``status.json`` never does.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
+import glob
 import os
 import re
 import socket
 from collections.abc import Iterable, Sequence
 
 from gan.report.records import COMPLETED, CRASHED, FAILED, INTERRUPTED, NOT_STARTED, RUNNING
-from gan.run_folder import COMPLETED_FILE, LOCK_FILE, STATUS_FILE, RunStatus, read_status
+from gan.run_folder import (
+    CHECKPOINT_DIR,
+    COMPLETED_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    STATUS_FILE,
+    RunStatus,
+    lock_held,
+    read_status,
+    status_problem,
+)
 from gan.tasks import Run
 
 LOG_TAIL_BYTES = 64 * 1024
 
-# Legacy path only (folders without status.json): the wording of the trainer's and the
-# scheduler's log lines as they were when those folders were written.
-STOP_MARK = "stop requested: saved checkpoint"
+# Log path only (folders without a readable status.json): the wording of the lines a run that
+# stopped on request prints last (gan/trainer.py between iterations and during an evaluation,
+# gan/run.py during start-up) and of the scheduler's log lines.
+STOP_MARK = re.compile(
+    r"stop requested(: saved checkpoint| during the evaluation of iteration \d+: saved)"
+    r"|signal \d+ during start-up: stopping before training"
+)
 _SESSION_MARK = re.compile(r"^===== .* scheduler (starts|resumes) this run")
 # Python exceptions, gan.run's "error:" lines, absl/TF fatal (F) lines, the kernel's words.
 _ERROR_LINE = re.compile(
@@ -51,34 +68,13 @@ _SCHEDULER_CRASH = re.compile(
 )
 
 
-def lock_held(run_dir: str) -> bool:
-    """True when another process holds ``<run_dir>/.lock`` (the scheduler's claim of a run).
-
-    Tries a non-blocking shared ``flock`` and releases it at once; a missing lock file means
-    no claim.
-    """
-    try:
-        fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
-
-
 def process_alive(status: RunStatus) -> bool:
     """Whether the process that wrote ``status`` still runs (known only on its own host)."""
     if not status.pid or status.host != socket.gethostname():
         return False
     try:
         os.kill(status.pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):  # gone, or no such pid at all
         return False
     except PermissionError:  # another user's process
         return True
@@ -122,7 +118,7 @@ def run_folder_state(
     """``(state, detail)`` of a run folder (see the module docstring for the rules).
 
     ``log_file`` (the worker log's name) and ``verdict`` (the scheduler log's word on the run,
-    :func:`scheduler_verdicts`) are read only on the legacy path, for a folder without
+    :func:`scheduler_verdicts`) are read only on the log path, for a folder without a readable
     ``status.json``.
     """
     if os.path.exists(os.path.join(run.run_dir, COMPLETED_FILE)):
@@ -149,23 +145,44 @@ def run_folder_state(
                 "resume the run there"
             )
         return state, detail
-    return legacy_log_state(run.run_dir, log_file, verdict)
+    state, detail = legacy_log_state(run.run_dir, log_file, verdict)
+    problem = status_problem(run.run_dir)
+    if problem is None:
+        return state, detail
+    # A damaged status.json (a full disk, a hand edit) says nothing: the log, the checkpoints
+    # and metrics.csv tell what is known.
+    notes = [f"{problem}: state from the other files", *other_evidence(run.run_dir)]
+    return state, "; ".join(notes + ([detail] if detail else []))
+
+
+def other_evidence(run_dir: str) -> list[str]:
+    """What a run folder shows besides ``status.json``: its latest checkpoint and the last
+    iteration of ``metrics.csv`` (for a run whose status file cannot be read)."""
+    out = []
+    found = glob.glob(os.path.join(glob.escape(run_dir), CHECKPOINT_DIR, "model-*.index"))
+    numbers = sorted(int(n) for n in (re.sub(r"\D", "", os.path.basename(f)) for f in found) if n)
+    out.append(f"latest checkpoint model-{numbers[-1]}" if numbers else "no checkpoint")
+    rows = _read_tail(os.path.join(run_dir, METRICS_FILE), 4096)
+    last = rows[-1].split(",")[0] if rows else ""
+    if last.isdigit():
+        out.append(f"{METRICS_FILE} up to iteration {last}")
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
-# legacy path: run folders written before status.json existed
+# log path: run folders without a readable status.json (older folders, damaged files)
 
 
 def legacy_log_state(
     run_dir: str, log_file: str | None, verdict: str | None
 ) -> tuple[str, str | None]:
-    """Legacy: ``(state, detail)`` of an unfinished, unlocked run folder without
+    """``(state, detail)`` of an unfinished, unlocked run folder without a readable
     ``status.json``, from the wording of its worker log and the scheduler's verdict."""
     lines = None if log_file is None else _log_tail_session(os.path.join(run_dir, log_file))
     if lines is not None:
         after_stop = None
         for i, line in enumerate(lines):
-            if STOP_MARK in line:
+            if STOP_MARK.search(line):
                 after_stop = lines[i + 1 :]
         if after_stop is not None and not any("Traceback" in line for line in after_stop):
             return INTERRUPTED, None

@@ -14,30 +14,33 @@ import numpy as np
 from tests.golden import port
 from tests.golden import reference as ref
 
-# Tolerances per quantity, from the float32 noise floor: the largest change of each quantity
-# when the port's inputs (real batches, z, alpha) move by 1 ulp, measured by
-# ``python -m tests.golden.noise_floor`` (docs/faithfulness.md, "Golden tests"):
+# Tolerances per quantity. Two float32 measurements set them (docs/faithfulness.md, "Golden
+# tests"): the noise floor, the largest change of each quantity when every input of the port's
+# iteration (real batches, z, alpha) moves by 1 ulp (``python -m tests.golden.noise_floor``,
+# CNN SN hinge and BSN diff-gamma WGAN-GP n_dis 2), and the port-vs-golden difference of the
+# passing runs (float32 evaluation error, larger than the floor: 8-layer networks and their
+# second derivatives round at every op). Each tolerance is about 10x the larger of the two.
 #
-# =================  ===========================  =======  ======================================
-# quantity           compared as                  floor    tolerance (reason)
-# =================  ===========================  =======  ======================================
-# losses, D means    |a - b| <= atol + rtol |b|    3e-7     rtol 1e-5, atol 1e-5 (30x floor)
-# sigmas             same                          2e-7     rtol 1e-5, atol 1e-6
-# u, u_t (norm 1)    max |a - b|                   2e-7     2e-5 (u moves after an Adam step:
-#                                                           round-off-sized grads move by ~lr)
-# BN moving avgs     |a - b| <= atol + rtol |b|    1e-7     rtol 1e-5, atol 1e-5
-# Adam m, v          rel. to the largest moment    1e-6     rtol 1e-3, atol 1e-5 x max|moment|
-# weights            where |m| > 1e-3 max|m|       0        rtol 1e-5, atol 1e-7; elsewhere
-#                                                           |a - b| <= 2 lr (one Adam step of a
-#                                                           round-off gradient)
-# =================  ===========================  =======  ======================================
+# ==================  =====================  =========  ==========  ============================
+# quantity            compared as            1-ulp      port vs     tolerance
+#                                            floor      golden
+# ==================  =====================  =========  ==========  ============================
+# losses, D means     absolute               6.8e-9     2.5e-7      atol 2e-6 + rtol 1e-5
+# sigmas              relative               1.1e-7     2e-8        rtol 1e-5 (+ atol 1e-6)
+# u, u_t (norm 1)     absolute               4.3e-8     2.1e-7      2e-6
+# BN moving avgs      absolute               6.0e-8     1.6e-7      atol 2e-6 + rtol 1e-5
+# Adam m, v           abs. / largest moment  7.8e-7     4.7e-6      3e-5 x max + rtol 1e-3
+# weights (|m| big)   absolute               4.5e-8     1.1e-7      atol 1e-7 + rtol 1e-5
+# weights (|m| tiny)  absolute               1.2e-6     2.4e-6      2 lr (one Adam step of a
+#                                                                   round-off gradient)
+# ==================  =====================  =========  ==========  ============================
 TOL = {
-    "loss": dict(rtol=1e-5, atol=1e-5),
+    "loss": dict(rtol=1e-5, atol=2e-6),
     "sigma": dict(rtol=1e-5, atol=1e-6),
-    "u": 2e-5,
-    "bn": dict(rtol=1e-5, atol=1e-5),
+    "u": 2e-6,
+    "bn": dict(rtol=1e-5, atol=2e-6),
     "moment_rtol": 1e-3,
-    "moment_atol": 1e-5,
+    "moment_atol": 3e-5,
     "weight": dict(rtol=1e-5, atol=1e-7),
 }
 

@@ -219,8 +219,9 @@ def copy_tracked(dest: str) -> None:
         shutil.copy2(src, os.path.join(dest, name))
 
 
-def run_tests(root: str, tests: list[str], timeout: float) -> str:
-    """ "pass", "fail" or "timeout" of ``pytest -n 0`` on ``tests`` in ``root``."""
+def run_tests(root: str, tests: list[str], timeout: float) -> tuple[str, str]:
+    """("pass" | "fail" | "timeout", the first failure line) of ``pytest -n 0`` on ``tests``
+    in ``root``."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     try:
@@ -228,10 +229,11 @@ def run_tests(root: str, tests: list[str], timeout: float) -> str:
             cmd + tests, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        return "timeout"
+        return "timeout", ""
     if proc.returncode == 5:
         raise SystemExit(f"error: no test collected for {tests}: fix the table")
-    return "pass" if proc.returncode == 0 else "fail"
+    why = next((ln[1:].strip() for ln in proc.stdout.splitlines() if ln.startswith("E ")), "")
+    return ("pass" if proc.returncode == 0 else "fail"), why[:110]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,14 +254,14 @@ def main(argv: list[str] | None = None) -> int:
         copy_tracked(root)
         if args.baseline:
             for test in sorted({t for m in chosen for t in m["tests"]}):
-                if run_tests(root, [test], args.timeout) != "pass":
+                if run_tests(root, [test], args.timeout)[0] != "pass":
                     print(f"error: {test} fails without any mutation", file=sys.stderr)
                     return 2
         for m in chosen:
             path = os.path.join(root, m["file"])
             with open(path) as f:
                 original = f.read()
-            start = time.monotonic()
+            start, why = time.monotonic(), ""
             if original.count(m["old"]) != 1:
                 found = original.count(m["old"])
                 print(f"NOT APPLIED: {m['name']}: old text found {found}x in {m['file']}")
@@ -268,13 +270,15 @@ def main(argv: list[str] | None = None) -> int:
                 with open(path, "w") as f:
                     f.write(original.replace(m["old"], m["new"]))
                 try:
-                    outcome = run_tests(root, m["tests"], args.timeout)
+                    outcome, why = run_tests(root, m["tests"], args.timeout)
                 finally:
                     with open(path, "w") as f:
                         f.write(original)
                 result = {"fail": "caught", "pass": "MISSED", "timeout": "timeout"}[outcome]
             rows.append((m["name"], " ".join(m["tests"]), result, time.monotonic() - start))
             print(f"{result:>11}  {rows[-1][3]:6.0f} s  {m['name']}", flush=True)
+            if why:
+                print(f"{'':>21}{why}", flush=True)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"\nMutations of the method, {stamp}, {cpu_model()}:\n")
     print("| mutation | test that must fail | result |")

@@ -7,7 +7,8 @@ import pytest
 
 from tests.golden import harness, port
 
-pytestmark = pytest.mark.golden
+# One xdist worker for both: the fit test reuses the CNN cases' compiled reference steps.
+pytestmark = [pytest.mark.golden, pytest.mark.xdist_group("golden-cnn")]
 
 CASES = {
     # SN, hinge, one D step: also the slopes of the diagnostics.

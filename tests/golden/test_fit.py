@@ -7,7 +7,8 @@ import pytest
 
 from tests.golden import harness, port
 
-pytestmark = pytest.mark.golden
+# One xdist worker for both: the fit test reuses the CNN cases' compiled reference steps.
+pytestmark = [pytest.mark.golden, pytest.mark.xdist_group("golden-cnn")]
 
 # The CNN iteration test's heaviest case, so that in one process the reference's compiled
 # steps are shared.

@@ -294,3 +294,19 @@ def fit(model, reals: np.ndarray, steps: int) -> dict[str, float]:
     batch = reals.shape[0] // steps
     logs = model.fit(reals, batch_size=batch, epochs=1, shuffle=False, verbose=0).history
     return {k: float(v[-1]) for k, v in logs.items()}
+
+
+def sigmas(d) -> list[float]:
+    """Every logged sigma of a discriminator on its current weights and u, flattened in
+    layer order (BSN layers: mean, sigma(W), sigma(W^T))."""
+    out: list[float] = []
+
+    def walk(node):
+        if isinstance(node, (list, tuple)):
+            for child in node:
+                walk(child)
+        else:
+            out.append(float(np.asarray(node)))
+
+    walk([layer.sigmas() for layer in normalized_layers(d)])
+    return out

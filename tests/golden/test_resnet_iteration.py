@@ -1,12 +1,13 @@
 """The task trainer's ResNet iteration against the golden float64 reference (TensorFlow only:
 the runner): from the same weights, u, real batches and z, every u, the batch-norm moving
-averages (moved in the G step only), the Adam moments, the weights and the G loss on the
-fresh G-step z."""
+averages (moved in the G step only), the Adam moments, the weights, the sigmas after the
+update and the G loss on the fresh G-step z."""
 
 import numpy as np
 import pytest
 
 from tests.golden import harness, port
+from tests.golden import reference as ref
 
 pytestmark = pytest.mark.golden
 
@@ -36,3 +37,10 @@ def test_resnet_iteration_matches_the_golden_reference(tmp_path, name):
         stats["loss/g"], gold["stats"]["loss/g"], **harness.TOL["loss"], err_msg="loss/g"
     )
     harness.assert_states_match(harness.port_state(g, d, g_opt, d_opt), gold, lr=cfg.d_lr)
+    # The sigmas the ResNet logs: those of the weights and u after the last D step.
+    with ref.float64():
+        gold_sigmas = [
+            float(s) for layer in ref.sigma_list(ref.f64(gold["d"]), ref.f64(gold["states"]))
+            for s in layer
+        ]  # fmt: skip
+    np.testing.assert_allclose(port.sigmas(d), gold_sigmas, **harness.TOL["sigma"])

@@ -55,6 +55,29 @@ def test_dcgan_example_fits_on_a_folder_of_images(tmp_path, image_folder):
     assert not (out / "backup").exists()  # BackupAndRestore removes it after a finished fit
 
 
+def test_dcgan_example_resumes_an_interrupted_fit_from_its_backup(
+    tmp_path, image_folder, monkeypatch
+):
+    """Interrupted at the start of its second epoch, the example run again trains only the
+    epoch left: its BackupAndRestore saved the first one."""
+    example = load_example("dcgan_fit")
+    epochs_begun = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        epochs_begun.append(epoch)
+        if epochs_begun == [0, 1]:
+            raise KeyboardInterrupt("stopped at the start of epoch 1")
+
+    monkeypatch.setattr(example.bsn.SampleGrid, "on_epoch_begin", on_epoch_begin, raising=False)
+    args = ["--images", image_folder, "--out", str(tmp_path / "out"), "--steps_per_epoch", "2"]
+    args += ["--sample_every", "100"] + TINY[:-4] + ["--steps", "4", "--latent_dim", "8"]
+    with pytest.raises(KeyboardInterrupt):
+        example.main(args)
+    gan = example.main(args)
+    assert epochs_begun == [0, 1, 1]  # the resumed fit starts at epoch 1
+    assert int(gan.g_optimizer.iterations.numpy()) == 4
+
+
 def test_replace_keras_sn_example_swaps_layers_and_keeps_weights(image_folder):
     example = load_example("replace_keras_sn")
     old = example.existing_discriminator(16)

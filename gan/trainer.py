@@ -311,7 +311,6 @@ class Trainer:
             sample_real=sample_real,
             real_images=self.images,
             rng=rng,
-            config=self.config,
             run_dir=self.run_dir,
         )
 

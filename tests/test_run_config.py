@@ -11,12 +11,15 @@ import sys
 import pytest
 
 from gan.config import REPO_ROOT, RUN_KEYS, ConfigError, RunConfig, validate_run_config
+from gan.metrics.names import setting_keys
 from tests.helpers import run_config
 
 
 def test_every_key_is_an_attribute_with_its_default_and_a_doc():
     cfg = validate_run_config({"dataset": "cifar10", "mg": 4, "iteration": 10})
-    assert [f.name for f in dataclasses.fields(RunConfig)] == list(RUN_KEYS)
+    fields = [f.name for f in dataclasses.fields(RunConfig) if f.name != "metric_values"]
+    assert list(RUN_KEYS) == fields + setting_keys()  # then the registered metrics' own keys
+    assert list(cfg.to_dict()) == list(RUN_KEYS)
     for key, spec in RUN_KEYS.items():
         assert spec.doc, key
         if key not in ("dataset", "mg", "iteration"):

@@ -40,8 +40,8 @@ The package, one job per module:
   callbacks share (the graph, the real subset, one pass of samples per metric step);
 * :mod:`~gan.metrics.inception.callbacks`: :class:`InceptionScore` and
   :class:`FrechetInceptionDistance`;
-* :mod:`~gan.metrics.inception.reference`: :class:`ReferenceFrechetDistance`, the FID against
-  fixed statistics (``fid_reference``, a ``gan.metrics.reference_stats`` file);
+* :mod:`~gan.metrics.inception.fid_against_stats`: :class:`ReferenceFrechetDistance`, the FID
+  against fixed statistics (``fid_reference``, a ``gan.metrics.fid_stats_file`` file);
 * ``__main__``: ``python -m gan.metrics.inception`` fetches the graph.
 
 The tiny stand-in graph of the tests is ``tests/inception_stub.py``.

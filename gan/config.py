@@ -30,7 +30,7 @@ from gan.keys import (
     unknown_key_message,
 )
 from gan.metrics.names import check_metrics, metric_keys
-from gan.networks.specs import NETWORKS, network_spec, networks_where
+from gan.networks.specs import STREAMED_DATASETS, check_network, known_network
 from gan.plugins import load_plugins
 
 
@@ -54,7 +54,6 @@ LOSSES = ("hinge", "wgan_gp")
 GAMMAS = ("none", "same", "diff")
 MISSING_INCEPTION = ("error", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
-STREAMED_DATASETS = ("imagenet",)
 
 
 def _module_names(v: Any) -> str | None:
@@ -107,7 +106,7 @@ class RunConfig:
     )
     # what is trained
     dataset: str = _key(_STR, REQUIRED, "training data", one_of(DATASETS))
-    network: str = _key(_STR, "cnn", "generator/discriminator architecture", one_of(NETWORKS))
+    network: str = _key(_STR, "cnn", "generator/discriminator architecture", known_network)
     loss: str = _key(_STR, "hinge", "GAN loss", one_of(LOSSES))
     gamma: str = _key(
         _STR,
@@ -390,60 +389,6 @@ def fill_and_check(cfg: dict[str, Any], known: Mapping[str, Key], where: str) ->
 def validate_run_config(cfg: Mapping[str, Any], where: str = "config") -> RunConfig:
     """Check one expanded run config (a dict) and return it as a :class:`RunConfig`."""
     return RunConfig(**cfg, where=where)
-
-
-def check_network(config: RunConfig, image_shape: tuple[int, ...], where: str = "config") -> None:
-    """Raise ConfigError unless ``config``'s network (its :class:`~gan.networks.specs.
-    NetworkSpec`) trains with this config and ``image_shape`` (H, W, C): the keys it needs,
-    the streamed data, the dataset, the batch split over ``num_gpus``, the precision and the
-    image size (e.g. the CNN's ``mg``). Checked for the dataset's images when a config is made,
-    and again when a run builds its networks for the images it loaded.
-    """
-    spec = network_spec(config.network)
-    name = spec.name
-    for key, what in spec.needs.items():
-        if getattr(config, key) is None:
-            raise ConfigError(
-                f"{where}: network {name!r} needs {key}" + (f" ({what})" if what else "")
-            )
-    if config.dataset in STREAMED_DATASETS and not spec.streams_data:
-        streaming = " or ".join(repr(s.name) for s in networks_where(lambda s: s.streams_data))
-        raise ConfigError(f"{where}: dataset {config.dataset!r} needs network {streaming}")
-    if spec.datasets is not None and config.dataset not in spec.datasets:
-        raise ConfigError(
-            f"{where}: network {name!r} trains on dataset "
-            f"{' or '.join(map(repr, spec.datasets))} only, not "
-            f"{config.dataset!r}"
-        )
-    for key in spec.split_keys:
-        value = getattr(config, key)
-        if value is not None and value % config.num_gpus:
-            raise ConfigError(
-                f"{where}: {key} = {value} does not split evenly over "
-                f"num_gpus = {config.num_gpus} devices"
-            )
-    if config.num_gpus != 1 and not spec.split_keys:
-        split = " or ".join(repr(s.name) for s in networks_where(lambda s: bool(s.split_keys)))
-        raise ConfigError(
-            f"{where}: num_gpus = {config.num_gpus}: splitting batches over "
-            f"devices is implemented for network {split} only; use num_gpus 1"
-        )
-    if config.precision not in spec.precisions:
-        titles = " and ".join(
-            s.title for s in networks_where(lambda s: config.precision in s.precisions)
-        )
-        raise ConfigError(
-            f"{where}: precision {config.precision!r} is implemented for the "
-            f"{titles} networks only; use precision {spec.precisions[0]!r} with "
-            f"network {name!r}"
-        )
-    problem = (
-        spec.check_images(config, int(image_shape[0]), int(image_shape[1]))
-        if spec.check_images
-        else None
-    )
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
 
 
 def parse_assignments(text: str, where: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from gan.metrics import names
 from gan.metrics.base import MetricContext
 from gan.metrics.fid_stats_file import read_stats
 from gan.metrics.registry import build_metrics, metric_columns
+from gan.networks.specs import build_generator
 from gan.real_data import run_data, training_data
 from gan.run_folder import (
     CHECKPOINT_DIR,
@@ -182,9 +183,6 @@ def needs_real_data(config: RunConfig) -> bool:
 def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) -> list[dict]:
     """Evaluate the checkpoints ``settings.checkpoint`` names of one run into
     ``eval/metrics.csv``; returns the rows evaluated or found."""
-    # TensorFlow: imported here so that the CLI importing this module does not.
-    from gan.variants import build_generator
-
     run_dir = require_run_folder(run_dir)
     train_config = read_run_config(run_dir)
     config = eval_config(train_config, settings)

@@ -1,16 +1,16 @@
 """The training loop of one run: checkpoints, resume, samples, metrics, scalars and progress.
 
 Which network family trains, and how one iteration runs, is the run's schedule
-(:mod:`gan.schedules`, chosen by the table in :mod:`gan.variants`); :class:`Trainer` drives any
-schedule through ``iteration(with_summary) -> stats``, traced as one ``tf.function``, and owns
-everything around it: every ``summary_freq`` iterations the diagnostics the iteration returns
-are written as TensorBoard scalars with the original's names (except the gammas:
-``d/gamma{i}``, the original's ``d/scale{i}``); sample grids every ``vis_freq``; the metrics
-every ``metric_freq`` into ``metrics.csv``; checkpoints every ``save_checkpoint_freq`` and kept
-ones every ``extra_checkpoint_freq``; progress into ``status.json``; a stop (SIGTERM/SIGINT)
-saves the last finished iteration. The ResNet variant also writes memory scalars
-(``memory/peak_rss`` in KiB, ``memory/rss``, ``memory/vms`` in bytes) every iteration, and its
-extra checkpoints write no sample grid or metrics row, as in the original's ResNet code.
+(:mod:`gan.schedules`, chosen by the network's spec in :mod:`gan.networks.specs`); :class:`Trainer`
+drives any schedule through ``iteration(with_summary) -> stats``, traced as one ``tf.function``, and
+owns everything around it: every ``summary_freq`` iterations the diagnostics the iteration returns
+are written as TensorBoard scalars with the original's names (except the gammas: ``d/gamma{i}``, the
+original's ``d/scale{i}``); sample grids every ``vis_freq``; the metrics every ``metric_freq`` into
+``metrics.csv``; checkpoints every ``save_checkpoint_freq`` and kept ones every
+``extra_checkpoint_freq``; progress into ``status.json``; a stop (SIGTERM/SIGINT) saves the last
+finished iteration. The ResNet network also writes memory scalars (``memory/peak_rss`` in KiB,
+``memory/rss``, ``memory/vms`` in bytes) every iteration, and its extra checkpoints write no sample
+grid or metrics row, as in the original's ResNet code.
 
 Everything random (batch indices, ``z``, WGAN-GP's alpha) comes from one ``tf.random.Generator``
 that is checkpointed with the weights, ``u`` vectors, batch-norm statistics and optimizer
@@ -37,6 +37,7 @@ from gan.distribute import mirrored_strategy
 from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
+from gan.networks.specs import build_networks, network_spec, networks_where
 from gan.progress import SHOWN_LOSSES, TrainingProgress
 from gan.run_folder import (
     CHECKPOINT_DIR,
@@ -52,7 +53,6 @@ from gan.run_folder import (
 )
 from gan.schedules import RealData
 from gan.training_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
-from gan.variants import VARIANTS, build_networks, variant
 
 __all__ = ["EvaluationAbandoned", "Trainer", "image_grid", "make_strategy", "memory_scalars"]
 
@@ -129,8 +129,8 @@ class Trainer:
     :class:`~gan.imagenet.ImageNetFolder`. ``metric_callbacks`` are evaluated every
     ``metric_freq`` iterations into ``metrics.csv``. ``devices`` overrides the devices a
     ``num_gpus`` > 1 run is mirrored over (default: the first ``num_gpus`` visible GPUs).
-    The schedule (``self.schedule``) comes from the ``network``'s entry in
-    :data:`gan.variants.VARIANTS`.
+    The schedule (``self.schedule``) comes from the ``network``'s spec
+    (:func:`gan.networks.specs.network_spec`).
     """
 
     def __init__(
@@ -152,7 +152,7 @@ class Trainer:
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         os.makedirs(self.sample_dir, exist_ok=True)
 
-        self.variant = variant(config.network)
+        self.spec = network_spec(config.network)
         self.iteration = config.iteration
         self.latent_dim = config.latent_dim
         self.stop_requested = False
@@ -164,10 +164,8 @@ class Trainer:
         self.checkpointed: int | None = None
 
         data = RealData.of(images)
-        if data.folder is not None and not self.variant.schedule.streams_data:
-            streaming = " or ".join(
-                repr(name) for name, v in VARIANTS.items() if v.schedule.streams_data
-            )
+        if data.folder is not None and not self.spec.streams_data:
+            streaming = " or ".join(repr(s.name) for s in networks_where(lambda s: s.streams_data))
             raise ConfigError(f"streamed ImageNet data needs network {streaming}")
         self.folder, self.images = data.folder, data.bank
         self.image_shape, self.num_images = data.image_shape, data.num_images
@@ -187,7 +185,7 @@ class Trainer:
             self.d_opt.build(self.discriminator.trainable_variables)
 
         self.rng = tf.random.Generator.from_seed(self.seed)
-        self.schedule = self.variant.schedule(
+        self.schedule = self.spec.schedule(
             config,
             self.generator,
             self.discriminator,
@@ -481,7 +479,7 @@ class Trainer:
             self.iterations_done = global_id + 1
             if with_summary:
                 self.write_scalars(stats, global_id)
-            if self.variant.memory_scalars:
+            if self.spec.memory_scalars:
                 self.write_scalars(memory_scalars(), global_id)
             if (global_id + 1) % cfg.vis_freq == 0:
                 self.visualize(global_id)
@@ -518,7 +516,7 @@ class Trainer:
                 if stage == METRICS_STAGE:
                     self.log_metrics(global_id)
                 else:
-                    if self.variant.extra_outputs:  # the original's ResNet code only saved
+                    if self.spec.extra_outputs:  # the original's ResNet code only saved
                         self.visualize(global_id)
                         self.log_metrics(global_id)
                     self.save_extra(global_id)

@@ -44,7 +44,7 @@ from gan.metrics.base import MetricContext
 from gan.metrics.fid_stats_file import read_stats
 from gan.metrics.registry import build_metrics, metric_columns
 from gan.networks.specs import build_generator
-from gan.real_data import run_data, training_data
+from gan.real_images import run_data, training_data
 from gan.run_folder import (
     CHECKPOINT_DIR,
     EVAL_DIR,

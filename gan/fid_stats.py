@@ -33,7 +33,7 @@ from gan.metrics.inception import (
     inception_batch_size,
     load_inception_graph_def,
 )
-from gan.real_data import training_data
+from gan.real_images import training_data
 
 STATS_DIR = "fid_stats"
 CHUNK = 256

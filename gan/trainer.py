@@ -20,22 +20,25 @@ slots, so a resumed run continues exactly where the uninterrupted one would have
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import resource
 
 import keras
 import numpy as np
-import psutil
 import tensorflow as tf
 from absl import logging
 from PIL import Image
 
 from gan.config import ConfigError, RunConfig
 from gan.data import ImageBank
-from gan.distribute import mirrored_strategy
+from gan.devices import make_strategy
+from gan.evaluation_stages import (
+    EXTRA_STAGE,
+    METRICS_STAGE,
+    EvaluationAbandoned,
+    read_pending,
+)
 from gan.imagenet import ImageNetFolder
-from gan.memory import trim_heap
+from gan.memory import memory_scalars, trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
 from gan.networks.specs import build_networks, network_spec, networks_where
 from gan.progress import SHOWN_LOSSES, TrainingProgress
@@ -54,56 +57,10 @@ from gan.run_folder import (
 from gan.schedules import RealData
 from gan.training_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
 
-__all__ = ["EvaluationAbandoned", "Trainer", "image_grid", "make_strategy", "memory_scalars"]
-
-METRICS_STAGE = "metrics"  # the metric_freq evaluation of an iteration
-EXTRA_STAGE = "extra"  # the extra_checkpoint_freq sample grid, evaluation and kept checkpoint
-
-
-class EvaluationAbandoned(BaseException):
-    """A stop was requested during a metric evaluation: the evaluation is given up (it is redone
-    after the resume) so the checkpoint is saved at once. Raised by ``log_metrics`` when the
-    stop came before it, or by the run's signal handler while ``Trainer.evaluating``; a
-    BaseException (as KeyboardInterrupt) so a metric's ``except Exception`` cannot swallow it."""
-
+__all__ = ["Trainer", "image_grid"]
 
 ADAM_EPSILON = 1e-8
 GRID_EPS = 1e-8
-
-
-def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distribute.Strategy:
-    """The distribution strategy of a run: the default one for one device, else mirrored.
-
-    ``devices`` names the devices explicitly (e.g. logical CPUs in tests); otherwise the first
-    ``num_gpus`` visible GPUs are used (the scheduler sets ``CUDA_VISIBLE_DEVICES`` from the
-    task's ``gpu`` entry). Too few devices is a ConfigError.
-    """
-    if devices is None:
-        if num_gpus == 1:
-            return tf.distribute.get_strategy()
-        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-        if len(gpus) < num_gpus:
-            raise ConfigError(
-                f"num_gpus = {num_gpus} but this process sees {len(gpus)} GPU(s) {gpus} "
-                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); give the "
-                f"task a gpu entry listing {num_gpus} ids, e.g. [['0', '1']]"
-            )
-        devices = gpus[:num_gpus]
-    if len(devices) != num_gpus:
-        raise ConfigError(f"num_gpus = {num_gpus} but {len(devices)} devices were given: {devices}")
-    if num_gpus == 1:
-        return tf.distribute.get_strategy()
-    return mirrored_strategy(list(devices))  # one per device set: see gan/distribute.py
-
-
-def memory_scalars() -> dict[str, float]:
-    """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
-    info = psutil.Process(os.getpid()).memory_info()
-    return {
-        "memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-        "memory/rss": float(info.rss),
-        "memory/vms": float(info.vms),
-    }
 
 
 def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -455,7 +412,7 @@ class Trainer:
         _ = self.writer  # this session's event file, opened once the resume is accepted
         self.open_stream(start)
         self.setup_metrics()
-        pending = self._read_pending(start - 1)
+        pending = read_pending(self._pending_path, start - 1)
         if pending:
             logging.info(
                 "redoing the evaluation of iteration %d abandoned by a stop: %s",
@@ -540,25 +497,3 @@ class Trainer:
             ", ".join(left),
         )
         return False
-
-    def _read_pending(self, global_id: int) -> list[str]:
-        """The evaluation stages of iteration ``global_id`` a stop left, from the record beside
-        the checkpoints; a record of another iteration is stale and removed."""
-        try:
-            with open(self._pending_path) as f:
-                record = json.load(f)
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError):
-            record = {}
-        stages = record.get("stages") if isinstance(record, dict) else None
-        if (
-            isinstance(record, dict)
-            and record.get("global_id") == global_id
-            and global_id >= 0
-            and isinstance(stages, list)
-            and all(s in (METRICS_STAGE, EXTRA_STAGE) for s in stages)
-        ):
-            return stages
-        os.remove(self._pending_path)
-        return []

@@ -115,3 +115,11 @@ def test_the_first_problem_in_schema_order_is_reported_even_when_built_directly(
         validate_run_config({"dataset": "cifar10", "sn_mode": "XN"})  # before missing iteration
     with pytest.raises(ConfigError, match="missing required key 'iteration'"):
         RunConfig(dataset="cifar10", mg=4)
+
+
+@pytest.mark.parametrize("key", ["fid_num_samples", "fid_num_real"])
+def test_a_fid_count_below_two_is_refused_when_the_config_is_made(key):
+    # one image has no covariance: FID, KID and the shapes metric need two
+    with pytest.raises(ConfigError, match=f"{key} = 1, expected at least 2"):
+        run_config(**{key: 1})
+    assert run_config(**{key: 2}).value(key) == 2

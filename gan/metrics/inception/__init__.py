@@ -34,7 +34,7 @@ The package, one job per module:
   (:class:`InceptionGraph`);
 * :mod:`~gan.metrics.inception.statistics`: the IS and FID math (``split_score``,
   ``inception_score``, ``frechet_distance``, :class:`FeatureMoments`) and the helpers
-  ``extra.py`` and ``shapes_features.py`` share (``cache_dir``, ``check_range``,
+  ``swd.py`` and ``shapes_features.py`` share (``cache_dir``, ``check_range``,
   ``sample_in_chunks``);
 * :mod:`~gan.metrics.inception.runner`: :class:`InceptionRunner`, what a run's Inception
   callbacks share (the graph, the real subset, one pass of samples per metric step);

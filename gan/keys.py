@@ -2,7 +2,7 @@
 
 The run config (:mod:`gan.config`), the task files' scheduler keys (:mod:`gan.tasks`) and the
 metrics' own keys (:mod:`gan.metrics.names`) are described by :class:`Key` and checked by
-:func:`check_value`; this module imports nothing of the package, so each can use it.
+:func:`check_value`; this module imports only :mod:`gan.errors`, so each can use it.
 """
 
 from __future__ import annotations

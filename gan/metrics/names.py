@@ -3,11 +3,13 @@ TensorFlow.
 
 A spec says everything the rest of the code needs to know about a metric: its name (the run
 config's ``metrics`` entry), its columns, which way each column is better, whether it reads real
-images, the config keys counting the images it reads (``evaluate``'s ``--<key>`` flags), the
-state it keeps across a resume, the datasets it supports, a check of the config, and how to
-build its callback. Config validation (:class:`gan.config.RunConfig`), ``--dry_run``,
-training and ``evaluate`` (:func:`gan.metrics.registry.build_metrics`), the command flags
-(:func:`count_flags`) and the report's ranking (:func:`column_direction`) all read it.
+images, its own run-config keys (the counts of the images it reads and its other settings), the
+state it keeps across a resume, the datasets it supports, a check of its settings, and how to
+build its callback. Its keys are run-config keys (:data:`gan.config.RUN_KEYS`), ``evaluate``'s
+``--<count>`` flags (:func:`count_flags`) and the settings columns of ``eval/metrics.csv``
+(:func:`setting_keys`). Config validation (:class:`gan.config.RunConfig`), ``--dry_run``,
+training and ``evaluate`` (:func:`gan.metrics.registry.build_metrics`) and the report's ranking
+(:func:`column_direction`) all read it.
 
 A new metric is a callback class (:class:`gan.metrics.base.MetricCallback`), a builder
 ``(settings, shared) -> callback`` and one :func:`register_metric` call declaring its own

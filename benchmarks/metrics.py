@@ -80,7 +80,6 @@ def bench_graph(path: str, n: int, size: int, batch: int) -> float:
         sample_real=lambda k: real[:k],
         real_images=real,
         rng=rng,
-        config=cfg,
         run_dir=os.path.dirname(path),
     )
     callbacks = build_metrics(cfg)

@@ -62,8 +62,8 @@ def make_run(folder: str, dataset: str) -> str:
     import tensorflow as tf
 
     from gan.config import validate_run_config
+    from gan.networks.specs import build_generator
     from gan.training_checkpoints import variables_by_path
-    from gan.variants import build_generator
 
     config = validate_run_config({"dataset": dataset, "mg": MG[dataset], "iteration": 1, "seed": 0})
     run = os.path.join(folder, "run")

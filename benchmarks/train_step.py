@@ -8,7 +8,7 @@ In one run it prints:
   and with / without the per-iteration diagnostics (sigmas and input-gradient norms): the
   median ms per iteration over ``--iters`` iterations after warm-up, for this port's step and,
   with ``--reference``, for the original's schedule computed the straightforward way
-  (``gan/reference.py``);
+  (``tests/straightforward_iteration.py``);
 * the FLOPs per iteration, counted by TensorFlow's graph profiler
   (``tf.compat.v1.profiler`` ``float_operation``: the registered FLOP statistics of every op
   in the traced step, i.e. convolutions, matmuls and their gradients at 2 FLOPs per
@@ -43,9 +43,9 @@ from absl import app, flags  # noqa: E402
 
 from gan.config import validate_run_config  # noqa: E402
 from gan.data import IMAGE_SIZE  # noqa: E402
-from gan.reference import reference_iteration  # noqa: E402
 from gan.run import configure_runtime  # noqa: E402
 from gan.trainer import Trainer  # noqa: E402
+from tests.straightforward_iteration import straightforward_iteration  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("datasets", ["cifar10", "stl10", "celeba"], "CNN configs to measure")
@@ -58,7 +58,9 @@ flags.DEFINE_integer("num_images", 2000, "size of the random in-memory dataset")
 flags.DEFINE_bool("jit_compile", False, "compile the iteration with XLA")
 flags.DEFINE_string("precision", "float32", "float32 or mixed_bfloat16")
 flags.DEFINE_integer("inter_op_threads", 0, "the run config key (0: 1 without a GPU)")
-flags.DEFINE_bool("reference", True, "also time the original's schedule (gan/reference.py)")
+flags.DEFINE_bool(
+    "reference", True, "also time the original's schedule (tests/straightforward_iteration.py)"
+)
 flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
 flags.DEFINE_bool(
     "celeba_memory",
@@ -166,7 +168,7 @@ def run_config(name: str, bound: float) -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, run_dir, images, seed=0)
         reference = tf.function(
-            lambda s: reference_iteration(trainer, s), jit_compile=FLAGS.jit_compile
+            lambda s: straightforward_iteration(trainer, s), jit_compile=FLAGS.jit_compile
         )
         for diag in (True, False):
             ref_gflop = graph_gflop(reference, diag)

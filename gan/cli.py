@@ -40,6 +40,7 @@ from absl import app, flags
 from gan import commands
 from gan.cluster import commands as cluster
 from gan.errors import UserError, error_line
+from gan.metrics import names
 from gan.report import ReportOptions
 from gan.run_folder import EXIT_BAD_INPUT
 
@@ -163,16 +164,6 @@ flags.DEFINE_list(
     None,
     "evaluate: metric names, e.g. inception_score,fid,kid,swd (default: the run's metrics).",
 )
-flags.DEFINE_integer("is_num_samples", None, "evaluate: samples for the Inception Score.")
-flags.DEFINE_integer("is_num_splits", None, "evaluate: splits of the Inception Score.")
-flags.DEFINE_integer("fid_num_samples", None, "evaluate: generated samples for FID and KID.")
-flags.DEFINE_integer(
-    "fid_num_real",
-    None,
-    "evaluate: real images for FID and KID (changing "
-    "it draws a new real subset instead of the run's).",
-)
-flags.DEFINE_integer("swd_num_samples", None, "evaluate: samples (and real images) for SWD.")
 flags.DEFINE_string(
     "fid_reference",
     None,
@@ -198,6 +189,19 @@ flags.DEFINE_bool(
     "Show TensorFlow's C++ log lines (start-up notices, CUDA "
     "probes) on the console; without it they are kept out.",
 )
+
+
+def define_count_flags() -> None:
+    """Define ``evaluate``'s ``--<key>`` flag for each count key of the registered metrics
+    (:func:`gan.metrics.names.count_flags`) that has none yet; its help is the key's meaning."""
+    real = set(names.real_count_keys())
+    for key, spec in names.metric_keys().items():
+        if key in names.count_flags() and key not in FLAGS:
+            note = " (another value than the run's draws a new real subset)" if key in real else ""
+            flags.DEFINE_integer(key, None, f"evaluate: {spec.doc}{note}.")
+
+
+define_count_flags()
 
 _TRAIN_PLACE = ("only", "results_dir")
 _REPORT = (
@@ -232,6 +236,7 @@ class Command:
     tensorflow: bool = False  # imports TensorFlow (its C++ start-up lines are kept quiet)
     # In a task folder's main.py: whether to hand the command that folder as its first argument.
     takes_task: Callable[[Sequence[str]], bool] | None = None
+    counts: bool = False  # also reads the registered metrics' count flags (evaluate)
 
     @property
     def title(self) -> str:
@@ -287,10 +292,10 @@ COMMANDS: dict[str, Command] = {
                 "only",
                 "shard",
                 "results_dir",
-                *commands.EVALUATE_COUNTS,
             ),
             tensorflow=True,
             takes_task=_when_alone,
+            counts=True,
         ),
         Command(
             "fid_stats",
@@ -349,14 +354,17 @@ def _refuse_mistyped_command(word: str) -> None:
         raise UserError(f"unknown command {word!r}; did you mean {close[0]!r}?")
 
 
-def _own_flags(command: Command) -> tuple[str, ...]:
-    return (*command.flags, "tf_log") if command.tensorflow else command.flags
+def own_flags(command: Command) -> tuple[str, ...]:
+    """The flags ``command`` reads: its row's, the metrics' count flags when it reads them, and
+    ``--tf_log`` when it imports TensorFlow."""
+    counts = tuple(names.count_flags()) if command.counts else ()
+    return (*command.flags, *counts, *(("tf_log",) if command.tensorflow else ()))
 
 
 def help_text(command: Command) -> str:
     """The ``--help`` of one command: its usage, summary and only its own flags."""
     lines = [f"usage: {command.usage}", "", *textwrap.wrap(command.summary, 100), "", "flags:"]
-    for name in sorted(_own_flags(command)):
+    for name in sorted(own_flags(command)):
         flag = FLAGS[name]
         lines += textwrap.wrap(
             f"--{name}: {flag.help}", 100, initial_indent="  ", subsequent_indent="    "
@@ -374,7 +382,7 @@ def _check_flags(command: Command) -> None:
         for module in (__name__, cluster.__name__)
         for flag in FLAGS.get_flags_for_module(module)
     }
-    unused = sorted(n for n in ours - set(_own_flags(command)) if FLAGS[n].present)
+    unused = sorted(n for n in ours - set(own_flags(command)) if FLAGS[n].present)
     if unused:
         raise UserError(f"{', '.join('--' + n for n in unused)}: not used by {command.title}")
 
@@ -410,6 +418,7 @@ def _parse(argv: Sequence[str]) -> list[str] | int:
     """Parse ``argv`` into ``FLAGS``; returns the positional arguments, or the exit code when
     it printed a command's help (0) or a flag error (2)."""
     asked = any(arg in _HELP for arg in argv[1:])
+    define_count_flags()  # a metric registered since this module was imported
     try:
         args = FLAGS([arg for arg in argv if arg not in _HELP])
     except flags.Error as exc:

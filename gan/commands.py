@@ -36,8 +36,6 @@ from gan.tasks import Task, load_task, run_state, select_runs, shard_runs, with_
 
 DEFAULT_TASK = "quickstart"
 TASKS_DIR = os.path.join(REPO_ROOT, "tasks")
-# evaluate's sample-count flags: each replaces the run config's key of the same name.
-EVALUATE_COUNTS = tuple(count_flags())  # from the metric registry (gan/metrics/names.py)
 
 FLAGS = flags.FLAGS
 
@@ -190,7 +188,8 @@ def evaluate_settings() -> EvalSettings:
     """The ``EvalSettings`` given by the flags."""
     return EvalSettings(
         metrics=FLAGS.metrics,
-        counts={k: FLAGS[k].value for k in EVALUATE_COUNTS},
+        # each count flag replaces the run config's key of the same name
+        counts={k: FLAGS[k].value for k in count_flags()},
         fid_reference=FLAGS.fid_reference,
         inception_graph=FLAGS.inception_graph,
         seed=FLAGS.seed,

@@ -9,63 +9,52 @@ callbacks' kept state (the FID real subset, SWD's seed and real set) read from
 checkpoint scores what training logged for it.
 
 Results go to ``RUN_DIR/eval/metrics.csv`` (never training's ``metrics.csv``): one row per
-(``global_id``, settings), with the columns ``global_id, checkpoint``, the settings
-(``SETTING_COLUMNS``) and every metric column evaluated so far (the registry's order,
-:func:`gan.metrics.names.all_columns`; empty where a metric was not asked for). A row whose
-settings match and whose asked-for columns are filled is skipped, so an interrupted evaluation
-resumes; the file is rewritten atomically after each checkpoint.
+(``global_id``, settings), its schema in :mod:`gan.eval_csv`. A row whose settings match and
+whose asked-for columns are filled is skipped, so an interrupted evaluation resumes; the file
+is rewritten atomically after each checkpoint.
 
 ``evaluate --images FILE --dataset NAME`` scores an image set (``sample``'s formats) the same
-way against the dataset, printing the values.
+way against the dataset, printing the values; each metric gets its own settings (its keys'
+defaults, or the flags), no training config.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from gan.config import DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError, RunConfig, validate_run_config
+from gan.config import DEFAULT_DATA_ROOT, FIELD_KEYS, RunConfig
 from gan.data import IMAGE_SIZE
-from gan.errors import MetricError
+from gan.errors import ConfigError, MetricError
+from gan.eval_csv import EvalCsv, row_settings
 from gan.generator_checkpoints import (
     generate_fn,
     restore_generator,
     select_checkpoints,
     writable_folder,
 )
+from gan.keys import check_value
 from gan.metrics import names
 from gan.metrics.base import MetricContext
-from gan.metrics.reference_stats import read_stats
-from gan.real_data import run_data
+from gan.metrics.fid_stats_file import read_stats
+from gan.metrics.registry import build_metrics, metric_columns
+from gan.networks.specs import build_generator
+from gan.real_images import run_data, training_data
 from gan.run_folder import (
     CHECKPOINT_DIR,
     EVAL_DIR,
     EVAL_METRICS_FILE,
     METRIC_STATE_FILE,
-    atomic_path,
     read_run_config,
     read_seed,
     require_run_folder,
 )
 from gan.sample import read_images
-
-SETTING_COLUMNS = (
-    "sample_seed",
-    "metric_batch_size",
-    "is_num_samples",
-    "is_num_splits",
-    "fid_num_samples",
-    "fid_num_real",
-    "fid_reference",
-    "swd_num_samples",
-    "swd_patches_per_image",
-)
 
 
 @dataclass
@@ -111,95 +100,20 @@ def setup_callbacks(callbacks: list, context: Any, where: str) -> None:
             raise MetricError(f"{where}: {e}") from None
 
 
-def row_settings(config: RunConfig, sample_seed: int) -> dict[str, str]:
-    """The settings columns of a row, as strings."""
-    values = {"sample_seed": sample_seed, "fid_reference": config.fid_reference or ""}
-    for key in SETTING_COLUMNS:
-        if key not in values:
-            values[key] = getattr(config, key)
-    return {k: str(values[k]) for k in SETTING_COLUMNS}
-
-
-class EvalCsv:
-    """``eval/metrics.csv``: rows keyed by (global_id, settings), rewritten atomically."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.known = names.all_columns()
-        self.rows: list[dict[str, str]] = []
-        self.extra: list[str] = []
-        if os.path.isfile(path):
-            with open(path, newline="") as f:
-                reader = csv.DictReader(f)
-                fields = list(reader.fieldnames or [])
-                missing = [c for c in ("global_id", *SETTING_COLUMNS) if c not in fields]
-                if missing:
-                    raise ConfigError(
-                        f"{path}: not an evaluation table (no column "
-                        f"{', '.join(missing)}); move it away"
-                    )
-                self.extra = [
-                    c
-                    for c in fields
-                    if c not in self.known
-                    and c not in ("global_id", "checkpoint", *SETTING_COLUMNS)
-                ]
-                self.rows = [dict(r) for r in reader]
-
-    def _key(self, row: dict[str, Any]) -> tuple:
-        return (int(row["global_id"]),) + tuple(str(row.get(k, "")) for k in SETTING_COLUMNS)
-
-    def find(self, global_id: int, settings: dict[str, str]) -> dict[str, str] | None:
-        key = self._key({"global_id": global_id, **settings})
-        return next((r for r in self.rows if self._key(r) == key), None)
-
-    def done(self, global_id: int, settings: dict[str, str], columns: Sequence[str]) -> bool:
-        """Whether a row with these settings holds every column of ``columns``."""
-        row = self.find(global_id, settings)
-        return row is not None and all(row.get(c, "") != "" for c in columns)
-
-    def put(
-        self, global_id: int, label: str, settings: dict[str, str], values: dict[str, float]
-    ) -> None:
-        """Fill (or add) the row of ``global_id`` and ``settings`` and rewrite the file."""
-        row = self.find(global_id, settings)
-        if row is None:
-            row = {"global_id": str(global_id), **settings}
-            self.rows.append(row)
-        row["checkpoint"] = label
-        for k, v in values.items():
-            row[k] = f"{float(v):.12f}" if isinstance(v, (float, np.floating)) else str(v)
-        self.rows.sort(key=lambda r: int(r["global_id"]))
-        self._write()
-
-    def fieldnames(self) -> list[str]:
-        used = {k for r in self.rows for k, v in r.items() if v not in ("", None)}
-        metrics = [c for c in self.known if c in used] + [c for c in self.extra if c in used]
-        return ["global_id", "checkpoint", *metrics, *SETTING_COLUMNS]
-
-    def _write(self) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with atomic_path(self.path, sync=True, sync_folder=False) as tmp:
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self.fieldnames(), extrasaction="ignore")
-                writer.writeheader()
-                writer.writerows(self.rows)
-
-
 def metric_context(
-    config: RunConfig,
+    batch_size: int,
+    latent_dim: int,
     run_dir: str,
     seed: int,
     generate: Callable[[np.ndarray], np.ndarray],
     real: Any,
 ):
     """Training's ``MetricContext`` (``Trainer.metric_context``) for ``generate`` (float32
-    z -> images in [-1, 1], one batch) and the real data ``real`` (an array or the streamed
-    ImageNet folder). Returns the context and a function that sets the sample latents'
-    generator for a ``global_id`` (``Trainer.log_metrics``)."""
+    z [batch_size, latent_dim] -> images in [-1, 1]) and the real data ``real`` (an array or
+    the streamed ImageNet folder). Returns the context and a function that sets the sample
+    latents' generator for a ``global_id`` (``Trainer.log_metrics``)."""
     rng = np.random.default_rng([seed, 2])
-    bs = config.metric_batch_size
-    latent_dim = config.latent_dim
+    bs = batch_size
     state: dict[str, np.random.Generator] = {}
 
     def sample(n: int) -> np.ndarray:
@@ -223,7 +137,6 @@ def metric_context(
         sample_real=sample_real,
         real_images=None if folder is not None else real,
         rng=rng,
-        config=config,
         run_dir=run_dir,
     )
     return context, at
@@ -264,16 +177,12 @@ def load_metric_state(
 
 def needs_real_data(config: RunConfig) -> bool:
     """Whether any metric of ``config`` reads the real images (its spec's ``reads_real``)."""
-    return names.reads_real(config)
+    return names.reads_real(config.metrics, config)
 
 
 def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) -> list[dict]:
     """Evaluate the checkpoints ``settings.checkpoint`` names of one run into
     ``eval/metrics.csv``; returns the rows evaluated or found."""
-    # TensorFlow: imported here so that the CLI and the report importing this module do not.
-    from gan.metrics.registry import build_metrics, metric_columns
-    from gan.variants import build_generator
-
     run_dir = require_run_folder(run_dir)
     train_config = read_run_config(run_dir)
     config = eval_config(train_config, settings)
@@ -300,7 +209,9 @@ def evaluate_run(run_dir: str, settings: EvalSettings, progress: bool = True) ->
         "evaluate writes its table into the run folder: make it "
         "writable, or evaluate a copy of the run folder",
     )
-    context, at = metric_context(config, eval_dir, seed, lambda z: fn(z).numpy(), real)
+    context, at = metric_context(
+        config.metric_batch_size, config.latent_dim, eval_dir, seed, lambda z: fn(z).numpy(), real
+    )
     callbacks = build_metrics(config)
     setup_callbacks(callbacks, context, run_dir)
     load_metric_state(
@@ -353,50 +264,63 @@ def check_image_set(images: np.ndarray, path: str, size: int | None) -> None:
         )
 
 
+def image_set_settings(
+    path: str, dataset: str, settings: EvalSettings, n: int, real: int | None = None
+) -> dict[str, Any]:
+    """The keys the metrics of ``settings`` read to score a set of ``n`` images: the common
+    metric keys and each metric's own counts and settings (the flags, else their defaults; a
+    sample count left unset is capped at ``n``, a real count at ``real``), checked as a run
+    config would check them."""
+    where = f"--images {path}"
+    metrics = list(settings.metrics or FIELD_KEYS["metrics"].default)
+    if settings.metrics is not None and not settings.metrics:
+        raise ConfigError("--metrics: give at least one metric name")
+    names.check_metric_names(metrics)
+    values: dict[str, Any] = {k: FIELD_KEYS[k].default for k in names.COMMON_KEYS}
+    values.update(on_missing_inception="error", inception_graph=settings.inception_graph)
+    keys = {k: key for name in metrics for k, key in names.metric_spec(name).keys.items()}
+    given = {k: v for k, v in settings.counts.items() if v is not None and k in keys}
+    for key, spec in keys.items():
+        values[key] = given.get(key, spec.default)
+    for key in names.sample_count_keys():
+        if key in keys and key not in given:
+            values[key] = min(values[key], n)
+        elif key in given and given[key] > n:
+            raise ConfigError(f"--{key} {given[key]}: --images {path} holds only {n} images")
+    if real is not None:
+        for key in names.real_count_keys():
+            if key in keys and key not in given:
+                values[key] = min(values[key], real)
+    if settings.fid_reference and "fid_reference" in keys:
+        read_stats(settings.fid_reference)
+        values["fid_reference"] = os.path.abspath(settings.fid_reference)
+    for key, spec in keys.items():
+        check_value(key, values[key], spec, where)
+    try:
+        names.check_metrics(metrics, dataset, values)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return {"metrics": metrics, **values}
+
+
 def evaluate_images(
     path: str, dataset: str, settings: EvalSettings, data_root: str | None = None
 ) -> dict[str, float]:
     """Score the image set in ``path`` against ``dataset``; prints and returns the values.
 
-    Each metric reads the set from its start (its first ``*_num_samples`` images); a count
-    left unset is the run-config default capped at the set's size.
+    Each metric reads the set from its start (its first ``*_num_samples`` images) with its own
+    settings (:func:`image_set_settings`); no training config is made.
     """
-    # TensorFlow: imported here so that the CLI and the report importing this module do not.
-    from gan.metrics.registry import build_metrics
-
     images = read_images(path)
     size = IMAGE_SIZE[dataset]
     check_image_set(images, path, size)
     n = len(images)
-    counts = dict(settings.counts)
-    for key in names.sample_count_keys():
-        if counts.get(key) is None:
-            counts[key] = min(int(RUN_KEYS[key].default), n)
-        elif counts[key] > n:
-            raise ConfigError(f"--{key} {counts[key]}: --images {path} holds only {n} images")
-    base = {
-        "dataset": dataset,
-        "mg": size // 8,
-        "iteration": 1,
-        "data_root": data_root or DEFAULT_DATA_ROOT,
-        "imagenet_allow_subset": True,
-    }
-    if dataset == "imagenet":
-        base.update(network="resnet", mg=None, d_batch_size=64, g_batch_size=64)
-    config = eval_config(
-        validate_run_config(base, where=f"--images {path}"),
-        EvalSettings(
-            metrics=settings.metrics,
-            counts=counts,
-            fid_reference=settings.fid_reference,
-            inception_graph=settings.inception_graph,
-        ),
-    )
-    real = run_data(config) if needs_real_data(config) else None
-    if real is not None and isinstance(real, np.ndarray):
-        config = config.replace(
-            **{key: min(getattr(config, key), len(real)) for key in names.real_count_keys()}
-        )
+    values = image_set_settings(path, dataset, settings, n)
+    real = None
+    if names.reads_real(values["metrics"], values):
+        real = training_data(dataset, data_root or DEFAULT_DATA_ROOT, True)
+        if isinstance(real, np.ndarray):
+            values = image_set_settings(path, dataset, settings, n, len(real))
     cursor = {"at": 0}
 
     def generate(z: np.ndarray) -> np.ndarray:
@@ -409,15 +333,16 @@ def evaluate_images(
 
     seed = 0 if settings.seed is None else int(settings.seed)
     with tempfile.TemporaryDirectory(prefix="bsn-eval-") as scratch:
-        context, at = metric_context(config, scratch, seed, generate, real)
-        callbacks = build_metrics(config)
+        # the latents only count the images to take: one number each
+        context, at = metric_context(values["metric_batch_size"], 1, scratch, seed, generate, real)
+        callbacks = build_metrics(values)
         setup_callbacks(callbacks, context, path)
         at(seed, 0)
-        values: dict[str, float] = {}
+        result: dict[str, float] = {}
         for cb in callbacks:
             cursor["at"] = 0
-            values.update(cb.evaluate(context, 0))
+            result.update(cb.evaluate(context, 0))
             cb.release()
-    for k, v in values.items():
+    for k, v in result.items():
         print(f"{k}: {v:.6f}", flush=True)
-    return values
+    return result

@@ -1,14 +1,14 @@
 """Fixed FID reference statistics: ``python main.py fid_stats --dataset cifar10 [--num all|N]``.
 
 Writes ``<data_root>/fid_stats/<dataset>-<graph>-<N>.npz`` holding ``mu`` [d] and ``sigma``
-[d, d] (the format of ``gan.metrics.reference_stats``) of the Inception ``pool_3`` features of
+[d, d] (the format of ``gan.metrics.fid_stats_file``) of the Inception ``pool_3`` features of
 ``N`` training images, computed from the same preprocessed data (``gan.data``) and the same
 Inception pipeline (``InceptionGraph``, uint8 -> [-1, 1] -> TF1 resize) as training's FID real
 subset. ``<graph>`` is ``inceptionv1`` for the standard graph, else the graph file's name.
 ``--num N`` takes ``N`` images drawn without replacement with ``--seed`` (default 0); ``all``
 takes every image.
 
-A FID against such a file (``gan.metrics.inception.reference``: the run-config key
+A FID against such a file (``gan.metrics.inception.fid_against_stats``: the run-config key
 ``fid_reference`` or ``evaluate --fid_reference FILE``) compares the generated features'
 moments with ``mu`` and ``sigma`` instead of the per-run real subset (the paper's 5,000 images,
 which stays the default), so FIDs of different runs share one reference.
@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from gan.config import DATASETS, DEFAULT_DATA_ROOT, RUN_KEYS, ConfigError
+from gan.metrics.fid_stats_file import write_stats
 from gan.metrics.inception import (
     INCEPTION_PB,
     FeatureMoments,
@@ -32,8 +33,7 @@ from gan.metrics.inception import (
     inception_batch_size,
     load_inception_graph_def,
 )
-from gan.metrics.reference_stats import write_stats
-from gan.real_data import training_data
+from gan.real_images import training_data
 from gan.run_folder import refuse_output_over_runs
 
 STATS_DIR = "fid_stats"

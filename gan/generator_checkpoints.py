@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 
 from gan.config import ConfigError, RunConfig
+from gan.networks.specs import build_generator
 from gan.run_folder import CHECKPOINT_DIR
 
 MODEL_PREFIX = "model"  # gan.training_checkpoints.MODEL_NAME
@@ -195,9 +196,6 @@ def writable_folder(folder: str, hint: str) -> str:
 def load_generator(config: RunConfig, checkpoint: CheckpointRef):
     """The run's generator (built from ``config``) with its variables read from
     ``checkpoint``; nothing else of the checkpoint is read."""
-    # TensorFlow: imported here so that importing this module (the CLI) stays TensorFlow-free.
-    from gan.variants import build_generator
-
     generator = build_generator(config, config.image_shape)
     restore_generator(generator, checkpoint)
     return generator

@@ -1,10 +1,15 @@
-"""Giving freed heap memory back to the operating system."""
+"""The process's memory: giving freed heap memory back to the operating system, and the
+``memory/*`` scalars a ResNet run writes every iteration."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import functools
+import os
+import resource
+
+import psutil
 
 
 @functools.cache
@@ -31,3 +36,13 @@ def trim_heap() -> bool:
         return False
     libc.malloc_trim(0)
     return True
+
+
+def memory_scalars() -> dict[str, float]:
+    """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
+    info = psutil.Process(os.getpid()).memory_info()
+    return {
+        "memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+        "memory/rss": float(info.rss),
+        "memory/vms": float(info.vms),
+    }

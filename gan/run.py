@@ -18,7 +18,8 @@ from absl import app, flags, logging
 
 from gan.config import RunConfig
 from gan.errors import UserError, error_line
-from gan.real_data import run_data
+from gan.evaluation_stages import EvaluationAbandoned
+from gan.real_images import run_data
 from gan.run_folder import (
     COMPLETED,
     COMPLETED_FILE,
@@ -90,8 +91,6 @@ def install_stop_handlers(trainer: Any) -> None:
     checkpoint saved; during a metric evaluation at once (the handler raises
     ``EvaluationAbandoned`` there, the trainer saves the finished iteration's checkpoint and
     the resumed run redoes the evaluation)."""
-    # TensorFlow: imported here, after config.json is checked (a bad one: one quick error line).
-    from gan.trainer import EvaluationAbandoned
 
     def request_stop(signum, _frame):
         trainer.stop_requested = True

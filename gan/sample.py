@@ -83,7 +83,7 @@ def latents(seed: int, num: int, latent_dim: int) -> np.ndarray:
 
 def to_uint8_tf(images):
     """Images in [-1, 1] -> uint8 as ``clip(round((x + 1) * 127.5), 0, 255)`` (TensorFlow;
-    the same rounding as ``gan.metrics.extra.to_uint8``)."""
+    the same rounding as ``gan.metrics.swd.to_uint8``)."""
     # TensorFlow: imported here so that the CLI and evaluate importing this module do not.
     import tensorflow as tf
 

@@ -31,6 +31,7 @@ from gan.config import (
     unknown_key_message,
     validate_run_config,
 )
+from gan.plugins import load_plugins
 from gan.run_folder import COMPLETED_FILE, LOCK_FILE
 
 
@@ -116,6 +117,10 @@ def load_task(task_dir: str, results_dir: str | None = None) -> Task:
         raise ConfigError(
             f"{config_path}: global_config must be a dict, got {type(global_config).__name__}"
         )
+    # the plugins first: they may register metrics whose keys the global config sets
+    where = f"{config_path}: global_config"
+    check_value("plugins", global_config.get("plugins", ()), RUN_KEYS["plugins"], where)
+    load_plugins(global_config.get("plugins", ()), where)
     for key in global_config:
         if key not in RUN_KEYS:
             raise ConfigError(unknown_key_message(key, RUN_KEYS, f"{config_path}: global_config"))

@@ -1,16 +1,16 @@
 """The training loop of one run: checkpoints, resume, samples, metrics, scalars and progress.
 
 Which network family trains, and how one iteration runs, is the run's schedule
-(:mod:`gan.schedules`, chosen by the table in :mod:`gan.variants`); :class:`Trainer` drives any
-schedule through ``iteration(with_summary) -> stats``, traced as one ``tf.function``, and owns
-everything around it: every ``summary_freq`` iterations the diagnostics the iteration returns
-are written as TensorBoard scalars with the original's names (except the gammas:
-``d/gamma{i}``, the original's ``d/scale{i}``); sample grids every ``vis_freq``; the metrics
-every ``metric_freq`` into ``metrics.csv``; checkpoints every ``save_checkpoint_freq`` and kept
-ones every ``extra_checkpoint_freq``; progress into ``status.json``; a stop (SIGTERM/SIGINT)
-saves the last finished iteration. The ResNet variant also writes memory scalars
-(``memory/peak_rss`` in KiB, ``memory/rss``, ``memory/vms`` in bytes) every iteration, and its
-extra checkpoints write no sample grid or metrics row, as in the original's ResNet code.
+(:mod:`gan.schedules`, chosen by the network's spec in :mod:`gan.networks.specs`); :class:`Trainer`
+drives any schedule through ``iteration(with_summary) -> stats``, traced as one ``tf.function``, and
+owns everything around it: every ``summary_freq`` iterations the diagnostics the iteration returns
+are written as TensorBoard scalars with the original's names (except the gammas: ``d/gamma{i}``, the
+original's ``d/scale{i}``); sample grids every ``vis_freq``; the metrics every ``metric_freq`` into
+``metrics.csv``; checkpoints every ``save_checkpoint_freq`` and kept ones every
+``extra_checkpoint_freq``; progress into ``status.json``; a stop (SIGTERM/SIGINT) saves the last
+finished iteration. The ResNet network also writes memory scalars (``memory/peak_rss`` in KiB,
+``memory/rss``, ``memory/vms`` in bytes) every iteration, and its extra checkpoints write no sample
+grid or metrics row, as in the original's ResNet code.
 
 Everything random (batch indices, ``z``, WGAN-GP's alpha) comes from one ``tf.random.Generator``
 that is checkpointed with the weights, ``u`` vectors, batch-norm statistics and optimizer
@@ -20,24 +20,28 @@ slots, so a resumed run continues exactly where the uninterrupted one would have
 from __future__ import annotations
 
 import datetime
-import json
 import os
-import resource
 from collections.abc import Callable
 
 import keras
 import numpy as np
-import psutil
 import tensorflow as tf
 from absl import logging
 from PIL import Image
 
 from gan.config import ConfigError, RunConfig
 from gan.data import ImageBank
-from gan.distribute import mirrored_strategy
+from gan.devices import make_strategy
+from gan.evaluation_stages import (
+    EXTRA_STAGE,
+    METRICS_STAGE,
+    EvaluationAbandoned,
+    read_pending,
+)
 from gan.imagenet import ImageNetFolder
-from gan.memory import trim_heap
+from gan.memory import memory_scalars, trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
+from gan.networks.specs import build_networks, network_spec, networks_where
 from gan.progress import SHOWN_LOSSES, TrainingProgress
 from gan.run_folder import (
     CHECKPOINT_DIR,
@@ -53,58 +57,11 @@ from gan.run_folder import (
 )
 from gan.schedules import RealData
 from gan.training_checkpoints import RunCheckpoints, legacy_paths, variables_by_path
-from gan.variants import VARIANTS, build_networks, variant
 
-__all__ = ["EvaluationAbandoned", "Trainer", "image_grid", "make_strategy", "memory_scalars"]
-
-METRICS_STAGE = "metrics"  # the metric_freq evaluation of an iteration
-EXTRA_STAGE = "extra"  # the extra_checkpoint_freq sample grid, evaluation and kept checkpoint
-
-
-class EvaluationAbandoned(BaseException):
-    """A stop was requested during a metric evaluation: the evaluation is given up (it is redone
-    after the resume) so the checkpoint is saved at once. Raised by ``log_metrics`` when the
-    stop came before it, or by the run's signal handler while ``Trainer.evaluating``; a
-    BaseException (as KeyboardInterrupt) so a metric's ``except Exception`` cannot swallow it."""
-
+__all__ = ["Trainer", "image_grid"]
 
 ADAM_EPSILON = 1e-8
 GRID_EPS = 1e-8
-
-
-def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distribute.Strategy:
-    """The distribution strategy of a run: the default one for one device, else mirrored.
-
-    ``devices`` names the devices explicitly (e.g. logical CPUs in tests); otherwise the first
-    ``num_gpus`` visible GPUs are used (the scheduler sets ``CUDA_VISIBLE_DEVICES`` from the
-    task's ``gpu`` entry). Too few devices is a ConfigError.
-    """
-    if devices is None:
-        if num_gpus == 1:
-            return tf.distribute.get_strategy()
-        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-        if len(gpus) < num_gpus:
-            raise ConfigError(
-                f"num_gpus = {num_gpus} but this process sees {len(gpus)} GPU(s) {gpus} "
-                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); give the "
-                f"task a gpu entry listing {num_gpus} ids, e.g. [['0', '1']]"
-            )
-        devices = gpus[:num_gpus]
-    if len(devices) != num_gpus:
-        raise ConfigError(f"num_gpus = {num_gpus} but {len(devices)} devices were given: {devices}")
-    if num_gpus == 1:
-        return tf.distribute.get_strategy()
-    return mirrored_strategy(list(devices))  # one per device set: see gan/distribute.py
-
-
-def memory_scalars() -> dict[str, float]:
-    """``memory/peak_rss`` (KiB, getrusage), ``memory/rss`` and ``memory/vms`` (bytes)."""
-    info = psutil.Process(os.getpid()).memory_info()
-    return {
-        "memory/peak_rss": float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-        "memory/rss": float(info.rss),
-        "memory/vms": float(info.vms),
-    }
 
 
 def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -130,8 +87,8 @@ class Trainer:
     :class:`~gan.imagenet.ImageNetFolder`. ``metric_callbacks`` are evaluated every
     ``metric_freq`` iterations into ``metrics.csv``. ``devices`` overrides the devices a
     ``num_gpus`` > 1 run is mirrored over (default: the first ``num_gpus`` visible GPUs).
-    The schedule (``self.schedule``) comes from the ``network``'s entry in
-    :data:`gan.variants.VARIANTS`.
+    The schedule (``self.schedule``) comes from the ``network``'s spec
+    (:func:`gan.networks.specs.network_spec`).
     """
 
     def __init__(
@@ -153,7 +110,7 @@ class Trainer:
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         os.makedirs(self.sample_dir, exist_ok=True)
 
-        self.variant = variant(config.network)
+        self.spec = network_spec(config.network)
         self.iteration = config.iteration
         self.latent_dim = config.latent_dim
         self.stop_requested = False
@@ -167,10 +124,8 @@ class Trainer:
         self.checkpointed: int | None = None
 
         data = RealData.of(images)
-        if data.folder is not None and not self.variant.schedule.streams_data:
-            streaming = " or ".join(
-                repr(name) for name, v in VARIANTS.items() if v.schedule.streams_data
-            )
+        if data.folder is not None and not self.spec.streams_data:
+            streaming = " or ".join(repr(s.name) for s in networks_where(lambda s: s.streams_data))
             raise ConfigError(f"streamed ImageNet data needs network {streaming}")
         self.folder, self.images = data.folder, data.bank
         self.image_shape, self.num_images = data.image_shape, data.num_images
@@ -190,7 +145,7 @@ class Trainer:
             self.d_opt.build(self.discriminator.trainable_variables)
 
         self.rng = tf.random.Generator.from_seed(self.seed)
-        self.schedule = self.variant.schedule(
+        self.schedule = self.spec.schedule(
             config,
             self.generator,
             self.discriminator,
@@ -314,7 +269,6 @@ class Trainer:
             sample_real=sample_real,
             real_images=self.images,
             rng=rng,
-            config=self.config,
             run_dir=self.run_dir,
         )
 
@@ -463,7 +417,7 @@ class Trainer:
             self.on_resume_accepted()
         self.open_stream(start)
         self.setup_metrics()
-        pending = self._read_pending(start - 1)
+        pending = read_pending(self._pending_path, start - 1)
         if pending:
             logging.info(
                 "redoing the evaluation of iteration %d abandoned by a stop: %s",
@@ -487,7 +441,7 @@ class Trainer:
             self.iterations_done = global_id + 1
             if with_summary:
                 self.write_scalars(stats, global_id)
-            if self.variant.memory_scalars:
+            if self.spec.memory_scalars:
                 self.write_scalars(memory_scalars(), global_id)
             if (global_id + 1) % cfg.vis_freq == 0:
                 self.visualize(global_id)
@@ -524,7 +478,7 @@ class Trainer:
                 if stage == METRICS_STAGE:
                     self.log_metrics(global_id)
                 else:
-                    if self.variant.extra_outputs:  # the original's ResNet code only saved
+                    if self.spec.extra_outputs:  # the original's ResNet code only saved
                         self.visualize(global_id)
                         self.log_metrics(global_id)
                     self.save_extra(global_id)
@@ -548,25 +502,3 @@ class Trainer:
             ", ".join(left),
         )
         return False
-
-    def _read_pending(self, global_id: int) -> list[str]:
-        """The evaluation stages of iteration ``global_id`` a stop left, from the record beside
-        the checkpoints; a record of another iteration is stale and removed."""
-        try:
-            with open(self._pending_path) as f:
-                record = json.load(f)
-        except FileNotFoundError:
-            return []
-        except (OSError, ValueError):
-            record = {}
-        stages = record.get("stages") if isinstance(record, dict) else None
-        if (
-            isinstance(record, dict)
-            and record.get("global_id") == global_id
-            and global_id >= 0
-            and isinstance(stages, list)
-            and all(s in (METRICS_STAGE, EXTRA_STAGE) for s in stages)
-        ):
-            return stages
-        os.remove(self._pending_path)
-        return []

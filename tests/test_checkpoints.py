@@ -27,7 +27,7 @@ def test_checkpoint_names_select_rotated_kept_and_all(trained_run):
 
 def test_a_fid_reference_in_the_config_builds_a_fid_against_it(tmp_path):
     from gan.metrics.inception import FrechetInceptionDistance
-    from gan.metrics.inception.reference import ReferenceFrechetDistance
+    from gan.metrics.inception.fid_against_stats import ReferenceFrechetDistance
     from gan.metrics.registry import build_metrics
 
     ref = str(tmp_path / "ref.npz")

@@ -22,8 +22,7 @@ def test_each_commands_help_shows_its_usage_and_only_its_own_flags(name, capsys)
     assert cli.run_cli(["main.py", *([name] if name else []), "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: {command.usage}\n")
-    own = set(command.flags) | ({"tf_log"} if command.tensorflow else set())
-    assert _help_flags(out) == own
+    assert _help_flags(out) == set(cli.own_flags(command))
 
 
 def test_help_through_main_py_is_the_commands_own():

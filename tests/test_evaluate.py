@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from gan.evaluate import EvalCsv
+from gan.eval_csv import EvalCsv
 from tests.after_training import assert_one_error_line, cli, no_partial_files
 from tests.helpers import TINY_RUN_CONFIG, run_config
 

@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 
+from gan.metrics.fid_stats_file import read_stats
 from gan.metrics.inception import InceptionGraph, frechet_distance
-from gan.metrics.inception.reference import FixedMoments
-from gan.metrics.reference_stats import read_stats
+from gan.metrics.inception.fid_against_stats import FixedMoments
 from gan.shapes import shapes_images
 from tests.after_training import assert_one_error_line, cli
 

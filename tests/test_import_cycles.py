@@ -2,8 +2,10 @@
 
 Every import statement counts, function-local ones included (only those under
 ``if TYPE_CHECKING:`` never run and are left out). Relative imports are resolved, ``from gan
-import x`` names the submodule ``gan.x``, and importing ``a.b.c`` from outside the package
-``a.b`` also runs ``a.b``'s ``__init__``.
+import x`` names the submodule ``gan.x`` (and the package ``gan`` only when it also takes a name
+that is no submodule), and importing ``a.b.c`` from outside the package ``a.b`` also runs
+``a.b``'s ``__init__``; a module inside a package never runs that package's ``__init__`` (it
+ran first).
 """
 
 from __future__ import annotations
@@ -64,10 +66,10 @@ def imports_of(module: str, path: str, modules: set[str]) -> set[str]:
         if node.level:
             anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
             base = ".".join(anchor + ([base] if base else []))
-        targets.add(base)
-        targets.update(
-            f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in modules
-        )
+        submodules = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules}
+        if len(submodules) < len(node.names):
+            targets.add(base)  # a name defined in the package itself
+        targets.update(submodules)
     edges = set()
     for target in targets:
         parts = target.split(".")
@@ -118,12 +120,13 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path
     (tmp_path / "b.py").write_text("def f():\n    from .c import g\n")
     (tmp_path / "c.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-        "    from gan.d import x\nfrom gan import a\n"
+        "    from gan.d import x\nfrom gan import a, version\n"
     )
     (tmp_path / "d.py").write_text("from gan import c\n")
     modules = {"gan", "gan.a", "gan.b", "gan.c", "gan.d"}
     graph = {f"gan.{n}": imports_of(f"gan.{n}", str(tmp_path / f"{n}.py"), modules) for n in "abcd"}
     assert graph["gan.c"] == {"gan", "gan.a"}  # not gan.d: under TYPE_CHECKING
+    assert graph["gan.d"] == {"gan.c"}  # a submodule named from its package
     assert find_cycle(graph) == ["gan.a", "gan.b", "gan.c", "gan.a"]
 
 

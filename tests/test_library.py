@@ -16,8 +16,8 @@ from gan import bsn
 from gan.config import ConfigError
 from gan.data import DataError, to_unit_range
 from gan.errors import UserError
+from gan.networks.specs import build_networks
 from gan.trainer import ADAM_EPSILON, Trainer
-from gan.variants import build_networks
 from tests.helpers import run_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

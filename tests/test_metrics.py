@@ -21,8 +21,8 @@ import scipy.linalg
 import tensorflow as tf
 
 from gan.config import ConfigError, RunConfig
-from gan.metrics import extra
 from gan.metrics import inception as inc
+from gan.metrics import kid
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics, metric_columns
 from gan.tfgan import tfgan_eval
@@ -72,7 +72,6 @@ def make_context(
     real: np.ndarray | None = None,
     sample=None,
     seed: int = 0,
-    config: dict | None = None,
     streamed: bool = False,
 ) -> MetricContext:
     real = real_set() if real is None else real
@@ -82,7 +81,6 @@ def make_context(
         sample_real=lambda n: real[rng.integers(0, len(real), n)],
         real_images=None if streamed else real,
         rng=rng,
-        config=config or {},
         run_dir="/tmp",
     )
 
@@ -572,7 +570,7 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
     out = runner.generated(ctx, 0, callbacks[0])
     assert len(out["fid_pool"]) == 20
     kid_only = inc.InceptionRunner(run_config())
-    extra.KernelInceptionDistance(kid_only, 20)
+    kid.KernelInceptionDistance(kid_only, 20)
     assert kid_only.keep_features and not kid_only.keep_moments
     streamed = callbacks[0].evaluate(ctx, 0)["fid"]
     assert streamed == pytest.approx(
@@ -581,11 +579,9 @@ def test_kid_keeps_the_generated_features_and_fid_gives_the_same_value(graph_pat
 
 
 def test_fid_on_fewer_samples_than_the_pass_reads_its_own_count(graph_path):
-    runner = inc.InceptionRunner(
-        run_config(inception_graph=graph_path, fid_num_real=30, metric_batch_size=16)
-    )
-    small = inc.FrechetInceptionDistance(runner, 10)
-    large = inc.FrechetInceptionDistance(runner, 20)
+    runner = inc.InceptionRunner(run_config(inception_graph=graph_path, metric_batch_size=16))
+    small = inc.FrechetInceptionDistance(runner, 10, num_real=30)
+    large = inc.FrechetInceptionDistance(runner, 20, num_real=30)
     assert runner.keep_features
     ctx = make_context(real=real_set(60, seed=4), sample=Generator(seed=5))
     for cb in (small, large):

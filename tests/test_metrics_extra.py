@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan.metrics import extra
+from gan.metrics import kid, swd
 from gan.metrics.base import MetricContext
 from gan.metrics.registry import build_metrics
 from tests.helpers import run_config
@@ -46,12 +46,12 @@ def kid_blocks(x: np.ndarray, y: np.ndarray, block: int) -> float:
 def test_kid_matches_numpy():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(60, 8)), rng.normal(0.3, 1.2, size=(45, 8))
-    assert extra.kernel_distance(x, y) == pytest.approx(mmd2_unbiased(x, y), rel=1e-9)
-    assert extra.kernel_distance(x, y, max_block_size=20) == pytest.approx(
+    assert kid.kernel_distance(x, y) == pytest.approx(mmd2_unbiased(x, y), rel=1e-9)
+    assert kid.kernel_distance(x, y, max_block_size=20) == pytest.approx(
         kid_blocks(x, y, 20), rel=1e-9
     )
     x2 = rng.normal(size=(60, 8))  # same distribution as x: unbiased, so near 0
-    assert abs(extra.kernel_distance(x, x2)) < 0.2 * extra.kernel_distance(x, y)
+    assert abs(kid.kernel_distance(x, x2)) < 0.2 * kid.kernel_distance(x, y)
 
 
 def ramps(n: int, size: int, seed: int) -> np.ndarray:
@@ -68,7 +68,7 @@ def test_swd_matches_numpy_with_known_projections(monkeypatch):
     proj = np.random.default_rng(7).normal(size=(dim, dim)).astype(np.float32)
     monkeypatch.setattr(tf.random, "normal", lambda shape, **kw: tf.constant(proj))
     real, fake = ramps(12, 16, 1), ramps(12, 16, 2)  # 16 px: one level, the image itself
-    got = extra.sliced_wasserstein(real, fake, patches_per_image=5, seed=3)
+    got = swd.sliced_wasserstein(real, fake, patches_per_image=5, seed=3)
 
     def descriptors(images):
         patches = images[:, :7, :7, :].reshape(len(images), -1).astype(np.float32)
@@ -85,7 +85,7 @@ def test_swd_matches_numpy_with_known_projections(monkeypatch):
 def test_swd_patch_normalization_and_draw():
     rng = np.random.default_rng(0)
     level = rng.normal(size=(3, 10, 10, 3))
-    patches = extra.random_patches(level, 4, 7, np.random.default_rng(5))
+    patches = swd.random_patches(level, 4, 7, np.random.default_rng(5))
     assert patches.shape == (12, 7, 7, 3)
     for j, p in enumerate(patches):  # 4 windows of image 0, then of image 1, ...
         assert any(
@@ -95,7 +95,7 @@ def test_swd_patch_normalization_and_draw():
         )
     flat = np.zeros((2, 7, 7, 3))
     flat[1] += rng.normal(size=(7, 7, 3))
-    out = extra.normalize_patches(flat)
+    out = swd.normalize_patches(flat)
     assert np.all(out[0] == 0)
     assert out[1].mean() == pytest.approx(0, abs=1e-6) and out[1].std() == pytest.approx(1, 1e-5)
 
@@ -104,26 +104,26 @@ def test_swd_level_patches_do_not_depend_on_the_pyramid_batch_size():
     rng = np.random.default_rng(4)
     images = rng.integers(0, 256, (23, 32, 32, 3), dtype=np.uint8)
     for level, size in ((0, 32), (1, 16)):
-        ys, xs = extra.patch_centres(23, size, size, 5, 7, np.random.default_rng(level))
-        whole = extra.level_patches(images, level, 2, ys, xs, 5, 7, batch_size=64)
-        batched = extra.level_patches(images, level, 2, ys, xs, 5, 7, batch_size=4)
+        ys, xs = swd.patch_centres(23, size, size, 5, 7, np.random.default_rng(level))
+        whole = swd.level_patches(images, level, 2, ys, xs, 5, 7, batch_size=64)
+        batched = swd.level_patches(images, level, 2, ys, xs, 5, 7, batch_size=4)
         assert whole.shape == (23 * 5, 147)
         np.testing.assert_allclose(batched, whole, rtol=1e-6, atol=1e-6)
 
 
 def test_swd_levels_determinism_and_flat_images():
-    assert [extra.swd_levels(s) for s in (16, 32, 48, 64, 128)] == [1, 2, 2, 3, 4]
+    assert [swd.swd_levels(s) for s in (16, 32, 48, 64, 128)] == [1, 2, 2, 3, 4]
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
     fake = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8)
     fake[:, :20] = 255  # flat areas: tfgan's own normalization gives NaN here
-    first = extra.sliced_wasserstein(real, fake, 16, seed=11)
+    first = swd.sliced_wasserstein(real, fake, 16, seed=11)
     assert len(first) == 2 and all(math.isfinite(v) and v > 0 for v in first)
     state = np.random.get_state()
-    assert extra.sliced_wasserstein(real, fake, 16, seed=11) == first
+    assert swd.sliced_wasserstein(real, fake, 16, seed=11) == first
     assert np.random.get_state()[1].tolist() == state[1].tolist()
-    assert extra.sliced_wasserstein(real, fake, 16, seed=12) != first
-    near = extra.sliced_wasserstein(real, real[::-1], 16, seed=11)
+    assert swd.sliced_wasserstein(real, fake, 16, seed=12) != first
+    near = swd.sliced_wasserstein(real, real[::-1], 16, seed=11)
     assert max(near) < min(first)
 
 
@@ -141,7 +141,6 @@ def swd_context(seed: int, calls: list) -> MetricContext:
         sample_real=lambda n: real[:n],
         real_images=real,
         rng=rng,
-        config={},
         run_dir="/tmp",
     )
 
@@ -171,7 +170,6 @@ def test_swd_callback_resume_and_config():
                 sample_real=ctx.sample_real,
                 real_images=ctx.real_images,
                 rng=ctx.rng,
-                config={},
                 run_dir="/tmp",
             ),
             0,

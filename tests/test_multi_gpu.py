@@ -9,8 +9,8 @@ import textwrap
 import pytest
 
 from gan.config import ConfigError, validate_run_config
+from gan.devices import make_strategy
 from gan.tasks import load_task, parse_shard, select_runs, shard_runs, with_gpu_entries
-from gan.trainer import make_strategy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

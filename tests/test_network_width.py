@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from gan.config import ConfigError, validate_run_config
 from gan.networks.cnn import CNNDiscriminator, CNNGenerator
-from gan.variants import build_networks
+from gan.networks.specs import build_networks
 
 # The paper's CIFAR10 CNN (mg 4, 32x32x3): every variable's path and shape. A width-1.0 network
 # must keep them, so checkpoints written before the multiplier existed still restore.

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 from gan.config import validate_run_config
-from gan.reference import reference_iteration
 from gan.trainer import Trainer
+from tests.straightforward_iteration import straightforward_iteration
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
 
@@ -59,7 +59,7 @@ def test_optimized_iteration_matches_the_straightforward_schedule(
     # small; the schedules' gradients are compared all the same (through m and v).
     for t in (fast, slow):
         t.d_opt.epsilon = t.g_opt.epsilon = 1.0
-    ref_fn = tf.function(lambda s: reference_iteration(slow, s))
+    ref_fn = tf.function(lambda s: straightforward_iteration(slow, s))
     for with_summary in (True, False, True):
         for x, y in zip(_all_variables(slow), _all_variables(fast), strict=True):
             x.assign(y)

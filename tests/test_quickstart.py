@@ -50,7 +50,6 @@ def test_shapes_fid_is_small_for_real_images_and_large_for_noise(cache):
         sample_real=None,
         real_images=real,
         rng=rng,
-        config={},
         run_dir=str(cache),
     )
     metric.setup(ctx)
@@ -68,7 +67,6 @@ def test_shapes_fid_is_small_for_real_images_and_large_for_noise(cache):
             sample_real=None,
             real_images=real,
             rng=np.random.default_rng(9),
-            config={},
             run_dir="",
         )
     )

@@ -747,14 +747,14 @@ def test_failed_and_stale_running_states_from_status_json(tmp_path):
 
 
 def test_evaluation_columns_appear_beside_the_training_ones(tmp_path):
-    from gan.evaluate import SETTING_COLUMNS, EvalCsv
+    from gan.eval_csv import EvalCsv, setting_columns
 
     task_dir = write_task(tmp_path, '[{"run": range(1)}]', global_extra='"metrics": ["fid"],')
     run = load_task(task_dir).runs[0]
     write_metrics(run.run_dir, [(40.0,), (30.0,), (35.0,)], header="global_id,fid")
     open(os.path.join(run.run_dir, "COMPLETED"), "w").close()
     table = EvalCsv(os.path.join(run.run_dir, "eval", "metrics.csv"))
-    own = dict.fromkeys(SETTING_COLUMNS, "1")
+    own = dict.fromkeys(setting_columns(), "1")
     table.put(199, "model-199", own, {"fid": 31.0, "swd": 2.0})
     table.put(299, "model-299", own, {"fid": 36.0, "swd": 1.5})
     table.put(299, "model-299", {**own, "fid_num_samples": "50000"}, {"fid": 34.0})

@@ -11,12 +11,15 @@ import sys
 import pytest
 
 from gan.config import REPO_ROOT, RUN_KEYS, ConfigError, RunConfig, validate_run_config
+from gan.metrics.names import setting_keys
 from tests.helpers import run_config
 
 
 def test_every_key_is_an_attribute_with_its_default_and_a_doc():
     cfg = validate_run_config({"dataset": "cifar10", "mg": 4, "iteration": 10})
-    assert [f.name for f in dataclasses.fields(RunConfig)] == list(RUN_KEYS)
+    fields = [f.name for f in dataclasses.fields(RunConfig) if f.name != "metric_values"]
+    assert list(RUN_KEYS) == fields + setting_keys()  # then the registered metrics' own keys
+    assert list(cfg.to_dict()) == list(RUN_KEYS)
     for key, spec in RUN_KEYS.items():
         assert spec.doc, key
         if key not in ("dataset", "mg", "iteration"):
@@ -112,3 +115,11 @@ def test_the_first_problem_in_schema_order_is_reported_even_when_built_directly(
         validate_run_config({"dataset": "cifar10", "sn_mode": "XN"})  # before missing iteration
     with pytest.raises(ConfigError, match="missing required key 'iteration'"):
         RunConfig(dataset="cifar10", mg=4)
+
+
+@pytest.mark.parametrize("key", ["fid_num_samples", "fid_num_real"])
+def test_a_fid_count_below_two_is_refused_when_the_config_is_made(key):
+    # one image has no covariance: FID, KID and the shapes metric need two
+    with pytest.raises(ConfigError, match=f"{key} = 1, expected at least 2"):
+        run_config(**{key: 1})
+    assert run_config(**{key: 2}).value(key) == 2

@@ -1,6 +1,7 @@
-"""A metric is one registration: a toy metric registered here, and nowhere else, is validated,
-listed by --dry_run, computed in training and by ``evaluate``, and ranked by the report as its
-spec says (docs/architecture.md "Adding a metric" walks through this file)."""
+"""A metric is one registration: a toy metric registered here, and nowhere else, with a count key
+of its own (``toy_num_samples``), is validated, listed by --dry_run, computed in training and by
+``evaluate`` (its ``--toy_num_samples`` flag included), and ranked by the report as its spec says
+(docs/architecture.md "Adding a metric" walks through this file)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import textwrap
 import numpy as np
 import pytest
 
-from gan.config import ConfigError
+from gan import cli as gan_cli
+from gan.config import RUN_KEYS, ConfigError
+from gan.keys import Key, positive
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.names import (
     HIGHER,
     LOWER,
+    MetricSettings,
     MetricSpec,
     count_flags,
     register_metric,
+    setting_keys,
     unregister_metric,
 )
 from tests.after_training import cli
@@ -42,20 +47,22 @@ class ToyMetric(MetricCallback):
         }
 
 
-def build_toy(config, shared) -> ToyMetric:
-    """The toy metric of a run: it reads ``fid_num_samples`` generated images."""
+def build_toy(settings: MetricSettings, shared: dict) -> ToyMetric:
+    """The toy metric of a run: it reads ``toy_num_samples`` generated images (its own key)."""
     del shared
-    return ToyMetric(config.fid_num_samples)
+    assert set(settings) == {*COMMON, "toy_num_samples"}  # its own keys, no whole run config
+    return ToyMetric(settings.toy_num_samples)
 
 
+COMMON = {"metric_batch_size", "inception_batch_size", "inception_graph", "on_missing_inception"}
 TOY = MetricSpec(
     "toy",
     ("toy_iteration", "toy_brightness"),
     build=build_toy,
     better={"toy_iteration": HIGHER, "toy_brightness": LOWER},
     reads_real=False,
-    counts=("fid_num_samples",),
-    samples="fid_num_samples",
+    counts={"toy_num_samples": Key((int,), 6, "generated images the toy metric reads", positive)},
+    samples="toy_num_samples",
 )
 
 
@@ -73,7 +80,7 @@ def toy_task(tmp_path_factory):
     from gan.tasks import load_task
 
     root = tmp_path_factory.mktemp("toy")
-    global_config = dict(TINY_RUN_CONFIG, metrics=["toy"], network_width=0.125)
+    global_config = dict(TINY_RUN_CONFIG, metrics=["toy"], network_width=0.125, toy_num_samples=4)
     (root / "config.py").write_text(
         textwrap.dedent(f"""
         config = {{
@@ -94,6 +101,11 @@ def read_rows(path: str) -> list[dict[str, str]]:
 
 def test_the_toy_metric_is_validated_like_a_built_in_one():
     assert run_config(dataset="shapes", metrics=["toy", "swd"]).metrics == ("toy", "swd")
+    assert run_config(metrics=["toy"]).toy_num_samples == 6  # its key's default
+    assert run_config(metrics=["toy"], toy_num_samples=3).to_dict()["toy_num_samples"] == 3
+    with pytest.raises(ConfigError, match="toy_num_samples = 0, expected a positive number"):
+        run_config(toy_num_samples=0)
+    assert "toy_num_samples" in RUN_KEYS and "toy_num_samples" in setting_keys()
     with pytest.raises(ConfigError, match="'toy' listed more than once"):
         run_config(metrics=["toy", "toy"])
     with pytest.raises(ConfigError, match="unknown metric 'toyy'; known metrics: .*toy"):
@@ -102,13 +114,27 @@ def test_the_toy_metric_is_validated_like_a_built_in_one():
     try:
         with pytest.raises(ConfigError, match="unknown metric 'toy'"):
             run_config(metrics=["toy"])
+        with pytest.raises(ConfigError, match="unknown key 'toy_num_samples'"):
+            run_config(toy_num_samples=3)
+        assert "toy_num_samples" not in count_flags()
     finally:
         register_metric(TOY)
     with pytest.raises(ValueError, match="registered already"):
         register_metric(TOY)
     with pytest.raises(ValueError, match="column 'fid' belongs to metric 'fid'"):
         register_metric(MetricSpec("toy2", ("fid",), build=build_toy))
-    assert "fid_num_samples" in count_flags()
+    other = {"toy_num_samples": Key((int,), 7, "another meaning", positive)}
+    with pytest.raises(ValueError, match="key 'toy_num_samples' differs"):
+        register_metric(MetricSpec("toy2", ("toy2",), build=build_toy, counts=other))
+    assert "toy_num_samples" in count_flags()
+
+
+def test_evaluate_takes_the_toy_metrics_count_as_a_flag(capsys):
+    assert gan_cli.run_cli(["main.py", "evaluate", "--help"]) == 0
+    assert "--toy_num_samples: evaluate: generated images the toy metric reads" in (
+        capsys.readouterr().out
+    )
+    assert "toy_num_samples" in gan_cli.own_flags(gan_cli.COMMANDS["evaluate"])
 
 
 def test_dry_run_lists_the_run_of_a_task_measuring_the_toy_metric(toy_task, capsys):
@@ -123,7 +149,8 @@ def test_training_evaluate_and_report_compute_and_rank_the_toy_metric(toy_task):
     from gan.report import write_report
 
     task_dir, run = toy_task
-    train_tiny_run(run.run_dir, None, metrics=["toy"], network_width=0.125)
+    train_tiny_run(run.run_dir, None, metrics=["toy"], network_width=0.125, toy_num_samples=4)
+    assert run.config.toy_num_samples == 4
     rows = read_rows(os.path.join(run.run_dir, "metrics.csv"))
     assert list(rows[0]) == ["global_id", "toy_iteration", "toy_brightness"]
     assert [int(r["global_id"]) for r in rows] == [1, 3, 3]
@@ -137,6 +164,13 @@ def test_training_evaluate_and_report_compute_and_rank_the_toy_metric(toy_task):
     assert evaluated["checkpoint"] == "model-3"
     assert evaluated["toy_iteration"] == rows[-1]["toy_iteration"]
     assert evaluated["toy_brightness"] == rows[-1]["toy_brightness"]
+    assert evaluated["toy_num_samples"] == "4"  # a settings column of eval/metrics.csv
+
+    # its count flag: a row of its own, the brightness of another number of samples
+    assert cli("evaluate", run.run_dir, "--toy_num_samples", "2") == 0
+    by_count = {r["toy_num_samples"]: r for r in read_rows(run.run_dir + "/eval/metrics.csv")}
+    assert set(by_count) == {"4", "2"}
+    assert by_count["2"]["toy_brightness"] != by_count["4"]["toy_brightness"]
 
     # the report ranks each column as the spec says: toy_iteration by its maximum (its name
     # alone would leave it unranked), toy_brightness by its minimum
@@ -146,3 +180,18 @@ def test_training_evaluate_and_report_compute_and_rank_the_toy_metric(toy_task):
     assert summary["toy_brightness"]["direction"] == "min"
     assert float(summary["toy_brightness"]["best_mean"]) == pytest.approx(min(brightness))
     assert summary["eval_toy_iteration"]["direction"] == "max"
+    assert not any("num_samples" in metric for metric in summary)  # a setting, not a metric
+
+
+def test_evaluate_images_gives_the_toy_metric_its_own_settings(tmp_path, capsys):
+    images = np.full((5, 32, 32, 3), 255, np.uint8)
+    path = str(tmp_path / "white.npy")
+    np.save(path, images)
+    code = cli("evaluate", "--images", path, "--dataset", "shapes", "--metrics", "toy")
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out  # five images: the default 6 capped at the set's size
+    assert "toy_brightness: 1.000000" in out and "toy_iteration: 0.000000" in out
+    code = cli("evaluate", "--images", path, "--dataset", "shapes", "--metrics", "toy",
+               "--toy_num_samples", "9")  # fmt: skip
+    assert code == 2
+    assert "--toy_num_samples 9: --images" in capsys.readouterr().err

@@ -29,11 +29,15 @@ def test_dry_run_refuses_the_shapes_metric_on_another_dataset(tmp_path, capsys):
     assert_one_error_line(capsys, cli(task, "--dry_run"), "'shapes'", "'cifar10'")
 
 
-def test_an_unknown_network_in_the_variants_table_is_a_config_error():
-    from gan.variants import variant
+def test_an_unknown_network_has_one_message_from_the_registry_and_the_config():
+    from gan.config import validate_run_config
+    from gan.networks.specs import network_spec
 
-    with pytest.raises(ConfigError, match="unknown network 'gan3'; known networks: cnn"):
-        variant("gan3")
+    expected = "network = 'gan3', expected one of 'cnn', 'resnet'"
+    with pytest.raises(ConfigError, match=f"^{expected}$"):
+        network_spec("gan3")
+    with pytest.raises(ConfigError, match=f"^config: {expected}$"):
+        validate_run_config({"dataset": "cifar10", "network": "gan3", "iteration": 1, "mg": 4})
 
 
 def _gan_run(run_dir, **config) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gan.config import ConfigError, RunConfig
+from gan.errors import ConfigError
 from gan.run_folder import atomic_path
 
 
@@ -34,7 +34,6 @@ class MetricContext:
     sample_real: Callable[[int], np.ndarray]
     real_images: np.ndarray | None
     rng: np.random.Generator
-    config: RunConfig
     run_dir: str
 
 

@@ -3,31 +3,65 @@ TensorFlow.
 
 A spec says everything the rest of the code needs to know about a metric: its name (the run
 config's ``metrics`` entry), its columns, which way each column is better, whether it reads real
-images, the config keys counting the images it reads (``evaluate``'s ``--<key>`` flags), the
-state it keeps across a resume, the datasets it supports, a check of the config, and how to
-build its callback. Config validation (:class:`gan.config.RunConfig`), ``--dry_run``,
-training and ``evaluate`` (:func:`gan.metrics.registry.build_metrics`), the command flags
-(:func:`count_flags`) and the report's ranking (:func:`column_direction`) all read it.
+images, its own run-config keys (the counts of the images it reads and its other settings), the
+state it keeps across a resume, the datasets it supports, a check of its settings, and how to
+build its callback. Its keys are run-config keys (:data:`gan.config.RUN_KEYS`), ``evaluate``'s
+``--<count>`` flags (:func:`count_flags`) and the settings columns of ``eval/metrics.csv``
+(:func:`setting_keys`). Config validation (:class:`gan.config.RunConfig`), ``--dry_run``,
+training and ``evaluate`` (:func:`gan.metrics.registry.build_metrics`) and the report's ranking
+(:func:`column_direction`) all read it.
 
 A new metric is a callback class (:class:`gan.metrics.base.MetricCallback`), a builder
-``(config, shared) -> callback`` and one :func:`register_metric` call; the built-in ones are
-registered at the end of this module, their builders named as ``"module:function"`` strings
-so that importing this module (the TensorFlow-free CLI does) imports no TensorFlow.
-docs/architecture.md "Adding a metric" walks through it.
+``(settings, shared) -> callback`` and one :func:`register_metric` call declaring its own
+config keys; the built-in ones are registered by :mod:`gan.metrics.builtin` (imported by the
+package's ``__init__``). docs/architecture.md "Adding a metric" walks through it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gan.errors import ConfigError
-from gan.lazy import Ref
+from gan.keys import Key
 
 HIGHER = "max"  # the best value of the column is its maximum
 LOWER = "min"  # ... its minimum
 INCEPTION = "inception"  # the group of the metrics sharing one Inception runner
+#: Run-config keys every metric reads besides its own (the sampling batch, the Inception graph).
+COMMON_KEYS = (
+    "metric_batch_size",
+    "inception_batch_size",
+    "inception_graph",
+    "on_missing_inception",
+)
+
+
+class MetricSettings(Mapping[str, Any]):
+    """What one metric reads: its own counts and settings and :data:`COMMON_KEYS`, each also an
+    attribute (``settings.fid_num_samples``)."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(f"metric settings have no key {name!r}") from None
+
+    def __repr__(self) -> str:
+        return f"MetricSettings({self._values!r})"
 
 
 @dataclass(frozen=True)
@@ -35,46 +69,63 @@ class MetricSpec:
     """One metric: what config validation, training, ``evaluate`` and the report know of it.
 
     - ``name``: the run config's ``metrics`` entry; ``columns``: its ``metrics.csv`` columns.
-    - ``build``: ``(config, shared) -> MetricCallback``, or the ``"module:function"`` naming
-      it (imported when a run builds its metrics). ``shared`` is one dict per run for work the
-      metrics share (the Inception metrics keep their runner there).
+    - ``build``: ``(settings, shared) -> MetricCallback``; ``settings`` is its
+      :class:`MetricSettings`, ``shared`` one dict per run for work the metrics share (the
+      Inception metrics keep their runner there).
     - ``better``: column -> ``HIGHER`` or ``LOWER``; a column left out is not ranked (a
       ``<x>_std`` beside ``<x>_mean`` is reported at the best ``<x>_mean``).
-    - ``reads_real``: whether it compares with the real images (a function of the config
-      when that depends on it).
-    - ``counts``: the config keys giving the numbers it reads (positive integers), which
-      ``evaluate`` also takes as ``--<key>`` flags; ``samples`` names the one counting
-      generated images, ``real`` the one counting real images.
+    - ``reads_real``: whether it compares with the real images (a function of its settings
+      when that depends on them).
+    - ``counts``: its run-config keys giving the numbers it reads -> their :class:`Key`
+      (type, default, meaning, check); ``evaluate`` takes each as a ``--<key>`` flag.
+      ``samples`` names the one counting generated images, ``real`` the one counting real
+      images. ``settings``: its other run-config keys (e.g. FID's ``fid_reference``). A key
+      several metrics read (FID, KID and shapes read ``fid_num_samples``) is the same
+      :class:`Key` in each. Counts and settings are the settings columns of
+      ``eval/metrics.csv``.
     - ``state``: the names of the arrays it keeps across a resume (``metric_state.npz``) ->
       the count key a real subset's length must equal to be reused (None: any length).
       ``shares``: the group whose kept state every member receives in ``evaluate`` (the
       Inception metrics' one real subset, whichever of them saved it).
     - ``datasets``: the datasets it can measure (None: any).
-    - ``check``: ``config -> problem or None``, a rule of its own on the config's keys.
+    - ``check``: ``settings -> problem or None``, a rule of its own on its settings.
     """
 
     name: str
     columns: Sequence[str]
-    build: Ref
+    build: Callable[[MetricSettings, dict[str, Any]], Any]
     better: Mapping[str, str] = field(default_factory=dict)
-    reads_real: bool | Callable[[Any], bool] = True
-    counts: Sequence[str] = ()
+    reads_real: bool | Callable[[MetricSettings], bool] = True
+    counts: Mapping[str, Key] = field(default_factory=dict)
     samples: str | None = None
     real: str | None = None
     state: Mapping[str, str | None] = field(default_factory=dict)
     shares: str | None = None
     datasets: Sequence[str] | None = None
-    check: Callable[[Any], str | None] | None = None
+    check: Callable[[MetricSettings], str | None] | None = None
+    settings: Mapping[str, Key] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", tuple(self.columns))
-        object.__setattr__(self, "counts", tuple(self.counts))
         if self.datasets is not None:
             object.__setattr__(self, "datasets", tuple(self.datasets))
 
-    def needs_real(self, config: Any) -> bool:
-        """Whether the metric reads real images under ``config``."""
-        return self.reads_real(config) if callable(self.reads_real) else bool(self.reads_real)
+    @property
+    def keys(self) -> dict[str, Key]:
+        """Its own run-config keys: the counts, then the settings."""
+        return {**self.counts, **self.settings}
+
+    def settings_from(self, values: Any) -> MetricSettings:
+        """Its :class:`MetricSettings`, read from ``values`` (a run config, or a mapping)."""
+        get = values.get if isinstance(values, Mapping) else lambda k: getattr(values, k)
+        return MetricSettings({k: get(k) for k in (*COMMON_KEYS, *self.keys)})
+
+    def needs_real(self, values: Any) -> bool:
+        """Whether the metric reads real images with these settings (a run config or a
+        mapping of keys)."""
+        if callable(self.reads_real):
+            return bool(self.reads_real(self.settings_from(values)))
+        return bool(self.reads_real)
 
 
 _METRICS: dict[str, MetricSpec] = {}
@@ -100,6 +151,12 @@ def register_metric(spec: MetricSpec) -> MetricSpec:
         f"{what} = {key!r} is not one of its counts"
         for what, key in (("samples", spec.samples), ("real", spec.real))
         if key is not None and key not in spec.counts
+    ]
+    known = metric_keys()
+    problems += [
+        f"key {k!r} differs from the {k!r} another metric registered (one key, one meaning)"
+        for k, key in spec.keys.items()
+        if k in known and known[k] != key
     ]
     kept = kept_subset_counts()
     problems += [
@@ -143,19 +200,20 @@ def check_metric_names(names: Sequence[str]) -> None:
         raise ConfigError(f"metrics: {', '.join(map(repr, repeated))} listed more than once")
 
 
-def check_metrics(config: Any) -> None:
-    """Raise ConfigError unless every metric of ``config`` is known, listed once, supports
-    the dataset and accepts the config (its ``check``)."""
-    check_metric_names(config.metrics)
-    for name in config.metrics:
+def check_metrics(metrics: Sequence[str], dataset: str, values: Any) -> None:
+    """Raise ConfigError unless every metric of ``metrics`` is known, listed once, supports
+    ``dataset`` and accepts its settings in ``values`` (a run config or a mapping; its
+    ``check``)."""
+    check_metric_names(metrics)
+    for name in metrics:
         spec = _METRICS[name]
-        if spec.datasets is not None and config.dataset not in spec.datasets:
+        if spec.datasets is not None and dataset not in spec.datasets:
             raise ConfigError(
                 f"metrics: {name!r} measures dataset "
                 f"{' or '.join(map(repr, spec.datasets))} only, not "
-                f"{config.dataset!r}"
+                f"{dataset!r}"
             )
-        problem = spec.check(config) if spec.check else None
+        problem = spec.check(spec.settings_from(values)) if spec.check else None
         if problem:
             raise ConfigError(problem)
 
@@ -177,6 +235,17 @@ def count_flags() -> list[str]:
     return list(dict.fromkeys(k for spec in _METRICS.values() for k in spec.counts))
 
 
+def metric_keys() -> dict[str, Key]:
+    """Every registered metric's own run-config keys (counts and settings), each once, in
+    registration order."""
+    return {k: key for spec in _METRICS.values() for k, key in spec.keys.items()}
+
+
+def setting_keys() -> list[str]:
+    """The keys of :func:`metric_keys` (the settings columns of ``eval/metrics.csv``)."""
+    return list(metric_keys())
+
+
 def sample_count_keys() -> list[str]:
     """The keys counting generated images, each once."""
     return list(dict.fromkeys(s.samples for s in _METRICS.values() if s.samples))
@@ -187,9 +256,10 @@ def real_count_keys() -> list[str]:
     return list(dict.fromkeys(s.real for s in _METRICS.values() if s.real))
 
 
-def reads_real(config: Any) -> bool:
-    """Whether any metric of ``config`` reads the real images."""
-    return any(metric_spec(name).needs_real(config) for name in config.metrics)
+def reads_real(metrics: Sequence[str], values: Any) -> bool:
+    """Whether any of ``metrics`` reads the real images with the settings in ``values`` (a run
+    config or a mapping of keys)."""
+    return any(metric_spec(name).needs_real(values) for name in metrics)
 
 
 def kept_subset_counts() -> dict[str, str]:
@@ -213,83 +283,3 @@ def column_direction(column: str) -> str | None:
         if column in spec.columns:
             return spec.better.get(column, "")
     return None
-
-
-# ------------------------------------------------------------------------ the built-in metrics
-def _is_splits(config: Any) -> str | None:
-    if config.is_num_samples < config.is_num_splits:
-        return (
-            f"is_num_samples = {config.is_num_samples} cannot make is_num_splits = "
-            f"{config.is_num_splits} splits"
-        )
-    return None
-
-
-_FID_SUBSET = {"fid_real_indices": "fid_num_real", "fid_real_activations": "fid_num_real"}
-_FID_COUNTS = ("fid_num_samples", "fid_num_real")
-
-register_metric(
-    MetricSpec(
-        "inception_score",
-        ("inception_score_mean", "inception_score_std"),
-        build="gan.metrics.inception.callbacks:build_inception_score",
-        better={"inception_score_mean": HIGHER},
-        reads_real=False,
-        counts=("is_num_samples", "is_num_splits"),
-        samples="is_num_samples",
-        shares=INCEPTION,
-        check=_is_splits,
-    )
-)
-register_metric(
-    MetricSpec(
-        "fid",
-        ("fid",),
-        build="gan.metrics.inception.reference:build_fid",
-        better={"fid": LOWER},
-        reads_real=lambda config: not config.fid_reference,
-        counts=_FID_COUNTS,
-        samples="fid_num_samples",
-        real="fid_num_real",
-        state=_FID_SUBSET,
-        shares=INCEPTION,
-    )
-)
-register_metric(
-    MetricSpec(
-        "kid",
-        ("kid",),
-        build="gan.metrics.extra:build_kid",
-        better={"kid": LOWER},
-        counts=_FID_COUNTS,
-        samples="fid_num_samples",
-        real="fid_num_real",
-        state=_FID_SUBSET,
-        shares=INCEPTION,
-    )
-)
-register_metric(
-    MetricSpec(
-        "swd",
-        ("swd",),
-        build="gan.metrics.extra:build_swd",
-        better={"swd": LOWER},
-        counts=("swd_num_samples",),
-        samples="swd_num_samples",
-        real="swd_num_samples",
-        state={"swd_seed": None, "swd_real_indices": "swd_num_samples"},
-    )
-)
-register_metric(
-    MetricSpec(
-        "shapes",
-        ("shapes_fid", "shapes_kid"),
-        build="gan.metrics.shapes_features:build_shapes",
-        better={"shapes_fid": LOWER, "shapes_kid": LOWER},
-        counts=_FID_COUNTS,
-        samples="fid_num_samples",
-        real="fid_num_real",
-        state={"shapes_real_indices": "fid_num_real"},
-        datasets=("shapes",),
-    )
-)

@@ -1,8 +1,8 @@
 """Metric names of the run config (``metrics``) -> callbacks, CSV columns in config order.
 
 Each name is a :class:`~gan.metrics.names.MetricSpec` of the registry
-(:mod:`gan.metrics.names`); its builder makes the callback. The built-in metrics and their
-``metrics.csv`` columns:
+(:mod:`gan.metrics.names`); its builder makes the callback from the metric's own settings. The
+built-in metrics (:mod:`gan.metrics.builtin`) and their ``metrics.csv`` columns:
 
 - ``inception_score``: inception_score_mean, inception_score_std
 - ``fid``: fid (against the run's real subset, or the ``fid_reference`` statistics file)
@@ -18,17 +18,22 @@ missing and ``on_missing_inception`` is "skip", the Inception-based columns stay
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gan.config import RunConfig
-from gan.lazy import resolve
 from gan.metrics.base import MetricCallback
 from gan.metrics.names import metric_columns, metric_spec
 
 __all__ = ["build_metrics", "metric_columns"]
 
 
-def build_metrics(config: RunConfig) -> list[MetricCallback]:
-    """The callbacks of ``config.metrics``, in order; Inception-based ones share one graph."""
+def build_metrics(values: Any, metrics: Sequence[str] | None = None) -> list[MetricCallback]:
+    """The callbacks of the metric names ``metrics`` (default: the ``metrics`` of ``values``),
+    in order, each built from its own settings in ``values`` (a run config, or a mapping of
+    keys); Inception-based ones share one graph."""
+    if metrics is None:
+        metrics = values["metrics"] if isinstance(values, Mapping) else values.metrics
     shared: dict[str, Any] = {}
-    return [resolve(metric_spec(name).build)(config, shared) for name in config.metrics]
+    return [
+        metric_spec(name).build(metric_spec(name).settings_from(values), shared) for name in metrics
+    ]

@@ -10,17 +10,15 @@ not with Inception-based FID/KID.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import keras
 import numpy as np
 from absl import logging
 
-from gan.config import RunConfig
 from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
-from gan.metrics.extra import kernel_distance
 from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
+from gan.metrics.kid import kernel_distance
 from gan.run_folder import atomic_path
 from gan.shapes import SHAPE_KINDS, make_shapes
 
@@ -123,9 +121,3 @@ class ShapesFeatureDistance(MetricCallback):
             "shapes_fid": frechet_distance(self._real_features, fake_features),
             "shapes_kid": kernel_distance(self._real_features, fake_features),
         }
-
-
-def build_shapes(config: RunConfig, shared: dict[str, Any]) -> ShapesFeatureDistance:
-    """The ``shapes`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
-    del shared
-    return ShapesFeatureDistance(config.fid_num_samples, config.fid_num_real)

@@ -232,3 +232,29 @@ class CNNDiscriminator(NormalizedDiscriminator):
             h = leaky_relu(h, LEAK)
         h = tf.reshape(h, [tf.shape(h)[0], -1])
         return tf.cast(self.dense(h, gain=self._gain(len(self.convs))), tf.float32)
+
+
+# ------------------------------------------------------- the builders of its spec ("cnn")
+def build_generator(config, image_shape: tuple[int, int, int]) -> CNNGenerator:
+    """The CNN generator of a run config (its ``mg``, ``latent_dim``, precision and width)."""
+    return CNNGenerator(
+        config.mg,
+        channels=image_shape[2],
+        latent_dim=config.latent_dim,
+        precision=config.precision,
+        width=config.network_width,
+        name="generator",
+    )
+
+
+def build_discriminator(config, image_shape: tuple[int, int, int]) -> CNNDiscriminator:
+    """The CNN discriminator of a run config (``sn_mode``, ``scale``, ``gamma``, precision)."""
+    return CNNDiscriminator(
+        config.sn_mode,
+        config.scale,
+        config.gamma,
+        image_shape=image_shape,
+        precision=config.precision,
+        width=config.network_width,
+        name="discriminator",
+    )

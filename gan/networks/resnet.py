@@ -329,3 +329,27 @@ class ResNetDiscriminator(NormalizedDiscriminator):
         out: list = [[layer.sigmas() for layer in block.normalized_layers] for block in self.blocks]
         out.append(self.dense.sigmas())
         return out
+
+
+# ---------------------------------------------------- the builders of its spec ("resnet")
+def build_generator(config, image_shape: tuple[int, int, int]) -> ResNetGenerator:
+    """The ResNet generator of a run config, for square images of ``image_shape``."""
+    return ResNetGenerator(
+        image_shape[0],
+        channels=image_shape[2],
+        latent_dim=config.latent_dim,
+        width=config.network_width,
+        name="generator",
+    )
+
+
+def build_discriminator(config, image_shape: tuple[int, int, int]) -> ResNetDiscriminator:
+    """The ResNet discriminator of a run config (``sn_mode``, ``scale``, ``gamma``, width)."""
+    return ResNetDiscriminator(
+        config.sn_mode,
+        config.scale,
+        config.gamma,
+        image_shape=image_shape,
+        width=config.network_width,
+        name="discriminator",
+    )

@@ -3,12 +3,13 @@ without TensorFlow.
 
 A spec owns what the rest of the code needs to know about a network family: the config keys it
 needs, the images, datasets and precisions it trains with, whether it reads streamed data
-(ImageNet) and splits batches over devices, its output quirks, and its builders and schedule,
-named as ``"module:attribute"`` strings so that importing this module (the TensorFlow-free CLI
-validates configs) imports no TensorFlow. :class:`gan.config.RunConfig` checks a config
-against its network's spec (:func:`gan.config.check_network`); :data:`gan.variants.VARIANTS`
-maps a name to the builders and schedule; ``export`` names the spec's Keras module.
-docs/architecture.md "Adding a network" walks through adding one.
+(ImageNet) and splits batches over devices, its output quirks, and its builders and schedule
+(objects). :class:`gan.config.RunConfig` checks a config against its network's spec
+(:func:`check_network`); :func:`build_networks` builds a run's networks and the trainer makes
+the spec's schedule; ``export`` names the spec's Keras module. The built-in networks are
+registered by :mod:`gan.networks.builtin` (imported by the package's ``__init__``); a plugin
+module (the run config's ``plugins``) registers more. docs/architecture.md "Adding a network"
+walks through adding one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gan.errors import ConfigError
-from gan.lazy import Ref
+
+ImageShape = tuple[int, int, int]
+#: The datasets read as a stream (the imagenet folder), not into memory.
+STREAMED_DATASETS = ("imagenet",)
 
 
 @dataclass(frozen=True)
@@ -27,9 +31,10 @@ class NetworkSpec:
 
     - ``name``: the config's ``network`` value; ``title``: how messages name the family.
     - ``generator``, ``discriminator``: ``(config, image_shape) -> keras.Model``;
-      ``schedule``: the :class:`gan.schedules.Schedule` subclass running one iteration (each an
-      object or its ``"module:attribute"``). ``keras_module``: the module whose import
-      registers its Keras classes (what loading an exported ``generator.keras`` needs).
+      ``schedule``: the :class:`gan.schedules.Schedule` subclass running one iteration, or a
+      function of the same arguments making one. ``keras_module``: the name of the module whose
+      import registers its Keras classes (what loading an exported ``generator.keras`` needs;
+      written into the export's README).
     - ``needs``: config keys that must be set -> what they are (shown in the message).
     - ``split_keys``: the batch keys it splits over ``num_gpus`` devices (none: one device).
     - ``precisions``: the ``precision`` values it implements, the first the default.
@@ -43,9 +48,9 @@ class NetworkSpec:
 
     name: str
     title: str
-    generator: Ref
-    discriminator: Ref
-    schedule: Ref
+    generator: Callable[[Any, ImageShape], Any]
+    discriminator: Callable[[Any, ImageShape], Any]
+    schedule: Callable[..., Any]
     keras_module: str
     needs: Mapping[str, str] = field(default_factory=dict)
     split_keys: Sequence[str] = ()
@@ -75,14 +80,18 @@ def unregister_network(name: str) -> None:
     _NETWORKS.pop(name, None)
 
 
+def known_network(name: str) -> str | None:
+    """None for a registered network name, else what was expected (the run config's check of
+    its ``network`` key, and the one "unknown network" message)."""
+    return None if name in _NETWORKS else "one of " + ", ".join(map(repr, _NETWORKS))
+
+
 def network_spec(name: str) -> NetworkSpec:
     """The spec of the network ``name``; ConfigError for an unknown one."""
-    try:
-        return _NETWORKS[name]
-    except KeyError:
-        raise ConfigError(
-            f"network = {name!r}, expected one of {', '.join(map(repr, _NETWORKS))}"
-        ) from None
+    problem = known_network(name)
+    if problem:
+        raise ConfigError(f"network = {name!r}, expected {problem}")
+    return _NETWORKS[name]
 
 
 def networks_where(test: Callable[[NetworkSpec], bool]) -> list[NetworkSpec]:
@@ -90,54 +99,67 @@ def networks_where(test: Callable[[NetworkSpec], bool]) -> list[NetworkSpec]:
     return [spec for spec in _NETWORKS.values() if test(spec)]
 
 
-# ----------------------------------------------------------------------- the built-in networks
-def _cnn_images(config: Any, h: int, w: int) -> str | None:
-    mg = config.mg
-    if 8 * mg != h or h != w:
-        return (
-            f"mg = {mg} makes {8 * mg}x{8 * mg} images but the dataset {config.dataset!r} "
-            f"has {h}x{w}; use mg = {h // 8}"
+def check_network(config: Any, image_shape: Sequence[int], where: str = "config") -> None:
+    """Raise ConfigError unless ``config``'s network (its :class:`NetworkSpec`) trains with this
+    config (a run config) and ``image_shape`` (H, W, C): the keys it needs, the streamed data,
+    the dataset, the batch split over ``num_gpus``, the precision and the image size (e.g. the
+    CNN's ``mg``). Checked for the dataset's images when a config is made, and again when a run
+    builds its networks for the images it loaded.
+    """
+    spec = network_spec(config.network)
+    name = spec.name
+    for key, what in spec.needs.items():
+        if getattr(config, key) is None:
+            raise ConfigError(
+                f"{where}: network {name!r} needs {key}" + (f" ({what})" if what else "")
+            )
+    if config.dataset in STREAMED_DATASETS and not spec.streams_data:
+        streaming = " or ".join(repr(s.name) for s in networks_where(lambda s: s.streams_data))
+        raise ConfigError(f"{where}: dataset {config.dataset!r} needs network {streaming}")
+    if spec.datasets is not None and config.dataset not in spec.datasets:
+        raise ConfigError(
+            f"{where}: network {name!r} trains on dataset "
+            f"{' or '.join(map(repr, spec.datasets))} only, not "
+            f"{config.dataset!r}"
         )
-    return None
-
-
-def _resnet_images(config: Any, h: int, w: int) -> str | None:
-    if h != w:
-        return f"the ResNet networks need square images, got {h}x{w}"
-    if h & (h - 1) or h < 8:
-        return (
-            f"network 'resnet' needs images of 4 * 2^k pixels; dataset {config.dataset!r} "
-            f"has {h}x{w}"
+    for key in spec.split_keys:
+        value = getattr(config, key)
+        if value is not None and value % config.num_gpus:
+            raise ConfigError(
+                f"{where}: {key} = {value} does not split evenly over "
+                f"num_gpus = {config.num_gpus} devices"
+            )
+    if config.num_gpus != 1 and not spec.split_keys:
+        split = " or ".join(repr(s.name) for s in networks_where(lambda s: bool(s.split_keys)))
+        raise ConfigError(
+            f"{where}: num_gpus = {config.num_gpus}: splitting batches over "
+            f"devices is implemented for network {split} only; use num_gpus 1"
         )
-    return None
+    if config.precision not in spec.precisions:
+        titles = " and ".join(
+            s.title for s in networks_where(lambda s: config.precision in s.precisions)
+        )
+        raise ConfigError(
+            f"{where}: precision {config.precision!r} is implemented for the "
+            f"{titles} networks only; use precision {spec.precisions[0]!r} with "
+            f"network {name!r}"
+        )
+    problem = (
+        spec.check_images(config, int(image_shape[0]), int(image_shape[1]))
+        if spec.check_images
+        else None
+    )
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
 
 
-register_network(
-    NetworkSpec(
-        "cnn",
-        "CNN",
-        generator="gan.variants:cnn_generator",
-        discriminator="gan.variants:cnn_discriminator",
-        schedule="gan.schedules:CNNSchedule",
-        keras_module="gan.networks.cnn",
-        needs={"mg": "4, 6 or 8 for 32, 48 or 64 px"},
-        precisions=("float32", "mixed_bfloat16"),
-        check_images=_cnn_images,
-    )
-)
-register_network(
-    NetworkSpec(
-        "resnet",
-        "ResNet",
-        generator="gan.variants:resnet_generator",
-        discriminator="gan.variants:resnet_discriminator",
-        schedule="gan.schedules:ResNetSchedule",
-        keras_module="gan.networks.resnet",
-        needs={"d_batch_size": "", "g_batch_size": ""},
-        split_keys=("d_batch_size", "g_batch_size"),
-        streams_data=True,
-        check_images=_resnet_images,
-        memory_scalars=True,
-        extra_outputs=False,
-    )
-)
+def build_generator(config: Any, image_shape: ImageShape) -> Any:
+    """The generator a run config asks for (its network's spec), built for ``image_shape``."""
+    check_network(config, image_shape)
+    return network_spec(config.network).generator(config, image_shape)
+
+
+def build_networks(config: Any, image_shape: ImageShape) -> tuple[Any, Any]:
+    """The generator and discriminator a run config asks for, built for ``image_shape``."""
+    g = build_generator(config, image_shape)
+    return g, network_spec(config.network).discriminator(config, image_shape)

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from gan.evaluate import SETTING_COLUMNS
+from gan.eval_csv import setting_columns
 from gan.report.events import cached_event_scalars, event_stride
 from gan.report.records import (
     NOT_STARTED,
@@ -107,7 +107,7 @@ def read_eval_csv(path: str) -> tuple[dict[str, Series], list[str]]:
         return {}, [f"{name} unreadable: {exc}"]
     if "global_id" not in fields:
         return {}, [f"{name}: no global_id column"]
-    columns = [c for c in fields if c not in ("global_id", "checkpoint", *SETTING_COLUMNS)]
+    columns = [c for c in fields if c not in ("global_id", "checkpoint", *setting_columns())]
     pairs: dict[str, dict[int, float]] = {c: {} for c in columns}
     bad = 0
     for row in rows:

@@ -5,7 +5,8 @@ A schedule runs one training iteration (``n_dis`` D steps with their ``u`` updat
 step) of one network family; :class:`Schedule` is the interface the training loop
 (:class:`gan.trainer.Trainer`) drives, ``iteration(with_summary) -> stats``, traced by the loop
 as one ``tf.function``. The schedules themselves are :mod:`gan.schedules.cnn` and
-:mod:`gan.schedules.resnet`; which one a run uses is the table in :mod:`gan.variants`.
+:mod:`gan.schedules.resnet`; which one a run uses is its network's spec
+(:mod:`gan.networks.specs`).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def trainer(run_dir: str, **over):
 
 def networks(**over):
     """Freshly built ``(generator, discriminator)`` of ``run_config(**over)``."""
-    from gan.variants import build_networks
+    from gan.networks.specs import build_networks
 
     return build_networks(run_config(**over), (32, 32, 3))
 

@@ -34,14 +34,14 @@ The package, one job per module:
   (:class:`InceptionGraph`);
 * :mod:`~gan.metrics.inception.statistics`: the IS and FID math (``split_score``,
   ``inception_score``, ``frechet_distance``, :class:`FeatureMoments`) and the helpers
-  ``extra.py`` and ``shapes_features.py`` share (``cache_dir``, ``check_range``,
+  ``swd.py`` and ``shapes_features.py`` share (``cache_dir``, ``check_range``,
   ``sample_in_chunks``);
 * :mod:`~gan.metrics.inception.runner`: :class:`InceptionRunner`, what a run's Inception
   callbacks share (the graph, the real subset, one pass of samples per metric step);
 * :mod:`~gan.metrics.inception.callbacks`: :class:`InceptionScore` and
   :class:`FrechetInceptionDistance`;
-* :mod:`~gan.metrics.inception.reference`: :class:`ReferenceFrechetDistance`, the FID against
-  fixed statistics (``fid_reference``, a ``gan.metrics.reference_stats`` file);
+* :mod:`~gan.metrics.inception.fid_against_stats`: :class:`ReferenceFrechetDistance`, the FID
+  against fixed statistics (``fid_reference``, a ``gan.metrics.fid_stats_file`` file);
 * ``__main__``: ``python -m gan.metrics.inception`` fetches the graph.
 
 The tiny stand-in graph of the tests is ``tests/inception_stub.py``.

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from gan.config import RunConfig
 from gan.metrics.base import MetricContext
 from gan.metrics.inception.runner import InceptionRunner, RunnerCallback, shared_runner
+
+__all__ = ["FrechetInceptionDistance", "InceptionScore", "shared_runner"]
 from gan.metrics.inception.statistics import frechet_distance
 
 
@@ -38,10 +37,16 @@ class InceptionScore(RunnerCallback):
 class FrechetInceptionDistance(RunnerCallback):
     """FID: pool_3 of ``fid_num_samples`` generated vs the fixed ``fid_num_real`` real images."""
 
-    def __init__(self, runner: InceptionRunner, num_samples: int = 10000, reads_real: bool = True):
+    def __init__(
+        self,
+        runner: InceptionRunner,
+        num_samples: int = 10000,
+        num_real: int = 5000,
+        reads_real: bool = True,
+    ):
         self.runner = runner
         self.num_samples = num_samples
-        runner.register(self, fid_samples=num_samples, reads_real=reads_real)
+        runner.register(self, fid_samples=num_samples, num_real=num_real, reads_real=reads_real)
 
     def columns(self) -> list[str]:
         return ["fid"]
@@ -61,10 +66,3 @@ class FrechetInceptionDistance(RunnerCallback):
             else out["fid_pool"][: self.num_samples]
         )
         return {"fid": frechet_distance(self.reference_moments(context), fake)}
-
-
-def build_inception_score(config: RunConfig, shared: dict[str, Any]) -> InceptionScore:
-    """The ``inception_score`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
-    return InceptionScore(
-        shared_runner(config, shared), config.is_num_samples, config.is_num_splits
-    )

@@ -14,7 +14,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from gan.config import RunConfig
 from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.graph import (
@@ -47,14 +46,14 @@ class InceptionRunner:
     ``context.sample_real`` whose pool_3 features are kept (``fid_real_activations``).
     """
 
-    def __init__(self, config: RunConfig):
-        self.config = config
-        self.batch_size = config.metric_batch_size
+    def __init__(self, settings: Any):
+        self.graph_setting = settings.inception_graph
+        self.batch_size = settings.metric_batch_size
         self.inception_batch_size = inception_batch_size(
-            config.inception_batch_size, config.metric_batch_size
+            settings.inception_batch_size, settings.metric_batch_size
         )
         self.chunk_images = 256  # generated images held at a time (48 KiB each at 64 px)
-        self.on_missing = config.on_missing_inception
+        self.on_missing = settings.on_missing_inception
         self.graph_path: str | None = None
         self._graph: InceptionGraph | None = None
         self._split_def: tf.compat.v1.GraphDef | None = None
@@ -63,7 +62,7 @@ class InceptionRunner:
         self.is_samples = 0
         self.is_splits = 1
         self.fid_samples = 0
-        self.num_real = config.fid_num_real
+        self.num_real = 0  # the fixed real subset: set by the callbacks reading it
         self.real_indices: np.ndarray | None = None
         self.real_activations: np.ndarray | None = None
         self._ready = False
@@ -84,10 +83,12 @@ class InceptionRunner:
         is_splits: int = 1,
         features: bool = False,
         reads_real: bool = True,
+        num_real: int = 0,
     ) -> None:
         """Declare a callback and the samples it reads: IS scores of ``is_splits`` splits of
         ``is_samples`` logits, or the pool_3 features of ``fid_samples`` (their
         ``FeatureMoments`` only, unless ``features``: then the [fid_samples, 2048] array).
+        ``num_real``: the size of the fixed real subset it compares with.
 
         A callback reading pool_3 features (``fid_samples``) compares them with the fixed real
         subset, unless ``reads_real`` is False (a FID against fixed reference statistics): the
@@ -101,6 +102,7 @@ class InceptionRunner:
             self._fid_reads.append((fid_samples, features))
             if reads_real:
                 self._real_readers.append(callback)
+                self.num_real = num_real
 
     @property
     def keep_features(self) -> bool:
@@ -166,7 +168,7 @@ class InceptionRunner:
         if self._ready:
             return
         try:
-            path = find_inception_graph(self.config.inception_graph)
+            path = find_inception_graph(self.graph_setting)
             # A bad file fails here, before any training.
             self._split_def, weights = split_weights(load_inception_graph_def(path))
             self.graph_path = path
@@ -324,11 +326,12 @@ def inception_batch_size(requested: int, metric_batch_size: int) -> int:
     return INCEPTION_CPU_BATCH
 
 
-def shared_runner(config: RunConfig, shared: dict[str, Any]) -> InceptionRunner:
+def shared_runner(settings: Any, shared: dict[str, Any]) -> InceptionRunner:
     """The :class:`InceptionRunner` of a run's metrics (``shared``: one dict per run), made by
-    the first Inception-based metric built."""
+    the first Inception-based metric built from its ``settings`` (the Inception keys of
+    :data:`gan.metrics.names.COMMON_KEYS`)."""
     if "inception" not in shared:
-        shared["inception"] = InceptionRunner(config)
+        shared["inception"] = InceptionRunner(settings)
     return shared["inception"]
 
 

@@ -3,7 +3,7 @@
 Inception Score by the original's splits (``split_bounds``, ``split_score``,
 ``inception_score``, tensorflow-gan's formula in NumPy); FID by tensorflow-gan's formula with
 running float64 moments (:class:`FeatureMoments`, ``frechet_distance``). ``cache_dir``,
-``check_range`` and ``sample_in_chunks`` serve ``extra.py`` and ``shapes_features.py`` too.
+``check_range`` and ``sample_in_chunks`` serve ``swd.py`` and ``shapes_features.py`` too.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""The original's training iteration written the straightforward way (docs/faithfulness.md
-section 6).
+"""The original's training iteration written the straightforward way, the yardstick of the
+trainer's tests (docs/faithfulness.md section 6).
 
 Every pass the original ran is computed separately: G(z) in each D step and again in the G step,
 and the diagnostics' own D forward passes. ``Trainer`` computes the same results with less
-work; this version is the yardstick its tests compare against and whose FLOPs the benchmark
-counts as "what the original's schedule needs".
+work; this version is what its tests (tests/test_optimized_step.py) compare against and whose
+time and FLOPs benchmarks/train_step.py measures as "what the original's schedule needs". It
+lives with the tests: the package does not ship it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from gan import losses
 from gan.schedules import slope_stats, weight_diagnostics
 
 
-def reference_iteration(t: Any, with_summary: bool) -> dict[str, tf.Tensor]:
+def straightforward_iteration(t: Any, with_summary: bool) -> dict[str, tf.Tensor]:
     """The original's schedule as written there: every G and D pass computed separately.
 
     ``t`` is a CNN run's :class:`~gan.trainer.Trainer`: its networks, optimizers and schedule

@@ -1,23 +1,20 @@
 """FID against fixed reference statistics (``fid_reference``) instead of the run's real subset.
 
 The generated features' moments are compared with the ``mu`` and ``sigma`` of a statistics file
-(``gan.metrics.reference_stats``; written by ``python main.py fid_stats``), so FIDs of different
+(``gan.metrics.fid_stats_file``; written by ``python main.py fid_stats``), so FIDs of different
 runs share one reference.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import tensorflow as tf
 
-from gan.config import RunConfig
-from gan.metrics.base import MetricCallback, MetricContext
+from gan.metrics.base import MetricContext
+from gan.metrics.fid_stats_file import read_stats
 from gan.metrics.inception.callbacks import FrechetInceptionDistance
-from gan.metrics.inception.runner import InceptionRunner, shared_runner
+from gan.metrics.inception.runner import InceptionRunner
 from gan.metrics.inception.statistics import FeatureMoments
-from gan.metrics.reference_stats import read_stats
 
 
 class FixedMoments(FeatureMoments):
@@ -57,12 +54,3 @@ class ReferenceFrechetDistance(FrechetInceptionDistance):
 
     def reference_moments(self, context: MetricContext) -> FixedMoments:
         return self.moments
-
-
-def build_fid(config: RunConfig, shared: dict[str, Any]) -> MetricCallback:
-    """The ``fid`` metric: against the run's fixed real subset, or against the
-    ``fid_reference`` statistics."""
-    runner = shared_runner(config, shared)
-    if config.fid_reference:
-        return ReferenceFrechetDistance(runner, config.fid_num_samples, config.fid_reference)
-    return FrechetInceptionDistance(runner, config.fid_num_samples)

@@ -1,9 +1,9 @@
 """FID reference statistics files: ``mu`` [d] and ``sigma`` [d, d] (float64) in an ``.npz``.
 
 The key names are those of the TTUR statistics files (e.g. ``fid_stats_cifar10_train.npz``),
-which are read the same way. ``python main.py fid_stats`` (``gan.fid_stats``) writes them; a FID
-against one (``gan.metrics.inception.reference``) reads them. TensorFlow-free, so ``evaluate``
-checks a ``--fid_reference`` file before anything loads.
+which are read the same way. ``python main.py fid_stats`` (``gan.fid_stats``) writes them; a
+FID against one (``gan.metrics.inception.fid_against_stats``) reads them. TensorFlow-free, so
+``evaluate`` checks a ``--fid_reference`` file before anything loads.
 """
 
 from __future__ import annotations

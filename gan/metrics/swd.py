@@ -1,11 +1,6 @@
-"""Metrics beyond the original, off by default: KID and the sliced Wasserstein distance.
+"""The sliced Wasserstein distance, a metric beyond the original (off by default).
 
-- ``kid``: tensorflow-gan's ``kernel_classifier_distance_from_activations`` (cubic polynomial
-  kernel, unbiased block estimator, ``max_block_size`` 1024) on the Inception pool_3 features of
-  the same samples FID uses (``fid_num_samples`` generated vs the fixed ``fid_num_real`` real
-  images; one Inception pass serves IS, FID and KID). Needs the Inception graph; with
-  ``on_missing_inception = "skip"`` and no graph it is NaN like IS and FID.
-- ``swd``: tensorflow-gan's ``sliced_wasserstein_distance`` (Laplacian pyramid from the full
+``swd``: tensorflow-gan's ``sliced_wasserstein_distance`` (Laplacian pyramid from the full
   image size halving down to >= 16 px, i.e. 32/16 for CIFAR10, 48/24 for STL10, 64/32/16 for
   CelebA, 128/64/32/16 for ImageNet; 7x7 patches; one random projection set of 147
   directions) between ``swd_num_samples`` generated and as many real images (a subset fixed per
@@ -22,60 +17,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from gan.config import RunConfig
 from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
-from gan.metrics.inception.runner import InceptionRunner, RunnerCallback, shared_runner
 from gan.metrics.inception.statistics import sample_in_chunks
 from gan.tfgan import tfgan_eval
 
 SWD_RESOLUTION_MIN = 16
 SWD_FLAT_STD = 1e-3
-
-
-def kernel_distance(
-    activations1: np.ndarray, activations2: np.ndarray, max_block_size: int = 1024
-) -> float:
-    """KID: tensorflow-gan's ``kernel_classifier_distance_from_activations`` in float64."""
-    kid = tfgan_eval().kernel_classifier_distance_from_activations
-    return float(
-        kid(
-            tf.constant(activations1, tf.float64),
-            tf.constant(activations2, tf.float64),
-            max_block_size=max_block_size,
-        )
-    )
-
-
-class KernelInceptionDistance(RunnerCallback):
-    """KID on pool_3 features: ``fid_num_samples`` generated vs the fixed FID real subset."""
-
-    def __init__(
-        self, runner: InceptionRunner, num_samples: int = 10000, max_block_size: int = 1024
-    ):
-        self.runner = runner
-        self.num_samples = num_samples
-        self.max_block_size = max_block_size
-        runner.register(self, fid_samples=num_samples, features=True)
-
-    def columns(self) -> list[str]:
-        return ["kid"]
-
-    def evaluate(self, context: MetricContext, global_id: int) -> dict[str, float]:
-        if not self.runner.available:
-            return {"kid": float("nan")}
-        fake = self.runner.generated(context, global_id, self)["fid_pool"][: self.num_samples]
-        return {"kid": kernel_distance(self.runner.real_pool(context), fake, self.max_block_size)}
-
-
-def build_kid(config: RunConfig, shared: dict[str, Any]) -> KernelInceptionDistance:
-    """The ``kid`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
-    return KernelInceptionDistance(shared_runner(config, shared), config.fid_num_samples)
 
 
 def _tfgan_swd_module():
@@ -277,11 +229,3 @@ class SlicedWassersteinDistance(MetricCallback):
         if "swd_real_indices" in arrays:
             self.real_indices = np.asarray(arrays["swd_real_indices"], dtype=np.int64)
             self.real = None
-
-
-def build_swd(config: RunConfig, shared: dict[str, Any]) -> SlicedWassersteinDistance:
-    """The ``swd`` metric of a run (its builder in :mod:`gan.metrics.names`)."""
-    del shared
-    return SlicedWassersteinDistance(
-        config.swd_num_samples, config.swd_patches_per_image, config.metric_batch_size
-    )

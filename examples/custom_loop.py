@@ -40,9 +40,9 @@ def networks(latent_dim: int, image_size: int, sn_mode: str) -> tuple[keras.Mode
     discriminator = keras.Sequential(
         [
             keras.Input((image_size, image_size, 3)),
-            bsn.SNConv2D(32, 3, sn_mode=sn_mode),
+            bsn.SNConv2D(32, 3, padding="same", sn_mode=sn_mode),
             keras.layers.LeakyReLU(0.1),
-            bsn.SNConv2D(64, 4, strides=2, sn_mode=sn_mode),
+            bsn.SNConv2D(64, 4, strides=2, padding="same", sn_mode=sn_mode),
             keras.layers.LeakyReLU(0.1),
             keras.layers.Flatten(),
             bsn.SNDense(1, sn_mode=sn_mode),  # BSN asked of a dense layer: plain SN

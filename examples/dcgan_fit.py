@@ -47,11 +47,11 @@ def build_discriminator(image_size: int, sn_mode: str) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input((image_size, image_size, 3)),
-            bsn.SNConv2D(64, 4, strides=2, sn_mode=sn_mode),
+            bsn.SNConv2D(64, 4, strides=2, padding="same", sn_mode=sn_mode),
             keras.layers.LeakyReLU(0.2),
-            bsn.SNConv2D(128, 4, strides=2, sn_mode=sn_mode),
+            bsn.SNConv2D(128, 4, strides=2, padding="same", sn_mode=sn_mode),
             keras.layers.LeakyReLU(0.2),
-            bsn.SNConv2D(128, 4, strides=2, sn_mode=sn_mode),
+            bsn.SNConv2D(128, 4, strides=2, padding="same", sn_mode=sn_mode),
             keras.layers.LeakyReLU(0.2),
             keras.layers.Flatten(),
             bsn.SNDense(1, sn_mode=sn_mode),

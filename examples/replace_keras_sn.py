@@ -58,27 +58,17 @@ def existing_discriminator(image_size: int) -> keras.Model:
 def _normalized(layer: keras.layers.Layer, sn_mode: str, scale: float) -> keras.layers.Layer:
     """The bsn layer computing what ``layer`` (a SpectralNormalization wrapper) wraps."""
     inner = layer.layer
-    if getattr(inner, "activation", None) not in (None, keras.activations.linear):
-        raise ValueError(
-            f"{layer.name}: move the activation of the wrapped layer into its own "
-            f"layer (e.g. keras.layers.LeakyReLU) before replacing it"
-        )
-    common = dict(sn_mode=sn_mode, scale=scale, name=layer.name)
+    # The normalized layers take every argument of Conv2D / Dense: the wrapped layer's config
+    # carries over as it is.
+    config = {**inner.get_config(), "sn_mode": sn_mode, "scale": scale, "name": layer.name}
     if isinstance(inner, keras.layers.Dense):
-        return bsn.SNDense(inner.units, **common)
-    square = len(set(inner.kernel_size)) == 1 and len(set(inner.strides)) == 1
-    if (
-        not isinstance(inner, keras.layers.Conv2D)
-        or inner.padding != "same"
-        or not square
-        or tuple(inner.dilation_rate) != (1, 1)
-        or inner.groups != 1
-    ):
+        return bsn.SNDense.from_config(config)
+    if not isinstance(inner, keras.layers.Conv2D) or inner.groups != 1:
         raise ValueError(
-            f"{layer.name}: bsn.SNConv2D is a square, SAME-padded, undilated "
-            f"Conv2D; {type(inner).__name__} {inner.get_config()} is not"
+            f"{layer.name}: bsn.SNConv2D replaces a Conv2D with groups=1; "
+            f"{type(inner).__name__} {inner.get_config()} is not one"
         )
-    return bsn.SNConv2D(inner.filters, inner.kernel_size[0], strides=inner.strides[0], **common)
+    return bsn.SNConv2D.from_config(config)
 
 
 def replace_spectral_normalization(

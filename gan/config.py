@@ -22,6 +22,7 @@ from typing import Any
 from gan.data import IMAGE_SIZE
 from gan.errors import ConfigError
 from gan.metrics.names import check_metrics
+from gan.modes import GAMMAS, SN_MODES
 from gan.networks.specs import NETWORKS, network_spec, networks_where
 
 
@@ -40,9 +41,7 @@ DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
 DEFAULT_RESULTS_ROOT = os.path.join(REPO_ROOT, "results")
 
 DATASETS = ("cifar10", "stl10", "celeba", "imagenet", "shapes")
-SN_MODES = ("none", "SN", "BSN")
 LOSSES = ("hinge", "wgan_gp")
-GAMMAS = ("none", "same", "diff")
 MISSING_INCEPTION = ("error", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
 STREAMED_DATASETS = ("imagenet",)

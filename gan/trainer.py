@@ -31,9 +31,10 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
+from gan.bsn.callbacks import image_grid
+from gan.bsn.distribute import mirrored_strategy
 from gan.config import ConfigError, RunConfig
 from gan.data import ImageBank
-from gan.distribute import mirrored_strategy
 from gan.imagenet import ImageNetFolder
 from gan.memory import trim_heap
 from gan.metrics.base import MetricContext, MetricsCsv
@@ -68,7 +69,6 @@ class EvaluationAbandoned(BaseException):
 
 
 ADAM_EPSILON = 1e-8
-GRID_EPS = 1e-8
 
 
 def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distribute.Strategy:
@@ -104,21 +104,6 @@ def memory_scalars() -> dict[str, float]:
         "memory/rss": float(info.rss),
         "memory/vms": float(info.vms),
     }
-
-
-def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Tile ``rows * cols`` images and min-max scale the whole grid to uint8."""
-    n, h, w, c = images.shape
-    if n != rows * cols:
-        raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
-    grid = (
-        images.reshape(rows, cols, h, w, c)
-        .transpose(0, 2, 1, 3, 4)
-        .reshape(rows * h, cols * w, c)
-        .astype(np.float64)
-    )
-    lo, hi = grid.min() - GRID_EPS, grid.max() + GRID_EPS
-    return ((grid - lo) / (hi - lo) * 255.0).astype(np.uint8)
 
 
 class Trainer:

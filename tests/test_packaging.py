@@ -216,7 +216,7 @@ SAVE = """
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((8, 8, 3)),
-        SNConv2D(4, 3, sn_mode="BSN", scale=1.5),
+        SNConv2D(4, 3, padding="same", sn_mode="BSN", scale=1.5),
         keras.layers.LeakyReLU(0.1),
         keras.layers.Flatten(),
         SNDense(1, sn_mode="SN"),
@@ -250,7 +250,7 @@ EXAMPLE = """
     ])
     discriminator = keras.Sequential([
         keras.Input((8, 8, 3)),
-        SNConv2D(8, 3, strides=2, sn_mode="BSN"),
+        SNConv2D(8, 3, strides=2, padding="same", sn_mode="BSN"),
         keras.layers.LeakyReLU(0.1),
         keras.layers.Flatten(),
         SNDense(1, sn_mode="BSN"),

@@ -61,7 +61,7 @@ def fit_model(width: int) -> dict:
         d = keras.Sequential(
             [
                 keras.Input((8, 8, 3)),
-                bsn.SNConv2D(width, 3, strides=2, sn_mode="BSN"),
+                bsn.SNConv2D(width, 3, strides=2, padding="same", sn_mode="BSN"),
                 keras.layers.LeakyReLU(0.1),
                 keras.layers.Flatten(),
                 bsn.SNDense(1, sn_mode="BSN"),

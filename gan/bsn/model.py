@@ -1,53 +1,16 @@
-"""BSN in your own Keras GAN: the paper's layers, the ``u`` update and a ``fit()`` model.
-
-The stable public API (docs/library.md):
-
-* :class:`SNConv2D`, :class:`SNDense`: spectrally normalized layers (``sn_mode`` "SN", "BSN" or
-  "none", ``scale``, optional ``learnable_gamma``); a dense layer asked for BSN computes SN;
-* :class:`BatchNorm`: the original's batch norm (TF1's fused kernel's rules), for generators;
-* :func:`update_u`: one power-iteration step of every ``u`` of a model (call it after each
-  discriminator optimizer step of a custom loop);
-* :class:`BSNGAN`: a ``keras.Model`` whose ``train_step`` is the paper's iteration;
-* :class:`SpectralNormLogger`, :class:`SampleGrid`: the paper's diagnostics and sample grids as
-  Keras callbacks (resume through ``keras.callbacks.BackupAndRestore``);
-* :func:`mirrored_strategy`: the one ``MirroredStrategy`` per device set of a process.
-
-Importing this module registers the layers and the model for ``keras.models.load_model``.
-"""
+"""The paper's GAN as a ``keras.Model`` whose ``fit()`` step is the paper's iteration."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
-import tensorflow as tf
+from keras import ops
 
-from gan.callbacks import SampleGrid, SpectralNormLogger
-from gan.config import ConfigError
-from gan.data import DataError
-from gan.distribute import mirrored_strategy
-from gan.layers import BatchNorm, SNConv2D, SNDense, SpectralNormalized, leaky_relu
-from gan.losses import D_TERMS
-from gan.schedules.step import (
-    StepParts,
-    normalized_layers,
-    paper_iteration,
-    update_u,
-    weight_diagnostics,
-)
-
-__all__ = [
-    "BSNGAN",
-    "BatchNorm",
-    "SNConv2D",
-    "SNDense",
-    "SampleGrid",
-    "SpectralNormLogger",
-    "SpectralNormalized",
-    "leaky_relu",
-    "mirrored_strategy",
-    "normalized_layers",
-    "update_u",
-    "weight_diagnostics",
-]
+import gan.bsn.random as random
+from gan.bsn.layers import normalized_layers
+from gan.bsn.losses import D_TERMS
+from gan.errors import ConfigError, DataError
 
 
 def _latent_dim(generator: keras.Model) -> int | None:
@@ -71,9 +34,10 @@ class BSNGAN(keras.Model):
       move), one D step on the loss of ``compile``, ``u <- u'`` in every normalized layer;
     * one G step, ``-mean(D(G(z)))`` on the ``z`` of the last D step, which moves no ``u``.
 
-    This is :func:`gan.schedules.step.paper_iteration`, the code the task trainer's CNN
-    schedule runs. The logs are the losses (``loss/d``, ``loss/d/real``, ``loss/d/fake``,
-    ``loss/d/gp``, ``loss/g``) and the mean D outputs ``d/real``, ``d/fake``; with
+    On the tensorflow backend this is :func:`gan.bsn.steps.tensorflow.paper_iteration`, the
+    code the task trainer's CNN schedule runs. The logs are the losses (``loss/d``,
+    ``loss/d/real``, ``loss/d/fake``, ``loss/d/gp``, ``loss/g``) and the mean D outputs
+    ``d/real``, ``d/fake``; with
     ``diagnostics`` also every layer's sigma (``d/sigma{i}``), the gammas and the input-gradient
     norms (``d/{mean,min,max}_{real,fake}_slopes``), computed before the last D update.
 
@@ -110,7 +74,7 @@ class BSNGAN(keras.Model):
         self.z_seed = int(seed)
         # One G forward (inference mode, no state moves) builds both networks and gives the
         # image shape fit() checks its data against.
-        probe = generator(tf.zeros([1, self.latent_dim]), training=False)
+        probe = generator(ops.zeros((1, self.latent_dim)), training=False)
         self.image_shape = tuple(int(s) for s in probe.shape[1:])
         if not discriminator.built:
             discriminator(probe)
@@ -203,34 +167,44 @@ class BSNGAN(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         self.compile(**config)
 
-    def call(self, z: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def call(self, z: Any, training: bool = False) -> Any:
         """``G(z)``."""
         return self.generator(z, training=training)
 
     # ------------------------------------------------------------------ draws
-    def _next_seed(self) -> tf.Tensor:
-        """A fresh stateless seed: (seed, draw counter, replica); the counter moves by one."""
-        count = tf.convert_to_tensor(self.draws.value)
-        self.draws.assign_add(1)
+    def _next_index(self) -> Any:
+        """A fresh draw index (draw counter, replica); the counter moves by one."""
+        count = ops.convert_to_tensor(self.draws.value)
+        self.draws.assign(count + 1)
+        replica, replicas = self._replica()
+        if replicas == 1:
+            return count
+        return count * replicas + ops.cast(replica, count.dtype)
+
+    def _replica(self) -> tuple[Any, int]:
+        """This replica's id and the replica count (tf.distribute only; else 0 and 1)."""
+        if keras.backend.backend() != "tensorflow":
+            return 0, 1
+        import tensorflow as tf  # TensorFlow only on its own backend
+
         ctx = tf.distribute.get_replica_context()
         replica = 0 if ctx is None else ctx.replica_id_in_sync_group
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        index = count * replicas + tf.cast(replica, tf.int64)
-        return tf.stack([tf.constant(self.z_seed, tf.int64), index])
+        return replica, self.distribute_strategy.num_replicas_in_sync
 
-    def sample_z(self, n: tf.Tensor | int) -> tf.Tensor:
-        """``n`` latents from N(0, I)."""
-        return tf.random.stateless_normal([n, self.latent_dim], seed=self._next_seed())
+    def sample_z(self, n: Any) -> Any:
+        """``n`` latents from N(0, I), drawn from (seed, draw counter): the same numbers on
+        every backend."""
+        return random.normal(self.z_seed, self._next_index(), (n, self.latent_dim))
 
-    def uniform(self, shape: list) -> tf.Tensor:
+    def uniform(self, shape: tuple) -> Any:
         """Uniform [0, 1) draws of ``shape`` (WGAN-GP's per-sample alpha)."""
-        return tf.random.stateless_uniform(shape, seed=self._next_seed())
+        return random.uniform(self.z_seed, self._next_index(), tuple(shape))
 
     # ------------------------------------------------------------------- step
-    def _real_batches(self, data) -> tf.Tensor:
+    def _real_batches(self, data) -> Any:
         """The step's real images as ``[n_dis, B, H, W, C]`` float32, checked against G."""
         real = data[0] if isinstance(data, (tuple, list)) else data
-        real = tf.cast(real, tf.float32)
+        real = ops.cast(real, "float32")
         if tuple(real.shape[1:]) != self.image_shape:
             raise DataError(
                 f"BSNGAN.fit: the dataset gives images of shape {tuple(real.shape[1:])} but "
@@ -244,26 +218,24 @@ class BSNGAN(keras.Model):
                 f"BSNGAN.fit: a batch of {batch} images does not split into n_dis = "
                 f"{self.n_dis} equal D batches; batch the dataset by a multiple of n_dis"
             )
-        return tf.reshape(real, (self.n_dis, -1) + self.image_shape)
+        return ops.reshape(real, (self.n_dis, -1) + self.image_shape)
 
-    def train_step(self, data) -> dict[str, tf.Tensor]:
-        """One iteration of the paper (see the class docstring); returns its logs."""
+    def _check_compiled(self) -> None:
         if self.d_optimizer is None:
             raise ConfigError("BSNGAN.fit: call compile(d_optimizer=..., g_optimizer=...) first")
-        reals = self._real_batches(data)
-        parts = StepParts(
-            self.generator,
-            self.discriminator,
-            self.g_optimizer,
-            self.d_optimizer,
-            loss=self.loss_name,
-            d_gp_coe=self.gp_weight,
-            slopes=True,
-            uniform=self.uniform,
-            num_replicas=self.distribute_strategy.num_replicas_in_sync,
-        )
 
-        def draw(i: int) -> tuple[tf.Tensor, tf.Tensor]:
-            return reals[i], self.sample_z(tf.shape(reals[i])[0])
+    def _replica_count(self) -> int:
+        if keras.backend.backend() != "tensorflow":
+            return 1
+        return self.distribute_strategy.num_replicas_in_sync
 
-        return paper_iteration(parts, draw, self.n_dis, self.diagnostics)
+    def train_step(self, *args) -> Any:
+        """One iteration of the paper (see the class docstring); returns its logs. The step
+        of the backend Keras runs on: ``gan.bsn.steps.<backend>.train_step``."""
+        self._check_compiled()
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            from gan.bsn.steps import tensorflow as step  # TensorFlow only on its own backend
+        else:
+            raise ConfigError(f"BSNGAN.fit: the Keras backend {backend!r} is not supported")
+        return step.train_step(self, *args)

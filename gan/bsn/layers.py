@@ -28,6 +28,7 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 import gan.bsn.sn as sn
@@ -125,6 +126,13 @@ class SpectralNormalized(keras.layers.Layer):
         # Keras would cast every floating call argument to the compute dtype, the gamma gain
         # included (bfloat16 cannot hold 1 + 2e-4); the input alone is cast in call().
         self._convert_input_args = False
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Without Keras' argument conversion a NumPy input stays an array: made a tensor here,
+        # as Conv2D / Dense accept one.
+        if isinstance(inputs, np.ndarray):
+            inputs = ops.convert_to_tensor(inputs)
+        return super().__call__(inputs, *args, **kwargs)
 
     def _build_sn(self, kernel_shape: tuple[int, ...]) -> None:
         self.kernel = self.add_weight(

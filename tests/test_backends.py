@@ -1,0 +1,138 @@
+"""The library core (``gan.bsn``) on every Keras backend: drop-in layer arguments, files of the
+previous release, what ``import gan.bsn`` loads, and the ``portable`` tests run under jax and
+torch (each backend in its own process: Keras picks its backend once per process)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from gan import bsn
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(REPO, "tests", "data")
+OTHER_BACKENDS = ("jax", "torch")
+RUNNER_MODULES = (
+    "gan.trainer",
+    "gan.config",
+    "gan.scheduler",
+    "gan.tasks",
+    "gan.metrics",
+    "gan.run_folder",
+    "gan.report",
+    "gan.cluster",
+    "gan.schedules",
+    "gan.networks",
+    "gan.data",
+    "gan.variants",
+    "gan.layers",
+    "gan.losses",
+)
+
+
+def run_python(code: str, backend: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -c code`` from the repository root with ``KERAS_BACKEND=backend``."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        ((8, 3), {}),
+        ((8, (3, 2)), {"strides": (2, 1)}),
+        ((8, 3), {"padding": "same", "strides": 2}),
+        ((8, 3), {"dilation_rate": 2, "use_bias": False, "activation": "relu"}),
+    ],
+)
+def test_sn_conv2d_gives_conv2d_output_shape(args, kwargs):
+    x = np.ones((2, 11, 9, 3), "float32")
+    ours = bsn.SNConv2D(*args, **kwargs)
+    theirs = keras.layers.Conv2D(*args, **kwargs)
+    assert tuple(ours(x).shape) == tuple(theirs(x).shape)
+    assert ours.compute_output_shape(x.shape) == theirs.compute_output_shape(x.shape)
+    assert (ours.bias is None) == (not kwargs.get("use_bias", True))
+    if kwargs.get("activation") == "relu":
+        assert float(keras.ops.min(ours(x))) >= 0.0
+
+
+@pytest.mark.portable
+def test_sn_dense_takes_dense_arguments_with_keras_defaults():
+    x = np.ones((3, 5), "float32")
+    dense = bsn.SNDense(4, activation="relu", use_bias=False, kernel_regularizer="l2")
+    assert tuple(dense(x).shape) == tuple(keras.layers.Dense(4)(x).shape)
+    assert dense.bias is None and len(dense.losses) == 1
+    assert float(keras.ops.min(dense(x))) >= 0.0
+    default = bsn.SNDense(4)
+    assert isinstance(default.kernel_initializer, keras.initializers.GlorotUniform)
+    again = bsn.SNDense.from_config(dense.get_config())
+    assert again.get_config() == dense.get_config()
+
+
+@pytest.mark.portable
+def test_a_file_of_the_previous_release_loads_with_identical_outputs():
+    """``legacy_layers.keras`` was saved by the layers before they took Conv2D's arguments
+    (no ``padding`` in the config: SAME) with their outputs on a fixed input."""
+    model = keras.models.load_model(os.path.join(DATA, "legacy_layers.keras"))
+    assert model.get_layer("conv").padding == "same"
+    x = np.load(os.path.join(DATA, "legacy_layers_input.npy"))
+    expected = np.load(os.path.join(DATA, "legacy_layers_output.npy"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, rtol=1e-5)
+
+
+CLOSURE = textwrap.dedent("""
+    import sys
+    import gan.bsn
+    runner = [m for m in sys.modules if m.startswith({runner!r})]
+    assert not runner, runner
+    assert {backend!r} == "tensorflow" or "tensorflow" not in sys.modules
+    print("ok")
+""")
+
+
+@pytest.mark.parametrize("backend", ("tensorflow",) + OTHER_BACKENDS)
+def test_importing_the_core_loads_no_runner_module(backend):
+    out = run_python(CLOSURE.format(runner=RUNNER_MODULES, backend=backend), backend)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-3000:]
+
+
+def portable_test_files() -> list[str]:
+    """The test files holding tests marked ``portable``."""
+    found = []
+    for folder, _, names in os.walk(os.path.join(REPO, "tests")):
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            if name.startswith("test_") and name.endswith(".py"):
+                with open(path, encoding="utf-8") as f:
+                    if "pytest.mark.portable" in f.read():
+                        found.append(os.path.relpath(path, REPO))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_portable_tests_pass_on_backend(backend):
+    """The tests that use only keras, keras.ops and gan.bsn, run with ``KERAS_BACKEND`` jax and
+    torch (this process runs them on tensorflow)."""
+    files = portable_test_files()
+    assert "tests/test_backends.py" in files
+    cmd = [sys.executable, "-m", "pytest", "-m", "portable", "-p", "no:xdist", "-o", "addopts="]
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run(
+        cmd + ["-q", *files], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert " passed" in out.stdout

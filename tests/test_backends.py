@@ -136,3 +136,73 @@ def test_the_portable_tests_pass_on_backend(backend):
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert " passed" in out.stdout
+
+
+def test_fit_ends_alike_on_the_three_backends(tmp_path):
+    """Three WGAN-GP iterations (n_dis 2, diagnostics) of tests/backend_fit.py per backend: the
+    same variables, optimizer slots and logs to float32 rounding (the draws of z and alpha are
+    the same numbers on every backend)."""
+    found = {}
+    for backend in ("tensorflow",) + OTHER_BACKENDS:
+        path = str(tmp_path / f"{backend}.npz")
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+        script = os.path.join(REPO, "tests", "backend_fit.py")
+        out = subprocess.run(
+            [sys.executable, script, path, "wgan_gp"],
+            cwd=REPO,
+            env=dict(env, PYTHONPATH=REPO),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        found[backend] = dict(np.load(path))
+    reference = found["tensorflow"]
+    assert any(k.startswith("log:d/sigma") for k in reference)
+    for backend in OTHER_BACKENDS:
+        assert set(found[backend]) == set(reference), backend
+        for key, want in reference.items():
+            scale = float(np.abs(want).max()) + 1e-3
+            np.testing.assert_allclose(
+                found[backend][key], want, rtol=0, atol=1e-5 * scale, err_msg=f"{backend} {key}"
+            )
+
+
+@pytest.mark.portable
+def test_callbacks_and_backup_and_restore_resume_on_this_backend(tmp_path):
+    """An interrupted fit resumed by BackupAndRestore ends with the uninterrupted fit's
+    variables; SampleGrid and SpectralNormLogger write on the backend this process runs."""
+    from tests.backend_fit import tiny_gan
+
+    images = np.random.default_rng(1).uniform(-1, 1, (16, 8, 8, 3)).astype("float32")
+
+    def fit(gan: bsn.BSNGAN, epochs: int, *callbacks) -> None:
+        gan.fit(
+            images, batch_size=8, epochs=epochs, shuffle=False, verbose=0, callbacks=list(callbacks)
+        )
+
+    whole = tiny_gan("hinge")
+    fit(
+        whole,
+        2,
+        bsn.SampleGrid(str(tmp_path / "samples"), every_n_steps=2, rows=2, cols=2),
+        bsn.SpectralNormLogger(str(tmp_path / "logs")),
+    )
+    assert sorted(os.listdir(tmp_path / "samples")) == ["global_id-1.png", "global_id-3.png"]
+    assert os.listdir(tmp_path / "logs")
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny_gan("hinge"), 2, keras.callbacks.BackupAndRestore(backup), Interrupt())
+    resumed = tiny_gan("hinge")
+    fit(resumed, 2, keras.callbacks.BackupAndRestore(backup))
+    assert int(keras.ops.convert_to_numpy(resumed.g_optimizer.iterations)) == 4
+    for a, b in zip(whole.variables, resumed.variables, strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-6, atol=1e-7
+        )

@@ -34,7 +34,12 @@ def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def _global_step(model: keras.Model) -> int:
-    """Finished paper iterations of ``model`` (its G optimizer's step count)."""
+    """Finished paper iterations of ``model`` (its G optimizer's step count). On JAX the
+    variables are first given their values from the stateless step (Keras' fit holds them
+    apart during an epoch)."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
     return int(keras.ops.convert_to_numpy(model.g_optimizer.iterations))
 
 

@@ -621,5 +621,5 @@ def weight_diagnostics(discriminator: keras.Model) -> dict[str, Any]:
     gammas = list(getattr(discriminator, "gammas", []))
     gammas += [layer.gamma for layer in normalized_layers(discriminator) if layer.gamma is not None]
     for i, g in enumerate(gammas):
-        out[f"d/gamma{i}"] = ops.convert_to_tensor(g)
+        out[f"d/gamma{i}"] = g * 1.0  # its value now (a copy, not the variable)
     return out

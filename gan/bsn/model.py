@@ -81,7 +81,8 @@ class BSNGAN(keras.Model):
         self.draws = self.add_weight(
             name="draws",
             shape=(),
-            dtype="int64",
+            # JAX holds 32-bit integers unless x64 is switched on.
+            dtype="int32" if keras.backend.backend() == "jax" else "int64",
             initializer="zeros",
             trainable=False,
             aggregation="only_first_replica",
@@ -137,7 +138,8 @@ class BSNGAN(keras.Model):
                 )
         # Keras' own machinery (the TensorBoard callback's step, learning-rate schedules) reads
         # model.optimizer: the G optimizer, whose steps count the paper's iterations.
-        kwargs.setdefault("jit_compile", False)
+        if keras.backend.backend() == "tensorflow":
+            kwargs.setdefault("jit_compile", False)
         kwargs["optimizer"] = g_optimizer
         super().compile(**kwargs)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
@@ -174,7 +176,7 @@ class BSNGAN(keras.Model):
     # ------------------------------------------------------------------ draws
     def _next_index(self) -> Any:
         """A fresh draw index (draw counter, replica); the counter moves by one."""
-        count = ops.convert_to_tensor(self.draws.value)
+        count = self.draws.value * 1  # a copy: on TensorFlow .value is the variable itself
         self.draws.assign(count + 1)
         replica, replicas = self._replica()
         if replicas == 1:
@@ -234,8 +236,26 @@ class BSNGAN(keras.Model):
         of the backend Keras runs on: ``gan.bsn.steps.<backend>.train_step``."""
         self._check_compiled()
         backend = keras.backend.backend()
+        # Each backend's step imports its framework: TensorFlow only on its own backend.
         if backend == "tensorflow":
-            from gan.bsn.steps import tensorflow as step  # TensorFlow only on its own backend
+            from gan.bsn.steps import tensorflow as step
+        elif backend == "jax":
+            from gan.bsn.steps import jax as step
+        elif backend == "torch":
+            from gan.bsn.steps import torch as step
         else:
-            raise ConfigError(f"BSNGAN.fit: the Keras backend {backend!r} is not supported")
+            raise ConfigError(
+                f"BSNGAN.fit: the Keras backend {backend!r} is not supported; set "
+                f"KERAS_BACKEND to tensorflow, jax or torch"
+            )
         return step.train_step(self, *args)
+
+    @property
+    def non_trainable_variables(self) -> list:
+        """The networks' non-trainable variables (``u``, batch-norm averages, the draw
+        counter); on JAX also the D optimizer's, so that the stateless step carries them (Keras'
+        JAX trainer carries ``self.optimizer``'s, the G optimizer's, itself)."""
+        found = super().non_trainable_variables
+        if keras.backend.backend() == "jax" and getattr(self, "d_optimizer", None) is not None:
+            found = found + list(self.d_optimizer.variables)
+        return found

@@ -23,6 +23,8 @@ shape and the wrapped layer's current kernel and bias; other layers keep their w
 from the repository root:
 
     python examples/replace_keras_sn.py --images path/to/folder --image_size 32 --steps 100
+
+It runs on every Keras backend (set ``KERAS_BACKEND``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,28 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from gan import bsn  # noqa: E402
+
+
+def load_images(folder: str, image_size: int) -> np.ndarray:
+    """Every image under ``folder`` (subfolders too) resized to ``image_size`` and scaled to
+    [-1, 1] (the generator's tanh range), as one float32 NHWC array: NumPy runs on every Keras
+    backend."""
+    paths = sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(folder)
+        for name in names
+        if name.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif"))
+    )
+    size = (image_size, image_size)
+    pixels = [
+        np.asarray(Image.open(p).convert("RGB").resize(size, Image.Resampling.BILINEAR))
+        for p in paths
+    ]
+    return np.stack(pixels).astype("float32") / 127.5 - 1.0
 
 
 def existing_discriminator(image_size: int) -> keras.Model:
@@ -121,21 +142,21 @@ def main(argv: list[str] | None = None) -> keras.Model:
             keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh"),
         ]
     )
-    images = keras.utils.image_dataset_from_directory(
-        args.images, label_mode=None, image_size=(args.image_size, args.image_size), batch_size=None
-    )
-    images = images.map(lambda x: x / 127.5 - 1.0).repeat().shuffle(1000)
+    images = load_images(args.images, args.image_size)
     gan = bsn.BSNGAN(g, d)
     gan.compile(
         d_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8),
         g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8),
     )
+    repeats = -(-args.steps * args.batch_size // len(images))
     gan.fit(
-        images.batch(args.batch_size, drop_remainder=True), steps_per_epoch=args.steps, verbose=2
+        np.concatenate([images] * repeats),
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps,
+        verbose=2,
     )
     return gan
 
 
 if __name__ == "__main__":
-    tf.get_logger().setLevel("ERROR")
     main()

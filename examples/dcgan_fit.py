@@ -25,6 +25,13 @@ from PIL import Image  # noqa: E402
 
 from gan import bsn  # noqa: E402
 
+# The paper's initializers (fjxmlzn/BSN no_gamma-CNN/gan/op.py): kernels from a normal
+# distribution with stddev 0.02 (truncated for D's convolutions). A normalized layer's forward
+# ignores the scale of W, but Adam's steps have a fixed size, so the scale of W sets how fast the
+# normalized kernel W / sigma(W) turns; Keras' default (glorot_uniform) trains at another pace.
+NORMAL = keras.initializers.RandomNormal(stddev=0.02)
+TRUNCATED = keras.initializers.TruncatedNormal(stddev=0.02)
+
 
 def load_images(folder: str, image_size: int) -> np.ndarray:
     """Every image under ``folder`` (subfolders too) resized to ``image_size`` and scaled to
@@ -49,15 +56,21 @@ def build_generator(latent_dim: int, image_size: int) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input((latent_dim,)),
-            keras.layers.Dense(s * s * 128),
+            keras.layers.Dense(s * s * 128, kernel_initializer=NORMAL),
             keras.layers.Reshape((s, s, 128)),
-            keras.layers.Conv2DTranspose(128, 4, strides=2, padding="same"),
+            keras.layers.Conv2DTranspose(
+                128, 4, strides=2, padding="same", kernel_initializer=NORMAL
+            ),
             keras.layers.LeakyReLU(0.2),
-            keras.layers.Conv2DTranspose(256, 4, strides=2, padding="same"),
+            keras.layers.Conv2DTranspose(
+                256, 4, strides=2, padding="same", kernel_initializer=NORMAL
+            ),
             keras.layers.LeakyReLU(0.2),
-            keras.layers.Conv2DTranspose(512, 4, strides=2, padding="same"),
+            keras.layers.Conv2DTranspose(
+                512, 4, strides=2, padding="same", kernel_initializer=NORMAL
+            ),
             keras.layers.LeakyReLU(0.2),
-            keras.layers.Conv2D(3, 5, padding="same", activation="tanh"),
+            keras.layers.Conv2D(3, 5, padding="same", activation="tanh", kernel_initializer=NORMAL),
         ],
         name="generator",
     )
@@ -67,14 +80,20 @@ def build_discriminator(image_size: int, sn_mode: str) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input((image_size, image_size, 3)),
-            bsn.SNConv2D(64, 4, strides=2, padding="same", sn_mode=sn_mode),
+            bsn.SNConv2D(
+                64, 4, strides=2, padding="same", sn_mode=sn_mode, kernel_initializer=TRUNCATED
+            ),
             keras.layers.LeakyReLU(0.2),
-            bsn.SNConv2D(128, 4, strides=2, padding="same", sn_mode=sn_mode),
+            bsn.SNConv2D(
+                128, 4, strides=2, padding="same", sn_mode=sn_mode, kernel_initializer=TRUNCATED
+            ),
             keras.layers.LeakyReLU(0.2),
-            bsn.SNConv2D(128, 4, strides=2, padding="same", sn_mode=sn_mode),
+            bsn.SNConv2D(
+                128, 4, strides=2, padding="same", sn_mode=sn_mode, kernel_initializer=TRUNCATED
+            ),
             keras.layers.LeakyReLU(0.2),
             keras.layers.Flatten(),
-            bsn.SNDense(1, sn_mode=sn_mode),
+            bsn.SNDense(1, sn_mode=sn_mode, kernel_initializer=NORMAL),
         ],
         name="discriminator",
     )

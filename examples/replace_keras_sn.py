@@ -41,6 +41,13 @@ from PIL import Image  # noqa: E402
 
 from gan import bsn  # noqa: E402
 
+# The paper's initializers (fjxmlzn/BSN no_gamma-CNN/gan/op.py): kernels from a normal
+# distribution with stddev 0.02 (truncated for D's convolutions). A normalized layer's forward
+# ignores the scale of W, but Adam's steps have a fixed size, so the scale of W sets how fast the
+# normalized kernel W / sigma(W) turns; Keras' default (glorot_uniform) trains at another pace.
+NORMAL = keras.initializers.RandomNormal(stddev=0.02)
+TRUNCATED = keras.initializers.TruncatedNormal(stddev=0.02)
+
 
 def load_images(folder: str, image_size: int) -> np.ndarray:
     """Every image under ``folder`` (subfolders too) resized to ``image_size`` and scaled to
@@ -132,14 +139,18 @@ def main(argv: list[str] | None = None) -> keras.Model:
     g = keras.Sequential(
         [
             keras.Input((args.latent_dim,)),
-            keras.layers.Dense(s * s * 64),
+            keras.layers.Dense(s * s * 64, kernel_initializer=NORMAL),
             keras.layers.Reshape((s, s, 64)),
             bsn.BatchNorm(),
             keras.layers.ReLU(),
-            keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same"),
+            keras.layers.Conv2DTranspose(
+                32, 4, strides=2, padding="same", kernel_initializer=NORMAL
+            ),
             bsn.BatchNorm(),
             keras.layers.ReLU(),
-            keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh"),
+            keras.layers.Conv2DTranspose(
+                3, 4, strides=2, padding="same", activation="tanh", kernel_initializer=NORMAL
+            ),
         ]
     )
     images = load_images(args.images, args.image_size)

@@ -206,3 +206,64 @@ def test_callbacks_and_backup_and_restore_resume_on_this_backend(tmp_path):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), rtol=1e-6, atol=1e-7
         )
+
+
+def _tiny_networks(d_extra: list | None = None, g_extra: list | None = None) -> tuple:
+    generator = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8 * 8 * 3)]
+        + (g_extra or [])
+        + [keras.layers.Reshape((8, 8, 3))]
+    )
+    discriminator = keras.Sequential(
+        [keras.Input((8, 8, 3)), bsn.SNConv2D(2, 3, strides=2, sn_mode="BSN")]
+        + (d_extra or [])
+        + [keras.layers.Flatten(), bsn.SNDense(1)]
+    )
+    return generator, discriminator
+
+
+@pytest.mark.portable
+def test_keras_style_compile_and_unbatched_data_are_clear_errors():
+    from gan.errors import ConfigError, DataError
+
+    gan = bsn.BSNGAN(*_tiny_networks())
+    with pytest.raises(ConfigError, match="pass the two optimizers as d_optimizer=.*not Keras'"):
+        gan.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ConfigError, match="loss = 'mse', expected one of 'hinge', 'wgan_gp'"):
+        gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss="mse")
+    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
+
+    def single_images():
+        while True:
+            yield (np.zeros((8, 8, 3), "float32"),)
+
+    with pytest.raises(DataError, match="not batches; batch the dataset"):
+        gan.fit(single_images(), steps_per_epoch=1, verbose=0)
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize(
+    "d_extra, g_extra, words",
+    [
+        (
+            [keras.layers.SpectralNormalization(keras.layers.Conv2D(2, 1))],
+            None,
+            "mixes gan.bsn layers with keras.layers.SpectralNormalization",
+        ),
+        ([keras.layers.Dense(2)], None, "has a plain Dense or Conv2D beside"),
+        (None, [keras.layers.BatchNormalization()], "uses keras.layers.BatchNormalization"),
+    ],
+)
+def test_a_layer_unlike_the_papers_gives_one_warning(d_extra, g_extra, words):
+    with pytest.warns(UserWarning, match=words) as caught:
+        bsn.BSNGAN(*_tiny_networks(d_extra, g_extra))
+    assert len([w for w in caught if "BSNGAN" in str(w.message)]) == 1
+
+
+@pytest.mark.portable
+def test_images_outside_minus_one_one_give_a_warning():
+    gan = bsn.BSNGAN(*_tiny_networks())
+    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
+    pixels = np.full((4, 8, 8, 3), 255.0, "float32")
+    with pytest.warns(UserWarning, match=r"range over \[255, 255\], not \[-1, 1\]"):
+        gan.fit(pixels, batch_size=4, verbose=0)

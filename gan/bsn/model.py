@@ -2,15 +2,62 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 import gan.bsn.random as random
 from gan.bsn.layers import normalized_layers
 from gan.bsn.losses import D_TERMS
 from gan.errors import ConfigError, DataError
+
+
+def _warn_about_layers(generator: keras.Model, discriminator: keras.Model) -> None:
+    """One warning per layer kind that makes a network differ from the paper's."""
+    d_layers = list(discriminator._flatten_layers(include_self=False, recursive=True))
+    if any(isinstance(layer, keras.layers.SpectralNormalization) for layer in d_layers):
+        warnings.warn(
+            f"BSNGAN: the discriminator {discriminator.name!r} mixes gan.bsn layers with "
+            f"keras.layers.SpectralNormalization, whose u moves on every training call and whose "
+            f"gradient skips sigma; replace it (examples/replace_keras_sn.py)",
+            stacklevel=3,
+        )
+    plain = (keras.layers.Dense, keras.layers.Conv2D)
+    inside_sn = {
+        id(layer.layer)
+        for layer in d_layers
+        if isinstance(layer, keras.layers.SpectralNormalization)
+    }
+    if any(isinstance(layer, plain) and id(layer) not in inside_sn for layer in d_layers):
+        warnings.warn(
+            f"BSNGAN: the discriminator {discriminator.name!r} has a plain Dense or Conv2D "
+            f"beside its normalized layers; use gan.bsn.SNDense / SNConv2D (sn_mode 'none' for "
+            f"a layer meant to stay unnormalized)",
+            stacklevel=3,
+        )
+    g_layers = generator._flatten_layers(include_self=False, recursive=True)
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in g_layers):
+        warnings.warn(
+            f"BSNGAN: the generator {generator.name!r} uses keras.layers.BatchNormalization "
+            f"(momentum 0.99, epsilon 1e-3, biased moving variance); the paper's is "
+            f"gan.bsn.BatchNorm",
+            stacklevel=3,
+        )
+
+
+def _first_batch(x: Any, batch_size: int | None) -> Any | None:
+    """The images of the first batch of fit's ``x`` (a NumPy array or a tf.data.Dataset of
+    images or (images, labels)), else None."""
+    if isinstance(x, np.ndarray):
+        return x[: batch_size or 32]
+    if hasattr(x, "take") and hasattr(x, "element_spec"):  # a tf.data.Dataset
+        for item in x.take(1):
+            first = item[0] if isinstance(item, (tuple, list)) else item
+            return np.asarray(first)
+    return None
 
 
 def _latent_dim(generator: keras.Model) -> int | None:
@@ -69,6 +116,7 @@ class BSNGAN(keras.Model):
                 f"BSNGAN: cannot tell the generator's latent size (got {self.latent_dim!r}); "
                 f"pass latent_dim=<size of z>"
             )
+        _warn_about_layers(generator, discriminator)
         self.generator = generator
         self.discriminator = discriminator
         self.z_seed = int(seed)
@@ -111,8 +159,8 @@ class BSNGAN(keras.Model):
 
     def compile(
         self,
-        d_optimizer: keras.optimizers.Optimizer,
-        g_optimizer: keras.optimizers.Optimizer,
+        d_optimizer: keras.optimizers.Optimizer | None = None,
+        g_optimizer: keras.optimizers.Optimizer | None = None,
         loss: str = "hinge",
         n_dis: int = 1,
         gp_weight: float = 10.0,
@@ -123,7 +171,14 @@ class BSNGAN(keras.Model):
         "wgan_gp" (penalty weight ``gp_weight``, the paper's ``d_gp_coe`` 10), ``n_dis`` D
         steps per G step, and whether each step also returns the ``diagnostics``. Other
         keyword arguments go to ``keras.Model.compile`` (e.g. ``steps_per_execution``)."""
-        if loss not in D_TERMS:
+        if "optimizer" in kwargs or (d_optimizer is None and g_optimizer is None):
+            raise ConfigError(
+                "BSNGAN.compile: pass the two optimizers as d_optimizer=... and "
+                "g_optimizer=... (not Keras' optimizer=...), e.g. "
+                "keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8) each; loss is 'hinge' "
+                "or 'wgan_gp'"
+            )
+        if not isinstance(loss, str) or loss not in D_TERMS:
             raise ConfigError(
                 f"BSNGAN.compile: loss = {loss!r}, expected one of "
                 f"{', '.join(repr(k) for k in D_TERMS)}"
@@ -148,6 +203,19 @@ class BSNGAN(keras.Model):
         # Built now so that BackupAndRestore can restore their slots before the first step.
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
+
+    def fit(self, x: Any = None, *args, **kwargs) -> keras.callbacks.History:
+        """``keras.Model.fit``; warns once when the first batch's images lie outside [-1, 1]
+        (the generator's tanh range: scale uint8 pixels by ``x / 127.5 - 1``)."""
+        first = _first_batch(x, kwargs.get("batch_size"))
+        if first is not None and first.size and (first.min() < -1.0 or first.max() > 1.0):
+            warnings.warn(
+                f"BSNGAN.fit: the first batch's images range over [{float(first.min()):g}, "
+                f"{float(first.max()):g}], not [-1, 1]; scale them (uint8 pixels: "
+                f"x / 127.5 - 1)",
+                stacklevel=2,
+            )
+        return super().fit(x, *args, **kwargs)
 
     def get_compile_config(self) -> dict | None:
         """``compile``'s arguments, optimizers serialized (restored by ``load_model``)."""
@@ -207,6 +275,11 @@ class BSNGAN(keras.Model):
         """The step's real images as ``[n_dis, B, H, W, C]`` float32, checked against G."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         real = ops.cast(real, "float32")
+        if len(real.shape) == len(self.image_shape):
+            raise DataError(
+                f"BSNGAN.fit: the dataset gives single images of shape {tuple(real.shape)}, not "
+                f"batches; batch the dataset (e.g. dataset.batch(64)) or pass batch_size to fit"
+            )
         if tuple(real.shape[1:]) != self.image_shape:
             raise DataError(
                 f"BSNGAN.fit: the dataset gives images of shape {tuple(real.shape[1:])} but "

@@ -267,3 +267,16 @@ def test_images_outside_minus_one_one_give_a_warning():
     pixels = np.full((4, 8, 8, 3), 255.0, "float32")
     with pytest.warns(UserWarning, match=r"range over \[255, 255\], not \[-1, 1\]"):
         gan.fit(pixels, batch_size=4, verbose=0)
+
+
+@pytest.mark.portable
+def test_a_truncated_keras_file_is_named_damaged(tmp_path):
+    from gan.errors import DataError
+
+    with open(os.path.join(DATA, "legacy_layers.keras"), "rb") as f:
+        whole = f.read()
+    cut = tmp_path / "model.keras"
+    cut.write_bytes(whole[: len(whole) // 2])
+    for load in (keras.models.load_model, keras.saving.load_model):
+        with pytest.raises(DataError, match="model.keras: the .keras file is damaged"):
+            load(str(cut))

@@ -16,7 +16,8 @@ The stable public API (docs/library.md):
 * :func:`mirrored_strategy`: the one ``MirroredStrategy`` per device set of a process
   (tensorflow backend).
 
-Importing this package registers the layers and the model for ``keras.models.load_model``. It
+Importing this package registers the layers and the model for ``keras.models.load_model``
+(which then names a damaged ``.keras`` file as such: :mod:`gan.bsn.saving`). It
 imports Keras and NumPy only (and TensorFlow only when Keras runs on it), never the task
 runner's modules.
 """
@@ -34,6 +35,9 @@ from gan.bsn.layers import (
     weight_diagnostics,
 )
 from gan.bsn.model import BSNGAN
+from gan.bsn.saving import install as _install_damaged_file_check
+
+_install_damaged_file_check()
 
 __all__ = [
     "BSNGAN",

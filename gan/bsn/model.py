@@ -313,9 +313,9 @@ class BSNGAN(keras.Model):
         if backend == "tensorflow":
             from gan.bsn.steps import tensorflow as step
         elif backend == "jax":
-            from gan.bsn.steps import jax as step
+            from gan.bsn.steps import jax as step  # no TensorFlow under JAX
         elif backend == "torch":
-            from gan.bsn.steps import torch as step
+            from gan.bsn.steps import torch as step  # no TensorFlow under PyTorch
         else:
             raise ConfigError(
                 f"BSNGAN.fit: the Keras backend {backend!r} is not supported; set "

@@ -22,6 +22,13 @@ import tensorflow as tf  # noqa: E402
 
 from gan import bsn  # noqa: E402
 
+# The paper's initializers (fjxmlzn/BSN no_gamma-CNN/gan/op.py): kernels from a normal
+# distribution with stddev 0.02 (truncated for D's convolutions). A normalized layer's forward
+# ignores the scale of W, but Adam's steps have a fixed size, so the scale of W sets how fast the
+# normalized kernel W / sigma(W) turns; Keras' default (glorot_uniform) trains at another pace.
+NORMAL = keras.initializers.RandomNormal(stddev=0.02)
+TRUNCATED = keras.initializers.TruncatedNormal(stddev=0.02)
+
 
 def networks(latent_dim: int, image_size: int, sn_mode: str) -> tuple[keras.Model, ...]:
     """The example's G (dense, two transposed convs, batch norm) and D (two normalized convs,
@@ -30,25 +37,33 @@ def networks(latent_dim: int, image_size: int, sn_mode: str) -> tuple[keras.Mode
     generator = keras.Sequential(
         [
             keras.Input((latent_dim,)),
-            keras.layers.Dense(s * s * 64),
+            keras.layers.Dense(s * s * 64, kernel_initializer=NORMAL),
             keras.layers.Reshape((s, s, 64)),
             bsn.BatchNorm(),
             keras.layers.ReLU(),
-            keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same"),
+            keras.layers.Conv2DTranspose(
+                32, 4, strides=2, padding="same", kernel_initializer=NORMAL
+            ),
             bsn.BatchNorm(),
             keras.layers.ReLU(),
-            keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh"),
+            keras.layers.Conv2DTranspose(
+                3, 4, strides=2, padding="same", activation="tanh", kernel_initializer=NORMAL
+            ),
         ]
     )
     discriminator = keras.Sequential(
         [
             keras.Input((image_size, image_size, 3)),
-            bsn.SNConv2D(32, 3, sn_mode=sn_mode),
+            bsn.SNConv2D(32, 3, padding="same", sn_mode=sn_mode, kernel_initializer=TRUNCATED),
             keras.layers.LeakyReLU(0.1),
-            bsn.SNConv2D(64, 4, strides=2, sn_mode=sn_mode),
+            bsn.SNConv2D(
+                64, 4, strides=2, padding="same", sn_mode=sn_mode, kernel_initializer=TRUNCATED
+            ),
             keras.layers.LeakyReLU(0.1),
             keras.layers.Flatten(),
-            bsn.SNDense(1, sn_mode=sn_mode),  # BSN asked of a dense layer: plain SN
+            bsn.SNDense(
+                1, sn_mode=sn_mode, kernel_initializer=NORMAL
+            ),  # BSN asked of a dense layer: plain SN
         ]
     )
     return generator, discriminator

@@ -23,6 +23,8 @@ shape and the wrapped layer's current kernel and bias; other layers keep their w
 from the repository root:
 
     python examples/replace_keras_sn.py --images path/to/folder --image_size 32 --steps 100
+
+It runs on every Keras backend (set ``KERAS_BACKEND``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,35 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from gan import bsn  # noqa: E402
+
+# The paper's initializers (fjxmlzn/BSN no_gamma-CNN/gan/op.py): kernels from a normal
+# distribution with stddev 0.02 (truncated for D's convolutions). A normalized layer's forward
+# ignores the scale of W, but Adam's steps have a fixed size, so the scale of W sets how fast the
+# normalized kernel W / sigma(W) turns; Keras' default (glorot_uniform) trains at another pace.
+NORMAL = keras.initializers.RandomNormal(stddev=0.02)
+TRUNCATED = keras.initializers.TruncatedNormal(stddev=0.02)
+
+
+def load_images(folder: str, image_size: int) -> np.ndarray:
+    """Every image under ``folder`` (subfolders too) resized to ``image_size`` and scaled to
+    [-1, 1] (the generator's tanh range), as one float32 NHWC array: NumPy runs on every Keras
+    backend."""
+    paths = sorted(
+        os.path.join(root, name)
+        for root, _, names in os.walk(folder)
+        for name in names
+        if name.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".gif"))
+    )
+    size = (image_size, image_size)
+    pixels = [
+        np.asarray(Image.open(p).convert("RGB").resize(size, Image.Resampling.BILINEAR))
+        for p in paths
+    ]
+    return np.stack(pixels).astype("float32") / 127.5 - 1.0
 
 
 def existing_discriminator(image_size: int) -> keras.Model:
@@ -58,27 +86,17 @@ def existing_discriminator(image_size: int) -> keras.Model:
 def _normalized(layer: keras.layers.Layer, sn_mode: str, scale: float) -> keras.layers.Layer:
     """The bsn layer computing what ``layer`` (a SpectralNormalization wrapper) wraps."""
     inner = layer.layer
-    if getattr(inner, "activation", None) not in (None, keras.activations.linear):
-        raise ValueError(
-            f"{layer.name}: move the activation of the wrapped layer into its own "
-            f"layer (e.g. keras.layers.LeakyReLU) before replacing it"
-        )
-    common = dict(sn_mode=sn_mode, scale=scale, name=layer.name)
+    # The normalized layers take every argument of Conv2D / Dense: the wrapped layer's config
+    # carries over as it is.
+    config = {**inner.get_config(), "sn_mode": sn_mode, "scale": scale, "name": layer.name}
     if isinstance(inner, keras.layers.Dense):
-        return bsn.SNDense(inner.units, **common)
-    square = len(set(inner.kernel_size)) == 1 and len(set(inner.strides)) == 1
-    if (
-        not isinstance(inner, keras.layers.Conv2D)
-        or inner.padding != "same"
-        or not square
-        or tuple(inner.dilation_rate) != (1, 1)
-        or inner.groups != 1
-    ):
+        return bsn.SNDense.from_config(config)
+    if not isinstance(inner, keras.layers.Conv2D) or inner.groups != 1:
         raise ValueError(
-            f"{layer.name}: bsn.SNConv2D is a square, SAME-padded, undilated "
-            f"Conv2D; {type(inner).__name__} {inner.get_config()} is not"
+            f"{layer.name}: bsn.SNConv2D replaces a Conv2D with groups=1; "
+            f"{type(inner).__name__} {inner.get_config()} is not one"
         )
-    return bsn.SNConv2D(inner.filters, inner.kernel_size[0], strides=inner.strides[0], **common)
+    return bsn.SNConv2D.from_config(config)
 
 
 def replace_spectral_normalization(
@@ -121,31 +139,35 @@ def main(argv: list[str] | None = None) -> keras.Model:
     g = keras.Sequential(
         [
             keras.Input((args.latent_dim,)),
-            keras.layers.Dense(s * s * 64),
+            keras.layers.Dense(s * s * 64, kernel_initializer=NORMAL),
             keras.layers.Reshape((s, s, 64)),
             bsn.BatchNorm(),
             keras.layers.ReLU(),
-            keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same"),
+            keras.layers.Conv2DTranspose(
+                32, 4, strides=2, padding="same", kernel_initializer=NORMAL
+            ),
             bsn.BatchNorm(),
             keras.layers.ReLU(),
-            keras.layers.Conv2DTranspose(3, 4, strides=2, padding="same", activation="tanh"),
+            keras.layers.Conv2DTranspose(
+                3, 4, strides=2, padding="same", activation="tanh", kernel_initializer=NORMAL
+            ),
         ]
     )
-    images = keras.utils.image_dataset_from_directory(
-        args.images, label_mode=None, image_size=(args.image_size, args.image_size), batch_size=None
-    )
-    images = images.map(lambda x: x / 127.5 - 1.0).repeat().shuffle(1000)
+    images = load_images(args.images, args.image_size)
     gan = bsn.BSNGAN(g, d)
     gan.compile(
         d_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8),
         g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8),
     )
+    repeats = -(-args.steps * args.batch_size // len(images))
     gan.fit(
-        images.batch(args.batch_size, drop_remainder=True), steps_per_epoch=args.steps, verbose=2
+        np.concatenate([images] * repeats),
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps,
+        verbose=2,
     )
     return gan
 
 
 if __name__ == "__main__":
-    tf.get_logger().setLevel("ERROR")
     main()

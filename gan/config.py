@@ -32,6 +32,7 @@ from gan.keys import (
 from gan.metrics.names import check_metrics, metric_keys
 from gan.networks.specs import STREAMED_DATASETS, check_network, known_network
 from gan.plugins import load_plugins
+from gan.modes import GAMMAS, SN_MODES
 
 
 def _project_root() -> str:
@@ -49,9 +50,7 @@ DEFAULT_DATA_ROOT = os.path.join(REPO_ROOT, "data")
 DEFAULT_RESULTS_ROOT = os.path.join(REPO_ROOT, "results")
 
 DATASETS = ("cifar10", "stl10", "celeba", "imagenet", "shapes")
-SN_MODES = ("none", "SN", "BSN")
 LOSSES = ("hinge", "wgan_gp")
-GAMMAS = ("none", "same", "diff")
 MISSING_INCEPTION = ("error", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
 

@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-from gan.distribute import mirrored_strategy
+from gan.bsn.distribute import mirrored_strategy
 from gan.errors import ConfigError
 
 
@@ -32,4 +32,4 @@ def make_strategy(num_gpus: int, devices: list[str] | None = None) -> tf.distrib
         raise ConfigError(f"num_gpus = {num_gpus} but {len(devices)} devices were given: {devices}")
     if num_gpus == 1:
         return tf.distribute.get_strategy()
-    return mirrored_strategy(list(devices))  # one per device set: see gan/distribute.py
+    return mirrored_strategy(list(devices))  # one per device set: see gan/bsn/distribute.py

@@ -29,6 +29,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
+from gan.bsn.callbacks import image_grid
 from gan.config import ConfigError, RunConfig
 from gan.data import ImageBank
 from gan.devices import make_strategy
@@ -61,22 +62,6 @@ from gan.training_checkpoints import RunCheckpoints, legacy_paths, variables_by_
 __all__ = ["Trainer", "image_grid"]
 
 ADAM_EPSILON = 1e-8
-GRID_EPS = 1e-8
-
-
-def image_grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Tile ``rows * cols`` images and min-max scale the whole grid to uint8."""
-    n, h, w, c = images.shape
-    if n != rows * cols:
-        raise ValueError(f"{n} images do not fill a {rows}x{cols} grid")
-    grid = (
-        images.reshape(rows, cols, h, w, c)
-        .transpose(0, 2, 1, 3, 4)
-        .reshape(rows * h, cols * w, c)
-        .astype(np.float64)
-    )
-    lo, hi = grid.min() - GRID_EPS, grid.max() + GRID_EPS
-    return ((grid - lo) / (hi - lo) * 255.0).astype(np.uint8)
 
 
 class Trainer:

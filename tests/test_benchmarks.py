@@ -59,6 +59,10 @@ TINY = {
         ],
         "tf.numpy_function(np.load)",
     ),
+    "library_step.py": (
+        ["--iters=1", "--warmup=1", "--batch_size=4", "--width=0.125", "--matmul_n=64"],
+        "| BSN | yes |",
+    ),
     "quickstart.py": (
         [
             "--matmul_n=64",

@@ -3,6 +3,9 @@
 import importlib.util
 import math
 import os
+import subprocess
+import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -100,3 +103,44 @@ def test_replace_keras_sn_example_swaps_layers_and_keeps_weights(image_folder):
 def test_custom_loop_example_trains(image_folder):
     losses = load_example("custom_loop").main(["--images", image_folder, "--n_dis", "2"] + TINY)
     assert all(math.isfinite(v) for v in losses.values())
+
+
+ON_BACKEND = textwrap.dedent("""
+    import importlib.util, os, sys
+    import keras
+
+    def load(name):
+        path = os.path.join("examples", name + ".py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    images, out, tiny = sys.argv[1], sys.argv[2], sys.argv[3:]
+    gan = load("dcgan_fit").main(
+        ["--images", images, "--out", out, "--sample_every", "2", "--steps_per_epoch", "2"] + tiny
+    )
+    assert int(keras.ops.convert_to_numpy(gan.g_optimizer.iterations)) == 4
+    samples = sorted(os.listdir(os.path.join(out, "samples")))
+    assert samples == ["global_id-1.png", "global_id-3.png"], samples
+    gan = load("replace_keras_sn").main(["--images", images] + tiny)
+    assert int(keras.ops.convert_to_numpy(gan.g_optimizer.iterations)) == 3
+    assert keras.backend.backend() == os.environ["KERAS_BACKEND"]
+    print("ok")
+""")
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_fit_examples_run_on_backend(backend, tmp_path, image_folder):
+    """dcgan_fit and replace_keras_sn on the other Keras backends, each in its own process
+    (custom_loop is a TensorFlow loop: GradientTape)."""
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
+    out = subprocess.run(
+        [sys.executable, "-c", ON_BACKEND, image_folder, str(tmp_path / "out"), *TINY],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0 and "ok" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]

@@ -42,7 +42,7 @@ def tiny_discriminator(sn_mode: str = "BSN", **dense) -> keras.Model:
     return keras.Sequential(
         [
             keras.Input((8, 8, 3)),
-            bsn.SNConv2D(8, 3, strides=2, sn_mode=sn_mode, scale=1.2),
+            bsn.SNConv2D(8, 3, strides=2, padding="same", sn_mode=sn_mode, scale=1.2),
             keras.layers.LeakyReLU(0.1),
             keras.layers.Flatten(),
             bsn.SNDense(1, sn_mode=sn_mode, **dense),
@@ -143,7 +143,9 @@ def test_update_u_moves_every_u_and_nothing_else():
 
 
 def test_layers_round_trip_their_config():
-    conv = bsn.SNConv2D(4, 3, strides=2, sn_mode="BSN", scale=1.4, learnable_gamma=True, name="c")
+    conv = bsn.SNConv2D(
+        4, 3, strides=2, padding="same", sn_mode="BSN", scale=1.4, learnable_gamma=True, name="c"
+    )
     dense = bsn.SNDense(2, sn_mode="BSN", name="d")
     for layer in (conv, dense, bsn.BatchNorm(momentum=0.8, name="bn")):
         again = type(layer).from_config(layer.get_config())
@@ -285,7 +287,7 @@ def test_each_misuse_is_one_clear_user_error():
         match=r"unknown sn_mode 'bsn'; expected one of 'none', "
         r"'SN', 'BSN'",
     ):
-        bsn.SNConv2D(4, 3, sn_mode="bsn")
+        bsn.SNConv2D(4, 3, padding="same", sn_mode="bsn")
     for bad in (0, -1.0, float("nan"), "1.0", True):
         with pytest.raises(ConfigError, match="expected a positive number"):
             bsn.SNDense(1, scale=bad)

@@ -113,19 +113,37 @@ def installed(tmp_path_factory) -> Installed:
     return Installed(str(tmp_path_factory.mktemp("packaging")))
 
 
-def test_pyproject_dependencies_are_the_requirements_pins_as_compatible_ranges():
-    pins = _pins(os.path.join(REPO_ROOT, "requirements.txt"))
+def _declared(requirements: list[str]) -> dict[str, str]:
+    """``name -> version spec`` of pyproject requirement strings."""
     declared = {}
-    for requirement in _pyproject()["project"]["dependencies"]:
+    for requirement in requirements:
         name, spec = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*(.*)", requirement).groups()
         declared[canonical(name)] = spec.replace(" ", "")
+    return declared
+
+
+def test_pyproject_dependencies_are_the_requirements_pins_as_compatible_ranges():
+    """The core's dependencies and the [runner] extra together are requirements.txt's pins as
+    ranges; the core needs only Keras, NumPy and Pillow; [jax] and [torch] pin what
+    requirements-test.txt pins, [tensorflow] the runner's TensorFlow."""
+    pins = _pins(os.path.join(REPO_ROOT, "requirements.txt"))
+    project = _pyproject()["project"]
+    extras = project["optional-dependencies"]
+    core = _declared(project["dependencies"])
+    declared = {**core, **_declared(extras["runner"])}
     expected = {
         name: "~=" + ".".join(version.split(".")[:2])
         for name, version in pins.items()
         if name not in CLONE_ONLY
     }
     assert declared == expected
+    assert set(core) == {"keras", "numpy", "pillow"}
     assert CLONE_ONLY <= set(pins)
+    test_pins = _pins(os.path.join(REPO_ROOT, "requirements-test.txt"))
+    for extra in ("jax", "torch"):
+        for name, spec in _declared(extras[extra]).items():
+            assert spec == "==" + test_pins[name], (extra, name)
+    assert _declared(extras["tensorflow"]) == {"tensorflow": expected["tensorflow"]}
 
 
 def test_the_installed_package_needs_nothing_from_the_clone_only_requirements():
@@ -216,7 +234,7 @@ SAVE = """
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((8, 8, 3)),
-        SNConv2D(4, 3, sn_mode="BSN", scale=1.5),
+        SNConv2D(4, 3, padding="same", sn_mode="BSN", scale=1.5),
         keras.layers.LeakyReLU(0.1),
         keras.layers.Flatten(),
         SNDense(1, sn_mode="SN"),
@@ -250,7 +268,7 @@ EXAMPLE = """
     ])
     discriminator = keras.Sequential([
         keras.Input((8, 8, 3)),
-        SNConv2D(8, 3, strides=2, sn_mode="BSN"),
+        SNConv2D(8, 3, strides=2, padding="same", sn_mode="BSN"),
         keras.layers.LeakyReLU(0.1),
         keras.layers.Flatten(),
         SNDense(1, sn_mode="BSN"),

@@ -13,8 +13,8 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uin
 
 def test_mixed_sn_layer_keeps_float32_variables_and_sigma_and_computes_in_bfloat16():
     x = tf.random.normal([2, 8, 8, 4], seed=1)
-    exact = SNConv2D(6, 3, sn_mode="BSN", scale=1.3)
-    mixed = SNConv2D(6, 3, sn_mode="BSN", scale=1.3, dtype="mixed_bfloat16")
+    exact = SNConv2D(6, 3, padding="same", sn_mode="BSN", scale=1.3)
+    mixed = SNConv2D(6, 3, padding="same", sn_mode="BSN", scale=1.3, dtype="mixed_bfloat16")
     exact.build(x.shape)
     mixed.build(x.shape)
     for a, b in zip(mixed.weights, exact.weights, strict=True):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan import sn
+from gan.bsn import sn
 from gan.layers import SNConv2D, SNDense, leaky_relu
 
 
@@ -22,7 +22,7 @@ def _top_sv(mat):
 def test_sn_sigma_converges_to_largest_singular_value(kind):
     tf.random.set_seed(0)
     if kind == "conv":
-        layer = SNConv2D(5, 3, sn_mode="SN")
+        layer = SNConv2D(5, 3, padding="same", sn_mode="SN")
         layer.build((None, 8, 8, 4))
         mat = layer.kernel.numpy().reshape(-1, 5)
     else:
@@ -38,7 +38,7 @@ def test_sn_sigma_converges_to_largest_singular_value(kind):
 
 def test_bsn_second_sigma_is_that_of_the_transposed_kernel():
     tf.random.set_seed(1)
-    layer = SNConv2D(6, 3, sn_mode="BSN")
+    layer = SNConv2D(6, 3, padding="same", sn_mode="BSN")
     layer.build((None, 8, 8, 4))
     _converge(layer)
     mean, s1, s2 = (float(s) for s in layer.sigmas())
@@ -59,8 +59,8 @@ def test_bsn_dense_falls_back_to_plain_sn():
 
 def test_scale_multiplies_the_normalized_kernel_but_not_the_bias():
     tf.random.set_seed(2)
-    a = SNConv2D(4, 3, sn_mode="SN", scale=1.0)
-    b = SNConv2D(4, 3, sn_mode="SN", scale=2.5)
+    a = SNConv2D(4, 3, padding="same", sn_mode="SN", scale=1.0)
+    b = SNConv2D(4, 3, padding="same", sn_mode="SN", scale=2.5)
     for layer in (a, b):
         layer.build((None, 6, 6, 3))
     b.set_weights(a.get_weights())
@@ -90,7 +90,7 @@ def test_gain_multiplies_kernel_and_bias_and_gain_one_is_identity():
 
 
 def test_forward_and_sigma_never_move_u():
-    layer = SNConv2D(4, 3, sn_mode="BSN")
+    layer = SNConv2D(4, 3, padding="same", sn_mode="BSN")
     layer.build((None, 6, 6, 3))
     before = [v.numpy().copy() for v in layer.u_variables()]
     layer(tf.random.normal([2, 6, 6, 3]))
@@ -119,7 +119,7 @@ def test_power_iteration_matches_numpy_formula():
 @pytest.mark.parametrize("mode", ["SN", "BSN"])
 def test_kernel_gradient_matches_finite_differences_through_sigma(mode):
     """The analytic gradient includes the sigma/u'/v path; a stop-gradient would fail."""
-    layer = SNConv2D(3, 2, sn_mode=mode, dtype="float64")
+    layer = SNConv2D(3, 2, padding="same", sn_mode=mode, dtype="float64")
     layer.build((None, 4, 4, 2))
     x = tf.constant(np.random.default_rng(4).standard_normal((2, 4, 4, 2)))
     probe = tf.constant(np.random.default_rng(5).standard_normal((2, 4, 4, 3)))
@@ -153,7 +153,7 @@ def test_kernel_gradient_matches_finite_differences_through_sigma(mode):
 
 def test_unknown_sn_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown sn_mode 'XSN'"):
-        SNConv2D(3, 3, sn_mode="XSN")
+        SNConv2D(3, 3, padding="same", sn_mode="XSN")
 
 
 def test_leaky_relu_matches_the_maximum_form_in_value_gradient_and_second_order():

@@ -2,7 +2,7 @@
 
 Builds and trains two models of different sizes one after the other under MirroredStrategy in
 one process, as a notebook does: two BSNGAN fits (the library), then two 2-replica ResNet
-Trainers (the task runs). Before gan.distribute, the second model's first gradient all-reduce
+Trainers (the task runs). Before gan.bsn.distribute, the second model's first gradient all-reduce
 reused the first model's collective instance and failed with a shape mismatch. Prints one JSON
 line; the test asserts on it.
 """
@@ -61,7 +61,7 @@ def fit_model(width: int) -> dict:
         d = keras.Sequential(
             [
                 keras.Input((8, 8, 3)),
-                bsn.SNConv2D(width, 3, strides=2, sn_mode="BSN"),
+                bsn.SNConv2D(width, 3, strides=2, padding="same", sn_mode="BSN"),
                 keras.layers.LeakyReLU(0.1),
                 keras.layers.Flatten(),
                 bsn.SNDense(1, sn_mode="BSN"),

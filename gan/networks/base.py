@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from gan.config import GAMMAS
+from gan.modes import GAMMAS
 
 # The gammas' variable names, and the names checkpoints written before the rename used.
 GAMMA_NAME = "gamma{}"

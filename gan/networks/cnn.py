@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from gan.layers import BatchNorm, SNConv2D, SNDense, bn_relu_deconv, leaky_relu
+from gan.bsn.layers import BatchNorm, SNConv2D, SNDense
 from gan.networks.base import NormalizedDiscriminator
+from gan.networks.tf_ops import bn_relu_deconv, leaky_relu
 
 # (filters, kernel size, stride) of the seven discriminator convolutions (width 1.0).
 D_CONVS = ((64, 3, 1), (64, 4, 2), (128, 3, 1), (128, 4, 2), (256, 3, 1), (256, 4, 2), (512, 3, 1))
@@ -180,6 +181,7 @@ class CNNDiscriminator(NormalizedDiscriminator):
                 f,
                 k,
                 strides=s,
+                padding="same",
                 sn_mode=sn_mode,
                 scale=scale,
                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02),

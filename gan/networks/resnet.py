@@ -20,7 +20,7 @@ import math
 import keras
 import tensorflow as tf
 
-from gan.layers import BatchNorm, SNConv2D, SNDense
+from gan.bsn.layers import BatchNorm, SNConv2D, SNDense
 from gan.networks.base import NormalizedDiscriminator
 
 G_CHANNELS = (1024, 512, 256, 128, 64)  # up-block outputs at 128 px
@@ -135,7 +135,7 @@ class DownBlock(keras.layers.Layer):
         self.filters = int(filters)
         self.first = bool(first)
         self.down = bool(down)
-        common = dict(sn_mode=sn_mode, scale=scale)
+        common = dict(sn_mode=sn_mode, scale=scale, padding="same")
         self.conv1 = SNConv2D(self.filters, 3, kernel_initializer=_vs(2.0), name="conv1", **common)
         self.conv2 = SNConv2D(self.filters, 3, kernel_initializer=_vs(2.0), name="conv2", **common)
         self.shortcut = SNConv2D(

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan import losses
+from gan.bsn.layers import sigma_scalars
 from gan.config import RunConfig
 from gan.data import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
@@ -45,50 +46,12 @@ class RealData:
         return cls(bank, None, tuple(int(s) for s in bank.shape[1:]), len(bank))
 
 
-def sigma_scalars(sigmas: list) -> dict[str, tf.Tensor]:
-    """Scalar names of a (nested) sigma list, as the original named them.
-
-    A layer's ``[sigma]`` is one scalar, BSN's ``[mean, s1, s2]`` three: the CNN gives
-    ``d/sigma{i}`` (SN) or ``d/sigma{i}_{j}`` (BSN); the ResNet, nested per block and conv,
-    gives ``d/sigma{i}_{j}`` (SN) or ``d/sigma{i}_{j}_{k}`` (BSN), and ``d/sigma{n}`` for its
-    dense.
-    """
-    out: dict[str, tf.Tensor] = {}
-
-    def walk(node, name: str) -> None:
-        if not isinstance(node, (list, tuple)):
-            out[name] = node
-        elif len(node) == 1:
-            walk(node[0], name)
-        else:
-            for j, child in enumerate(node):
-                walk(child, f"{name}_{j}")
-
-    for i, layer in enumerate(sigmas):
-        walk(layer, f"d/sigma{i}")
-    return out
-
-
-def slope_stats(name: str, slopes: tf.Tensor) -> dict[str, tf.Tensor]:
-    """``d/{mean,min,max}_<name>_slopes`` of per-sample input-gradient norms."""
-    return {
-        f"d/mean_{name}_slopes": tf.reduce_mean(slopes),
-        f"d/min_{name}_slopes": tf.reduce_min(slopes),
-        f"d/max_{name}_slopes": tf.reduce_max(slopes),
-    }
-
-
 def weight_diagnostics(discriminator: keras.Model) -> dict[str, tf.Tensor]:
     """Every normalized layer's sigmas (``d/sigma*``) and the gammas (``d/gamma{i}``) of D."""
     out = sigma_scalars(discriminator.sigmas())
     for i, g in enumerate(discriminator.gammas):
         out[f"d/gamma{i}"] = tf.identity(g)
     return out
-
-
-def add_gradients(a: list, b: list) -> list:
-    """Element-wise sum of two gradient lists; None is a zero gradient."""
-    return [y if x is None else x if y is None else x + y for x, y in zip(a, b, strict=True)]
 
 
 class Schedule(abc.ABC):

@@ -8,7 +8,7 @@ With ``with_summary`` the last D step also returns the diagnostics (losses, mean
 each layer's sigmas, the gammas, and the input-gradient norms on the real and the fake batch),
 computed before its optimizer update as in the original.
 
-The steps themselves are :mod:`gan.schedules.step`, which the library's ``fit()`` model
+The steps themselves are :mod:`gan.bsn.steps.tensorflow`, which the library's ``fit()`` model
 (:class:`gan.bsn.BSNGAN`) runs too; this schedule gives them the run's draws.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-import gan.schedules.step as step
+import gan.bsn.steps.tensorflow as step
 from gan.schedules.base import Schedule
 
 
@@ -40,7 +40,7 @@ class CNNSchedule(Schedule):
 
     def d_step(self, real: tf.Tensor, fake: tf.Tensor, diagnostics: bool) -> dict[str, tf.Tensor]:
         """One D update on ``real`` and the generated ``fake`` (see
-        :func:`gan.schedules.step.d_step`)."""
+        :func:`gan.bsn.steps.tensorflow.d_step`)."""
         return step.d_step(self.parts, real, fake, diagnostics)
 
     def g_step(self, z: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -51,7 +51,7 @@ class CNNSchedule(Schedule):
 
     def g_step_on(self, g_tape: tf.GradientTape, fake: tf.Tensor) -> dict[str, tf.Tensor]:
         """One G update given a forward ``fake = G(z)`` recorded on ``g_tape`` (see
-        :func:`gan.schedules.step.g_step_on`)."""
+        :func:`gan.bsn.steps.tensorflow.g_step_on`)."""
         return step.g_step_on(self.parts, g_tape, fake)
 
     def iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:

@@ -21,7 +21,8 @@ from typing import Any
 import tensorflow as tf
 
 from gan import losses
-from gan.schedules.base import Schedule, slope_stats
+from gan.bsn.layers import slope_stats
+from gan.schedules.base import Schedule
 
 
 class ResNetSchedule(Schedule):

@@ -1,4 +1,4 @@
-"""One ``tf.distribute.MirroredStrategy`` per set of devices in a process.
+"""One ``tf.distribute.MirroredStrategy`` per set of devices in a process (tensorflow backend).
 
 Every ``MirroredStrategy`` numbers its collective all-reduces from the same start (group key 1,
 instance key 100), and the TensorFlow runtime remembers the shape of each numbered all-reduce
@@ -12,16 +12,18 @@ models of a notebook can be built and trained one after the other.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-import tensorflow as tf
-
-_STRATEGIES: dict[tuple[str, ...], tf.distribute.MirroredStrategy] = {}
+_STRATEGIES: dict[tuple[str, ...], Any] = {}
 _LOCK = threading.Lock()
 
 
-def mirrored_strategy(devices: list[str] | None = None) -> tf.distribute.MirroredStrategy:
-    """The process's ``MirroredStrategy`` over ``devices`` (default: every visible GPU, else
-    the CPU), created on the first call and returned again for the same devices."""
+def mirrored_strategy(devices: list[str] | None = None) -> Any:
+    """The process's ``tf.distribute.MirroredStrategy`` over ``devices`` (default: every visible
+    GPU, else the CPU), created on the first call and returned again for the same devices.
+    TensorFlow only: importing this module does not import TensorFlow, calling it does."""
+    import tensorflow as tf  # TensorFlow only when the strategy is asked for
+
     if devices is None:
         gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
         devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")][:1]

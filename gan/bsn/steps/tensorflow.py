@@ -1,6 +1,6 @@
-"""The paper's CNN iteration as functions of its parts: the one implementation that the task
-trainer's CNN schedule (:class:`gan.schedules.cnn.CNNSchedule`) and the library's ``fit()``
-model (:class:`gan.bsn.BSNGAN`) both run (docs/faithfulness.md section 6).
+"""The paper's CNN iteration on TensorFlow (``GradientTape``) as functions of its parts: the one
+implementation that the task trainer's CNN schedule and the library's ``fit()`` model
+(:class:`gan.bsn.BSNGAN`, backend tensorflow) both run (docs/faithfulness.md section 6).
 
 Per iteration: ``n_dis`` times [a real batch and ``z`` from ``draw(i)``; G(z) in training mode
 (its batch-norm averages moving); one D step; ``u <- u'`` for every normalized layer of D]; then
@@ -8,7 +8,7 @@ one G step on the ``z`` of the last D step, which moves no ``u``. With ``diagnos
 D step also returns the sigmas, gammas and input-gradient norms, computed before its update.
 
 A generator whose ``call`` takes ``update_stats`` (the paper's, built from
-:class:`gan.layers.BatchNorm`) computes G(z) of the last D step once and carries the G step's
+:class:`gan.bsn.BatchNorm`) computes G(z) of the last D step once and carries the G step's
 gradient back through it, with the two batch-norm updates the original's two calls made; any
 other generator is called again in the G step (same weights and ``z``: the same values and
 updates, one more forward).
@@ -19,13 +19,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import tensorflow as tf
 
-from gan import losses
-from gan.layers import SpectralNormalized
-from gan.schedules.base import add_gradients, sigma_scalars, slope_stats
+import gan.bsn.losses as losses
+from gan.bsn.layers import slope_stats, update_u, weight_diagnostics
 
 Draw = Callable[[int], tuple[tf.Tensor, tf.Tensor]]
 
@@ -55,44 +55,28 @@ class StepParts:
         return loss if self.num_replicas == 1 else loss / float(self.num_replicas)
 
 
-def normalized_layers(model: keras.Model) -> list[SpectralNormalized]:
-    """Every spectrally normalized layer of ``model``: its ``normalized_layers`` when it
-    defines them (the paper's networks, in the order sigmas are logged), else every
-    :class:`~gan.layers.SpectralNormalized` layer found in it, depth first."""
-    found = getattr(model, "normalized_layers", None)
-    if found is not None:
-        return list(found)
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, SpectralNormalized)
-    ]
+def add_gradients(a: list, b: list) -> list:
+    """Element-wise sum of two gradient lists; None is a zero gradient."""
+    return [y if x is None else x if y is None else x + y for x, y in zip(a, b, strict=True)]
 
 
-def update_u(model: keras.Model) -> None:
-    """One power-iteration step of every ``u`` of ``model`` from its current weights (the
-    model's own ``update_u`` when it has one, as the paper's discriminators do)."""
-    own = getattr(model, "update_u", None)
-    if callable(own):
-        own()
-        return
-    for layer in normalized_layers(model):
-        layer.update_u()
+def input_slopes(discriminator: Callable[[tf.Tensor], tf.Tensor], x: tf.Tensor) -> tf.Tensor:
+    """Per-sample ``sqrt(||d D(x) / d x||^2 + 1e-8)`` (D has no cross-sample terms)."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = discriminator(x)
+    return losses.slope_norms(tape.gradient(out, x))
 
 
-def weight_diagnostics(discriminator: keras.Model) -> dict[str, tf.Tensor]:
-    """Every normalized layer's sigmas (``d/sigma*``) and the gammas (``d/gamma{i}``: the
-    network's, then those the layers own)."""
-    if hasattr(discriminator, "sigmas"):
-        sigmas = discriminator.sigmas()
-    else:
-        sigmas = [layer.sigmas() for layer in normalized_layers(discriminator)]
-    out = sigma_scalars(sigmas)
-    gammas = list(getattr(discriminator, "gammas", []))
-    gammas += [layer.gamma for layer in normalized_layers(discriminator) if layer.gamma is not None]
-    for i, g in enumerate(gammas):
-        out[f"d/gamma{i}"] = tf.identity(g)
-    return out
+def gradient_penalty(
+    discriminator: Callable[[tf.Tensor], tf.Tensor],
+    real: tf.Tensor,
+    fake: tf.Tensor,
+    alpha: tf.Tensor,
+) -> tf.Tensor:
+    """WGAN-GP term mean((||grad D(x_hat)|| - 1)^2) at x_hat = x + alpha (G(z) - x)."""
+    x_hat = losses.interpolate(real, fake, alpha)
+    return losses.penalty_of_slopes(input_slopes(discriminator, x_hat))
 
 
 def shares_forward(generator: keras.Model) -> bool:
@@ -140,7 +124,7 @@ def d_step(
     if parts.loss == "wgan_gp":
         with tf.control_dependencies(done), tf.GradientTape() as tape:
             alpha = parts.uniform([tf.shape(real)[0], 1, 1, 1])
-            gp = losses.gradient_penalty(d, real, fake, alpha)
+            gp = gradient_penalty(d, real, fake, alpha)
             penalty = parts.d_gp_coe * gp
             scaled = parts.per_replica(penalty)
         # The penalty does not depend on the last bias: its gradient there is None.
@@ -199,3 +183,26 @@ def paper_iteration(
             fake = g(z, training=True)
     stats.update(g_step_on(parts, g_tape, fake))
     return stats
+
+
+def train_step(model: keras.Model, data: Any) -> dict[str, tf.Tensor]:
+    """:class:`gan.bsn.BSNGAN`'s ``train_step`` on TensorFlow: the paper's iteration on
+    ``data``'s real images (split into ``model.n_dis`` D batches) with ``z`` and alpha from
+    the model's draws."""
+    reals = model._real_batches(data)
+    parts = StepParts(
+        model.generator,
+        model.discriminator,
+        model.g_optimizer,
+        model.d_optimizer,
+        loss=model.loss_name,
+        d_gp_coe=model.gp_weight,
+        slopes=True,
+        uniform=model.uniform,
+        num_replicas=model._replica_count(),
+    )
+
+    def draw(i: int) -> tuple[tf.Tensor, tf.Tensor]:
+        return reals[i], model.sample_z(tf.shape(reals[i])[0])
+
+    return paper_iteration(parts, draw, model.n_dis, model.diagnostics)

@@ -1,55 +1,64 @@
-"""BSN in your own Keras GAN: the paper's layers, the ``u`` update and a ``fit()`` model.
-
-The stable public API (docs/library.md):
-
-* :class:`SNConv2D`, :class:`SNDense`: spectrally normalized layers (``sn_mode`` "SN", "BSN" or
-  "none", ``scale``, optional ``learnable_gamma``); a dense layer asked for BSN computes SN;
-* :class:`BatchNorm`: the original's batch norm (TF1's fused kernel's rules), for generators;
-* :func:`update_u`: one power-iteration step of every ``u`` of a model (call it after each
-  discriminator optimizer step of a custom loop);
-* :class:`BSNGAN`: a ``keras.Model`` whose ``train_step`` is the paper's iteration;
-* :class:`SpectralNormLogger`, :class:`SampleGrid`: the paper's diagnostics and sample grids as
-  Keras callbacks (resume through ``keras.callbacks.BackupAndRestore``);
-* :func:`mirrored_strategy`: the one ``MirroredStrategy`` per device set of a process.
-
-Importing this module registers the layers and the model for ``keras.models.load_model``.
-"""
+"""The paper's GAN as a ``keras.Model`` whose ``fit()`` step is the paper's iteration."""
 
 from __future__ import annotations
 
 import re
+import warnings
+from typing import Any
 
 import keras
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
-from gan.callbacks import SampleGrid, SpectralNormLogger
-from gan.config import ConfigError
-from gan.data import DataError
-from gan.distribute import mirrored_strategy
-from gan.layers import BatchNorm, SNConv2D, SNDense, SpectralNormalized, leaky_relu
-from gan.losses import D_TERMS
-from gan.schedules.step import (
-    StepParts,
-    normalized_layers,
-    paper_iteration,
-    update_u,
-    weight_diagnostics,
-)
+import gan.bsn.random as random
+from gan.bsn.layers import normalized_layers
+from gan.bsn.losses import D_TERMS
+from gan.errors import ConfigError, DataError
 
-__all__ = [
-    "BSNGAN",
-    "BatchNorm",
-    "SNConv2D",
-    "SNDense",
-    "SampleGrid",
-    "SpectralNormLogger",
-    "SpectralNormalized",
-    "leaky_relu",
-    "mirrored_strategy",
-    "normalized_layers",
-    "update_u",
-    "weight_diagnostics",
-]
+
+def _warn_about_layers(generator: keras.Model, discriminator: keras.Model) -> None:
+    """One warning per layer kind that makes a network differ from the paper's."""
+    d_layers = list(discriminator._flatten_layers(include_self=False, recursive=True))
+    if any(isinstance(layer, keras.layers.SpectralNormalization) for layer in d_layers):
+        warnings.warn(
+            f"BSNGAN: the discriminator {discriminator.name!r} mixes gan.bsn layers with "
+            f"keras.layers.SpectralNormalization, whose u moves on every training call and whose "
+            f"gradient skips sigma; replace it (examples/replace_keras_sn.py)",
+            stacklevel=3,
+        )
+    plain = (keras.layers.Dense, keras.layers.Conv2D)
+    inside_sn = {
+        id(layer.layer)
+        for layer in d_layers
+        if isinstance(layer, keras.layers.SpectralNormalization)
+    }
+    if any(isinstance(layer, plain) and id(layer) not in inside_sn for layer in d_layers):
+        warnings.warn(
+            f"BSNGAN: the discriminator {discriminator.name!r} has a plain Dense or Conv2D "
+            f"beside its normalized layers; use gan.bsn.SNDense / SNConv2D (sn_mode 'none' for "
+            f"a layer meant to stay unnormalized)",
+            stacklevel=3,
+        )
+    g_layers = generator._flatten_layers(include_self=False, recursive=True)
+    if any(isinstance(layer, keras.layers.BatchNormalization) for layer in g_layers):
+        warnings.warn(
+            f"BSNGAN: the generator {generator.name!r} uses keras.layers.BatchNormalization "
+            f"(momentum 0.99, epsilon 1e-3, biased moving variance); the paper's is "
+            f"gan.bsn.BatchNorm",
+            stacklevel=3,
+        )
+
+
+def _first_batch(x: Any, batch_size: int | None) -> Any | None:
+    """The images of the first batch of fit's ``x`` (a NumPy array or a tf.data.Dataset of
+    images or (images, labels)), else None."""
+    if isinstance(x, np.ndarray):
+        return x[: batch_size or 32]
+    if hasattr(x, "take") and hasattr(x, "element_spec"):  # a tf.data.Dataset
+        for item in x.take(1):
+            first = item[0] if isinstance(item, (tuple, list)) else item
+            return np.asarray(first)
+    return None
 
 
 # Names the failed in-step check of a batch's split into n_dis D batches (see BSNGAN.fit).
@@ -77,9 +86,10 @@ class BSNGAN(keras.Model):
       move), one D step on the loss of ``compile``, ``u <- u'`` in every normalized layer;
     * one G step, ``-mean(D(G(z)))`` on the ``z`` of the last D step, which moves no ``u``.
 
-    This is :func:`gan.schedules.step.paper_iteration`, the code the task trainer's CNN
-    schedule runs. The logs are the losses (``loss/d``, ``loss/d/real``, ``loss/d/fake``,
-    ``loss/d/gp``, ``loss/g``) and the mean D outputs ``d/real``, ``d/fake``; with
+    On the tensorflow backend this is :func:`gan.bsn.steps.tensorflow.paper_iteration`, the
+    code the task trainer's CNN schedule runs. The logs are the losses (``loss/d``,
+    ``loss/d/real``, ``loss/d/fake``, ``loss/d/gp``, ``loss/g``) and the mean D outputs
+    ``d/real``, ``d/fake``; with
     ``diagnostics`` also every layer's sigma (``d/sigma{i}``), the gammas and the input-gradient
     norms (``d/{mean,min,max}_{real,fake}_slopes``), computed before the last D update.
 
@@ -111,19 +121,21 @@ class BSNGAN(keras.Model):
                 f"BSNGAN: cannot tell the generator's latent size (got {self.latent_dim!r}); "
                 f"pass latent_dim=<size of z>"
             )
+        _warn_about_layers(generator, discriminator)
         self.generator = generator
         self.discriminator = discriminator
         self.z_seed = int(seed)
         # One G forward (inference mode, no state moves) builds both networks and gives the
         # image shape fit() checks its data against.
-        probe = generator(tf.zeros([1, self.latent_dim]), training=False)
+        probe = generator(ops.zeros((1, self.latent_dim)), training=False)
         self.image_shape = tuple(int(s) for s in probe.shape[1:])
         if not discriminator.built:
             discriminator(probe)
         self.draws = self.add_weight(
             name="draws",
             shape=(),
-            dtype="int64",
+            # JAX holds 32-bit integers unless x64 is switched on.
+            dtype="int32" if keras.backend.backend() == "jax" else "int64",
             initializer="zeros",
             trainable=False,
             aggregation="only_first_replica",
@@ -152,8 +164,8 @@ class BSNGAN(keras.Model):
 
     def compile(
         self,
-        d_optimizer: keras.optimizers.Optimizer,
-        g_optimizer: keras.optimizers.Optimizer,
+        d_optimizer: keras.optimizers.Optimizer | None = None,
+        g_optimizer: keras.optimizers.Optimizer | None = None,
         loss: str = "hinge",
         n_dis: int = 1,
         gp_weight: float = 10.0,
@@ -164,7 +176,14 @@ class BSNGAN(keras.Model):
         "wgan_gp" (penalty weight ``gp_weight``, the paper's ``d_gp_coe`` 10), ``n_dis`` D
         steps per G step, and whether each step also returns the ``diagnostics``. Other
         keyword arguments go to ``keras.Model.compile`` (e.g. ``steps_per_execution``)."""
-        if loss not in D_TERMS:
+        if "optimizer" in kwargs or (d_optimizer is None and g_optimizer is None):
+            raise ConfigError(
+                "BSNGAN.compile: pass the two optimizers as d_optimizer=... and "
+                "g_optimizer=... (not Keras' optimizer=...), e.g. "
+                "keras.optimizers.Adam(1e-4, beta_1=0.5, epsilon=1e-8) each; loss is 'hinge' "
+                "or 'wgan_gp'"
+            )
+        if not isinstance(loss, str) or loss not in D_TERMS:
             raise ConfigError(
                 f"BSNGAN.compile: loss = {loss!r}, expected one of "
                 f"{', '.join(repr(k) for k in D_TERMS)}"
@@ -179,7 +198,8 @@ class BSNGAN(keras.Model):
                 )
         # Keras' own machinery (the TensorBoard callback's step, learning-rate schedules) reads
         # model.optimizer: the G optimizer, whose steps count the paper's iterations.
-        kwargs.setdefault("jit_compile", False)
+        if keras.backend.backend() == "tensorflow":
+            kwargs.setdefault("jit_compile", False)
         kwargs["optimizer"] = g_optimizer
         super().compile(**kwargs)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
@@ -188,6 +208,31 @@ class BSNGAN(keras.Model):
         # Built now so that BackupAndRestore can restore their slots before the first step.
         d_optimizer.build(self.discriminator.trainable_variables)
         g_optimizer.build(self.generator.trainable_variables)
+
+    def fit(self, x: Any = None, *args, **kwargs) -> keras.callbacks.History:
+        """``keras.Model.fit``; warns once when the first batch's images lie outside [-1, 1]
+        (the generator's tanh range: scale uint8 pixels by ``x / 127.5 - 1``); a batch that
+        does not split into ``n_dis`` D batches (e.g. a dataset's partial last batch) is a
+        :class:`~gan.errors.DataError`."""
+        first = _first_batch(x, kwargs.get("batch_size"))
+        if first is not None and first.size and (first.min() < -1.0 or first.max() > 1.0):
+            warnings.warn(
+                f"BSNGAN.fit: the first batch's images range over [{float(first.min()):g}, "
+                f"{float(first.max()):g}], not [-1, 1]; scale them (uint8 pixels: "
+                f"x / 127.5 - 1)",
+                stacklevel=2,
+            )
+        if keras.backend.backend() != "tensorflow":
+            return super().fit(x, *args, **kwargs)
+        import tensorflow as tf  # TensorFlow only on its own backend
+
+        try:
+            return super().fit(x, *args, **kwargs)
+        except tf.errors.InvalidArgumentError as error:
+            found = re.search(rf"\[{_SPLIT_MARK}\] \[(\d+)\]", error.message)
+            if found is None:
+                raise
+            raise self._split_error(int(found.group(1))) from None
 
     def get_compile_config(self) -> dict | None:
         """``compile``'s arguments, optimizers serialized (restored by ``load_model``)."""
@@ -209,34 +254,49 @@ class BSNGAN(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         self.compile(**config)
 
-    def call(self, z: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def call(self, z: Any, training: bool = False) -> Any:
         """``G(z)``."""
         return self.generator(z, training=training)
 
     # ------------------------------------------------------------------ draws
-    def _next_seed(self) -> tf.Tensor:
-        """A fresh stateless seed: (seed, draw counter, replica); the counter moves by one."""
-        count = tf.convert_to_tensor(self.draws.value)
-        self.draws.assign_add(1)
+    def _next_index(self) -> Any:
+        """A fresh draw index (draw counter, replica); the counter moves by one."""
+        count = self.draws.value * 1  # a copy: on TensorFlow .value is the variable itself
+        self.draws.assign(count + 1)
+        replica, replicas = self._replica()
+        if replicas == 1:
+            return count
+        return count * replicas + ops.cast(replica, count.dtype)
+
+    def _replica(self) -> tuple[Any, int]:
+        """This replica's id and the replica count (tf.distribute only; else 0 and 1)."""
+        if keras.backend.backend() != "tensorflow":
+            return 0, 1
+        import tensorflow as tf  # TensorFlow only on its own backend
+
         ctx = tf.distribute.get_replica_context()
         replica = 0 if ctx is None else ctx.replica_id_in_sync_group
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        index = count * replicas + tf.cast(replica, tf.int64)
-        return tf.stack([tf.constant(self.z_seed, tf.int64), index])
+        return replica, self.distribute_strategy.num_replicas_in_sync
 
-    def sample_z(self, n: tf.Tensor | int) -> tf.Tensor:
-        """``n`` latents from N(0, I)."""
-        return tf.random.stateless_normal([n, self.latent_dim], seed=self._next_seed())
+    def sample_z(self, n: Any) -> Any:
+        """``n`` latents from N(0, I), drawn from (seed, draw counter): the same numbers on
+        every backend."""
+        return random.normal(self.z_seed, self._next_index(), (n, self.latent_dim))
 
-    def uniform(self, shape: list) -> tf.Tensor:
+    def uniform(self, shape: tuple) -> Any:
         """Uniform [0, 1) draws of ``shape`` (WGAN-GP's per-sample alpha)."""
-        return tf.random.stateless_uniform(shape, seed=self._next_seed())
+        return random.uniform(self.z_seed, self._next_index(), tuple(shape))
 
     # ------------------------------------------------------------------- step
-    def _real_batches(self, data) -> tf.Tensor:
+    def _real_batches(self, data) -> Any:
         """The step's real images as ``[n_dis, B, H, W, C]`` float32, checked against G."""
         real = data[0] if isinstance(data, (tuple, list)) else data
-        real = tf.cast(real, tf.float32)
+        real = ops.cast(real, "float32")
+        if len(real.shape) == len(self.image_shape):
+            raise DataError(
+                f"BSNGAN.fit: the dataset gives single images of shape {tuple(real.shape)}, not "
+                f"batches; batch the dataset (e.g. dataset.batch(64)) or pass batch_size to fit"
+            )
         if tuple(real.shape[1:]) != self.image_shape:
             raise DataError(
                 f"BSNGAN.fit: the dataset gives images of shape {tuple(real.shape[1:])} but "
@@ -246,15 +306,18 @@ class BSNGAN(keras.Model):
             )
         batch = real.shape[0]
         if batch is None:
-            # A dataset whose last batch may be partial has no static batch size: the check
-            # runs in the step, and fit() turns its failure into the DataError below.
+            # Only TensorFlow traces with an unknown batch size (a dataset whose last batch may
+            # be partial): the check runs in the step, and fit() turns its failure into the
+            # DataError of _split_error.
+            import tensorflow as tf  # TensorFlow only on its own backend
+
             size = tf.shape(real)[0]
             check = tf.debugging.Assert(tf.equal(size % self.n_dis, 0), [_SPLIT_MARK, size])
             with tf.control_dependencies([check]):
                 real = tf.identity(real)
         elif batch % self.n_dis:
             raise self._split_error(batch)
-        return tf.reshape(real, (self.n_dis, -1) + self.image_shape)
+        return ops.reshape(real, (self.n_dis, -1) + self.image_shape)
 
     def _split_error(self, batch: int) -> DataError:
         return DataError(
@@ -262,35 +325,40 @@ class BSNGAN(keras.Model):
             f"{self.n_dis} equal D batches; batch the dataset by a multiple of n_dis"
         )
 
-    def fit(self, *args, **kwargs) -> keras.callbacks.History:
-        """``keras.Model.fit``; a batch that does not split into ``n_dis`` D batches (e.g. a
-        dataset's partial last batch) is a :class:`~gan.data.DataError`."""
-        try:
-            return super().fit(*args, **kwargs)
-        except tf.errors.InvalidArgumentError as error:
-            found = re.search(rf"\[{_SPLIT_MARK}\] \[(\d+)\]", error.message)
-            if found is None:
-                raise
-            raise self._split_error(int(found.group(1))) from None
-
-    def train_step(self, data) -> dict[str, tf.Tensor]:
-        """One iteration of the paper (see the class docstring); returns its logs."""
+    def _check_compiled(self) -> None:
         if self.d_optimizer is None:
             raise ConfigError("BSNGAN.fit: call compile(d_optimizer=..., g_optimizer=...) first")
-        reals = self._real_batches(data)
-        parts = StepParts(
-            self.generator,
-            self.discriminator,
-            self.g_optimizer,
-            self.d_optimizer,
-            loss=self.loss_name,
-            d_gp_coe=self.gp_weight,
-            slopes=True,
-            uniform=self.uniform,
-            num_replicas=self.distribute_strategy.num_replicas_in_sync,
-        )
 
-        def draw(i: int) -> tuple[tf.Tensor, tf.Tensor]:
-            return reals[i], self.sample_z(tf.shape(reals[i])[0])
+    def _replica_count(self) -> int:
+        if keras.backend.backend() != "tensorflow":
+            return 1
+        return self.distribute_strategy.num_replicas_in_sync
 
-        return paper_iteration(parts, draw, self.n_dis, self.diagnostics)
+    def train_step(self, *args) -> Any:
+        """One iteration of the paper (see the class docstring); returns its logs. The step
+        of the backend Keras runs on: ``gan.bsn.steps.<backend>.train_step``."""
+        self._check_compiled()
+        backend = keras.backend.backend()
+        # Each backend's step imports its framework: TensorFlow only on its own backend.
+        if backend == "tensorflow":
+            from gan.bsn.steps import tensorflow as step
+        elif backend == "jax":
+            from gan.bsn.steps import jax as step  # no TensorFlow under JAX
+        elif backend == "torch":
+            from gan.bsn.steps import torch as step  # no TensorFlow under PyTorch
+        else:
+            raise ConfigError(
+                f"BSNGAN.fit: the Keras backend {backend!r} is not supported; set "
+                f"KERAS_BACKEND to tensorflow, jax or torch"
+            )
+        return step.train_step(self, *args)
+
+    @property
+    def non_trainable_variables(self) -> list:
+        """The networks' non-trainable variables (``u``, batch-norm averages, the draw
+        counter); on JAX also the D optimizer's, so that the stateless step carries them (Keras'
+        JAX trainer carries ``self.optimizer``'s, the G optimizer's, itself)."""
+        found = super().non_trainable_variables
+        if keras.backend.backend() == "jax" and getattr(self, "d_optimizer", None) is not None:
+            found = found + list(self.d_optimizer.variables)
+        return found

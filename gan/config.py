@@ -30,9 +30,9 @@ from gan.keys import (
     unknown_key_message,
 )
 from gan.metrics.names import check_metrics, metric_keys
+from gan.modes import GAMMAS, SN_MODES
 from gan.networks.specs import STREAMED_DATASETS, check_network, known_network
 from gan.plugins import load_plugins
-from gan.modes import GAMMAS, SN_MODES
 
 
 def _project_root() -> str:

@@ -26,7 +26,14 @@ def _np(x) -> np.ndarray:
 def test_sn_conv2d_matches_the_golden_layer(sn_mode, scale, gamma):
     bsn = port.bsn_api()
     layer = bsn.SNConv2D(
-        6, 3, strides=2, sn_mode=sn_mode, scale=scale, learnable_gamma=gamma, name="c"
+        6,
+        3,
+        strides=2,
+        padding="same",
+        sn_mode=sn_mode,
+        scale=scale,
+        learnable_gamma=gamma,
+        name="c",
     )
     x = np.random.default_rng(1).normal(size=(2, 8, 8, 5)).astype(np.float32)
     layer.build(x.shape)

@@ -43,7 +43,7 @@ def networks() -> tuple[keras.Model, keras.Model]:
     d = keras.Sequential(
         [
             keras.Input((SIZE, SIZE, 3)),
-            bsn.SNConv2D(4, 3, strides=2, sn_mode="BSN"),
+            bsn.SNConv2D(4, 3, strides=2, padding="same", sn_mode="BSN"),
             keras.layers.LeakyReLU(0.1),
             keras.layers.Flatten(),
             bsn.SNDense(1, sn_mode="SN"),

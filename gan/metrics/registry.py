@@ -2,7 +2,7 @@
 
 Each name is a :class:`~gan.metrics.names.MetricSpec` of the registry
 (:mod:`gan.metrics.names`); its builder makes the callback from the metric's own settings. The
-built-in metrics (registered in :mod:`gan.metrics.names`) and their ``metrics.csv`` columns:
+built-in metrics (:mod:`gan.metrics.builtin`) and their ``metrics.csv`` columns:
 
 - ``inception_score``: inception_score_mean, inception_score_std
 - ``fid``: fid (against the run's real subset, or the ``fid_reference`` statistics file)

@@ -2,9 +2,9 @@
 backend-neutral) with the runner's TensorFlow-only ``leaky_relu`` (custom gradient) and
 ``bn_relu_deconv`` (:mod:`gan.networks.tf_ops`)."""
 
+from gan.bsn.batch_norm import BatchNorm
 from gan.bsn.layers import (
     FIRST_REPLICA,
-    BatchNorm,
     SNConv2D,
     SNDense,
     SpectralNormalized,

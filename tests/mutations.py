@@ -93,14 +93,14 @@ MUTATIONS: list[dict] = [
     ),
     dict(
         name="BN momentum 0.99 (paper: 0.9)",
-        file="gan/bsn/layers.py",
+        file="gan/bsn/batch_norm.py",
         old="def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):",
         new="def __init__(self, momentum: float = 0.99, epsilon: float = 1e-5, **kwargs):",
         tests=["tests/golden/test_cnn_iteration.py::test_cnn_iteration_matches_the_golden_reference[sn-hinge]"],
     ),
     dict(
         name="BN moving variance without the Bessel correction",
-        file="gan/bsn/layers.py",
+        file="gan/bsn/batch_norm.py",
         old="unbiased = variance * n / ops.maximum(n - 1.0, 1.0)",
         new="unbiased = variance",
         tests=["tests/golden/test_cnn_iteration.py::test_cnn_iteration_matches_the_golden_reference[sn-hinge]"],

@@ -22,18 +22,11 @@ imports Keras and NumPy only (and TensorFlow only when Keras runs on it), never 
 runner's modules.
 """
 
+from gan.bsn.batch_norm import BatchNorm
 from gan.bsn.callbacks import SampleGrid, SpectralNormLogger
+from gan.bsn.diagnostics import normalized_layers, update_u, weight_diagnostics
 from gan.bsn.distribute import mirrored_strategy
-from gan.bsn.layers import (
-    BatchNorm,
-    SNConv2D,
-    SNDense,
-    SpectralNormalized,
-    leaky_relu,
-    normalized_layers,
-    update_u,
-    weight_diagnostics,
-)
+from gan.bsn.layers import SNConv2D, SNDense, SpectralNormalized, leaky_relu
 from gan.bsn.model import BSNGAN
 from gan.bsn.saving import install as _install_damaged_file_check
 

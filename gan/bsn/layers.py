@@ -1,5 +1,6 @@
-"""Keras layers of the paper, in ``keras.ops``: spectrally normalized conv/dense, the
-original's batch norm, and the helpers that find and update the normalized layers of a model.
+"""Keras layers of the paper, in ``keras.ops``: the spectrally normalized conv and dense layers
+(the original's batch norm is :mod:`gan.bsn.batch_norm`; finding and updating the normalized
+layers of a model, :mod:`gan.bsn.diagnostics`).
 
 ``SNConv2D`` and ``SNDense`` take every argument of ``keras.layers.Conv2D`` / ``Dense`` (with
 Keras' defaults) plus ``sn_mode``, ``scale`` and ``learnable_gamma``. They keep the raw kernel
@@ -16,8 +17,7 @@ did. The layers are registered for ``.keras`` files (package "bsn").
 
 Under a mixed-precision dtype policy (``precision: mixed_bfloat16``) the variables stay float32
 and are never autocast: sigma, ``u`` and ``scale * gain * W / sigma`` are computed in float32 and
-only the finished kernel and bias are cast to the compute dtype; batch norm computes its
-statistics in float32.
+only the finished kernel and bias are cast to the compute dtype.
 
 The same code runs under ``KERAS_BACKEND`` tensorflow, jax and torch.
 """
@@ -33,7 +33,7 @@ from keras import ops
 
 import gan.bsn.sn as sn
 from gan.errors import ConfigError
-from gan.modes import FUSED_BN_MIN_EPSILON, SN_MODES
+from gan.modes import SN_MODES
 
 # Under tf.distribute every replica holds the same u and moving statistics: an update made in
 # a replica takes the first replica's value.
@@ -451,175 +451,3 @@ class SNDense(SpectralNormalized):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
-
-
-def moments(x: Any, axes: list[int]) -> tuple[Any, Any]:
-    """Mean and biased variance of ``x`` over ``axes`` (``tf.nn.moments``' formula on every
-    backend: the variance's gradient does not flow through the mean)."""
-    mean = ops.mean(x, axis=axes, keepdims=True)
-    variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=axes, keepdims=True)
-    return ops.squeeze(mean, axis=axes), ops.squeeze(variance, axis=axes)
-
-
-@keras.saving.register_keras_serializable(package="bsn")
-class BatchNorm(keras.layers.Layer):
-    """Batch normalization as the original ran it (TF1 fused batch norm, updates in place).
-
-    Training mode normalizes with the biased batch variance; the moving averages
-    (``m <- momentum * m + (1 - momentum) * batch``) use the Bessel-corrected variance and are
-    updated on every training call unless ``update_stats=False`` (an integer k applies the
-    update k times, as k calls on the same batch would). Inference uses the moving averages.
-    ``epsilon`` is raised to TF1's fused minimum 1.001e-5.
-    """
-
-    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.momentum = float(momentum)
-        self.epsilon = max(float(epsilon), FUSED_BN_MIN_EPSILON)
-
-    def get_config(self) -> dict:
-        """The constructor's arguments (for ``.keras`` files)."""
-        config = super().get_config()
-        config.update(momentum=self.momentum, epsilon=self.epsilon)
-        return config
-
-    def build(self, input_shape):
-        c = int(input_shape[-1])
-        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones", autocast=False)
-        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros", autocast=False)
-        # Per-replica batch norm under tf.distribute: the moving averages follow the first
-        # replica's batch (the original ran the first tower's update ops only).
-        self.moving_mean = self.add_weight(
-            name="moving_mean",
-            shape=(c,),
-            initializer="zeros",
-            trainable=False,
-            autocast=False,
-            aggregation=FIRST_REPLICA,
-        )
-        self.moving_variance = self.add_weight(
-            name="moving_variance",
-            shape=(c,),
-            initializer="ones",
-            trainable=False,
-            autocast=False,
-            aggregation=FIRST_REPLICA,
-        )
-
-    def call(self, x, training=False, update_stats=True):
-        if not training:
-            return self.normalize(x, self.moving_mean, self.moving_variance)
-        mean, variance = self.batch_statistics(x, update_stats)
-        return self.normalize(x, mean, variance)
-
-    def batch_statistics(self, x: Any, update_stats: bool | int = True) -> tuple[Any, Any]:
-        """Training mode's float32 ``(mean, biased variance)`` of ``x`` over all but the last
-        axis; moves the moving averages ``int(update_stats)`` times."""
-        x = ops.cast(x, "float32")  # statistics in float32 under mixed precision
-        mean, variance = moments(x, list(range(len(x.shape) - 1)))
-        if update_stats:
-            n = ops.cast(ops.size(x), x.dtype) / float(x.shape[-1])
-            unbiased = variance * n / ops.maximum(n - 1.0, 1.0)
-            decay = 1.0 - self.momentum
-            # update_stats=k applies the update k times: what k calls on this batch would do.
-            for _ in range(int(update_stats)):
-                self.moving_mean.assign_sub((self.moving_mean - mean) * decay)
-                self.moving_variance.assign_sub((self.moving_variance - unbiased) * decay)
-        return mean, variance
-
-    def normalize(
-        self,
-        x: Any,
-        mean: Any,
-        variance: Any,
-        gamma: Any | None = None,
-        beta: Any | None = None,
-    ) -> Any:
-        """``gamma * (x - mean) / sqrt(variance + eps) + beta`` in float32, in ``x``'s dtype.
-
-        ``gamma`` and ``beta`` default to the layer's variables (tensors may stand in for them
-        where a custom gradient must not read variables).
-        """
-        gamma = self.gamma if gamma is None else gamma
-        beta = self.beta if beta is None else beta
-        x32 = ops.cast(x, "float32")
-        inv = ops.rsqrt(variance + self.epsilon) * gamma
-        y = x32 * inv + (beta - mean * inv)
-        return ops.cast(y, x.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
-# ------------------------------------------------------------- models' normalized layers
-def normalized_layers(model: keras.Model) -> list[SpectralNormalized]:
-    """Every spectrally normalized layer of ``model``: its ``normalized_layers`` when it
-    defines them (the paper's networks, in the order sigmas are logged), else every
-    :class:`SpectralNormalized` layer found in it, depth first."""
-    found = getattr(model, "normalized_layers", None)
-    if found is not None:
-        return list(found)
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, SpectralNormalized)
-    ]
-
-
-def update_u(model: keras.Model) -> None:
-    """One power-iteration step of every ``u`` of ``model`` from its current weights (the
-    model's own ``update_u`` when it has one, as the paper's discriminators do)."""
-    own = getattr(model, "update_u", None)
-    if callable(own):
-        own()
-        return
-    for layer in normalized_layers(model):
-        layer.update_u()
-
-
-def sigma_scalars(sigmas: list) -> dict[str, Any]:
-    """Scalar names of a (nested) sigma list, as the original named them.
-
-    A layer's ``[sigma]`` is one scalar, BSN's ``[mean, s1, s2]`` three: the CNN gives
-    ``d/sigma{i}`` (SN) or ``d/sigma{i}_{j}`` (BSN); the ResNet, nested per block and conv,
-    gives ``d/sigma{i}_{j}`` (SN) or ``d/sigma{i}_{j}_{k}`` (BSN), and ``d/sigma{n}`` for its
-    dense.
-    """
-    out: dict[str, Any] = {}
-
-    def walk(node, name: str) -> None:
-        if not isinstance(node, (list, tuple)):
-            out[name] = node
-        elif len(node) == 1:
-            walk(node[0], name)
-        else:
-            for j, child in enumerate(node):
-                walk(child, f"{name}_{j}")
-
-    for i, layer in enumerate(sigmas):
-        walk(layer, f"d/sigma{i}")
-    return out
-
-
-def slope_stats(name: str, slopes: Any) -> dict[str, Any]:
-    """``d/{mean,min,max}_<name>_slopes`` of per-sample input-gradient norms."""
-    return {
-        f"d/mean_{name}_slopes": ops.mean(slopes),
-        f"d/min_{name}_slopes": ops.min(slopes),
-        f"d/max_{name}_slopes": ops.max(slopes),
-    }
-
-
-def weight_diagnostics(discriminator: keras.Model) -> dict[str, Any]:
-    """Every normalized layer's sigmas (``d/sigma*``) and the gammas (``d/gamma{i}``: the
-    network's, then those the layers own)."""
-    if hasattr(discriminator, "sigmas"):
-        sigmas = discriminator.sigmas()
-    else:
-        sigmas = [layer.sigmas() for layer in normalized_layers(discriminator)]
-    out = sigma_scalars(sigmas)
-    gammas = list(getattr(discriminator, "gammas", []))
-    gammas += [layer.gamma for layer in normalized_layers(discriminator) if layer.gamma is not None]
-    for i, g in enumerate(gammas):
-        out[f"d/gamma{i}"] = g * 1.0  # its value now (a copy, not the variable)
-    return out

@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 import gan.bsn.random as random
-from gan.bsn.layers import normalized_layers
+from gan.bsn.diagnostics import normalized_layers
 from gan.bsn.losses import D_TERMS
 from gan.errors import ConfigError, DataError
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from gan.bsn.layers import BatchNorm, SNConv2D, SNDense
+from gan.bsn.batch_norm import BatchNorm
+from gan.bsn.layers import SNConv2D, SNDense
 from gan.networks.base import NormalizedDiscriminator
 from gan.networks.tf_ops import bn_relu_deconv, leaky_relu
 

@@ -20,7 +20,8 @@ import math
 import keras
 import tensorflow as tf
 
-from gan.bsn.layers import BatchNorm, SNConv2D, SNDense
+from gan.bsn.batch_norm import BatchNorm
+from gan.bsn.layers import SNConv2D, SNDense
 from gan.networks.base import NormalizedDiscriminator
 
 G_CHANNELS = (1024, 512, 256, 128, 64)  # up-block outputs at 128 px

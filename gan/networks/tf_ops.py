@@ -7,7 +7,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from gan.bsn.layers import BatchNorm
+from gan.bsn.batch_norm import BatchNorm
 
 
 def leaky_relu(h: tf.Tensor, alpha: float) -> tf.Tensor:

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan import losses
-from gan.bsn.layers import sigma_scalars
+from gan.bsn.diagnostics import sigma_scalars
 from gan.config import RunConfig
 from gan.data import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE

@@ -21,7 +21,7 @@ from typing import Any
 import tensorflow as tf
 
 from gan import losses
-from gan.bsn.layers import slope_stats
+from gan.bsn.diagnostics import slope_stats
 from gan.schedules.base import Schedule
 
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import keras
 
 import gan.bsn.losses as losses
-from gan.bsn.layers import slope_stats, update_u, weight_diagnostics
+from gan.bsn.diagnostics import slope_stats, update_u, weight_diagnostics
 
 
 class Values:

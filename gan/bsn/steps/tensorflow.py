@@ -25,7 +25,7 @@ import keras
 import tensorflow as tf
 
 import gan.bsn.losses as losses
-from gan.bsn.layers import slope_stats, update_u, weight_diagnostics
+from gan.bsn.diagnostics import slope_stats, update_u, weight_diagnostics
 
 Draw = Callable[[int], tuple[tf.Tensor, tf.Tensor]]
 

@@ -16,7 +16,7 @@ import keras
 import torch
 
 import gan.bsn.losses as losses
-from gan.bsn.layers import slope_stats, update_u, weight_diagnostics
+from gan.bsn.diagnostics import slope_stats, update_u, weight_diagnostics
 
 
 def _grads(loss: torch.Tensor, variables: list[keras.Variable], **kwargs) -> list:

@@ -42,7 +42,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from gan.config import validate_run_config  # noqa: E402
-from gan.data import IMAGE_SIZE  # noqa: E402
+from gan.dataset_files import IMAGE_SIZE  # noqa: E402
 from gan.run import configure_runtime  # noqa: E402
 from gan.trainer import Trainer  # noqa: E402
 from tests.straightforward_iteration import straightforward_iteration  # noqa: E402
@@ -234,7 +234,7 @@ def memory_child(root: str) -> None:
     ``Trainer.train`` (the metrics set up, every iteration's TensorBoard scalars, the metrics
     half-way and at the end, a sample grid and a checkpoint at the end); peak RSS after
     loading, before and after the first evaluation, and at the end."""
-    from gan.data import load_images
+    from gan.dataset_files import load_images
     from gan.metrics.registry import build_metrics
 
     n = FLAGS.memory_iterations

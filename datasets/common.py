@@ -27,10 +27,10 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from gan.config import DEFAULT_DATA_ROOT
-from gan.data import DataError, read_npy_header
+from gan.dataset_files import DataError, read_npy_header
 from gan.run_folder import EXIT_BAD_INPUT, atomic_path
 
-# DataError is gan.data's: the project has one error for bad or missing data.
+# DataError is gan.dataset_files's: the project has one error for bad or missing data.
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gan.data import IMAGE_SIZE
+from gan.dataset_files import IMAGE_SIZE
 from gan.errors import ConfigError
 from gan.keys import (
     REQUIRED,

@@ -5,8 +5,8 @@ Every entry point (the scheduler's console, ``python -m gan.run``, each command 
 ``gan/cli.py``) turns a :class:`UserError` into one ``error:`` line and exit code 2
 (``gan.run_folder.EXIT_BAD_INPUT``); any other exception is a bug and keeps its traceback.
 This module imports nothing, so every module (TensorFlow-free ones included) can raise it;
-the user errors shared by several modules are defined here too (``gan.config`` and ``gan.data``
-re-export theirs).
+the user errors shared by several modules are defined here too (``gan.config`` and
+``gan.dataset_files`` re-export theirs).
 """
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import DEFAULT_DATA_ROOT, FIELD_KEYS, RunConfig
-from gan.data import IMAGE_SIZE
+from gan.dataset_files import IMAGE_SIZE
 from gan.errors import ConfigError, MetricError
 from gan.eval_csv import EvalCsv, row_settings
 from gan.generator_checkpoints import (

@@ -2,8 +2,8 @@
 
 Writes ``<data_root>/fid_stats/<dataset>-<graph>-<N>.npz`` holding ``mu`` [d] and ``sigma``
 [d, d] (the format of ``gan.metrics.fid_stats_file``) of the Inception ``pool_3`` features of
-``N`` training images, computed from the same preprocessed data (``gan.data``) and the same
-Inception pipeline (``InceptionGraph``, uint8 -> [-1, 1] -> TF1 resize) as training's FID real
+``N`` training images, computed from the same preprocessed data (``gan.dataset_files``) and the
+same Inception pipeline (``InceptionGraph``, uint8 -> [-1, 1] -> TF1 resize) as training's FID real
 subset. ``<graph>`` is ``inceptionv1`` for the standard graph, else the graph file's name.
 ``--num N`` takes ``N`` images drawn without replacement with ``--seed`` (default 0); ``all``
 takes every image.

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from gan.data import DataError
+from gan.dataset_files import DataError
 
 EXPECTED_CLASSES = 1000
 EXPECTED_IMAGES = 1281167

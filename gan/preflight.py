@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gan.config import ConfigError
-from gan.data import IMAGE_SIZE, IMAGENET_FOLDER, dataset_path, read_npy_header
+from gan.dataset_files import IMAGE_SIZE, IMAGENET_FOLDER, dataset_path, read_npy_header
 
 CIFAR_MEMBERS = tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
 

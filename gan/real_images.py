@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gan.config import RunConfig
-from gan.data import IMAGENET_FOLDER, load_images
+from gan.dataset_files import IMAGENET_FOLDER, load_images
 
 if TYPE_CHECKING:
     from gan.imagenet import ImageNetFolder

@@ -31,7 +31,7 @@ from PIL import Image
 
 from gan.bsn.callbacks import image_grid
 from gan.config import ConfigError, RunConfig
-from gan.data import ImageBank
+from gan.dataset_files import ImageBank
 from gan.devices import make_strategy
 from gan.evaluation_stages import (
     EXTRA_STAGE,

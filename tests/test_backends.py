@@ -29,7 +29,7 @@ RUNNER_MODULES = (
     "gan.cluster",
     "gan.schedules",
     "gan.networks",
-    "gan.data",
+    "gan.dataset_files",
     "gan.layers",
     "gan.losses",
 )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan.data import DataError, ImageBank, check_images, load_images, to_unit_range
+from gan.dataset_files import DataError, ImageBank, check_images, load_images, to_unit_range
 from tests.helpers import write_cifar_tarball
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from gan import bsn
 from gan.config import ConfigError
-from gan.data import DataError, to_unit_range
+from gan.dataset_files import DataError, to_unit_range
 from gan.errors import UserError
 from gan.networks.specs import build_networks
 from gan.trainer import ADAM_EPSILON, Trainer

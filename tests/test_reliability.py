@@ -349,7 +349,7 @@ def _evil_tarball(path: str, marker: str) -> None:
 
 
 def test_training_loader_refuses_pickled_code(tmp_path):
-    from gan.data import DataError, load_images
+    from gan.dataset_files import DataError, load_images
 
     marker = str(tmp_path / "pwned")
     path = str(tmp_path / "data" / "CIFAR10" / "cifar-10-python.tar.gz")
@@ -469,7 +469,7 @@ def _npy(path, shape, dtype=np.uint8, cut=0):
     ],
 )
 def test_data_problems_are_refused_before_anything_starts(tmp_path, dataset, mg, make, words):
-    from gan.data import dataset_path
+    from gan.dataset_files import dataset_path
 
     data_root = tmp_path / "data"
     data_root.mkdir()

@@ -22,7 +22,7 @@ import tensorflow as tf
 from gan import losses
 from gan.bsn.diagnostics import sigma_scalars
 from gan.config import RunConfig
-from gan.data import ImageBank, to_unit_range
+from gan.dataset_files import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
 

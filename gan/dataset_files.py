@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 
 from gan import safe_pickle
-from gan.errors import DataError  # noqa: F401  (re-exported: gan.data.DataError)
+from gan.errors import DataError  # noqa: F401  (re-exported: gan.dataset_files.DataError)
 from gan.shapes import shapes_images
 
 CIFAR10_ARCHIVE = os.path.join("CIFAR10", "cifar-10-python.tar.gz")

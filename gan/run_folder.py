@@ -430,20 +430,6 @@ def clear_run(run_dir: str, log_file: str | None) -> list[str]:
     return names
 
 
-def umask() -> int:
-    """This process's umask (read without changing it where /proc tells it)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    old = os.umask(0o022)  # no /proc: the classic read-and-restore (not thread-safe)
-    os.umask(old)
-    return old
-
-
 def remove_temporaries(folder: str, pid: int) -> list[str]:
     """Delete the temporary files (``NAME.tmp.<pid>``, ``NAME.tmp.<pid>.<thread>``) that process
     ``pid`` left in ``folder`` or below it when a write failed (e.g. a full disk); returns

@@ -690,14 +690,6 @@ def test_the_cached_inception_graph_gets_the_mode_the_umask_gives(tmp_path, monk
     assert os.listdir(tmp_path / "cache") == [inc.INCEPTION_PB]
 
 
-def test_umask_is_read_without_changing_it():
-    old = os.umask(0o027)
-    try:
-        assert rf.umask() == 0o027 and rf.umask() == 0o027
-    finally:
-        os.umask(old)
-
-
 # ---------------------------------------------------------------------------------------------
 # 8. the smaller ones
 

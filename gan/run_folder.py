@@ -6,16 +6,15 @@ run folder (the scheduler, ``--dry_run``, the report, ``sample``/``evaluate``/``
 the names from here, and learns how a run ended from ``status.json`` (:class:`RunStatus`),
 never from the wording of a log line.
 
-Every file a run, the report or a command writes goes through :func:`atomic_path` (a temporary
-name beside the target, renamed over it when complete), so a reader sees the old or the whole
-new content, never a part. ``status.json`` is rewritten so by the run process as it
-starts, while it trains (progress) and when it ends; the scheduler writes it only when the run
-process died without saying how it ended (a crash, a kill).
+Every file a run, the report or a command writes goes through :func:`gan.atomic.atomic_path`
+(a temporary name beside the target, renamed over it when complete; re-exported here), so a
+reader sees the old or the whole new content, never a part. ``status.json`` is rewritten so by
+the run process as it starts, while it trains (progress) and when it ends; the scheduler writes
+it only when the run process died without saying how it ended (a crash, a kill).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
@@ -23,12 +22,19 @@ import os
 import secrets
 import shutil
 import socket
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gan.atomic import (  # noqa: F401  (re-exported: the run folder's writers)
+    INCEPTION_WEIGHTS_PREFIX,
+    atomic_path,
+    remove_path,
+    remove_temporaries,
+    write_atomic,
+    write_json_atomic,
+)
 from gan.config import ConfigError, RunConfig, validate_run_config
 
 CONFIG_FILE = "config.json"
@@ -46,7 +52,6 @@ METRICS_FILE = "metrics.csv"
 SAMPLE_DIR = "sample"
 CHECKPOINT_DIR = "checkpoint"
 EVAL_DIR = "eval"
-INCEPTION_WEIGHTS_PREFIX = ".inception_weights."  # transient: gan/metrics/inception/graph.py
 METRIC_STATE_FILE = "metric_state.npz"  # under CHECKPOINT_DIR: the metrics' kept state
 EVAL_METRICS_FILE = METRICS_FILE  # under EVAL_DIR: `main.py evaluate`'s table
 EVAL_SAMPLES_FILE = "samples.npz"  # under EVAL_DIR: `main.py sample`'s default output
@@ -328,73 +333,6 @@ def lock_held(run_dir: str) -> bool:
         os.close(fd)
 
 
-def remove_path(path: str) -> None:
-    """Delete the file, link or folder ``path`` if there is one."""
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_path(
-    path: str, suffix: str = "", sync: bool = False, sync_folder: bool | None = None
-) -> Iterator[str]:
-    """Yield a temporary path beside ``path`` to write a file or a folder to; rename it over
-    ``path`` when the block ends, delete it when the block fails.
-
-    ``path`` is then absent, the old content or the complete new one, never a part. The name is
-    ``NAME.tmp.<pid>.<thread><suffix>`` (``suffix`` for writers that want an extension), which
-    :func:`remove_temporaries` and :func:`clear_run` recognize. A new folder, or anything
-    replacing a folder, moves the old ``path`` aside first and deletes it after the rename.
-    ``sync`` fsyncs the new file before the rename and ``sync_folder`` (default: ``sync``) its
-    folder after it.
-    """
-    tmp = f"{path}.tmp.{os.getpid()}.{threading.get_ident()}{suffix}"
-    remove_path(tmp)
-    try:
-        yield tmp
-        if sync and os.path.isfile(tmp):
-            _fsync(tmp)
-        if os.path.lexists(path) and (
-            os.path.isdir(tmp) or (os.path.isdir(path) and not os.path.islink(path))
-        ):
-            old = f"{tmp}.old"
-            os.replace(path, old)
-            os.replace(tmp, path)
-            remove_path(old)
-        else:
-            os.replace(tmp, path)
-        if sync if sync_folder is None else sync_folder:
-            _fsync(os.path.dirname(os.path.abspath(path)))
-    except BaseException:
-        remove_path(tmp)
-        raise
-
-
-def write_atomic(path: str, data: str | bytes, sync: bool = False) -> None:
-    """Write ``data`` (text as is, no newline translation) to ``path`` through
-    :func:`atomic_path`; ``sync`` fsyncs the file (not its folder)."""
-    with atomic_path(path, sync=sync, sync_folder=False) as tmp:
-        with open(tmp, "wb") if isinstance(data, bytes) else open(tmp, "w", newline="") as f:
-            f.write(data)
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON (sorted keys, indented) to ``path`` through :func:`atomic_path`,
-    synced to disk."""
-    write_atomic(path, json.dumps(obj, sort_keys=True, indent=2) + "\n", sync=True)
-
-
 def owned_entries(run_dir: str, log_file: str | None) -> list[str]:
     """The names in ``run_dir`` a run wrote: :data:`RUN_ENTRIES`, the worker log ``log_file``,
     transient Inception weights and the temporary files of atomic writes of those names.
@@ -428,24 +366,6 @@ def clear_run(run_dir: str, log_file: str | None) -> list[str]:
         else:
             os.remove(full)
     return names
-
-
-def remove_temporaries(folder: str, pid: int) -> list[str]:
-    """Delete the temporary files (``NAME.tmp.<pid>``, ``NAME.tmp.<pid>.<thread>``) that process
-    ``pid`` left in ``folder`` or below it when a write failed (e.g. a full disk); returns
-    their paths."""
-    removed = []
-    mark = f".tmp.{pid}"
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            if name.endswith(mark) or f"{mark}." in name:
-                path = os.path.join(parent, name)
-                try:
-                    os.remove(path)
-                    removed.append(path)
-                except OSError:
-                    pass
-    return removed
 
 
 def refuse_output_over_runs(out: str, run_dir: str | None = None) -> None:

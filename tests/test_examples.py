@@ -106,7 +106,7 @@ def test_custom_loop_example_trains(image_folder):
 
 
 ON_BACKEND = textwrap.dedent("""
-    import importlib.util, os, sys
+    import importlib.util, math, os, sys
     import keras
 
     def load(name):
@@ -125,15 +125,17 @@ ON_BACKEND = textwrap.dedent("""
     assert samples == ["global_id-1.png", "global_id-3.png"], samples
     gan = load("replace_keras_sn").main(["--images", images] + tiny)
     assert int(keras.ops.convert_to_numpy(gan.g_optimizer.iterations)) == 3
+    losses = load("custom_loop").main(["--images", images, "--n_dis", "2"] + tiny)
+    assert all(math.isfinite(v) for v in losses.values()), losses
     assert keras.backend.backend() == os.environ["KERAS_BACKEND"]
     print("ok")
 """)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_fit_examples_run_on_backend(backend, tmp_path, image_folder):
-    """dcgan_fit and replace_keras_sn on the other Keras backends, each in its own process
-    (custom_loop is a TensorFlow loop: GradientTape)."""
+def test_examples_run_on_backend(backend, tmp_path, image_folder):
+    """dcgan_fit, replace_keras_sn and custom_loop (its ``minimize`` written for this backend)
+    on the other Keras backends, each in its own process."""
     env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
     out = subprocess.run(
         [sys.executable, "-c", ON_BACKEND, image_folder, str(tmp_path / "out"), *TINY],

@@ -3,8 +3,9 @@ labels) pairs, one clear error for a batch that does not split into n_dis D batc
 gan`` without TensorFlow, examples/custom_loop.py against fit, and a 2-replica fit against a
 one-device fit.
 
-The tests marked ``portable`` use only keras, keras.ops, numpy and gan.bsn, so they run on
-every Keras backend; the others drive TensorFlow (the example, MirroredStrategy).
+The tests marked ``portable`` use only keras, keras.ops, numpy and gan.bsn (and the example,
+whose loop is written per backend), so they run on every Keras backend; the others drive
+TensorFlow (MirroredStrategy).
 """
 
 import importlib.util
@@ -158,14 +159,17 @@ def load_custom_loop():
     return module
 
 
-def test_custom_loop_example_ends_with_the_variables_of_fit(deterministic_ops):
+@portable
+def test_custom_loop_example_ends_with_the_variables_of_fit(deterministic):
     """examples/custom_loop.py's loop and BSNGAN.fit, from the same weights, real batches and
     latents (the z that fit draws), end three iterations with n_dis = 2 with the same
     variables, to float32 rounding (the loop sums the hinge terms before the backward pass,
-    fit after it). Both use SGD, whose step is proportional to the gradient: the G biases
-    ahead of batch norm have a zero gradient in exact arithmetic, and Adam would turn its
-    rounding noise into steps of the learning rate's size."""
+    fit after it), on the backend this process runs (the loop's ``minimize`` is written per
+    backend). Both use SGD, whose step is proportional to the gradient: the G biases ahead of
+    batch norm have a zero gradient in exact arithmetic, and Adam would turn its rounding noise
+    into steps of the learning rate's size."""
     example = load_custom_loop()
+    to_numpy = keras.ops.convert_to_numpy
     latent, b, n_dis, steps = 8, 4, 2, 3
 
     def sgd() -> keras.optimizers.Optimizer:
@@ -195,7 +199,7 @@ def test_custom_loop_example_ends_with_the_variables_of_fit(deterministic_ops):
     )
     model.fit(x, batch_size=n_dis * b, shuffle=False, verbose=0)
 
-    assert int(model.g_optimizer.iterations.numpy()) == steps == int(g_opt.iterations.numpy())
+    assert int(to_numpy(model.g_optimizer.iterations)) == steps == int(to_numpy(g_opt.iterations))
     pairs = [
         (g.variables, model.generator.variables),
         (d.variables, model.discriminator.variables),
@@ -204,9 +208,11 @@ def test_custom_loop_example_ends_with_the_variables_of_fit(deterministic_ops):
     ]
     for loop_vars, fit_vars in pairs:
         for a, b in zip(loop_vars, fit_vars, strict=True):
-            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+            np.testing.assert_allclose(
+                to_numpy(a), to_numpy(b), rtol=1e-5, atol=1e-6, err_msg=a.path
+            )
     kernels = [
-        float(np.max(np.abs(v.numpy() - w)))
+        float(np.max(np.abs(to_numpy(v) - w)))
         for v, w in zip(g.weights + d.weights, start, strict=True)
         if v.path.endswith("kernel")
     ]

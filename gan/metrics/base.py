@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gan.atomic import atomic_path
 from gan.errors import ConfigError
-from gan.run_folder import atomic_path
 
 
 @dataclass

@@ -1,24 +1,20 @@
-"""The built-in metrics: Inception Score, FID, KID, SWD and the shapes features' FID/KID, one
-:func:`~gan.metrics.names.register_metric` call each, with their own run-config keys.
+"""The built-in metrics' parts: Inception Score, FID, KID, SWD and the shapes features' FID/KID,
+each a builder, its own run-config keys and checks.
 
-The package's ``__init__`` imports this module, so the registry holds them before any config is
-read. Each builder imports its callback module (TensorFlow) only when a run builds its metrics,
-so checking a config stays TensorFlow-free.
+The registry (:mod:`gan.metrics.names`) imports this module and registers them as it loads, so
+it holds them before any lookup. Each builder imports its callback module (TensorFlow) only when
+a run builds its metrics, so checking a config stays TensorFlow-free. This module imports
+nothing of the registry, so that the registry can import it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gan.keys import Key, positive
-from gan.metrics.names import (
-    HIGHER,
-    INCEPTION,
-    LOWER,
-    MetricSettings,
-    MetricSpec,
-    register_metric,
-)
+
+if TYPE_CHECKING:
+    from gan.metrics.names import MetricSettings
 
 
 def _at_least_two(v: Any) -> str | None:
@@ -48,7 +44,8 @@ SWD_PATCHES = Key((int,), 64, "SWD patches per image and pyramid level", positiv
 FID_SUBSET = {"fid_real_indices": "fid_num_real", "fid_real_activations": "fid_num_real"}
 
 
-def _is_splits(settings: MetricSettings) -> str | None:
+def check_is_splits(settings: MetricSettings) -> str | None:
+    """The Inception Score's check: enough samples for its splits."""
     if settings.is_num_samples < settings.is_num_splits:
         return (
             f"is_num_samples = {settings.is_num_samples} cannot make is_num_splits = "
@@ -106,72 +103,3 @@ def build_shapes(settings: MetricSettings, shared: dict[str, Any]) -> Any:
     from gan.metrics.shapes_features import ShapesFeatureDistance
 
     return ShapesFeatureDistance(settings.fid_num_samples, settings.fid_num_real)
-
-
-register_metric(
-    MetricSpec(
-        "inception_score",
-        ("inception_score_mean", "inception_score_std"),
-        build=build_inception_score,
-        better={"inception_score_mean": HIGHER},
-        reads_real=False,
-        counts=IS_COUNTS,
-        samples="is_num_samples",
-        shares=INCEPTION,
-        check=_is_splits,
-    )
-)
-register_metric(
-    MetricSpec(
-        "fid",
-        ("fid",),
-        build=build_fid,
-        better={"fid": LOWER},
-        reads_real=lambda settings: not settings.fid_reference,
-        counts=FID_COUNTS,
-        settings={"fid_reference": FID_REFERENCE},
-        samples="fid_num_samples",
-        real="fid_num_real",
-        state=FID_SUBSET,
-        shares=INCEPTION,
-    )
-)
-register_metric(
-    MetricSpec(
-        "kid",
-        ("kid",),
-        build=build_kid,
-        better={"kid": LOWER},
-        counts=FID_COUNTS,
-        samples="fid_num_samples",
-        real="fid_num_real",
-        state=FID_SUBSET,
-        shares=INCEPTION,
-    )
-)
-register_metric(
-    MetricSpec(
-        "swd",
-        ("swd",),
-        build=build_swd,
-        better={"swd": LOWER},
-        counts=SWD_COUNTS,
-        settings={"swd_patches_per_image": SWD_PATCHES},
-        samples="swd_num_samples",
-        real="swd_num_samples",
-        state={"swd_seed": None, "swd_real_indices": "swd_num_samples"},
-    )
-)
-register_metric(
-    MetricSpec(
-        "shapes",
-        ("shapes_fid", "shapes_kid"),
-        build=build_shapes,
-        better={"shapes_fid": LOWER, "shapes_kid": LOWER},
-        counts=FID_COUNTS,
-        samples="fid_num_samples",
-        real="fid_num_real",
-        state={"shapes_real_indices": "fid_num_real"},
-        datasets=("shapes",),
-    )
-)

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from gan.config import ConfigError
-from gan.run_folder import atomic_path
+from gan.atomic import atomic_path
+from gan.errors import ConfigError
 
 
 def read_stats(path: str, dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:

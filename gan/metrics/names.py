@@ -13,8 +13,10 @@ training and ``evaluate`` (:func:`gan.metrics.registry.build_metrics`) and the r
 
 A new metric is a callback class (:class:`gan.metrics.base.MetricCallback`), a builder
 ``(settings, shared) -> callback`` and one :func:`register_metric` call declaring its own
-config keys; the built-in ones are registered by :mod:`gan.metrics.builtin` (imported by the
-package's ``__init__``). docs/architecture.md "Adding a metric" walks through it.
+config keys. The built-in ones are registered at the end of this module, as it loads (their
+builders and keys are in :mod:`gan.metrics.builtin`), so the registry holds them before any
+lookup, whichever entry point imports it. docs/architecture.md "Adding a metric" walks through
+it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from gan.errors import ConfigError
 from gan.keys import Key
+from gan.metrics import builtin
 
 HIGHER = "max"  # the best value of the column is its maximum
 LOWER = "min"  # ... its minimum
@@ -283,3 +286,73 @@ def column_direction(column: str) -> str | None:
         if column in spec.columns:
             return spec.better.get(column, "")
     return None
+
+
+# The built-in metrics, registered as the registry loads: every reader sees them first.
+register_metric(
+    MetricSpec(
+        "inception_score",
+        ("inception_score_mean", "inception_score_std"),
+        build=builtin.build_inception_score,
+        better={"inception_score_mean": HIGHER},
+        reads_real=False,
+        counts=builtin.IS_COUNTS,
+        samples="is_num_samples",
+        shares=INCEPTION,
+        check=builtin.check_is_splits,
+    )
+)
+register_metric(
+    MetricSpec(
+        "fid",
+        ("fid",),
+        build=builtin.build_fid,
+        better={"fid": LOWER},
+        reads_real=lambda settings: not settings.fid_reference,
+        counts=builtin.FID_COUNTS,
+        settings={"fid_reference": builtin.FID_REFERENCE},
+        samples="fid_num_samples",
+        real="fid_num_real",
+        state=builtin.FID_SUBSET,
+        shares=INCEPTION,
+    )
+)
+register_metric(
+    MetricSpec(
+        "kid",
+        ("kid",),
+        build=builtin.build_kid,
+        better={"kid": LOWER},
+        counts=builtin.FID_COUNTS,
+        samples="fid_num_samples",
+        real="fid_num_real",
+        state=builtin.FID_SUBSET,
+        shares=INCEPTION,
+    )
+)
+register_metric(
+    MetricSpec(
+        "swd",
+        ("swd",),
+        build=builtin.build_swd,
+        better={"swd": LOWER},
+        counts=builtin.SWD_COUNTS,
+        settings={"swd_patches_per_image": builtin.SWD_PATCHES},
+        samples="swd_num_samples",
+        real="swd_num_samples",
+        state={"swd_seed": None, "swd_real_indices": "swd_num_samples"},
+    )
+)
+register_metric(
+    MetricSpec(
+        "shapes",
+        ("shapes_fid", "shapes_kid"),
+        build=builtin.build_shapes,
+        better={"shapes_fid": LOWER, "shapes_kid": LOWER},
+        counts=builtin.FID_COUNTS,
+        samples="fid_num_samples",
+        real="fid_num_real",
+        state={"shapes_real_indices": "fid_num_real"},
+        datasets=("shapes",),
+    )
+)

@@ -15,11 +15,11 @@ import keras
 import numpy as np
 from absl import logging
 
+from gan.atomic import atomic_path
 from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.statistics import cache_dir, check_range, frechet_distance
 from gan.metrics.kid import kernel_distance
-from gan.run_folder import atomic_path
 from gan.shapes import SHAPE_KINDS, make_shapes
 
 CLASSIFIER_FILE = "shapes_classifier-v1.weights.h5"

@@ -1,21 +1,23 @@
-"""The built-in networks, one :func:`~gan.networks.specs.register_network` call each: the
-paper's CNN (CIFAR10, STL10, CelebA) and ResNet (ImageNet).
+"""The built-in networks' parts: the paper's CNN (CIFAR10, STL10, CelebA) and ResNet
+(ImageNet), each its builders, schedule and image check.
 
-The package's ``__init__`` imports this module, so the registry holds them before any config is
-read. Their builders live beside their classes (``build_generator`` and
-``build_discriminator`` in :mod:`gan.networks.cnn` and :mod:`gan.networks.resnet`); the
+The registry (:mod:`gan.networks.specs`) imports this module and registers them as it loads, so
+it holds them before any lookup. Their builders live beside their classes (``build_generator``
+and ``build_discriminator`` in :mod:`gan.networks.cnn` and :mod:`gan.networks.resnet`); the
 functions held here import those modules (TensorFlow) only when a run builds its networks, so
-checking a config stays TensorFlow-free.
+checking a config stays TensorFlow-free. This module imports nothing of the registry, so that
+the registry can import it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gan.networks.specs import ImageShape, NetworkSpec, register_network
+ImageShape = tuple[int, int, int]  # (height, width, channels)
 
 
-def _cnn_images(config: Any, h: int, w: int) -> str | None:
+def cnn_images(config: Any, h: int, w: int) -> str | None:
+    """The CNN's image check: ``8 * mg`` pixels square."""
     mg = config.mg
     if 8 * mg != h or h != w:
         return (
@@ -25,7 +27,8 @@ def _cnn_images(config: Any, h: int, w: int) -> str | None:
     return None
 
 
-def _resnet_images(config: Any, h: int, w: int) -> str | None:
+def resnet_images(config: Any, h: int, w: int) -> str | None:
+    """The ResNet's image check: square, ``4 * 2^k`` pixels."""
     if h != w:
         return f"the ResNet networks need square images, got {h}x{w}"
     if h & (h - 1) or h < 8:
@@ -82,34 +85,3 @@ def resnet_schedule(*args: Any, **kwargs: Any) -> Any:
     from gan.schedules import ResNetSchedule
 
     return ResNetSchedule(*args, **kwargs)
-
-
-register_network(
-    NetworkSpec(
-        "cnn",
-        "CNN",
-        generator=cnn_generator,
-        discriminator=cnn_discriminator,
-        schedule=cnn_schedule,
-        keras_module="gan.networks.cnn",
-        needs={"mg": "4, 6 or 8 for 32, 48 or 64 px"},
-        precisions=("float32", "mixed_bfloat16"),
-        check_images=_cnn_images,
-    )
-)
-register_network(
-    NetworkSpec(
-        "resnet",
-        "ResNet",
-        generator=resnet_generator,
-        discriminator=resnet_discriminator,
-        schedule=resnet_schedule,
-        keras_module="gan.networks.resnet",
-        needs={"d_batch_size": "", "g_batch_size": ""},
-        split_keys=("d_batch_size", "g_batch_size"),
-        streams_data=True,
-        check_images=_resnet_images,
-        memory_scalars=True,
-        extra_outputs=False,
-    )
-)

@@ -7,8 +7,9 @@ needs, the images, datasets and precisions it trains with, whether it reads stre
 (objects). :class:`gan.config.RunConfig` checks a config against its network's spec
 (:func:`check_network`); :func:`build_networks` builds a run's networks and the trainer makes
 the spec's schedule; ``export`` names the spec's Keras module. The built-in networks are
-registered by :mod:`gan.networks.builtin` (imported by the package's ``__init__``); a plugin
-module (the run config's ``plugins``) registers more. docs/architecture.md "Adding a network"
+registered at the end of this module, as it loads (their builders in :mod:`gan.networks.builtin`),
+so the registry holds them before any lookup; a plugin module (the run config's ``plugins``)
+registers more. docs/architecture.md "Adding a network"
 walks through adding one.
 """
 
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gan.errors import ConfigError
+from gan.networks import builtin
+from gan.networks.builtin import ImageShape
 
-ImageShape = tuple[int, int, int]
 #: The datasets read as a stream (the imagenet folder), not into memory.
 STREAMED_DATASETS = ("imagenet",)
 
@@ -163,3 +165,35 @@ def build_networks(config: Any, image_shape: ImageShape) -> tuple[Any, Any]:
     """The generator and discriminator a run config asks for, built for ``image_shape``."""
     g = build_generator(config, image_shape)
     return g, network_spec(config.network).discriminator(config, image_shape)
+
+
+# The built-in networks, registered as the registry loads: every reader sees them first.
+register_network(
+    NetworkSpec(
+        "cnn",
+        "CNN",
+        generator=builtin.cnn_generator,
+        discriminator=builtin.cnn_discriminator,
+        schedule=builtin.cnn_schedule,
+        keras_module="gan.networks.cnn",
+        needs={"mg": "4, 6 or 8 for 32, 48 or 64 px"},
+        precisions=("float32", "mixed_bfloat16"),
+        check_images=builtin.cnn_images,
+    )
+)
+register_network(
+    NetworkSpec(
+        "resnet",
+        "ResNet",
+        generator=builtin.resnet_generator,
+        discriminator=builtin.resnet_discriminator,
+        schedule=builtin.resnet_schedule,
+        keras_module="gan.networks.resnet",
+        needs={"d_batch_size": "", "g_batch_size": ""},
+        split_keys=("d_batch_size", "g_batch_size"),
+        streams_data=True,
+        check_images=builtin.resnet_images,
+        memory_scalars=True,
+        extra_outputs=False,
+    )
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -21,10 +21,12 @@ import tensorflow as tf
 
 from gan import losses
 from gan.bsn.diagnostics import sigma_scalars
-from gan.config import RunConfig
 from gan.dataset_files import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
+
+if TYPE_CHECKING:
+    from gan.config import RunConfig
 
 
 @dataclass

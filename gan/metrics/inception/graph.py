@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from gan.atomic import INCEPTION_WEIGHTS_PREFIX, atomic_path, write_atomic
 from gan.errors import UserError
 from gan.metrics.inception.statistics import cache_dir, check_range
-from gan.run_folder import INCEPTION_WEIGHTS_PREFIX, atomic_path, write_atomic
 
 INCEPTION_URL = "http://download.tensorflow.org/models/frozen_inception_v1_2015_12_05.tar.gz"
 INCEPTION_PB = "inceptionv1_for_inception_score.pb"

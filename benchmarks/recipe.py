@@ -34,9 +34,10 @@ import time
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-os.environ["KERAS_BACKEND"] = "tensorflow"  # the default backend, before Keras is imported
+if __name__ == "__main__":  # not when a test imports the networks
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # the default backend, before Keras is imported
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

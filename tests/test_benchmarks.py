@@ -138,3 +138,34 @@ def test_benchmark_script_runs_at_a_tiny_size(script, tmp_path):
     assert "Traceback" not in out.stdout + out.stderr
     if script in CHECKS:
         CHECKS[script](out.stdout, tmp_path)
+
+
+def test_recipe_benchmark_trains_the_readme_model_as_written():
+    """benchmarks/recipe.py's runs A and B are the README's networks (layer by layer, the same
+    configs but for names; B without the paper's initializer)."""
+    from benchmarks import recipe
+    from tests.test_library import twenty_lines
+
+    code = twenty_lines(os.path.join(REPO, "README.md"), "## Use the layers in your own model")
+    networks = code[: code.index("gan = bsn.BSNGAN")]
+
+    def layers(model):
+        return [
+            (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+            for layer in model.layers
+        ]
+
+    readme = {}
+    exec(compile(networks, "README.md", "exec"), readme)
+    paper = recipe.readme_model(paper_init=True)
+    assert [layers(m) for m in paper] == [
+        layers(readme["generator"]),
+        layers(readme["discriminator"]),
+    ]
+    readme["w"] = {}
+    exec(compile(networks.replace('w = {"kernel', '_ = {"kernel'), "README.md", "exec"), readme)
+    keras_defaults = recipe.readme_model(paper_init=False)
+    assert [layers(m) for m in keras_defaults] == [
+        layers(readme["generator"]),
+        layers(readme["discriminator"]),
+    ]

@@ -2,6 +2,7 @@
 
     python benchmarks/recipe.py --steps 2000 --seeds 0,1 --out recipe_out
 
+(docs/library.md "Does the recipe train?" has its figures.)
 The data: scikit-learn's bundled digits (1,797 real 8x8 scans, 10 classes, 17 grey levels,
 shipped inside its wheel: no download), upsampled to 16x16 (bilinear), grey to RGB, scaled to
 [-1, 1]; a seeded quarter is held out. Every run trains on the rest with ``BSNGAN.fit`` on
@@ -10,7 +11,9 @@ batches and step budget):
 
 * A: the README's twenty-line model as written there (``w``: the paper's initializers);
 * B: the same model with Keras' default initializers (``**w`` dropped);
-* C: ``examples/dcgan_fit.py``'s networks at 16x16 (the paper's initializers, as shipped);
+* C: ``examples/dcgan_fit.py``'s networks (the paper's initializers, as shipped) at the
+  digits' own 8x8 (``--dcgan_size 16``: at 16x16, ~7 times the README model's step), their
+  samples upsampled as the digits are before scoring;
 * D: the same networks with Keras' default initializers;
 * E: the task runner's CNN (the network registry's ``cnn``, the paper's CIFAR-10 networks with
   their own initializers, ``mg`` 2 for 16x16) at ``--cnn_width`` of its channels, with the
@@ -22,7 +25,8 @@ p(y))) (the Inception-score formula; 10 at most), (b) the Frechet distance betwe
 64-d penultimate features of the training digits and of ``--samples`` generated ones, (c) the
 classes produced: how many of the 10 get at least a third of their fair share of argmax labels
 (and the largest and smallest class shares). The real held-out digits, scored the same way,
-are the ceiling. Each run also writes an 8x8 grid of its samples (``SampleGrid``'s ``image_grid``).
+are the ceiling. Each run also writes an 8x8 grid of its samples (``image_grid``, as
+``SampleGrid``).
 """
 
 from __future__ import annotations

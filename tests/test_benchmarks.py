@@ -7,6 +7,7 @@ function, a config it builds that no longer validates) fails here instead of sil
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -72,7 +73,41 @@ TINY = {
         ],
         "quickstart (python main.py --set",
     ),
+    "recipe.py": (
+        [
+            "--steps=3",
+            "--batch_size=8",
+            "--seeds=0",
+            "--subset=80",
+            "--samples=16",
+            "--classifier_epochs=1",
+            "--cnn_width=0.125",
+            "--out=grids",
+        ],
+        "load average at the end",
+    ),
 }
+
+
+def check_recipe_table(stdout: str, folder) -> None:
+    """recipe.py's table: the real digits' row, then one row per run (seed 0), each with a
+    finite score in [1, 10], a finite distance, 0..10 classes, and its sample grid."""
+    rows = [line.split("|")[1:-1] for line in stdout.splitlines() if line.startswith("| ")]
+    header, table = rows[0], rows[1:]
+    assert [c.strip() for c in header][4:7] == ["score", "distance", "classes"]
+    assert [(r[0].strip(), r[3].strip()) for r in table] == [("real", "-")] + [
+        (run, "0") for run in "ABCDE"
+    ]
+    for r in table:
+        score, distance, classes = float(r[4]), float(r[5]), int(r[6])
+        assert 1.0 - 1e-6 <= score <= 10.0 + 1e-6 and math.isfinite(distance), r
+        assert 0 <= classes <= 10, r
+    grids = sorted(os.listdir(folder / "grids"))
+    assert grids == sorted(["recipe-real.png"] + [f"recipe-{run}-seed0.png" for run in "ABCDE"])
+
+
+#: Per script: a check of its output beyond the expected line (stdout, the run's folder).
+CHECKS = {"recipe.py": check_recipe_table}
 
 
 def test_every_benchmark_script_has_a_tiny_run():
@@ -101,3 +136,36 @@ def test_benchmark_script_runs_at_a_tiny_size(script, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr[-5000:]
     assert expected in out.stdout, out.stdout
     assert "Traceback" not in out.stdout + out.stderr
+    if script in CHECKS:
+        CHECKS[script](out.stdout, tmp_path)
+
+
+def test_recipe_benchmark_trains_the_readme_model_as_written():
+    """benchmarks/recipe.py's runs A and B are the README's networks (layer by layer, the same
+    configs but for names; B without the paper's initializer)."""
+    from benchmarks import recipe
+    from tests.test_library import twenty_lines
+
+    code = twenty_lines(os.path.join(REPO, "README.md"), "## Use the layers in your own model")
+    networks = code[: code.index("gan = bsn.BSNGAN")]
+
+    def layers(model):
+        return [
+            (type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+            for layer in model.layers
+        ]
+
+    readme = {}
+    exec(compile(networks, "README.md", "exec"), readme)
+    paper = recipe.readme_model(paper_init=True)
+    assert [layers(m) for m in paper] == [
+        layers(readme["generator"]),
+        layers(readme["discriminator"]),
+    ]
+    readme["w"] = {}
+    exec(compile(networks.replace('w = {"kernel', '_ = {"kernel'), "README.md", "exec"), readme)
+    keras_defaults = recipe.readme_model(paper_init=False)
+    assert [layers(m) for m in keras_defaults] == [
+        layers(readme["generator"]),
+        layers(readme["discriminator"]),
+    ]

@@ -23,11 +23,20 @@ In one run it prints:
   (``benchmarks/metrics.py``'s Keras InceptionV3 with random weights), a checkpoint)
   measured in a fresh process.
 
+With ``--compare_fit=cifar10`` it also times, in one process and interleaved over
+``--alternations`` rounds, the same networks (batch 64, SN) with and without diagnostics run
+by: the task trainer's step as its loop calls it (``Trainer.train_iteration``); that step with
+one part switched to what ``fit`` does (a fixed real batch in place of the in-graph gather;
+``z`` from ``BSNGAN``'s counter-based draw in place of the trainer's ``tf.random.Generator``);
+``BSNGAN.fit`` on a NumPy array (each batch timed by a callback, from its start to its logs);
+and the original's schedule computed the straightforward way.
+
 Data is random uint8 of each dataset's shape, so no download is needed.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -37,14 +46,17 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from gan.config import validate_run_config  # noqa: E402
-from gan.dataset_files import IMAGE_SIZE  # noqa: E402
+from gan.bsn import BSNGAN  # noqa: E402
+from gan.bsn.steps.tensorflow import paper_iteration  # noqa: E402
+from gan.config import RunConfig, validate_run_config  # noqa: E402
+from gan.dataset_files import IMAGE_SIZE, to_unit_range  # noqa: E402
 from gan.run import configure_runtime  # noqa: E402
-from gan.trainer import Trainer  # noqa: E402
+from gan.trainer import ADAM_EPSILON, Trainer  # noqa: E402
 from tests.straightforward_iteration import straightforward_iteration  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -61,6 +73,13 @@ flags.DEFINE_integer("inter_op_threads", 0, "the run config key (0: 1 without a 
 flags.DEFINE_bool(
     "reference", True, "also time the original's schedule (tests/straightforward_iteration.py)"
 )
+flags.DEFINE_list(
+    "compare_fit",
+    [],
+    "CNN configs whose trainer step, BSNGAN.fit step and original schedule are timed "
+    "interleaved (e.g. cifar10)",
+)
+flags.DEFINE_integer("alternations", 3, "rounds of the --compare_fit timings")
 flags.DEFINE_integer("matmul_n", 2048, "matrix size of the matmul throughput probe")
 flags.DEFINE_bool(
     "celeba_memory",
@@ -147,12 +166,17 @@ def median_seconds(step, iters: int, warmup: int) -> float:
     return float(np.median(times))
 
 
-def run_config(name: str, bound: float) -> None:
+def random_images(name: str) -> np.ndarray:
+    """``--num_images`` random uint8 images of dataset ``name``'s shape."""
     size = IMAGE_SIZE[name]
-    images = np.random.default_rng(0).integers(
+    return np.random.default_rng(0).integers(
         0, 256, (FLAGS.num_images, size, size, 3), dtype=np.uint8
     )
-    cfg = validate_run_config(
+
+
+def step_config(name: str) -> RunConfig:
+    """The run config of dataset ``name``'s CNN at the flags' batch, n_dis, sn_mode."""
+    return validate_run_config(
         dict(
             dataset=name,
             mg=MG[name],
@@ -165,6 +189,10 @@ def run_config(name: str, bound: float) -> None:
             precision=FLAGS.precision,
         )
     )
+
+
+def run_config(name: str, bound: float) -> None:
+    images, cfg = random_images(name), step_config(name)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, run_dir, images, seed=0)
         reference = tf.function(
@@ -187,6 +215,108 @@ def run_config(name: str, bound: float) -> None:
                 f"{100 * achieved / bound:.0f}% |",
                 flush=True,
             )
+
+
+class BatchTimes(keras.callbacks.Callback):
+    """Seconds of each ``fit`` batch, from its start to its logs (read back as numbers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        float(logs["loss/g"])
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def fit_model(trainer: Trainer, diagnostics: bool) -> BSNGAN:
+    """A ``BSNGAN`` of the trainer's networks, compiled with the run config's Adam settings."""
+    cfg = trainer.config
+    model = BSNGAN(trainer.generator, trainer.discriminator, seed=trainer.seed)
+    model.compile(
+        d_optimizer=keras.optimizers.Adam(
+            cfg.d_lr, beta_1=cfg.d_beta1, beta_2=cfg.d_beta2, epsilon=ADAM_EPSILON
+        ),
+        g_optimizer=keras.optimizers.Adam(
+            cfg.g_lr, beta_1=cfg.g_beta1, beta_2=cfg.g_beta2, epsilon=ADAM_EPSILON
+        ),
+        loss=cfg.loss,
+        n_dis=cfg.n_dis,
+        gp_weight=cfg.d_gp_coe if cfg.d_gp_coe is not None else 10.0,
+        diagnostics=diagnostics,
+    )
+    return model
+
+
+def fit_seconds(model: BSNGAN, real: np.ndarray, iters: int, warmup: int) -> float:
+    """Median seconds of a ``fit`` batch over ``iters`` batches after ``warmup``."""
+    timer = BatchTimes()
+    model.fit(
+        real,
+        batch_size=FLAGS.batch_size * model.n_dis,
+        epochs=1,
+        steps_per_epoch=warmup + iters,
+        verbose=0,
+        callbacks=[timer],
+    )
+    return float(np.median(timer.seconds[warmup:]))
+
+
+def fit_comparison(name: str) -> None:
+    """Time the trainer's step, its variants, ``BSNGAN.fit`` and the original's schedule on
+    the same networks, interleaved over ``--alternations`` rounds; print one row per round
+    and setting, and the median ratios to the trainer's step."""
+    images, cfg = random_images(name), step_config(name)
+    steps = FLAGS.warmup + FLAGS.iters
+    # fit's NumPy input: the same images in [-1, 1], repeated to last one call's batches.
+    need = steps * FLAGS.batch_size * cfg.n_dis
+    real = np.resize(to_unit_range(images), (max(need, len(images)),) + images.shape[1:])
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(cfg, run_dir, images, seed=0)
+        s = trainer.schedule
+        batch = s.batch_size
+        models = {diag: fit_model(trainer, diag) for diag in (True, False)}
+        fixed = tf.constant(real[: batch * s.n_dis].reshape((s.n_dis, batch) + images.shape[1:]))
+
+        def variant(draw):
+            return tf.function(lambda d: paper_iteration(s.parts, draw, s.n_dis, d))
+
+        stepped = {
+            "trainer": lambda d: trainer.train_iteration(d),
+            "fixed real batch": variant(lambda i: (fixed[i], s.sample_z(batch))),
+            "fit's z draw": variant(lambda i: (s.sample_real(batch), models[True].sample_z(batch))),
+            "original schedule": tf.function(lambda d: straightforward_iteration(trainer, d)),
+        }
+        names = list(stepped) + ["BSNGAN.fit"]
+        print(f"{name}, batch {batch}, n_dis {cfg.n_dis}, {cfg.sn_mode}: ms per iteration")
+        print("| round | diagnostics | load (1 min) | " + " | ".join(names) + " |")
+        print("|---" * (3 + len(names)) + "|")
+        ratios: dict[str, list[float]] = {n: [] for n in names}
+        for r in range(FLAGS.alternations):
+            for diag in (True, False):
+                order = names[r % len(names) :] + names[: r % len(names)]
+                ms = {}
+                for n in order:
+                    if n == "BSNGAN.fit":
+                        sec = fit_seconds(models[diag], real, FLAGS.iters, FLAGS.warmup)
+                    else:
+                        call = functools.partial(stepped[n], diag)
+                        sec = median_seconds(call, FLAGS.iters, FLAGS.warmup)
+                    ms[n] = 1000 * sec
+                for n in names:
+                    ratios[n].append(ms[n] / ms["trainer"])
+                print(
+                    f"| {r + 1} | {'yes' if diag else 'no'} | {os.getloadavg()[0]:.2f} | "
+                    + " | ".join(f"{ms[n]:.0f}" for n in names)
+                    + " |",
+                    flush=True,
+                )
+        print("ratio to the trainer's step, median (range) over rounds and settings:")
+        for n in names[1:]:
+            print(f"  {n}: {np.median(ratios[n]):.3f} ({min(ratios[n]):.3f}-{max(ratios[n]):.3f})")
 
 
 def celeba_memory() -> None:
@@ -311,13 +441,16 @@ def main(argv: list[str]) -> None:
         f"jit_compile={FLAGS.jit_compile}, precision={FLAGS.precision}, "
         f"inter_op_threads={threads or 'TensorFlow default'}"
     )
-    print(
-        "| config | diagnostics | ms/iter | original schedule ms/iter | original GFLOP/iter "
-        "| this step GFLOP/iter | achieved GFLOP/s | of matmul |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    if FLAGS.datasets:
+        print(
+            "| config | diagnostics | ms/iter | original schedule ms/iter | original GFLOP/iter "
+            "| this step GFLOP/iter | achieved GFLOP/s | of matmul |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
     for name in FLAGS.datasets:
         run_config(name, bound)
+    for name in FLAGS.compare_fit:
+        fit_comparison(name)
     print(f"peak RSS of this process: {peak_rss_mb():.0f} MiB")
     if FLAGS.celeba_memory:
         celeba_memory()

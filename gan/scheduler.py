@@ -19,56 +19,35 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, TextIO
 
 from gan.config import REPO_ROOT, ConfigError
 from gan.preflight import check_runs
 from gan.progress import ConsoleProgress
 from gan.run_folder import (
-    COMPLETED,
     COMPLETED_FILE,
     CONFIG_FILE,
-    CRASHED,
     EXIT_BAD_INPUT,
     EXIT_CRASHED,
     EXIT_INTERRUPTED,
-    FAILED,
-    INTERRUPTED,
     LOCK_FILE,
     METRICS_FILE,
     PROPOSED_CONFIG_FILE,
-    STATUS_FILE,
     RunStatus,
     clear_run,
-    one_line,
     owned_entries,
-    read_status,
     remove_path,
     take_lock,
-    update_status,
     write_json_atomic,
 )
 from gan.tasks import Run, Task, distinct_runs
+from gan.unreported_endings import Unwritable, record_crash, record_unreported_end
 
 DEFAULT_COMMAND: tuple[str, ...] = (sys.executable, "-m", "gan.run")
 
 
 def _now() -> str:
     return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-
-
-#: The status.json state a run process that exits with a code reports.
-_STATE_OF_EXIT = {0: COMPLETED, EXIT_INTERRUPTED: INTERRUPTED, EXIT_BAD_INPUT: FAILED}
-
-
-def _write_status_in_place(run_dir: str, status: RunStatus) -> None:
-    """Overwrite an existing ``status.json`` without a temporary file (a read-only folder
-    whose status file is still writable); OSError when that fails too."""
-    with open(os.path.join(run_dir, STATUS_FILE), "r+") as f:
-        f.truncate(0)
-        json.dump(status.to_json(), f, sort_keys=True, indent=2)
-        f.write("\n")
 
 
 class Scheduler:
@@ -436,54 +415,20 @@ class Scheduler:
         self._event(message, level, running=-1, **changes)
 
     def _record_unreported_end(self, run: Run, code: int) -> RunStatus | None:
-        """Make status.json agree with how the run process ended; returns the status.
-
-        A process that died without writing how it ended (killed, out of memory, a crash
-        before Python could write, an unwritable folder) is recorded as crashed, also when
-        the file still holds an earlier ending (e.g. "interrupted" from the last attempt).
-        One that died of the SIGTERM/SIGINT this scheduler forwarded (before the run could
-        install its handler: nothing trained yet) is interrupted, with the iterations of its
-        latest checkpoint, as the scheduler's log says.
-        """
-        status = read_status(run.run_dir)
-        if status is None and code in (0, EXIT_INTERRUPTED):
-            return None  # not a gan.run process (a test's command): nothing to correct
-        expected = _STATE_OF_EXIT.get(code, CRASHED)
-        if code < 0 and self._stop.is_set() and -code in (signal.SIGTERM, signal.SIGINT):
-            expected = INTERRUPTED
-        if status is not None and status.state == expected:
-            return status
-        if status is not None and status.state == FAILED and code == EXIT_BAD_INPUT:
-            return status
-        ending: dict[str, Any] = {"exit_code": code} if code >= 0 else {"signal": -code}
-        state = expected if expected in (FAILED, INTERRUPTED) else CRASHED
-        if state == INTERRUPTED and status is not None and status.checkpoint is not None:
-            ending["iteration"] = status.checkpoint
-        return self._write_ending(run, state, ending, status)
+        """Make ``run``'s status.json agree with its exit ``code`` (``gan.unreported_endings``)."""
+        return record_unreported_end(
+            run.run_dir, code, self._stop.is_set(), self._status_unwritable(run)
+        )
 
     def _record_crash(self, run: Run, error: str) -> None:
-        """Record in the run's status.json that the scheduler failed on it (when there is one)."""
-        if os.path.isfile(os.path.join(run.run_dir, STATUS_FILE)):
-            self._write_ending(run, CRASHED, {"error": one_line(error)}, read_status(run.run_dir))
+        """Record in ``run``'s status.json that the scheduler failed on it."""
+        record_crash(run.run_dir, error, self._status_unwritable(run))
 
-    def _write_ending(
-        self, run: Run, state: str, ending: dict[str, Any], old: RunStatus | None
-    ) -> RunStatus | None:
-        try:
-            return update_status(run.run_dir, state, **ending)
-        except OSError:
-            pass
-        # An unwritable folder: its status file may still be writable in place.
-        new = replace(
-            old or RunStatus(state=state), state=state, exit_code=None, signal=None, error=None
-        )
-        new = replace(new, **ending)
-        try:
-            _write_status_in_place(run.run_dir, new)
-            return new
-        except OSError as exc:
+    def _status_unwritable(self, run: Run) -> Unwritable:
+        def warn(exc: OSError) -> None:
             self._log(f"could not write {self._label(run)}'s status: {exc}", "WARNING")
-            return old
+
+        return warn
 
     # signals -------------------------------------------------------------------------------
 

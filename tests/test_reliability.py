@@ -732,6 +732,7 @@ def test_a_run_that_dies_after_an_interruption_is_recorded_crashed_not_interrupt
 
 def test_status_is_written_in_place_when_the_folder_is_read_only(tmp_path, fake, monkeypatch):
     import gan.scheduler as scheduler
+    import gan.unreported_endings as endings
 
     task = load_task(write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}]))
     run_dir = task.runs[0].run_dir
@@ -741,7 +742,7 @@ def test_status_is_written_in_place_when_the_folder_is_read_only(tmp_path, fake,
     def no_rename(*a, **kw):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(scheduler, "update_status", no_rename)
+    monkeypatch.setattr(endings, "update_status", no_rename)
     monkeypatch.setattr(scheduler, "write_json_atomic", no_rename)  # config.json cannot be made
     code, console = run_scheduler(task, fake)
     assert code == rf.EXIT_CRASHED and "Permission denied" in console

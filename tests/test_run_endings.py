@@ -246,7 +246,7 @@ def test_crash(tmp_path, monkeypatch):
 
 
 def test_unwritable_folder_is_crashed_for_the_scheduler_and_the_report(tmp_path, monkeypatch):
-    import gan.scheduler as scheduler_module
+    import gan.unreported_endings as endings
     from gan.report.states import run_folder_state
 
     task = _scheduler_task(tmp_path)
@@ -268,8 +268,8 @@ def test_unwritable_folder_is_crashed_for_the_scheduler_and_the_report(tmp_path,
             read_only(path) if os.fspath(path) == lock else real_open(path, *a, **kw)
         ),
     )
-    monkeypatch.setattr(scheduler_module, "update_status", read_only)
-    monkeypatch.setattr(scheduler_module, "_write_status_in_place", read_only)
+    monkeypatch.setattr(endings, "update_status", read_only)
+    monkeypatch.setattr(endings, "write_status_in_place", read_only)
     code, console = _run_scheduler_until(task, ["true"], lambda: True, lambda s: None)
     assert code == rf.EXIT_CRASHED and "crashed on" in console
     assert "Read-only file system" in console

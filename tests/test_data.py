@@ -7,7 +7,6 @@ import pytest
 import tensorflow as tf
 
 from gan.dataset_files import DataError, ImageBank, check_images, load_images, to_unit_range
-from tests.helpers import write_cifar_tarball
 
 
 def test_cifar10_tarball_loads_as_nhwc_uint8_with_channels_in_order(cifar_root):
@@ -24,10 +23,11 @@ def test_missing_dataset_file_names_the_path_and_the_script(tmp_path):
         load_images("stl10", str(tmp_path))
 
 
-def test_truncated_tarball_is_a_clear_error(tmp_path):
+def test_truncated_tarball_is_a_clear_error(tmp_path, cifar_root):
+    whole = cifar_root[0] / "CIFAR10" / "cifar-10-python.tar.gz"
     path = tmp_path / "CIFAR10" / "cifar-10-python.tar.gz"
-    write_cifar_tarball(str(path), per_batch=10000)
-    blob = path.read_bytes()
+    path.parent.mkdir()
+    blob = whole.read_bytes()
     path.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(DataError, match="truncated"):
         load_images("cifar10", str(tmp_path))

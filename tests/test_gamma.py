@@ -162,7 +162,7 @@ def test_gamma_task_runs_end_to_end_through_main(tmp_path, cifar_root, task, gam
     overrides = (
         f"iteration=6,data_root={str(data_root)!r},batch_size=8,vis_freq=3,"
         "vis_num_h=2,vis_num_w=2,summary_freq=1,metric_freq=3,save_checkpoint_freq=3,"
-        "extra_checkpoint_freq=1000,metrics=['swd'],swd_num_samples=32"
+        "extra_checkpoint_freq=1000,metrics=['swd'],swd_num_samples=32,network_width=0.25"
     )
     cmd = [
         sys.executable,

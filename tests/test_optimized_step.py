@@ -49,7 +49,15 @@ def test_optimized_iteration_matches_the_straightforward_schedule(
     where |g| is near its epsilon, so float round-off would otherwise grow between iterations.
     """
     cfg = validate_run_config(
-        dict(dataset="cifar10", iteration=3, mg=4, batch_size=4, metrics=[], **over)
+        dict(
+            dataset="cifar10",
+            iteration=3,
+            mg=4,
+            batch_size=4,
+            metrics=[],
+            network_width=0.25,  # the schedules' equality does not depend on the width
+            **over,
+        )
     )
     fast = Trainer(cfg, str(tmp_path / "a"), IMAGES, seed=5)
     slow = Trainer(cfg, str(tmp_path / "b"), IMAGES, seed=5)

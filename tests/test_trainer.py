@@ -27,6 +27,7 @@ def _config(**over):
         save_checkpoint_freq=2,
         metrics=[],
         time_freq=2,
+        network_width=0.25,  # a quarter of the channels: what is pinned here is width-free
     )
     cfg.update(over)
     return validate_run_config(cfg)

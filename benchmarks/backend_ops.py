@@ -84,37 +84,42 @@ def op(transposed: bool, stride: int):
     return apply
 
 
-def with_gradients(fn, cotangent):
-    """``(x, w) -> (y, dL/dx, dL/dw)`` for ``L = sum(fn(x, w) * cotangent)``, compiled as the
+def with_gradients(fn):
+    """``(x, w, c) -> (y, dL/dx, dL/dw)`` for ``L = sum(fn(x, w) * c)``, compiled as the
     backend's step is (jax.jit, tf.function; PyTorch eager)."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        def loss(x, w):
+        def loss(x, w, c):
             y = fn(x, w)
-            return ops.sum(y * cotangent), y
+            return ops.sum(y * c), y
 
         grad = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)
-        return jax.jit(lambda x, w: (grad(x, w)[0][1],) + grad(x, w)[1])
+
+        def run(x, w, c):
+            (_, y), (dx, dw) = grad(x, w, c)
+            return y, dx, dw
+
+        return jax.jit(run)
     if backend == "torch":
         import torch
 
-        def run(x, w):
+        def run(x, w, c):
             x, w = x.detach().requires_grad_(), w.detach().requires_grad_()
             y = fn(x, w)
-            dx, dw = torch.autograd.grad(ops.sum(y * cotangent), (x, w))
+            dx, dw = torch.autograd.grad(ops.sum(y * c), (x, w))
             return y, dx, dw
 
         return run
     import tensorflow as tf  # TensorFlow on its own backend only
 
     @tf.function
-    def run(x, w):
+    def run(x, w, c):
         with tf.GradientTape() as tape:
             tape.watch([x, w])
             y = fn(x, w)
-            loss = ops.sum(y * cotangent)
+            loss = ops.sum(y * c)
         return (y,) + tuple(tape.gradient(loss, [x, w]))
 
     return run
@@ -157,12 +162,12 @@ def main(args: argparse.Namespace) -> None:
 
             forward = jax.jit(fn)
         times = [median_ms(forward, (x, w), args.repeats)]
-        times.append(median_ms(with_gradients(fn, cotangent), (x, w), args.repeats))
+        times.append(median_ms(with_gradients(fn), (x, w, cotangent), args.repeats))
         if jax_step:
             from gan.bsn.steps.jax_conv import fast_conv_transpose_gradient
 
             with fast_conv_transpose_gradient():  # the jit traces at the first call, inside
-                times.append(median_ms(with_gradients(fn, cotangent), (x, w), args.repeats))
+                times.append(median_ms(with_gradients(fn), (x, w, cotangent), args.repeats))
         totals = [t + m for t, m in zip(totals, times, strict=False)]
         print(f"| {name} | " + " | ".join(f"{m:.1f}" for m in times) + " |", flush=True)
     print("| total | " + " | ".join(f"{m:.1f}" for m in totals[: len(times)]) + " |")

@@ -74,6 +74,17 @@ slow = [
     and sorted(e.outvars[0].aval.shape) in kernels
 ]
 assert not slow, [(e.params, e.outvars[0].aval.shape) for e in slow]
+
+# 3. A Keras without the private JAX conv_transpose: one warning, Keras' op left as it is.
+import warnings
+from keras.src.backend.jax import nn as keras_jax_nn
+keep, jax_conv.keras_jax_nn = jax_conv.keras_jax_nn, None
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    with jax_conv.fast_conv_transpose_gradient():
+        assert keras_jax_nn.conv_transpose is jax_conv._KERAS_CONV_TRANSPOSE
+assert [str(w.message) for w in caught if "conv_transpose" in str(w.message)], caught
+jax_conv.keras_jax_nn = keep
 print("ok")
 """
 

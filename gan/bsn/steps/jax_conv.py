@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import jax
-from keras.src.backend.jax import core as keras_jax_core
-from keras.src.backend.jax import nn as keras_jax_nn
+import keras
 
-_KERAS_CONV_TRANSPOSE = keras_jax_nn.conv_transpose
+try:  # Keras' private JAX backend, as in the pinned Keras (requirements.txt)
+    from keras.src.backend.jax import core as keras_jax_core
+    from keras.src.backend.jax import nn as keras_jax_nn
+
+    _KERAS_CONV_TRANSPOSE = keras_jax_nn.conv_transpose
+except (ImportError, AttributeError):  # another Keras: the step runs Keras' own gradient
+    keras_jax_core = keras_jax_nn = _KERAS_CONV_TRANSPOSE = None
 
 
 def _adjoint(g: Any, kernel: Any, x_shape: Any, options: tuple) -> Any:
@@ -83,7 +89,18 @@ def conv_transpose(
 @contextlib.contextmanager
 def fast_conv_transpose_gradient() -> Iterator[None]:
     """Within the block, ``keras.ops.conv_transpose`` on JAX (and so every
-    ``keras.layers.Conv2DTranspose``) takes its kernel gradient through the adjoint."""
+    ``keras.layers.Conv2DTranspose``) takes its kernel gradient through the adjoint. With a
+    Keras whose JAX backend has no ``keras.src.backend.jax.nn.conv_transpose``, it warns and
+    changes nothing: the same values, at XLA:CPU's slower speed."""
+    if keras_jax_nn is None:
+        warnings.warn(
+            f"keras {keras.__version__} has no keras.src.backend.jax.nn.conv_transpose: "
+            "transposed convolutions keep JAX's own kernel gradient (same values; on the CPU "
+            "several times slower); keras==3.15.1 (requirements.txt) has it",
+            stacklevel=3,
+        )
+        yield
+        return
     keras_jax_nn.conv_transpose = conv_transpose
     try:
         yield

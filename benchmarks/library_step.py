@@ -1,6 +1,7 @@
 """Speed and memory of ``gan.bsn.BSNGAN.fit`` on the paper's CIFAR-10 CNN, on one Keras backend.
 
     python benchmarks/library_step.py --backend jax
+    python benchmarks/library_step.py --backend all --rounds 2   # one process per backend, in turn
 
 Per configuration (SN and BSN, without and with the diagnostics): the median milliseconds of
 one ``fit`` step (one paper iteration, n_dis 1, the D and G batch ``--batch_size``), the achieved
@@ -27,16 +28,44 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default="tensorflow")
+    p.add_argument("--backend", choices=("tensorflow", "jax", "torch", "all"), default="tensorflow")
+    p.add_argument("--rounds", type=int, default=1, help="with --backend all: rounds of three")
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--iters", type=int, default=20, help="timed steps per configuration")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1.0: paper)")
     p.add_argument("--matmul_n", type=int, default=4096, help="matmul probe size")
+    p.add_argument(
+        "--configs",
+        default="SN:no,SN:yes,BSN:no,BSN:yes",
+        help="sn_mode:diagnostics pairs to time, comma-separated",
+    )
     return p.parse_args(argv)
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def run_interleaved(args: argparse.Namespace) -> None:
+    """This script once per backend in its own process, in turn, ``args.rounds`` times (the
+    figures of one such run on a shared machine are comparable; runs at other loads are not)."""
+    import subprocess
+
+    flags = [
+        f"--{name}={getattr(args, name)}"
+        for name in ("batch_size", "iters", "warmup", "width", "matmul_n", "configs")
+    ]
+    for r in range(args.rounds):
+        for backend in BACKENDS:
+            print(f"## round {r + 1}, {backend}", flush=True)
+            script = os.path.abspath(__file__)
+            subprocess.run([sys.executable, script, f"--backend={backend}", *flags], check=True)
+
+
 ARGS = parse() if __name__ == "__main__" else None
+if ARGS is not None and ARGS.backend == "all":
+    run_interleaved(ARGS)
+    sys.exit(0)
 if ARGS is not None:
     os.environ["KERAS_BACKEND"] = ARGS.backend  # before Keras is first imported
 
@@ -223,18 +252,20 @@ def time_config(args: argparse.Namespace, sn_mode: str, diagnostics: bool) -> tu
 
 def main(args: argparse.Namespace) -> None:
     bound = matmul_gflops(args.matmul_n)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"backend {keras.backend.backend()}, batch {args.batch_size}, width {args.width}")
+    print(f"load average at start {load}")
     print(f"fp32 matmul ({args.matmul_n}^2): {bound:.0f} GFLOP/s")
     print("| sn_mode | diagnostics | ms/iter | GFLOP/iter | achieved GFLOP/s | of matmul | peak |")
     print("|---|---|---|---|---|---|---|")
-    for sn_mode in ("SN", "BSN"):
-        for diagnostics in (False, True):
-            ms, flops, peak = time_config(args, sn_mode, diagnostics)
-            achieved = flops / (ms / 1000.0) / 1e9
-            print(
-                f"| {sn_mode} | {'yes' if diagnostics else 'no'} | {ms:.1f} | {flops / 1e9:.2f} "
-                f"| {achieved:.0f} | {achieved / bound:.0%} | {peak} |"
-            )
+    for config in args.configs.split(","):
+        sn_mode, diagnostics = config.split(":")
+        ms, flops, peak = time_config(args, sn_mode, diagnostics == "yes")
+        achieved = flops / (ms / 1000.0) / 1e9
+        print(
+            f"| {sn_mode} | {diagnostics} | {ms:.1f} | {flops / 1e9:.2f} "
+            f"| {achieved:.0f} | {achieved / bound:.0%} | {peak} |"
+        )
 
 
 if __name__ == "__main__":

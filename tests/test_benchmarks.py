@@ -64,6 +64,10 @@ TINY = {
         ["--iters=1", "--warmup=1", "--batch_size=4", "--width=0.125", "--matmul_n=64"],
         "| BSN | yes |",
     ),
+    "backend_ops.py": (
+        ["--backend=jax", "--batch_size=2", "--width=0.125", "--repeats=1"],
+        "| total |",
+    ),
     "quickstart.py": (
         [
             "--matmul_n=64",

@@ -21,6 +21,7 @@ import keras
 
 import gan.bsn.losses as losses
 from gan.bsn.diagnostics import slope_stats, update_u, weight_diagnostics
+from gan.bsn.steps.jax_conv import fast_conv_transpose_gradient
 
 
 class Values:
@@ -119,7 +120,13 @@ def g_step(model: keras.Model, values: Values, z: Any) -> dict:
 def train_step(model: keras.Model, state: tuple, data: Any) -> tuple[dict, tuple]:
     """:class:`gan.bsn.BSNGAN`'s stateless ``train_step`` on JAX: the paper's iteration on
     ``data``; returns the logs and the new ``(trainable, non-trainable, optimizer, metrics)``
-    values (the D optimizer's variables ride with the non-trainable ones)."""
+    values (the D optimizer's variables ride with the non-trainable ones). Transposed
+    convolutions take their kernel gradient in the form XLA:CPU runs fast (``jax_conv``)."""
+    with fast_conv_transpose_gradient():
+        return _train_step(model, state, data)
+
+
+def _train_step(model: keras.Model, state: tuple, data: Any) -> tuple[dict, tuple]:
     trainable, non_trainable, optimizer_values, metrics_values = state
     groups = (
         list(model.trainable_variables),

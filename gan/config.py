@@ -385,6 +385,20 @@ def fill_and_check(cfg: dict[str, Any], known: Mapping[str, Key], where: str) ->
     return out
 
 
+def with_defaults_of_new_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``old`` (a run's ``config.json``) plus each run-config key it lacks whose value in
+    ``new`` is that key's default: a key added to the code after the run started, which leaves
+    the run's meaning as it was."""
+    keys = {**FIELD_KEYS, **metric_keys()}
+    added = {}
+    for key, value in new.items():
+        if key not in old and key in keys and keys[key].default is not REQUIRED:
+            default = keys[key].default
+            if value == (list(default) if isinstance(default, tuple) else default):
+                added[key] = value
+    return {**old, **added}
+
+
 def validate_run_config(cfg: Mapping[str, Any], where: str = "config") -> RunConfig:
     """Check one expanded run config (a dict) and return it as a :class:`RunConfig`."""
     return RunConfig(**cfg, where=where)

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from gan.config import REPO_ROOT, ConfigError
+from gan.config import REPO_ROOT, ConfigError, with_defaults_of_new_keys
 from gan.preflight import check_runs
 from gan.progress import ConsoleProgress
 from gan.run_folder import (
@@ -304,7 +304,8 @@ class Scheduler:
         A new run (or one whose ``config.json`` does not read) gets ``config.json``. A started
         run whose config changed keeps its ``config.json``: the new config is proposed beside
         it, and the run process adopts it only when the checkpoint and ``metrics.csv`` accept
-        it, so a refused resume changes no file of the run.
+        it, so a refused resume changes no file of the run. A key the run's ``config.json``
+        lacks (added to the code since) at its default is no change.
         """
         path = os.path.join(run.run_dir, CONFIG_FILE)
         proposal = os.path.join(run.run_dir, PROPOSED_CONFIG_FILE)
@@ -318,6 +319,7 @@ class Scheduler:
             remove_path(proposal)
             write_json_atomic(path, run.config.to_dict())
             return False
+        old = with_defaults_of_new_keys(old, new)  # a run folder of an earlier release
         if old == new:
             remove_path(proposal)
             return False

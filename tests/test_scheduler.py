@@ -592,3 +592,27 @@ def test_a_config_changed_since_the_last_start_is_warned_with_its_keys(tmp_path,
     run_dir = task.runs[0].run_dir
     assert json.loads(read(os.path.join(run_dir, "config.json")))["n_dis"] == 1
     assert not os.path.exists(os.path.join(run_dir, "config.proposed.json"))
+
+
+def test_a_run_folder_without_a_key_added_since_resumes_without_a_config_change(
+    tmp_path, fake, monkeypatch
+):
+    """A ``config.json`` written before a key existed (here ``plugins``, at its default) is
+    the same config: no warning, no proposal, the file left as it is; a real change beside it
+    is named alone."""
+    task = load_task(write_task(tmp_path, test_config=[{"dataset": ["cifar10"], "run": [0]}]))
+    monkeypatch.setenv("FAKE_MODE", "interrupt")
+    code, _ = run_scheduler(task, fake)
+    path = os.path.join(task.runs[0].run_dir, "config.json")
+    old = json.loads(read(path))
+    del old["plugins"]
+    with open(path, "w") as f:
+        json.dump(old, f)
+    before = read(path)
+    code, console = run_scheduler(task, fake)
+    assert code == 75 and "changed since its last start" not in console
+    assert read(path) == before
+    assert not os.path.exists(os.path.join(task.runs[0].run_dir, "config.proposed.json"))
+    code, console = run_scheduler(select_runs(task, overrides="n_dis=2"), fake)
+    (line,) = [x for x in console.splitlines() if "changed since its last start" in x]
+    assert "(n_dis); it resumes with the new config" in line

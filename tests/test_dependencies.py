@@ -22,7 +22,8 @@ SOURCES = ("gan", "datasets", "tasks", "tests", "benchmarks", "main.py")
 RUNTIME_SOURCES = ("gan", "datasets", "tasks", "main.py")
 DYNAMIC_IMPORTERS = {"import_module", "find_spec", "__import__"}
 # Keras backends other than TensorFlow -> the one runtime module that imports each.
-OTHER_BACKENDS = {"jax": "gan/bsn/steps/jax.py", "torch": "gan/bsn/steps/torch.py"}
+# Another backend is imported only by the core's steps for it (gan/bsn/steps/jax*.py, torch.py).
+OTHER_BACKENDS = {"jax": "gan/bsn/steps/jax", "torch": "gan/bsn/steps/torch.py"}
 
 
 def python_files(roots: Iterable[str]) -> list[str]:
@@ -148,7 +149,8 @@ def test_the_runtime_needs_nothing_from_the_test_requirements():
     runtime = required_distributions(os.path.join(REPO_ROOT, "requirements.txt"))
     imports = third_party_imports(RUNTIME_SOURCES)
     for module, home in OTHER_BACKENDS.items():
-        assert imports.pop(module, [home]) == [home], module
+        files = imports.pop(module, [home])
+        assert all(f.startswith(home) for f in files), (module, files)
     problems = missing_requirements(imports, runtime, importlib.metadata.packages_distributions())
     assert not problems, "\n".join(problems)
 

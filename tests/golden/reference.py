@@ -65,7 +65,6 @@ def to_numpy(tree):
     return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), tree)
 
 
-# ---------------------------------------------------------------------- spectral norm
 def l2n(x):
     """``x / (||x||_2 + 1e-12)`` (fjxmlzn/BSN no_gamma-CNN/gan/sn.py:12-13)."""
     return x / (jnp.sum(x**2) ** 0.5 + L2_EPS)
@@ -144,7 +143,6 @@ def leaky_relu(x, leak: float = LEAK):
     return jnp.maximum(x, leak * x)
 
 
-# -------------------------------------------------------------------- CNN D and G
 # (kernel, stride) of the seven D convs: fjxmlzn/BSN no_gamma-CNN/gan/network.py:127-244.
 CNN_D_STRIDES = (1, 2, 1, 2, 1, 2, 1)
 
@@ -211,7 +209,6 @@ def cnn_g(params: dict, z, mg: int):
     return jnp.tanh(deconv(h, last["w"], 1) + last["b"]), stats  # network.py:101-110
 
 
-# --------------------------------------------------------------------- ResNet D and G
 def upsample(x):
     """fjxmlzn/BSN no_gamma-ResNet/gan/op.py:195-215 (``unpooling``: a 2x2 ones-kernel
     transposed conv, each pixel copied to a 2x2 block)."""
@@ -274,7 +271,6 @@ def resnet_g(params: dict, z):
     return jnp.tanh(conv(jax.nn.relu(h), params["conv"]["w"]) + params["conv"]["b"]), stats
 
 
-# -------------------------------------------------------------------------- losses
 def hinge_d(d_real, d_fake):
     """``(real, fake)`` hinge terms mean(relu(1 - D(x))), mean(relu(1 + D(G(z))))
     (fjxmlzn/BSN no_gamma-CNN/gan/gan.py:120-125)."""
@@ -302,7 +298,6 @@ def slopes(d: Callable, x):
     return jnp.sqrt(jnp.sum(grads**2, axis=(1, 2, 3)) + SLOPE_EPS)
 
 
-# --------------------------------------------------------------------------- Adam
 @dataclass(frozen=True)
 class Adam:
     """tf.train.AdamOptimizer (TF1): ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
@@ -337,7 +332,6 @@ class Adam:
         return new, {"m": m, "v": v, "t": t}
 
 
-# ---------------------------------------------------------------------- iterations
 @dataclass(frozen=True)
 class Setup:
     """What an iteration needs besides the weights: the family and the method's settings."""

@@ -9,12 +9,10 @@ nothing of the registry, so that the registry can import it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gan.keys import Key, positive
-
-if TYPE_CHECKING:
-    from gan.metrics.names import MetricSettings
+from gan.metrics.settings import MetricSettings
 
 
 def _at_least_two(v: Any) -> str | None:

@@ -21,13 +21,14 @@ it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gan.errors import ConfigError
 from gan.keys import Key
 from gan.metrics import builtin
+from gan.metrics.settings import MetricSettings
 
 HIGHER = "max"  # the best value of the column is its maximum
 LOWER = "min"  # ... its minimum
@@ -39,32 +40,6 @@ COMMON_KEYS = (
     "inception_graph",
     "on_missing_inception",
 )
-
-
-class MetricSettings(Mapping[str, Any]):
-    """What one metric reads: its own counts and settings and :data:`COMMON_KEYS`, each also an
-    attribute (``settings.fid_num_samples``)."""
-
-    def __init__(self, values: Mapping[str, Any]):
-        self._values = dict(values)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["_values"][name]
-        except KeyError:
-            raise AttributeError(f"metric settings have no key {name!r}") from None
-
-    def __repr__(self) -> str:
-        return f"MetricSettings({self._values!r})"
 
 
 @dataclass(frozen=True)

@@ -36,46 +36,46 @@ def dataset_path(dataset: str, data_root: str) -> str:
 
 
 def load_cifar10(path: str) -> np.ndarray:
-    """The 50,000 training images of ``cifar-10-python.tar.gz`` as uint8 [50000, 32, 32, 3]."""
+    """The 50,000 training images of ``cifar-10-python.tar.gz`` as uint8 [50000, 32, 32, 3].
+
+    The tarball is read as one stream, in a single pass over its gzip data: looking members up
+    by name would scan the whole archive first and then decompress it again from the start.
+    """
     _require_file(path, "cifar10", "datasets/cifar10.py")
-    batches = []
+    wanted = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)]
+    batches: dict[str, np.ndarray] = {}
     try:
-        with tarfile.open(path) as tar:
-            for i in range(1, 6):
-                member = f"cifar-10-batches-py/data_batch_{i}"
-                try:
-                    f = tar.extractfile(member)
-                except KeyError:
-                    raise DataError(
-                        f"{path}: member {member} is missing; is this the CIFAR-10 "
-                        "python tarball (cifar-10-python.tar.gz)?"
-                    ) from None
-                try:
-                    batch = safe_pickle.load(f)
-                except (pickle.UnpicklingError, ValueError, TypeError) as e:
-                    raise DataError(
-                        f"{path}: {member} is not a plain CIFAR-10 batch pickle ({e})"
-                    ) from None
-                rows = batch.get(b"data") if isinstance(batch, dict) else None
-                if (
-                    not isinstance(rows, np.ndarray)
-                    or rows.dtype != np.uint8
-                    or rows.shape != (10000, 3072)
-                ):
-                    got = (
-                        f"{rows.dtype} {rows.shape}"
-                        if isinstance(rows, np.ndarray)
-                        else type(rows).__name__
-                    )
-                    raise DataError(f"{path}: {member} holds {got}, expected uint8 (10000, 3072)")
-                batches.append(rows)
+        with tarfile.open(path, "r|*") as tar:
+            for info in tar:
+                if info.name in wanted and info.isfile():
+                    blob = tar.extractfile(info).read()
+                    batches[info.name] = _cifar10_batch(path, info.name, blob)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise DataError(
             f"{path}: cannot read the CIFAR-10 tarball ({e}); it may be truncated, "
             "download it again"
         ) from None
-    data = np.concatenate(batches).reshape(50000, 3, 32, 32)
+    for member in wanted:
+        if member not in batches:
+            raise DataError(
+                f"{path}: member {member} is missing; is this the CIFAR-10 "
+                "python tarball (cifar-10-python.tar.gz)?"
+            )
+    data = np.concatenate([batches[m] for m in wanted]).reshape(50000, 3, 32, 32)
     return np.ascontiguousarray(data.transpose(0, 2, 3, 1))
+
+
+def _cifar10_batch(path: str, member: str, blob: bytes) -> np.ndarray:
+    """The uint8 (10000, 3072) ``data`` rows of one CIFAR-10 batch pickle."""
+    try:
+        batch = safe_pickle.load(blob)
+    except (pickle.UnpicklingError, ValueError, TypeError) as e:
+        raise DataError(f"{path}: {member} is not a plain CIFAR-10 batch pickle ({e})") from None
+    rows = batch.get(b"data") if isinstance(batch, dict) else None
+    if not isinstance(rows, np.ndarray) or rows.dtype != np.uint8 or rows.shape != (10000, 3072):
+        got = f"{rows.dtype} {rows.shape}" if isinstance(rows, np.ndarray) else type(rows).__name__
+        raise DataError(f"{path}: {member} holds {got}, expected uint8 (10000, 3072)")
+    return rows
 
 
 def read_npy_header(path: str) -> tuple[tuple[int, ...], np.dtype, int]:

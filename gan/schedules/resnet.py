@@ -122,9 +122,13 @@ class ResNetSchedule(Schedule):
         G step on a fresh ``z``."""
         run = self.strategy.run
         if self.n_dis > 1:
-            # A graph loop: the traced graph does not grow with n_dis.
-            for _ in tf.range(self.n_dis - 1):
+            # A graph loop: the traced graph does not grow with n_dis. Written out as
+            # tf.while_loop: the trainer traces its iteration without AutoGraph.
+            def one_d_step(i: tf.Tensor) -> tuple[tf.Tensor]:
                 self.d_step()
+                return (i + 1,)
+
+            tf.while_loop(lambda i: i < self.n_dis - 1, one_d_step, (tf.constant(0),))
         real, fake, extra = self.d_step()
         stats: dict[str, tf.Tensor] = {}
         if with_summary:

@@ -185,6 +185,9 @@ def paper_iteration(
     return stats
 
 
+# Called from Keras' traced train function: Python control flow only, so AutoGraph need not
+# convert it (or the functions it calls).
+@tf.autograph.experimental.do_not_convert
 def train_step(model: keras.Model, data: Any) -> dict[str, tf.Tensor]:
     """:class:`gan.bsn.BSNGAN`'s ``train_step`` on TensorFlow: the paper's iteration on
     ``data``'s real images (split into ``model.n_dis`` D batches) with ``z`` and alpha from

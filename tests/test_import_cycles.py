@@ -40,25 +40,26 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+def _import_nodes(tree: ast.AST, typing_too: bool = False) -> list[ast.Import | ast.ImportFrom]:
     out = []
     for node in ast.iter_child_nodes(tree):
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not typing_too:
             out += [n for child in node.orelse for n in _import_nodes(child)]
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             out.append(node)
-        out += _import_nodes(node)
+        out += _import_nodes(node, typing_too)
     return out
 
 
-def imports_of(module: str, path: str, modules: set[str]) -> set[str]:
-    """The package's modules that ``module`` (its file ``path``) imports."""
+def imports_of(module: str, path: str, modules: set[str], typing_too: bool = False) -> set[str]:
+    """The package's modules that ``module`` (its file ``path``) imports (with ``typing_too``,
+    also those imported under ``if TYPE_CHECKING:`` for annotations only)."""
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())
     package = module if path.endswith("__init__.py") else module.rpartition(".")[0]
     targets = set()
-    for node in _import_nodes(tree):
+    for node in _import_nodes(tree, typing_too):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
             continue
@@ -81,10 +82,10 @@ def imports_of(module: str, path: str, modules: set[str]) -> set[str]:
     return edges
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the package's modules it imports."""
+def import_graph(typing_too: bool = False) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (see ``imports_of``)."""
     files = module_files()
-    return {m: imports_of(m, path, set(files)) for m, path in files.items()}
+    return {m: imports_of(m, path, set(files), typing_too) for m, path in files.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -115,6 +116,13 @@ def test_the_package_has_no_import_cycle():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_not_even_the_annotations_import_in_a_cycle():
+    # A module that imports another only to annotate still depends on it (a reader, a type
+    # checker, the project's import picture): no cycle there either.
+    cycle = find_cycle(import_graph(typing_too=True))
+    assert cycle is None, "import cycle through TYPE_CHECKING imports: " + " -> ".join(cycle)
+
+
 def test_the_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path):
     (tmp_path / "a.py").write_text("import os\nfrom . import b\n")
     (tmp_path / "b.py").write_text("def f():\n    from .c import g\n")
@@ -126,6 +134,11 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path
     modules = {"gan", "gan.a", "gan.b", "gan.c", "gan.d"}
     graph = {f"gan.{n}": imports_of(f"gan.{n}", str(tmp_path / f"{n}.py"), modules) for n in "abcd"}
     assert graph["gan.c"] == {"gan", "gan.a"}  # not gan.d: under TYPE_CHECKING
+    assert imports_of("gan.c", str(tmp_path / "c.py"), modules, typing_too=True) == {
+        "gan",
+        "gan.a",
+        "gan.d",
+    }
     assert graph["gan.d"] == {"gan.c"}  # a submodule named from its package
     assert find_cycle(graph) == ["gan.a", "gan.b", "gan.c", "gan.a"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -25,8 +25,18 @@ from gan.dataset_files import ImageBank, to_unit_range
 from gan.imagenet import IMAGE_SHAPE as IMAGENET_SHAPE
 from gan.imagenet import ImageNetFolder
 
-if TYPE_CHECKING:
-    from gan.config import RunConfig
+
+class ScheduleKeys(Protocol):
+    """The run-config keys a schedule reads (a :class:`gan.config.RunConfig` has them all)."""
+
+    n_dis: int
+    batch_size: int
+    d_batch_size: int | None
+    g_batch_size: int | None
+    latent_dim: int
+    loss: str
+    d_gp_coe: float | None
+    diagnostics: bool
 
 
 @dataclass
@@ -70,7 +80,7 @@ class Schedule(abc.ABC):
 
     def __init__(
         self,
-        config: RunConfig,
+        config: ScheduleKeys,
         generator: keras.Model,
         discriminator: keras.Model,
         g_opt: keras.optimizers.Optimizer,

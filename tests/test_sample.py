@@ -185,7 +185,7 @@ def test_sample_memory_does_not_grow_with_num(trained_run, tmp_path, name):
 
     from gan.sample import sample_run
 
-    n, batch = 256, 64
+    n, batch = 64, 16
     image_bytes = 32 * 32 * 3
     sample_run(
         trained_run, str(tmp_path / f"warm-{name}"), num=batch, batch_size=batch, progress=False

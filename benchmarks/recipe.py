@@ -4,10 +4,10 @@
 
 (docs/library.md "Does the recipe train?" has its figures.)
 The data: scikit-learn's bundled digits (1,797 real 8x8 scans, 10 classes, 17 grey levels,
-shipped inside its wheel: no download), upsampled to 16x16 (bilinear), grey to RGB, scaled to
-[-1, 1]; a seeded quarter is held out. Every run trains on the rest with ``BSNGAN.fit`` on
-TensorFlow (BSN, hinge, n_dis 1, Adam(1e-4, beta_1 0.5, epsilon 1e-8) for G and D, the same
-batches and step budget):
+shipped inside its wheel: no download; ``pip install -r benchmarks/requirements.txt``),
+upsampled to 16x16 (bilinear), grey to RGB, scaled to [-1, 1]; a seeded quarter is held
+out. Every run trains on the rest with ``BSNGAN.fit`` on TensorFlow (BSN, hinge, n_dis 1,
+Adam(1e-4, beta_1 0.5, epsilon 1e-8) for G and D, the same batches and step budget):
 
 * A: the README's twenty-line model as written there (``w``: the paper's initializers);
 * B: the same model with Keras' default initializers (``**w`` dropped);
@@ -47,7 +47,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
 from examples import dcgan_fit  # noqa: E402
 from gan import bsn  # noqa: E402
@@ -66,13 +65,23 @@ RUNS = {
 GRID = 8  # an 8x8 grid of samples per run
 
 
-def digits(subset: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def digits(subset: int | None = None, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(images, labels): the digits at their 8x8 as RGB in [-1, 1], in a fixed random order
-    (``subset``: only the first that many, for tests)."""
-    data = load_digits()
-    grey = data.images.astype(np.float32) / 8.0 - 1.0  # 17 levels, 0..16
+    (``subset``: only the first that many, for tests). ``path``: an ``.npz`` holding ``images``
+    [N, 8, 8] (grey levels 0..16) and ``target`` [N] instead of scikit-learn's copy."""
+    if path is None:
+        # Imported here: scikit-learn is benchmarks/requirements.txt's, not the tests' (Keras
+        # imports it at every start when it is installed).
+        from sklearn.datasets import load_digits
+
+        data = load_digits()
+        images, target = data.images, data.target
+    else:
+        with np.load(path) as data:
+            images, target = data["images"], data["target"]
+    grey = images.astype(np.float32) / 8.0 - 1.0  # 17 levels, 0..16
     order = np.random.default_rng(0).permutation(len(grey))[:subset]
-    return np.repeat(grey[order, ..., None], 3, axis=-1), data.target[order]
+    return np.repeat(grey[order, ..., None], 3, axis=-1), target[order]
 
 
 def upsample(images: np.ndarray) -> np.ndarray:
@@ -301,6 +310,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--classifier_epochs", type=int, default=30)
     p.add_argument("--subset", type=int, default=None, help="use only this many digits (tests)")
+    p.add_argument(
+        "--digits",
+        default=None,
+        help="an .npz of 'images' [N, 8, 8] (0..16) and 'target' [N] instead of scikit-learn's",
+    )
     p.add_argument("--out", default="recipe_out", help="folder of the sample grids")
     args = p.parse_args(argv)
     if set(args.runs) - set(RUNS):
@@ -311,7 +325,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    images, labels = digits(subset=args.subset)
+    images, labels = digits(subset=args.subset, path=args.digits)
     cut = len(images) - len(images) // 4  # a quarter held out
     native = {"train": images[:cut], "test": images[cut:]}
     x, x_test = upsample(native["train"]), upsample(native["test"])

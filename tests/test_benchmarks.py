@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,6 +84,7 @@ TINY = {
             "--batch_size=8",
             "--seeds=0",
             "--subset=80",
+            "--digits=digits.npz",  # written by SETUP: no scikit-learn in the test environment
             "--samples=16",
             "--classifier_epochs=1",
             "--cnn_width=0.125",
@@ -114,6 +116,18 @@ def check_recipe_table(stdout: str, folder) -> None:
 CHECKS = {"recipe.py": check_recipe_table}
 
 
+def write_digits(folder) -> None:
+    """``digits.npz`` in ``folder``: 80 8x8 images of grey levels 0..16 and labels 0..9 in the
+    layout of scikit-learn's digits (recipe.py's ``--digits``)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 17, (80, 8, 8)).astype(np.float64)
+    np.savez(folder / "digits.npz", images=images, target=np.arange(80) % 10)
+
+
+#: Per script: what its tiny run needs in its working folder first.
+SETUP = {"recipe.py": write_digits}
+
+
 def test_every_benchmark_script_has_a_tiny_run():
     scripts = sorted(n for n in os.listdir(BENCHMARKS) if n.endswith(".py") and n != "__init__.py")
     assert scripts == sorted(TINY)
@@ -128,6 +142,8 @@ def test_benchmark_script_runs_at_a_tiny_size(script, tmp_path):
         CUDA_VISIBLE_DEVICES="",
         BSN_CACHE_DIR=str(tmp_path / "cache"),
     )
+    if script in SETUP:
+        SETUP[script](tmp_path)
     # Started outside the repository, as the scripts find it from their own path.
     out = subprocess.run(
         [sys.executable, os.path.join(BENCHMARKS, script), *flags],

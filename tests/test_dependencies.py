@@ -24,6 +24,9 @@ DYNAMIC_IMPORTERS = {"import_module", "find_spec", "__import__"}
 # Keras backends other than TensorFlow -> the one runtime module that imports each.
 # Another backend is imported only by the core's steps for it (gan/bsn/steps/jax*.py, torch.py).
 OTHER_BACKENDS = {"jax": "gan/bsn/steps/jax", "torch": "gan/bsn/steps/torch.py"}
+# Imported only by benchmarks, inside the function that needs it (the script and its tests run
+# without it), and pinned by benchmarks/requirements.txt instead: module -> distribution.
+BENCHMARK_ONLY = {"sklearn": "scikit-learn"}
 
 
 def python_files(roots: Iterable[str]) -> list[str]:
@@ -137,10 +140,32 @@ def unpinned(path: str) -> list[str]:
 
 def test_every_imported_module_is_pinned_by_the_readme_commands():
     required = required_distributions(os.path.join(REPO_ROOT, "requirements-test.txt"))
-    problems = missing_requirements(
-        third_party_imports(SOURCES), required, importlib.metadata.packages_distributions()
-    )
+    imports = third_party_imports(SOURCES)
+    for module in BENCHMARK_ONLY:
+        imports.pop(module, None)
+    problems = missing_requirements(imports, required, importlib.metadata.packages_distributions())
     assert not problems, "\n".join(problems)
+
+
+def test_what_only_a_benchmark_imports_is_pinned_for_the_benchmarks_and_imported_late():
+    benchmarks = os.path.join(REPO_ROOT, "benchmarks", "requirements.txt")
+    assert required_distributions(benchmarks) >= required_distributions(
+        os.path.join(REPO_ROOT, "requirements-test.txt")
+    ) | set(BENCHMARK_ONLY.values())
+    assert not unpinned(benchmarks)
+    imports = third_party_imports(SOURCES)
+    for module in BENCHMARK_ONLY:
+        assert all(f.startswith("benchmarks" + os.sep) for f in imports.get(module, [])), module
+        for path in python_files(["benchmarks"]):
+            with open(path, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+            outside_functions = [
+                node
+                for node in tree.body
+                if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            ]
+            at_top = imported_modules(ast.unparse(ast.Module(outside_functions, [])))
+            assert module not in at_top, f"{path} imports {module} at module level"
 
 
 def test_the_runtime_needs_nothing_from_the_test_requirements():

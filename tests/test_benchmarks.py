@@ -62,7 +62,14 @@ TINY = {
         "tf.numpy_function(np.load)",
     ),
     "library_step.py": (
-        ["--iters=1", "--warmup=1", "--batch_size=4", "--width=0.125", "--matmul_n=64"],
+        [
+            "--iters=1",
+            "--warmup=1",
+            "--batch_size=4",
+            "--width=0.125",
+            "--matmul_n=64",
+            "--configs=SN:no,BSN:yes",  # each sn_mode and each diagnostics setting once
+        ],
         "| BSN | yes |",
     ),
     "backend_ops.py": (

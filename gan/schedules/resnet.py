@@ -117,19 +117,41 @@ class ResNetSchedule(Schedule):
         self.discriminator.update_u()
         return real, fake, extra
 
+    def looped_d_steps(self) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, ...]]:
+        """All n_dis D steps of one device as one graph loop (the traced graph holds a single
+        D step: a third less to trace and optimize at n_dis 2 than with the last step written
+        out); returns the last step's real batch, fakes and alpha (if any)."""
+        batch = [self.d_batch_size, *self.data.image_shape]
+        alpha = [tf.zeros([self.d_batch_size, 1, 1, 1])] if self.config.loss == "wgan_gp" else []
+
+        def one_d_step(i: tf.Tensor, *_: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            real, fake, extra = self.d_step()
+            return (i + 1, real, fake, *extra)
+
+        _, real, fake, *extra = tf.while_loop(
+            lambda i, *_: i < self.n_dis,
+            one_d_step,
+            (tf.constant(0), tf.zeros(batch), tf.zeros(batch), *alpha),
+        )
+        return real, fake, tuple(extra)
+
     def iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:
         """n_dis D steps, the diagnostics after the last one when ``with_summary``, then the
         G step on a fresh ``z``."""
         run = self.strategy.run
-        if self.n_dis > 1:
-            # A graph loop: the traced graph does not grow with n_dis. Written out as
-            # tf.while_loop: the trainer traces its iteration without AutoGraph.
-            def one_d_step(i: tf.Tensor) -> tuple[tf.Tensor]:
-                self.d_step()
-                return (i + 1,)
+        if self.n_dis > 1 and self.num_replicas == 1:
+            real, fake, extra = self.looped_d_steps()
+        else:
+            if self.n_dis > 1:
+                # A graph loop (the traced graph does not grow with n_dis), written out as
+                # tf.while_loop: the trainer traces its iteration without AutoGraph. The
+                # replicas' fakes cannot be loop variables: the last step stays outside.
+                def one_d_step(i: tf.Tensor) -> tuple[tf.Tensor]:
+                    self.d_step()
+                    return (i + 1,)
 
-            tf.while_loop(lambda i: i < self.n_dis - 1, one_d_step, (tf.constant(0),))
-        real, fake, extra = self.d_step()
+                tf.while_loop(lambda i: i < self.n_dis - 1, one_d_step, (tf.constant(0),))
+            real, fake, extra = self.d_step()
         stats: dict[str, tf.Tensor] = {}
         if with_summary:
             # After the last D step and its u update, on the same batch (the original's

@@ -98,8 +98,7 @@ def main(out_dir: str) -> None:
             trainer.schedule.d_update(r, f, a)
             return stats["loss/d"], summed
 
-        @tf.function
-        def run():
+        def run():  # eagerly: the traced step is two.train()'s below
             loss, grads = trainer.strategy.run(replica)
             trainer.discriminator.update_u()
             return (

@@ -16,22 +16,16 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import tensorflow as tf
 
 from gan.errors import MetricError
 from gan.metrics.base import MetricCallback, MetricContext
 from gan.metrics.inception.statistics import sample_in_chunks
-from gan.tfgan import tfgan_eval
+from gan.tfgan import tfgan_sliced_wasserstein
 
 SWD_RESOLUTION_MIN = 16
 SWD_FLAT_STD = 1e-3
-
-
-def _tfgan_swd_module():
-    return sys.modules[tfgan_eval().sliced_wasserstein_distance.__module__]
 
 
 def swd_levels(size: int) -> int:
@@ -99,7 +93,7 @@ def level_patches(
     The Laplacian pyramid is per image, so building it ``batch_size`` images at a time gives
     the same levels as one call on the whole set while holding only a batch of float images.
     """
-    sw = _tfgan_swd_module()
+    sw = tfgan_sliced_wasserstein()
     dim = patch_size * patch_size * images.shape[3]
     out = np.empty((len(images) * patches_per_image, dim), np.float32)
     for start in range(0, len(images), batch_size):
@@ -134,7 +128,7 @@ def sliced_wasserstein(
         raise MetricError(
             f"SWD needs square RGB images of one size; got {real.shape[1:]} and {fake.shape[1:]}"
         )
-    sw = _tfgan_swd_module()
+    sw = tfgan_sliced_wasserstein()
     num_levels = swd_levels(real.shape[1])
     shapes = [
         level.shape[1:3]

@@ -7,17 +7,22 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import pytest  # noqa: E402
 
-#: The tests that take a minute or more on the 2-core CI machine (``--durations``), longest
+#: The tests that take half a minute or more on the 2-core CI machine (``--durations``), longest
 #: first. They are started first: xdist hands the tests out in collection order, and one of
 #: these left for the end keeps one worker busy long after the other has run out of work.
 #: Order only: every test runs, as before.
 LONG_FIRST = (
     "tests/test_end_to_end.py::test_run_survives_ctrl_c_sigterm_and_kill_9",
-    "tests/test_multi_gpu.py::test_two_replicas_match_one_and_stay_identical",
-    "tests/test_trainer.py::test_resumed_run_ends_with_the_same_variables",
-    "tests/test_optimized_step.py::test_optimized_iteration_matches_the_straightforward",
-    "tests/test_examples.py::test_fit_examples_run_on_backend",
+    "tests/test_library.py::test_two_models_train_one_after_the_other_under_mirrored_strategy",
     "tests/test_backends.py::test_the_portable_tests_pass_on_backend",
+    "tests/test_benchmarks.py::test_benchmark_script_runs_at_a_tiny_size[train_step.py]",
+    "tests/test_multi_gpu.py::test_two_replicas_match_one_and_stay_identical",
+    "tests/test_reliability.py::test_sigterm_during_an_evaluation_checkpoints_at_once",
+    "tests/test_resnet_tasks.py::test_diff_gamma_resnet_end_to_end",
+    "tests/test_quickstart.py::test_shortened_quickstart_runs_through_main",
+    "tests/test_examples.py::test_examples_run_on_backend",
+    "tests/test_resnet_tasks.py::test_no_gamma_resnet_end_to_end",
+    "tests/test_trainer.py::test_resumed_run_ends_with_the_same_variables",
     "tests/test_backends.py::test_fit_ends_alike_on_the_three_backends",
 )
 

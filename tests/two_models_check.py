@@ -85,7 +85,8 @@ def fit_model(width: int) -> dict:
 
 
 def train_trainer(out_dir: str, gamma: str) -> dict:
-    """A 2-replica ResNet Trainer at 8 px (gamma "diff" has 7 more D variables than "none")."""
+    """A 2-replica ResNet Trainer at 8 px (gamma "diff" has 7 more D variables than "none"),
+    hinge loss (tests/two_replica_check.py trains a 2-replica WGAN-GP trainer)."""
     cfg = validate_run_config(
         dict(
             dataset="cifar10",
@@ -97,8 +98,6 @@ def train_trainer(out_dir: str, gamma: str) -> dict:
             num_gpus=2,
             sn_mode="BSN",
             gamma=gamma,
-            loss="wgan_gp",
-            d_gp_coe=10.0,
             metrics=[],
         )
     )

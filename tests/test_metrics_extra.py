@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -193,10 +196,6 @@ print("ok", value)
 def test_swd_loads_only_tfgans_sliced_wasserstein_file():
     """A run whose only metric is SWD does not import TensorFlow Probability or tensorflow-hub
     (1.2 s of its start); a later full ``tfgan_eval()`` reuses the module SWD loaded."""
-    import os
-    import subprocess
-    import sys
-
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     out = subprocess.run(

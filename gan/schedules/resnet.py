@@ -117,40 +117,35 @@ class ResNetSchedule(Schedule):
         self.discriminator.update_u()
         return real, fake, extra
 
-    def looped_d_steps(self) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, ...]]:
-        """All n_dis D steps of one device as one graph loop (the traced graph holds a single
-        D step: a third less to trace and optimize at n_dis 2 than with the last step written
-        out); returns the last step's real batch, fakes and alpha (if any)."""
-        batch = [self.d_batch_size, *self.data.image_shape]
-        alpha = [tf.zeros([self.d_batch_size, 1, 1, 1])] if self.config.loss == "wgan_gp" else []
+    def looped_d_steps(self, times: int, keep_last: bool) -> tuple[tf.Tensor, ...]:
+        """``times`` D steps as one graph loop, so the traced graph holds a single D step
+        whatever n_dis (the trainer traces without AutoGraph: an explicit tf.while_loop).
+        With ``keep_last`` the loop also carries the last step's real batch, fakes and alpha
+        (if any) out; one device only, as the replicas' fakes cannot be loop variables."""
+        carry = []
+        if keep_last:
+            batch = [self.d_batch_size, *self.data.image_shape]
+            carry = [tf.zeros(batch), tf.zeros(batch)]
+            if self.config.loss == "wgan_gp":
+                carry.append(tf.zeros([self.d_batch_size, 1, 1, 1]))
 
         def one_d_step(i: tf.Tensor, *_: tf.Tensor) -> tuple[tf.Tensor, ...]:
             real, fake, extra = self.d_step()
-            return (i + 1, real, fake, *extra)
+            return (i + 1, real, fake, *extra) if keep_last else (i + 1,)
 
-        _, real, fake, *extra = tf.while_loop(
-            lambda i, *_: i < self.n_dis,
-            one_d_step,
-            (tf.constant(0), tf.zeros(batch), tf.zeros(batch), *alpha),
-        )
-        return real, fake, tuple(extra)
+        _, *last = tf.while_loop(lambda i, *_: i < times, one_d_step, (tf.constant(0), *carry))
+        return tuple(last)
 
     def iteration(self, with_summary: bool) -> dict[str, tf.Tensor]:
         """n_dis D steps, the diagnostics after the last one when ``with_summary``, then the
         G step on a fresh ``z``."""
         run = self.strategy.run
         if self.n_dis > 1 and self.num_replicas == 1:
-            real, fake, extra = self.looped_d_steps()
+            real, fake, *alpha = self.looped_d_steps(self.n_dis, keep_last=True)
+            extra = tuple(alpha)
         else:
             if self.n_dis > 1:
-                # A graph loop (the traced graph does not grow with n_dis), written out as
-                # tf.while_loop: the trainer traces its iteration without AutoGraph. The
-                # replicas' fakes cannot be loop variables: the last step stays outside.
-                def one_d_step(i: tf.Tensor) -> tuple[tf.Tensor]:
-                    self.d_step()
-                    return (i + 1,)
-
-                tf.while_loop(lambda i: i < self.n_dis - 1, one_d_step, (tf.constant(0),))
+                self.looped_d_steps(self.n_dis - 1, keep_last=False)
             real, fake, extra = self.d_step()
         stats: dict[str, tf.Tensor] = {}
         if with_summary:
